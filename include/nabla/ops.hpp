@@ -1,0 +1,115 @@
+// nabla/ops.hpp — every built-in op. Each is differentiable unless it says otherwise, and each is
+// written with the op API of nabla/op.hpp (see ops/ for the sources).
+//
+// Binary elementwise ops broadcast as NumPy does: shapes are aligned at the right, and a
+// dimension of 1 (or a missing one) stretches to match. Their gradients are reduced back to each
+// input's shape by sum_to. Inputs of one op must share a dtype (f32 or f64).
+#pragma once
+
+#include "nabla/tensor.hpp"
+
+namespace nabla {
+
+// ---- broadcasting helpers (ops/elementwise.cpp) -------------------------------------------------
+/// The shape two shapes broadcast to; a ShapeError naming `op` if they do not.
+Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op);
+/// Sums x over the dimensions that broadcasting stretched, giving a tensor of `shape`.
+/// The one place where gradients of broadcast inputs are reduced.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- elementwise arithmetic, broadcasting (ops/elementwise.cpp) ---------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);  // Hadamard product ⊙
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double c);
+Tensor mul(const Tensor& a, double c);
+/// c − a and c / a.
+Tensor rsub(const Tensor& a, double c);
+Tensor rdiv(const Tensor& a, double c);
+Tensor neg(const Tensor& a);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double c) { return add(a, c); }
+inline Tensor operator+(double c, const Tensor& a) { return add(a, c); }
+inline Tensor operator-(const Tensor& a, double c) { return add(a, -c); }
+inline Tensor operator-(double c, const Tensor& a) { return rsub(a, c); }
+inline Tensor operator*(const Tensor& a, double c) { return mul(a, c); }
+inline Tensor operator*(double c, const Tensor& a) { return mul(a, c); }
+inline Tensor operator/(const Tensor& a, double c) { return mul(a, 1.0 / c); }
+inline Tensor operator/(double c, const Tensor& a) { return rdiv(a, c); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+// ---- elementwise math (ops/math.cpp) --------------------------------------------------------------
+Tensor exp(const Tensor& x);
+/// Natural log; log(0) is −inf, as in IEEE arithmetic.
+Tensor log(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+/// |x|; its gradient at exactly 0 is taken as 0.
+Tensor abs(const Tensor& x);
+/// x^p for a scalar exponent p.
+Tensor pow(const Tensor& x, double p);
+
+// ---- reductions (ops/reductions.cpp) -------------------------------------------------------------
+/// Sum of all elements, as a 0-d tensor.
+Tensor sum(const Tensor& x);
+/// Sum along one axis (negative counts from the end); keepdim leaves it as size 1.
+Tensor sum(const Tensor& x, int axis, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, int axis, bool keepdim = false);
+/// Largest value along an axis; its gradient goes to the first largest element.
+Tensor max(const Tensor& x, int axis, bool keepdim = false);
+/// Index of the first largest value along an axis, as int64 (not differentiable).
+Tensor argmax(const Tensor& x, int axis);
+
+// ---- shape (ops/shape.cpp) --------------------------------------------------------------------------
+/// A view with a new shape (see Tensor::reshape).
+Tensor reshape(const Tensor& x, const Shape& shape);
+/// The transpose of a 2-d tensor, as a copy. To multiply by a transpose, prefer matmul's flags.
+Tensor transpose(const Tensor& x);
+
+// ---- matrix product (ops/matmul.cpp) ----------------------------------------------------------------
+struct MatmulOptions {
+  bool trans_a = false;  // use aᵀ (a is read transposed, never copied)
+  bool trans_b = false;  // use bᵀ
+};
+/// op(a) · op(b) for 2-d tensors, through OpenBLAS GEMM: matmul(x, w, {.trans_b = true}) is x wᵀ.
+Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts = {});
+
+// ---- activations (ops/activations.cpp) ----------------------------------------------------------------
+/// σ(x) = 1 / (1 + e^−x) (book eq. 3).
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+/// max(0, x); gradient 0 at x = 0.
+Tensor relu(const Tensor& x);
+/// x for x > 0, slope · x otherwise.
+Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+
+// ---- softmax (ops/softmax.cpp) -------------------------------------------------------------------------
+/// e^{x_j} / Σ_k e^{x_k} along the last axis (book eq. 78), computed with the row max subtracted.
+Tensor softmax(const Tensor& x);
+/// log softmax(x) along the last axis, stable for inputs of any magnitude.
+Tensor log_softmax(const Tensor& x);
+
+// ---- costs (ops/costs.cpp) — each the mean over the batch (first axis), the book's 1/n --------------
+/// 1/(2n) Σ_x ||y − a||² (book eq. 6). a and y of the same shape.
+Tensor quadratic_cost(const Tensor& a, const Tensor& y);
+/// −1/n Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)] on probabilities a (book eq. 63).
+Tensor binary_cross_entropy(const Tensor& a, const Tensor& y);
+/// The same cost on logits z, a = σ(z), computed stably: gradient (σ(z) − y)/n.
+Tensor binary_cross_entropy_with_logits(const Tensor& z, const Tensor& y);
+/// −1/n Σ_x log_probs[x, label_x] (book eq. 80); labels int64 of shape [n].
+Tensor nll_loss(const Tensor& log_probs, const Tensor& labels);
+/// nll_loss(log_softmax(z), labels) fused: stable, and its gradient is exactly (a − y)/n with
+/// a = softmax(z) and y one-hot (book eq. 81–84).
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
+
+// ---- labels ---------------------------------------------------------------------------------------------
+/// One-hot rows [n, classes] from int64 labels [n] (not differentiable).
+Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype = f32);
+
+}  // namespace nabla

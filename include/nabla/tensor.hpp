@@ -1,0 +1,255 @@
+// nabla/tensor.hpp — Tensor, Shape, dtypes, creation, grad mode.
+//
+// A Tensor is a cheap handle (one shared pointer) to shared state: a 64-byte aligned storage
+// buffer, a shape, a dtype, and for autodiff the `requires_grad` flag, the accumulated `.grad`
+// and the graph node that produced it. Copying a Tensor copies the handle, not the data.
+// Tensors are row-major and contiguous; `reshape` returns a view sharing the storage.
+//
+// Floating dtypes are f32 and f64; i64 holds integer labels and indices (one_hot, nll_loss) and
+// is not accepted by arithmetic ops. Ops never convert dtypes silently: mixing f32 and f64 in one
+// op is a ValueError; convert explicitly with `to(dtype)`.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "nabla/error.hpp"
+
+namespace nabla {
+
+enum class Dtype : std::uint8_t { f32, f64, i64 };
+inline constexpr Dtype f32 = Dtype::f32;
+inline constexpr Dtype f64 = Dtype::f64;
+inline constexpr Dtype i64 = Dtype::i64;
+
+/// "float32", "float64" or "int64".
+std::string_view dtype_name(Dtype d);
+/// Bytes per element.
+std::size_t dtype_size(Dtype d);
+inline bool is_floating(Dtype d) { return d != Dtype::i64; }
+
+/// The extent of each dimension, at most kMaxRank of them, stored inline (no heap allocation).
+/// Prints as [64, 784].
+class Shape {
+ public:
+  static constexpr int kMaxRank = 8;
+
+  Shape() = default;
+  Shape(std::initializer_list<std::int64_t> dims);
+  explicit Shape(std::span<const std::int64_t> dims);
+
+  int rank() const { return rank_; }
+  std::int64_t operator[](int i) const { return dims_[static_cast<std::size_t>(i)]; }
+  std::int64_t& operator[](int i) { return dims_[static_cast<std::size_t>(i)]; }
+  /// Product of the dimensions (1 for rank 0).
+  std::int64_t numel() const;
+  const std::int64_t* begin() const { return dims_.data(); }
+  const std::int64_t* end() const { return dims_.data() + rank_; }
+  void push_back(std::int64_t d);
+
+  friend bool operator==(const Shape& a, const Shape& b);
+
+ private:
+  std::array<std::int64_t, kMaxRank> dims_{};
+  int rank_ = 0;
+};
+
+std::string to_string(const Shape& s);
+
+/// A seeded random source. Every random function takes one, so runs are reproducible.
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
+  void seed(std::uint64_t s) { engine_.seed(s); }
+  std::mt19937_64& engine() { return engine_; }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+/// The generator used when none is passed; seeded with 0 at start. Not shared between threads.
+Generator& default_generator();
+/// Reseeds default_generator().
+void manual_seed(std::uint64_t seed);
+
+class Tensor;
+class Node;
+namespace detail {
+struct TensorImpl;
+}
+
+/// Options of Tensor::backward.
+struct BackwardOptions {
+  /// Keep the saved tensors after this pass, so that backward can run through the graph again.
+  bool retain_graph = false;
+};
+
+class Tensor {
+ public:
+  /// An undefined tensor: holds nothing. Used for "no gradient" in an op's backward.
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int dim() const { return shape().rank(); }
+  /// Extent of one axis; negative axes count from the end.
+  std::int64_t size(int axis) const;
+  std::int64_t numel() const;
+  Dtype dtype() const;
+
+  /// Element pointer for reading. T must match the dtype (float, double or int64_t).
+  template <class T>
+  const T* data() const;
+  /// Element pointer for writing. Bumps the version counter, like every in-place change.
+  template <class T>
+  T* mutable_data();
+
+  /// The single value of a one-element tensor, as double.
+  double item() const;
+  /// The element at a full index, as double: t.at({2, 3}).
+  double at(std::initializer_list<std::int64_t> index) const;
+  /// Writes one element (an in-place change: bumps the version).
+  void set(std::initializer_list<std::int64_t> index, double value);
+  /// All elements, converted to T, in row-major order.
+  template <class T = double>
+  std::vector<T> to_vector() const;
+
+  // ---- autodiff -------------------------------------------------------------------------------
+  bool requires_grad() const;
+  /// Marks a leaf as needing a gradient and returns the same tensor (a handle, not a copy):
+  ///   Tensor w = randn({30, 784}, f64).requires_grad(true);
+  Tensor requires_grad(bool on) const;
+  /// True for tensors not produced by a recorded op (user-created tensors, parameters).
+  bool is_leaf() const;
+  /// The node of the op that produced this tensor, or nullptr for leaves.
+  const std::shared_ptr<Node>& grad_fn() const;
+  /// The gradient accumulated by backward(); undefined until the first backward reaches it.
+  /// A GraphError if this tensor does not require grad.
+  Tensor grad() const;
+  /// Replaces the accumulated gradient (used by optimizers and tests).
+  void set_grad(const Tensor& g) const;
+  /// Forgets the accumulated gradient (the next backward starts from zero).
+  void zero_grad() const;
+  /// Backpropagates from this scalar: accumulates dC/dleaf into each leaf's .grad.
+  void backward(BackwardOptions opts = {}) const;
+  /// Backpropagates with an explicit output gradient of this tensor's shape and dtype.
+  void backward(const Tensor& gradient, BackwardOptions opts = {}) const;
+  /// A tensor sharing the data but cut from the graph (no grad_fn, requires_grad false).
+  Tensor detach() const;
+
+  // ---- layout and conversion ------------------------------------------------------------------
+  /// A view with another shape of the same numel; one dimension may be -1 (inferred).
+  Tensor reshape(Shape shape) const;
+  /// A copy in another dtype (differentiable between f32 and f64).
+  Tensor to(Dtype dtype) const;
+  /// A deep copy of the data (differentiable).
+  Tensor clone() const;
+
+  // ---- in-place changes (not recorded; each bumps the version counter) -------------------------
+  // A tensor that requires grad may be changed in place only with grad mode off (no_grad),
+  // as optimizers do.
+  Tensor& add_(const Tensor& other, double alpha = 1.0);
+  Tensor& mul_(double factor);
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+  Tensor& copy_(const Tensor& src);
+  /// How many in-place changes the storage has seen; backward compares it with saved tensors.
+  std::uint64_t version() const;
+
+  /// True if both handles refer to the same tensor.
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
+
+ private:
+  void check_defined(const char* what) const;
+  std::shared_ptr<detail::TensorImpl> impl_;
+};
+
+// ---- creation -------------------------------------------------------------------------------------
+Tensor empty(const Shape& shape, Dtype dtype = f32);
+Tensor zeros(const Shape& shape, Dtype dtype = f32);
+Tensor ones(const Shape& shape, Dtype dtype = f32);
+Tensor full(const Shape& shape, double value, Dtype dtype = f32);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+/// A 0-d tensor holding one value.
+Tensor scalar(double value, Dtype dtype = f32);
+/// start, start + step, ... below stop, as a 1-d tensor.
+Tensor arange(double start, double stop, double step = 1.0, Dtype dtype = f32);
+/// Copies values into a tensor of the given shape; values.size() must equal shape.numel().
+Tensor from_vector(std::span<const double> values, const Shape& shape, Dtype dtype = f32);
+Tensor from_vector(std::span<const float> values, const Shape& shape, Dtype dtype = f32);
+Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, Dtype dtype = i64);
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, Dtype dtype = f32);
+/// Standard normal draws scaled by `stddev` around `mean`.
+Tensor randn(const Shape& shape, Dtype dtype = f32, Generator& gen = default_generator(),
+             double mean = 0.0, double stddev = 1.0);
+/// Uniform draws in [low, high).
+Tensor uniform(const Shape& shape, double low, double high, Dtype dtype = f32,
+               Generator& gen = default_generator());
+
+// ---- grad mode ------------------------------------------------------------------------------------
+/// Whether ops record graph nodes on this thread (on by default).
+bool grad_enabled();
+
+/// Turns recording off on this thread for its lifetime, then restores the previous mode:
+///   { nabla::NoGradGuard g; w.add_(w.grad(), -lr); }
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// ---- introspection for tests and leak checks --------------------------------------------------------
+/// Live counts of nabla's heap objects on all threads.
+struct MemoryStats {
+  std::int64_t tensors = 0;        // tensor handles' shared state
+  std::int64_t storages = 0;       // data buffers
+  std::int64_t storage_bytes = 0;  // bytes held by data buffers
+  std::int64_t nodes = 0;          // recorded graph nodes
+};
+MemoryStats memory_stats();
+
+}  // namespace nabla
+
+template <>
+struct fmt::formatter<nabla::Shape> : fmt::formatter<std::string_view> {
+  auto format(const nabla::Shape& s, fmt::format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "{}", nabla::to_string(s));
+  }
+};
+
+template <>
+struct fmt::formatter<nabla::Dtype> : fmt::formatter<std::string_view> {
+  auto format(nabla::Dtype d, fmt::format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<std::string_view>::format(nabla::dtype_name(d), ctx);
+  }
+};
+
+namespace nabla {
+/// "tensor(float32, [2, 3], [[1, 2, 3], [4, 5, 6]])"; large tensors show the first and last
+/// three entries of each axis, with "..." between.
+std::string to_string(const Tensor& t);
+}  // namespace nabla
+
+template <>
+struct fmt::formatter<nabla::Tensor> : fmt::formatter<std::string_view> {
+  auto format(const nabla::Tensor& t, fmt::format_context& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "{}", nabla::to_string(t));
+  }
+};

@@ -1,0 +1,226 @@
+// ops/costs.cpp — the costs of the book, each averaged over the batch (the first axis) as the
+// book's 1/n. Each is one op with its gradient in closed form.
+//
+//   quadratic_cost                    C = 1/(2n) Σ_x ||y − a||²                    (eq. 6)
+//   binary_cross_entropy              C = −1/n Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)] (eq. 63)
+//   binary_cross_entropy_with_logits  the same with a = σ(z), computed from z stably
+//   nll_loss                          C = −1/n Σ_x log_probs[x, label_x]           (eq. 80)
+//   softmax_cross_entropy             nll_loss(log_softmax(z)), fused: ∂C/∂z = (a − y)/n (eq. 81–84)
+#include <cmath>
+
+#include "nabla/op.hpp"
+#include "nabla/ops.hpp"
+#include "../src/kernels/kernels.hpp"
+
+namespace nabla {
+namespace ops {
+
+/// Checks a prediction and a same-shaped target; returns the batch size n.
+std::int64_t check_pair(std::string_view op, const Tensor& a, const Tensor& y) {
+  kernels::check_floating(op, a);
+  if (a.dim() == 0 || a.shape()[0] == 0) {
+    throw ShapeError(fmt::format("{}: prediction {} needs a non-empty batch axis first", op, a.shape()));
+  }
+  if (y.shape() != a.shape()) {
+    throw ShapeError(fmt::format("{}: target {} does not match prediction {}; expected {}", op, y.shape(),
+                                 a.shape(), a.shape()));
+  }
+  kernels::check_same_dtype(op, a, y);
+  return a.shape()[0];
+}
+
+/// Checks [n, k] scores and int64 labels [n] in 0..k−1.
+void check_labels(std::string_view op, const Tensor& scores, const Tensor& labels) {
+  kernels::check_floating(op, scores);
+  if (scores.dim() != 2 || scores.shape()[0] == 0) {
+    throw ShapeError(fmt::format("{}: expected scores [n, classes] with n > 0, got {}", op, scores.shape()));
+  }
+  if (labels.dtype() != Dtype::i64 || labels.shape() != Shape{scores.shape()[0]}) {
+    throw ShapeError(fmt::format("{}: labels are {} {}; expected int64 class indices [{}] for scores {}", op,
+                                 labels.dtype(), labels.shape(), scores.shape()[0], scores.shape()));
+  }
+  const std::int64_t k = scores.shape()[1];
+  const std::int64_t* pl = labels.data<std::int64_t>();
+  for (std::int64_t i = 0; i < labels.numel(); ++i) {
+    if (pl[i] < 0 || pl[i] >= k) {
+      throw ValueError(fmt::format("{}: label {} at row {} is out of range for {} classes", op, pl[i], i, k));
+    }
+  }
+}
+
+/// The gradient scale g/n, as the tensor's element type.
+template <class T>
+T scale(const Tensor& gy, std::int64_t n) {
+  return static_cast<T>(gy.item() / static_cast<double>(n));
+}
+
+// quadratic: C = 1/(2n) Σ (a − y)². ga = (a − y) g/n, gy = −(a − y) g/n. Saves a, y.
+struct QuadraticCost {
+  static constexpr std::string_view name = "quadratic_cost";
+  Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
+    const std::int64_t n = check_pair(name, a, y);
+    ctx.save(a, y);
+    const Tensor d2 = kernels::zip(a, y, [](auto p, auto t) { return (p - t) * (p - t); });
+    return scalar(0.5 * kernels::sum_all(d2) / static_cast<double>(n), a.dtype());
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [a, y] = ctx.saved<2>();
+    return kernels::dispatch_float(a.dtype(), name, [&](auto tag) -> Grads {
+      const auto s = scale<decltype(tag)>(gy, a.shape()[0]);
+      Tensor ga = kernels::zip(a, y, [s](auto p, auto t) { return (p - t) * s; });
+      return {ga, ctx.needs_grad(1) ? neg(ga) : Tensor{}};
+    });
+  }
+};
+
+// binary cross-entropy on probabilities, with 0 · ln 0 taken as 0 (the book's nan_to_num).
+// ga = (a − y) / (a (1 − a)) · g/n, gy = (ln(1 − a) − ln a) · g/n. Saves a, y.
+struct BinaryCrossEntropy {
+  static constexpr std::string_view name = "binary_cross_entropy";
+  Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
+    const std::int64_t n = check_pair(name, a, y);
+    ctx.save(a, y);
+    const Tensor terms = kernels::zip(a, y, [](auto p, auto t) {
+      using T = decltype(p);
+      const T pos = t != T(0) ? t * std::log(p) : T(0);
+      const T neg = t != T(1) ? (1 - t) * std::log(1 - p) : T(0);
+      return -(pos + neg);
+    });
+    return scalar(kernels::sum_all(terms) / static_cast<double>(n), a.dtype());
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [a, y] = ctx.saved<2>();
+    return kernels::dispatch_float(a.dtype(), name, [&](auto tag) -> Grads {
+      const auto s = scale<decltype(tag)>(gy, a.shape()[0]);
+      return {ctx.needs_grad(0) ? kernels::zip(a, y, [s](auto p, auto t) { return (p - t) / (p * (1 - p)) * s; }) : Tensor{},
+              ctx.needs_grad(1) ? kernels::map(a, [s](auto p) { return (std::log(1 - p) - std::log(p)) * s; }) : Tensor{}};
+    });
+  }
+};
+
+// binary cross-entropy on logits: per element max(z, 0) − z y + ln(1 + e^−|z|), which never
+// overflows. gz = (σ(z) − y) g/n, gy = −z g/n. Saves z, y.
+struct BinaryCrossEntropyWithLogits {
+  static constexpr std::string_view name = "binary_cross_entropy_with_logits";
+  Tensor forward(Context& ctx, const Tensor& z, const Tensor& y) const {
+    const std::int64_t n = check_pair(name, z, y);
+    ctx.save(z, y);
+    const Tensor terms = kernels::zip(z, y, [](auto v, auto t) {
+      using T = decltype(v);
+      return std::max(v, T(0)) - v * t + std::log1p(std::exp(-std::abs(v)));
+    });
+    return scalar(kernels::sum_all(terms) / static_cast<double>(n), z.dtype());
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [z, y] = ctx.saved<2>();
+    return kernels::dispatch_float(z.dtype(), name, [&](auto tag) -> Grads {
+      const auto s = scale<decltype(tag)>(gy, z.shape()[0]);
+      return {ctx.needs_grad(0) ? kernels::zip(z, y, [s](auto v, auto t) { return (1 / (1 + std::exp(-v)) - t) * s; }) : Tensor{},
+              ctx.needs_grad(1) ? kernels::map(z, [s](auto v) { return -v * s; }) : Tensor{}};
+    });
+  }
+};
+
+// nll: C = −1/n Σ_x log_probs[x, label_x]. g_log_probs = −g/n at each label, 0 elsewhere.
+// Saves the labels. The labels (int64) get no gradient.
+struct NllLoss {
+  static constexpr std::string_view name = "nll_loss";
+  Tensor forward(Context& ctx, const Tensor& lp, const Tensor& labels) const {
+    check_labels(name, lp, labels);
+    ctx.save(labels);
+    const std::int64_t n = lp.shape()[0], k = lp.shape()[1];
+    const std::int64_t* pl = labels.data<std::int64_t>();
+    const double total = kernels::dispatch_float(lp.dtype(), name, [&](auto tag) {
+      const auto* p = lp.data<decltype(tag)>();
+      double acc = 0;
+      for (std::int64_t i = 0; i < n; ++i) acc -= static_cast<double>(p[i * k + pl[i]]);
+      return acc;
+    });
+    return scalar(total / static_cast<double>(n), lp.dtype());
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    const Tensor& labels = ctx.saved(0);
+    const std::int64_t n = labels.numel(), k = classes;
+    Tensor g = zeros({n, k}, gy.dtype());
+    kernels::dispatch_float(gy.dtype(), name, [&](auto tag) {
+      using T = decltype(tag);
+      const T s = -scale<T>(gy, n);
+      T* pg = g.mutable_data<T>();
+      const std::int64_t* pl = labels.data<std::int64_t>();
+      for (std::int64_t i = 0; i < n; ++i) pg[i * k + pl[i]] = s;
+    });
+    return {g, Tensor{}};
+  }
+  std::int64_t classes;
+};
+
+// softmax cross-entropy from logits, fused: C = 1/n Σ_x (log Σ_j e^{z_j} − z_label), computed
+// through log_softmax (stable). gz = (softmax(z) − one_hot(label)) g/n exactly. Saves softmax(z)
+// and the labels.
+struct SoftmaxCrossEntropy {
+  static constexpr std::string_view name = "softmax_cross_entropy";
+  Tensor forward(Context& ctx, const Tensor& z, const Tensor& labels) const {
+    check_labels(name, z, labels);
+    const std::int64_t n = z.shape()[0], k = z.shape()[1];
+    const Tensor lp = kernels::log_softmax_rows(z);
+    const std::int64_t* pl = labels.data<std::int64_t>();
+    const double total = kernels::dispatch_float(z.dtype(), name, [&](auto tag) {
+      const auto* p = lp.data<decltype(tag)>();
+      double acc = 0;
+      for (std::int64_t i = 0; i < n; ++i) acc -= static_cast<double>(p[i * k + pl[i]]);
+      return acc;
+    });
+    if (ctx.recording()) ctx.save(kernels::map(lp, [](auto v) { return std::exp(v); }), labels);
+    return scalar(total / static_cast<double>(n), z.dtype());
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [probs, labels] = ctx.saved<2>();
+    const std::int64_t n = probs.shape()[0], k = probs.shape()[1];
+    Tensor gz = detail::make_tensor(probs.shape(), probs.dtype());
+    kernels::dispatch_float(probs.dtype(), name, [&](auto tag) {
+      using T = decltype(tag);
+      const T s = scale<T>(gy, n);
+      const T* pp = probs.data<T>();
+      T* pg = gz.mutable_data<T>();
+      const std::int64_t* pl = labels.data<std::int64_t>();
+      for (std::int64_t i = 0; i < n * k; ++i) pg[i] = pp[i] * s;
+      for (std::int64_t i = 0; i < n; ++i) pg[i * k + pl[i]] -= s;
+    });
+    return {gz, Tensor{}};
+  }
+};
+
+}  // namespace ops
+
+Tensor quadratic_cost(const Tensor& a, const Tensor& y) { return apply(ops::QuadraticCost{}, a, y); }
+Tensor binary_cross_entropy(const Tensor& a, const Tensor& y) { return apply(ops::BinaryCrossEntropy{}, a, y); }
+Tensor binary_cross_entropy_with_logits(const Tensor& z, const Tensor& y) {
+  return apply(ops::BinaryCrossEntropyWithLogits{}, z, y);
+}
+Tensor nll_loss(const Tensor& log_probs, const Tensor& labels) {
+  return apply(ops::NllLoss{.classes = log_probs.dim() == 2 ? log_probs.shape()[1] : 0}, log_probs, labels);
+}
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels) {
+  return apply(ops::SoftmaxCrossEntropy{}, logits, labels);
+}
+
+Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype) {
+  if (labels.dtype() != Dtype::i64 || labels.dim() != 1) {
+    throw ShapeError(fmt::format("one_hot: expected int64 labels [n], got {} {}", labels.dtype(), labels.shape()));
+  }
+  if (classes <= 0) throw ValueError(fmt::format("one_hot: classes must be positive, got {}", classes));
+  kernels::check_floating("one_hot", zeros({}, dtype));
+  const std::int64_t n = labels.numel();
+  Tensor y = zeros({n, classes}, dtype);
+  const std::int64_t* pl = labels.data<std::int64_t>();
+  NoGradGuard g;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (pl[i] < 0 || pl[i] >= classes) {
+      throw ValueError(fmt::format("one_hot: label {} at row {} is out of range for {} classes", pl[i], i, classes));
+    }
+    y.set({i, pl[i]}, 1.0);
+  }
+  return y;
+}
+
+}  // namespace nabla

@@ -1,0 +1,109 @@
+// ops/shape.cpp — reshape (a view), 2-d transpose, dtype conversion, clone.
+#include <algorithm>
+#include <cstring>
+
+#include "nabla/op.hpp"
+#include "nabla/ops.hpp"
+#include "../src/kernels/kernels.hpp"
+
+namespace nabla {
+namespace ops {
+
+// reshape: the same elements in row-major order under another shape; a view of x's storage.
+// gx = gy reshaped back.
+struct Reshape {
+  static constexpr std::string_view name = "reshape";
+  Shape shape;
+  Tensor forward(Context&, const Tensor& x) const {
+    return Tensor(std::make_shared<detail::TensorImpl>(x.impl()->storage, shape, x.dtype()));
+  }
+  Grads backward(Context&, const Tensor& gy) const { return {gy.reshape(x_shape)}; }
+  Shape x_shape;
+};
+
+// transpose: y[j, i] = x[i, j], copied. gx = gyᵀ.
+struct Transpose {
+  static constexpr std::string_view name = "transpose";
+  Tensor forward(Context&, const Tensor& x) const {
+    if (x.dim() != 2) throw ShapeError(fmt::format("transpose: expected a 2-d tensor, got {}", x.shape()));
+    const std::int64_t r = x.shape()[0], c = x.shape()[1];
+    Tensor y = detail::make_tensor(Shape{c, r}, x.dtype());
+    const std::size_t es = dtype_size(x.dtype());
+    const auto* px = static_cast<const unsigned char*>(x.impl()->storage->data);
+    auto* py = static_cast<unsigned char*>(y.impl()->storage->data);
+    for (std::int64_t i = 0; i < r; ++i) {
+      for (std::int64_t j = 0; j < c; ++j) std::memcpy(py + (j * r + i) * es, px + (i * c + j) * es, es);
+    }
+    return y;
+  }
+  Grads backward(Context&, const Tensor& gy) const { return {transpose(gy)}; }
+};
+
+// to: y = x converted to another floating dtype. gx = gy converted back.
+struct Convert {
+  static constexpr std::string_view name = "to";
+  Dtype dtype;
+  Tensor forward(Context&, const Tensor& x) const {
+    Tensor y = detail::make_tensor(x.shape(), dtype);
+    NoGradGuard g;
+    y.copy_(x);
+    return y;
+  }
+  Grads backward(Context&, const Tensor& gy) const { return {gy.to(x_dtype)}; }
+  Dtype x_dtype;
+};
+
+// clone: y = a copy of x. gx = gy.
+struct Clone {
+  static constexpr std::string_view name = "clone";
+  Tensor forward(Context&, const Tensor& x) const {
+    Tensor y = detail::make_tensor(x.shape(), x.dtype());
+    std::memcpy(y.impl()->storage->data, x.impl()->storage->data, x.impl()->storage->nbytes);
+    return y;
+  }
+  Grads backward(Context&, const Tensor& gy) const { return {gy}; }
+};
+
+}  // namespace ops
+
+Tensor Tensor::reshape(Shape shape) const {
+  check_defined("reshape");
+  int infer = -1;
+  std::int64_t known = 1;
+  for (int d = 0; d < shape.rank(); ++d) {
+    if (shape[d] == -1 && infer < 0) infer = d;
+    else if (shape[d] < 0) throw ShapeError(fmt::format("reshape: bad target shape {} for {}", shape, this->shape()));
+    else known *= shape[d];
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel() % known != 0) {
+      throw ShapeError(fmt::format("reshape: cannot infer -1 in {} for {} elements of {}", shape, numel(), this->shape()));
+    }
+    shape[infer] = numel() / known;
+  }
+  if (shape.numel() != numel()) {
+    throw ShapeError(fmt::format("reshape: {} has {} elements, target {} has {}", this->shape(), numel(), shape,
+                                 shape.numel()));
+  }
+  return apply(ops::Reshape{.shape = shape, .x_shape = this->shape()}, *this);
+}
+
+Tensor reshape(const Tensor& x, const Shape& shape) { return x.reshape(shape); }
+
+Tensor transpose(const Tensor& x) { return apply(ops::Transpose{}, x); }
+
+Tensor Tensor::to(Dtype dtype) const {
+  check_defined("to");
+  if (dtype == this->dtype()) return *this;
+  if (requires_grad() && !is_floating(dtype)) {
+    throw ValueError(fmt::format("to: a tensor that requires grad cannot become {}", dtype));
+  }
+  return apply(ops::Convert{.dtype = dtype, .x_dtype = this->dtype()}, *this);
+}
+
+Tensor Tensor::clone() const {
+  check_defined("clone");
+  return apply(ops::Clone{}, *this);
+}
+
+}  // namespace nabla

@@ -1,0 +1,53 @@
+// ops/softmax.cpp — softmax and log-softmax along the last axis (book eq. 78).
+//
+// Both subtract the row maximum before exponentiating, so inputs of ±1000 give exact results
+// instead of inf/inf. Backward is written with nabla ops:
+//   softmax:      gx = y ⊙ (gy − Σ_j gy_j y_j)          (the Jacobian ∂a_j/∂z_k = a_j (δ_jk − a_k))
+//   log_softmax:  gx = gy − e^y ⊙ Σ_j gy_j
+#include "nabla/op.hpp"
+#include "nabla/ops.hpp"
+#include "../src/kernels/kernels.hpp"
+
+namespace nabla {
+namespace ops {
+
+void check_softmax_input(std::string_view op, const Tensor& x) {
+  kernels::check_floating(op, x);
+  if (x.dim() == 0) throw ShapeError(fmt::format("{}: expected at least 1 dimension, got a 0-d tensor", op));
+}
+
+// softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k. Saves y.
+struct Softmax {
+  static constexpr std::string_view name = "softmax";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_softmax_input(name, x);
+    Tensor y = kernels::softmax_rows(x);
+    ctx.save(y);
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    const Tensor& y = ctx.saved(0);
+    return {y * (gy - sum(gy * y, -1, true))};
+  }
+};
+
+// log_softmax: y_j = x_j − m − log Σ_k e^{x_k − m}. Saves y.
+struct LogSoftmax {
+  static constexpr std::string_view name = "log_softmax";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_softmax_input(name, x);
+    Tensor y = kernels::log_softmax_rows(x);
+    ctx.save(y);
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {gy - exp(ctx.saved(0)) * sum(gy, -1, true)};
+  }
+};
+
+}  // namespace ops
+
+Tensor softmax(const Tensor& x) { return apply(ops::Softmax{}, x); }
+Tensor log_softmax(const Tensor& x) { return apply(ops::LogSoftmax{}, x); }
+
+}  // namespace nabla

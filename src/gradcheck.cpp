@@ -1,0 +1,109 @@
+// src/gradcheck.cpp — analytic Jacobian (one backward per output element) against central
+// differences (two forwards per input element), entry by entry.
+#include "nabla/gradcheck.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace nabla {
+
+std::string to_string(const GradcheckResult& r) {
+  if (r.ok) return fmt::format("gradcheck: ok ({} entries, max |error| {:.3g})", r.entries, r.max_abs_error);
+  return r.message;
+}
+
+std::ostream& operator<<(std::ostream& os, const GradcheckResult& r) { return os << to_string(r); }
+
+namespace {
+
+std::string index_string(const Shape& s, std::int64_t flat) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(s.rank()));
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    idx[static_cast<std::size_t>(d)] = flat % s[d];
+    flat /= s[d];
+  }
+  return fmt::format("[{}]", fmt::join(idx, ", "));
+}
+
+}  // namespace
+
+GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                                 GradcheckOptions opts) {
+  // Work on private leaf copies so the caller's tensors and their .grad stay as they were.
+  std::vector<Tensor> xs;
+  xs.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& x = inputs[i];
+    if (!x.defined()) throw ValueError(fmt::format("gradcheck: input {} is undefined", i));
+    if (x.requires_grad() && x.dtype() != Dtype::f64) {
+      throw ValueError(fmt::format("gradcheck: input {} is {} {}; finite differences need float64 "
+                                   "(create it with dtype f64 or convert with .to(f64))",
+                                   i, x.dtype(), x.shape()));
+    }
+    Tensor copy = x.detach().clone();
+    xs.push_back(x.requires_grad() ? copy.requires_grad(true) : copy);
+  }
+
+  Tensor out = f(xs);
+  if (!out.defined() || out.dtype() != Dtype::f64) {
+    throw ValueError(fmt::format("gradcheck: the function must return a float64 tensor, got {}",
+                                 out.defined() ? std::string(dtype_name(out.dtype())) : "undefined"));
+  }
+  const Shape out_shape = out.shape();
+  const std::int64_t m = out.numel();
+
+  // analytic[i][o * n_i + j] = d out[o] / d in[i][j]
+  std::vector<std::vector<double>> analytic(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i].requires_grad()) analytic[i].assign(static_cast<std::size_t>(m * xs[i].numel()), 0.0);
+  }
+  if (out.requires_grad()) {
+    for (std::int64_t o = 0; o < m; ++o) {
+      for (Tensor& x : xs) {
+        if (x.requires_grad()) x.zero_grad();
+      }
+      Tensor seed = zeros(out_shape, Dtype::f64);
+      seed.mutable_data<double>()[o] = 1.0;
+      out.backward(seed, {.retain_graph = true});
+      for (std::size_t i = 0; i < xs.size(); ++i) {
+        if (!xs[i].requires_grad() || !xs[i].grad().defined()) continue;
+        const double* g = xs[i].grad().data<double>();
+        const std::int64_t n = xs[i].numel();
+        for (std::int64_t j = 0; j < n; ++j) analytic[i][static_cast<std::size_t>(o * n + j)] = g[j];
+      }
+    }
+  }
+
+  GradcheckResult result;
+  NoGradGuard no_grad;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (!xs[i].requires_grad()) continue;
+    Tensor& x = xs[i];
+    const std::int64_t n = x.numel();
+    for (std::int64_t j = 0; j < n; ++j) {
+      const double orig = x.data<double>()[j];
+      x.mutable_data<double>()[j] = orig + opts.eps;
+      const std::vector<double> plus = f(xs).to_vector<double>();
+      x.mutable_data<double>()[j] = orig - opts.eps;
+      const std::vector<double> minus = f(xs).to_vector<double>();
+      x.mutable_data<double>()[j] = orig;
+      for (std::int64_t o = 0; o < m; ++o) {
+        const double numeric = (plus[static_cast<std::size_t>(o)] - minus[static_cast<std::size_t>(o)]) / (2 * opts.eps);
+        const double a = analytic[i][static_cast<std::size_t>(o * n + j)];
+        const double err = std::abs(a - numeric);
+        ++result.entries;
+        if (!(err <= result.max_abs_error)) result.max_abs_error = err;  // also records NaN
+        if (result.ok && !(err <= opts.atol + opts.rtol * std::abs(numeric))) {
+          result.ok = false;
+          result.message = fmt::format(
+              "gradcheck: d out{} / d in[{}] differs at {}: analytic {:.6g}, numeric {:.6g} (atol {:g}, rtol {:g})",
+              index_string(out_shape, o), i, index_string(x.shape(), j), a, numeric, opts.atol, opts.rtol);
+        }
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace nabla

@@ -1,0 +1,239 @@
+// src/kernels/kernels.cpp — reductions, broadcasting reductions, GEMM and row-wise softmax.
+#include "kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include <cblas.h>
+
+namespace nabla::kernels {
+
+void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype()) {
+    throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op,
+                                 a.dtype(), a.shape(), b.dtype(), b.shape()));
+  }
+}
+
+void check_floating(std::string_view op, const Tensor& a) {
+  if (!is_floating(a.dtype())) {
+    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}", op, a.dtype(), a.shape()));
+  }
+}
+
+BroadcastStrides broadcast_strides(const Shape& shape, const Shape& out) {
+  BroadcastStrides b;
+  const int shift = out.rank() - shape.rank();
+  std::int64_t stride = 1;
+  for (int d = shape.rank() - 1; d >= 0; --d) {
+    b.s[d + shift] = shape[d] == 1 ? 0 : stride;
+    stride *= shape[d];
+  }
+  return b;
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  Tensor y = zeros(shape, x.dtype());
+  dispatch_float(x.dtype(), "sum_to", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    if (shape.numel() == 1) {
+      py[0] = static_cast<T>(sum_all(x));
+      return;
+    }
+    // Walk x row by row; y's strides are 0 on the summed axes.
+    const BroadcastStrides sy = broadcast_strides(shape, x.shape());
+    BroadcastStrides sx;
+    std::int64_t stride = 1;
+    for (int d = x.dim() - 1; d >= 0; --d) {
+      sx.s[d] = stride;
+      stride *= x.shape()[d];
+    }
+    for_each_row(x.shape(), sy, sx,
+                 [&](std::int64_t oy, std::int64_t, std::int64_t ox, std::int64_t s, std::int64_t, std::int64_t n) {
+                   T* ry = py + oy;
+                   const T* rx = px + ox;
+                   if (s == 1) {
+                     for (std::int64_t i = 0; i < n; ++i) ry[i] += rx[i];
+                   } else {
+                     T acc = 0;
+                     for (std::int64_t i = 0; i < n; ++i) acc += rx[i];
+                     ry[0] += acc;
+                   }
+                 });
+  });
+  return y;
+}
+
+AxisSplit split_at(const Shape& s, int axis) {
+  AxisSplit a{1, s[axis], 1};
+  for (int d = 0; d < axis; ++d) a.outer *= s[d];
+  for (int d = axis + 1; d < s.rank(); ++d) a.inner *= s[d];
+  return a;
+}
+
+Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape) {
+  Tensor y = zeros(out_shape, x.dtype());
+  const AxisSplit sp = split_at(x.shape(), axis);
+  dispatch_float(x.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for (std::int64_t o = 0; o < sp.outer; ++o) {
+      T* ry = py + o * sp.inner;
+      for (std::int64_t k = 0; k < sp.n; ++k) {
+        const T* rx = px + (o * sp.n + k) * sp.inner;
+        for (std::int64_t i = 0; i < sp.inner; ++i) ry[i] += rx[i];
+      }
+    }
+  });
+  return y;
+}
+
+namespace {
+/// For each (outer, inner) slice, the index along the axis of its first maximum.
+template <class T, class Visit>
+void for_each_argmax(const T* px, const AxisSplit& sp, Visit visit) {
+  for (std::int64_t o = 0; o < sp.outer; ++o) {
+    for (std::int64_t i = 0; i < sp.inner; ++i) {
+      const T* base = px + o * sp.n * sp.inner + i;
+      std::int64_t best = 0;
+      T best_v = base[0];
+      for (std::int64_t k = 1; k < sp.n; ++k) {
+        const T v = base[k * sp.inner];
+        if (v > best_v || (std::isnan(v) && !std::isnan(best_v))) {
+          best_v = v;
+          best = k;
+        }
+      }
+      visit(o * sp.inner + i, o * sp.n * sp.inner + best * sp.inner + i, best);
+    }
+  }
+}
+}  // namespace
+
+Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape) {
+  Tensor y = detail::make_tensor(out_shape, x.dtype());
+  dispatch_float(x.dtype(), "max", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for_each_argmax(px, split_at(x.shape(), axis),
+                    [&](std::int64_t out, std::int64_t flat, std::int64_t) { py[out] = px[flat]; });
+  });
+  return y;
+}
+
+Tensor argmax_axis(const Tensor& x, int axis, const Shape& out_shape) {
+  Tensor y = detail::make_tensor(out_shape, Dtype::i64);
+  std::int64_t* py = y.mutable_data<std::int64_t>();
+  dispatch_float(x.dtype(), "argmax", [&](auto tag) {
+    using T = decltype(tag);
+    for_each_argmax(x.data<T>(), split_at(x.shape(), axis),
+                    [&](std::int64_t out, std::int64_t, std::int64_t k) { py[out] = k; });
+  });
+  return y;
+}
+
+Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
+  Tensor gx = zeros(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), "max.backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gy.data<T>();
+    T* pgx = gx.mutable_data<T>();
+    for_each_argmax(x.data<T>(), split_at(x.shape(), axis),
+                    [&](std::int64_t out, std::int64_t flat, std::int64_t) { pgx[flat] = pg[out]; });
+  });
+  return gx;
+}
+
+Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape) {
+  Tensor y = detail::make_tensor(x_shape, g.dtype());
+  const AxisSplit sp = split_at(x_shape, axis);
+  dispatch_float(g.dtype(), "expand", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data<T>();
+    T* py = y.mutable_data<T>();
+    for (std::int64_t o = 0; o < sp.outer; ++o) {
+      for (std::int64_t k = 0; k < sp.n; ++k) {
+        std::memcpy(py + (o * sp.n + k) * sp.inner, pg + o * sp.inner, static_cast<std::size_t>(sp.inner) * sizeof(T));
+      }
+    }
+  });
+  return y;
+}
+
+Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  const std::int64_t m = trans_a ? a.shape()[1] : a.shape()[0];
+  const std::int64_t k = trans_a ? a.shape()[0] : a.shape()[1];
+  const std::int64_t n = trans_b ? b.shape()[0] : b.shape()[1];
+  Tensor c = detail::make_tensor(Shape{m, n}, a.dtype());
+  if (m == 0 || n == 0) return c;
+  if (k == 0) return zeros(Shape{m, n}, a.dtype());
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  const auto lda = static_cast<blasint>(a.shape()[1]);
+  const auto ldb = static_cast<blasint>(b.shape()[1]);
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if (a.dtype() == Dtype::f32) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, a.data<float>(), lda, b.data<float>(), ldb, 0.0f,
+                c.mutable_data<float>(), N);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a.data<double>(), lda, b.data<double>(), ldb, 0.0,
+                c.mutable_data<double>(), N);
+  }
+  return c;
+}
+
+namespace {
+template <bool kLog>
+Tensor softmax_impl(const Tensor& x) {
+  Tensor y = detail::make_tensor(x.shape(), x.dtype());
+  const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[x.dim() - 1];
+  const std::int64_t rows = n == 0 ? 0 : x.numel() / n;
+  dispatch_float(x.dtype(), kLog ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* rx = px + r * n;
+      T* ry = py + r * n;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (std::int64_t j = 0; j < n; ++j) mx = std::max(mx, rx[j]);
+      if (!std::isfinite(mx)) mx = 0;  // all −inf (or +inf/NaN): let the arithmetic say so
+      T total = 0;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const T e = std::exp(rx[j] - mx);
+        if constexpr (!kLog) ry[j] = e;
+        total += e;
+      }
+      if constexpr (kLog) {
+        const T lse = mx + std::log(total);
+        for (std::int64_t j = 0; j < n; ++j) ry[j] = rx[j] - lse;
+      } else {
+        const T inv = T(1) / total;
+        for (std::int64_t j = 0; j < n; ++j) ry[j] *= inv;
+      }
+    }
+  });
+  return y;
+}
+}  // namespace
+
+Tensor softmax_rows(const Tensor& x) { return softmax_impl<false>(x); }
+Tensor log_softmax_rows(const Tensor& x) { return softmax_impl<true>(x); }
+
+double sum_all(const Tensor& x) {
+  return dispatch_float(x.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = x.data<T>();
+    double acc = 0;
+    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) acc += static_cast<double>(p[i]);
+    return acc;
+  });
+}
+
+}  // namespace nabla::kernels

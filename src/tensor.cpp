@@ -1,0 +1,485 @@
+// src/tensor.cpp — tensor storage, creation, element access, in-place changes, grad mode, printing.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "nabla/ops.hpp"
+#include "tensor_impl.hpp"
+
+namespace nabla {
+
+namespace detail {
+
+Counters& counters() {
+  static Counters c;
+  return c;
+}
+
+Storage::Storage(std::size_t n) : nbytes(n) {
+  const std::size_t rounded = std::max<std::size_t>(64, (n + 63) / 64 * 64);
+  data = std::aligned_alloc(64, rounded);
+  if (data == nullptr) throw Error(fmt::format("out of memory allocating {} bytes", rounded));
+  counters().storages.fetch_add(1, std::memory_order_relaxed);
+  counters().storage_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+}
+
+Storage::~Storage() {
+  std::free(data);
+  counters().storages.fetch_sub(1, std::memory_order_relaxed);
+  counters().storage_bytes.fetch_sub(static_cast<std::int64_t>(nbytes), std::memory_order_relaxed);
+}
+
+Tensor make_tensor(const Shape& shape, Dtype dtype) {
+  for (std::int64_t d : shape) {
+    if (d < 0) throw ShapeError(fmt::format("tensor: negative dimension in shape {}", shape));
+  }
+  const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(bytes), shape, dtype));
+}
+
+}  // namespace detail
+
+// ---- dtype and shape ------------------------------------------------------------------------------
+
+std::string_view dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::f32: return "float32";
+    case Dtype::f64: return "float64";
+    case Dtype::i64: return "int64";
+  }
+  return "?";
+}
+
+std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : 8; }
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
+  if (dims.size() > kMaxRank) {
+    throw ShapeError(fmt::format("shape: rank {} exceeds the maximum of {}", dims.size(), kMaxRank));
+  }
+  std::copy(dims.begin(), dims.end(), dims_.begin());
+  rank_ = static_cast<int>(dims.size());
+}
+
+std::int64_t Shape::numel() const {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+  return n;
+}
+
+void Shape::push_back(std::int64_t d) {
+  if (rank_ == kMaxRank) throw ShapeError(fmt::format("shape: rank exceeds the maximum of {}", kMaxRank));
+  dims_[static_cast<std::size_t>(rank_++)] = d;
+}
+
+bool operator==(const Shape& a, const Shape& b) {
+  return a.rank_ == b.rank_ && std::equal(a.begin(), a.end(), b.begin());
+}
+
+std::string to_string(const Shape& s) { return fmt::format("[{}]", fmt::join(s.begin(), s.end(), ", ")); }
+
+// ---- random ----------------------------------------------------------------------------------------
+
+Generator& default_generator() {
+  thread_local Generator gen(0);
+  return gen;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+
+// ---- grad mode --------------------------------------------------------------------------------------
+
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+MemoryStats memory_stats() {
+  auto& c = detail::counters();
+  return {c.tensors.load(), c.storages.load(), c.storage_bytes.load(), c.nodes.load()};
+}
+
+// ---- Tensor: metadata and element access -------------------------------------------------------------
+
+void Tensor::check_defined(const char* what) const {
+  if (!impl_) throw ValueError(fmt::format("{}: the tensor is undefined", what));
+}
+
+const Shape& Tensor::shape() const {
+  check_defined("shape");
+  return impl_->shape;
+}
+
+std::int64_t Tensor::size(int axis) const {
+  const int r = dim();
+  const int a = axis < 0 ? axis + r : axis;
+  if (a < 0 || a >= r) {
+    throw ValueError(fmt::format("size: axis {} is out of range for shape {}", axis, shape()));
+  }
+  return impl_->shape[a];
+}
+
+std::int64_t Tensor::numel() const { return shape().numel(); }
+
+Dtype Tensor::dtype() const {
+  check_defined("dtype");
+  return impl_->dtype;
+}
+
+template <class T>
+const T* Tensor::data() const {
+  check_defined("data");
+  if (impl_->dtype != detail::dtype_of<T>()) {
+    throw ValueError(fmt::format("data: tensor is {}, asked for {}", impl_->dtype,
+                                 dtype_name(detail::dtype_of<T>())));
+  }
+  return static_cast<const T*>(impl_->storage->data);
+}
+
+template <class T>
+T* Tensor::mutable_data() {
+  const T* p = data<T>();
+  ++impl_->storage->version;
+  return const_cast<T*>(p);
+}
+
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+template const std::int64_t* Tensor::data<std::int64_t>() const;
+template float* Tensor::mutable_data<float>();
+template double* Tensor::mutable_data<double>();
+template std::int64_t* Tensor::mutable_data<std::int64_t>();
+
+namespace {
+
+std::int64_t flat_index(const Shape& shape, std::initializer_list<std::int64_t> index, const char* op) {
+  if (static_cast<int>(index.size()) != shape.rank()) {
+    throw ValueError(fmt::format("{}: index has {} entries, tensor {} has rank {}", op, index.size(),
+                                 shape, shape.rank()));
+  }
+  std::int64_t flat = 0;
+  int axis = 0;
+  for (std::int64_t i : index) {
+    if (i < 0 || i >= shape[axis]) {
+      throw ValueError(fmt::format("{}: index {} is out of range for axis {} of {}", op, i, axis, shape));
+    }
+    flat = flat * shape[axis] + i;
+    ++axis;
+  }
+  return flat;
+}
+
+double load(const Tensor& t, std::int64_t i) {
+  switch (t.dtype()) {
+    case Dtype::f32: return t.data<float>()[i];
+    case Dtype::f64: return t.data<double>()[i];
+    case Dtype::i64: return static_cast<double>(t.data<std::int64_t>()[i]);
+  }
+  return 0;
+}
+
+void store(const Tensor& t, std::int64_t i, double v) {
+  void* p = t.impl()->storage->data;
+  switch (t.dtype()) {
+    case Dtype::f32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case Dtype::f64: static_cast<double*>(p)[i] = v; break;
+    case Dtype::i64: static_cast<std::int64_t*>(p)[i] = static_cast<std::int64_t>(v); break;
+  }
+}
+
+void check_inplace_allowed(const Tensor& t, const char* op) {
+  if (grad_enabled() && t.requires_grad()) {
+    throw GraphError(fmt::format(
+        "{}: in-place change of a tensor that requires grad while grad mode is on; "
+        "make the change under nabla::NoGradGuard (as optimizers do)",
+        op));
+  }
+}
+
+}  // namespace
+
+double Tensor::item() const {
+  check_defined("item");
+  if (numel() != 1) {
+    throw ValueError(fmt::format("item: tensor {} has {} elements, expected 1", shape(), numel()));
+  }
+  return load(*this, 0);
+}
+
+double Tensor::at(std::initializer_list<std::int64_t> index) const {
+  check_defined("at");
+  return load(*this, flat_index(shape(), index, "at"));
+}
+
+void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
+  check_defined("set");
+  check_inplace_allowed(*this, "set");
+  store(*this, flat_index(shape(), index, "set"), value);
+  ++impl_->storage->version;
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  check_defined("to_vector");
+  std::vector<T> out(static_cast<std::size_t>(numel()));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(load(*this, static_cast<std::int64_t>(i)));
+  return out;
+}
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+
+// ---- Tensor: autodiff state ----------------------------------------------------------------------------
+
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+
+Tensor Tensor::requires_grad(bool on) const {
+  check_defined("requires_grad");
+  if (on && !is_floating(impl_->dtype)) {
+    throw ValueError(fmt::format("requires_grad: only float32 and float64 tensors can require grad, "
+                                 "this one is {} {}", impl_->dtype, impl_->shape));
+  }
+  if (!on && impl_->grad_fn) {
+    throw GraphError("requires_grad: only leaves can stop requiring grad; use detach() instead");
+  }
+  impl_->requires_grad = on;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const {
+  static const std::shared_ptr<Node> none;
+  return impl_ ? impl_->grad_fn : none;
+}
+
+Tensor Tensor::grad() const {
+  check_defined("grad");
+  if (!impl_->requires_grad) {
+    throw GraphError(fmt::format("grad: this tensor {} does not require grad, so it has none; "
+                                 "create it with .requires_grad(true)", impl_->shape));
+  }
+  return impl_->grad;
+}
+
+void Tensor::set_grad(const Tensor& g) const {
+  check_defined("set_grad");
+  if (g.defined() && (g.shape() != shape() || g.dtype() != dtype())) {
+    throw ShapeError(fmt::format("set_grad: gradient is {} {}, tensor is {} {}", g.dtype(), g.shape(),
+                                 dtype(), shape()));
+  }
+  impl_->grad = g;
+}
+
+void Tensor::zero_grad() const {
+  check_defined("zero_grad");
+  impl_->grad = Tensor{};
+}
+
+Tensor Tensor::detach() const {
+  check_defined("detach");
+  return Tensor(std::make_shared<detail::TensorImpl>(impl_->storage, impl_->shape, impl_->dtype));
+}
+
+std::uint64_t Tensor::version() const {
+  check_defined("version");
+  return impl_->storage->version;
+}
+
+// ---- Tensor: in-place changes ---------------------------------------------------------------------------
+
+namespace {
+template <class F>
+void for_each_float(Tensor& t, const char* op, F f) {
+  if (t.dtype() == Dtype::f32) {
+    f(t.mutable_data<float>());
+  } else if (t.dtype() == Dtype::f64) {
+    f(t.mutable_data<double>());
+  } else {
+    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got int64 {}", op, t.shape()));
+  }
+}
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  check_defined("add_");
+  check_inplace_allowed(*this, "add_");
+  if (other.shape() != shape() || other.dtype() != dtype()) {
+    throw ShapeError(fmt::format("add_: other is {} {}, this tensor is {} {}; they must match",
+                                 other.dtype(), other.shape(), dtype(), shape()));
+  }
+  const std::int64_t n = numel();
+  for_each_float(*this, "add_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const T* q = other.data<T>();
+    const T a = static_cast<T>(alpha);
+    for (std::int64_t i = 0; i < n; ++i) p[i] += a * q[i];
+  });
+  return *this;
+}
+
+Tensor& Tensor::mul_(double factor) {
+  check_defined("mul_");
+  check_inplace_allowed(*this, "mul_");
+  const std::int64_t n = numel();
+  for_each_float(*this, "mul_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    for (std::int64_t i = 0; i < n; ++i) p[i] *= static_cast<T>(factor);
+  });
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_defined("fill_");
+  check_inplace_allowed(*this, "fill_");
+  const std::int64_t n = numel();
+  if (dtype() == Dtype::i64) {
+    std::fill_n(mutable_data<std::int64_t>(), n, static_cast<std::int64_t>(value));
+    return *this;
+  }
+  for_each_float(*this, "fill_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    std::fill_n(p, n, static_cast<T>(value));
+  });
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_defined("copy_");
+  check_inplace_allowed(*this, "copy_");
+  if (src.shape() != shape()) {
+    throw ShapeError(fmt::format("copy_: source is {}, this tensor is {}; they must match", src.shape(), shape()));
+  }
+  if (src.dtype() == dtype()) {
+    std::memcpy(impl_->storage->data, src.impl()->storage->data,
+                static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  } else {
+    for (std::int64_t i = 0; i < numel(); ++i) store(*this, i, load(src, i));
+  }
+  ++impl_->storage->version;
+  return *this;
+}
+
+// ---- creation --------------------------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, Dtype dtype) { return detail::make_tensor(shape, dtype); }
+
+Tensor zeros(const Shape& shape, Dtype dtype) {
+  Tensor t = detail::make_tensor(shape, dtype);
+  std::memset(t.impl()->storage->data, 0, t.impl()->storage->nbytes);
+  return t;
+}
+
+Tensor full(const Shape& shape, double value, Dtype dtype) {
+  Tensor t = detail::make_tensor(shape, dtype);
+  NoGradGuard g;
+  t.fill_(value);
+  return t;
+}
+
+Tensor ones(const Shape& shape, Dtype dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor scalar(double value, Dtype dtype) { return full(Shape{}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, Dtype dtype) {
+  if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
+    throw ValueError(fmt::format("arange: need finite start, stop and a non-zero step, got {}, {}, {}",
+                                 start, stop, step));
+  }
+  const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor t = detail::make_tensor(Shape{n}, dtype);
+  for (std::int64_t i = 0; i < n; ++i) store(t, i, start + static_cast<double>(i) * step);
+  return t;
+}
+
+namespace {
+template <class V>
+Tensor from_values(std::span<const V> values, const Shape& shape, Dtype dtype) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel()) {
+    throw ShapeError(fmt::format("from_vector: {} values do not fill shape {} ({} elements)",
+                                 values.size(), shape, shape.numel()));
+  }
+  Tensor t = detail::make_tensor(shape, dtype);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    store(t, static_cast<std::int64_t>(i), static_cast<double>(values[i]));
+  }
+  return t;
+}
+}  // namespace
+
+Tensor from_vector(std::span<const double> v, const Shape& s, Dtype d) { return from_values(v, s, d); }
+Tensor from_vector(std::span<const float> v, const Shape& s, Dtype d) { return from_values(v, s, d); }
+Tensor from_vector(std::span<const std::int64_t> v, const Shape& s, Dtype d) { return from_values(v, s, d); }
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, Dtype dtype) {
+  return from_values(std::span(values.begin(), values.size()), shape, dtype);
+}
+
+Tensor randn(const Shape& shape, Dtype dtype, Generator& gen, double mean, double stddev) {
+  if (!is_floating(dtype)) throw ValueError("randn: dtype must be float32 or float64");
+  Tensor t = detail::make_tensor(shape, dtype);
+  std::normal_distribution<double> dist(mean, stddev);
+  for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));
+  return t;
+}
+
+Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Generator& gen) {
+  if (!is_floating(dtype)) throw ValueError("uniform: dtype must be float32 or float64");
+  if (!(low < high)) throw ValueError(fmt::format("uniform: need low < high, got [{}, {})", low, high));
+  Tensor t = detail::make_tensor(shape, dtype);
+  std::uniform_real_distribution<double> dist(low, high);
+  for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));
+  return t;
+}
+
+// ---- printing ------------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::int64_t kSummarizeAbove = 1000;  // elements
+constexpr std::int64_t kEdgeItems = 3;
+
+void format_axis(std::string& out, const Tensor& t, int axis, std::int64_t offset, bool summarize,
+                 int indent) {
+  const Shape& s = t.shape();
+  const std::int64_t n = s[axis];
+  std::int64_t stride = 1;
+  for (int a = axis + 1; a < s.rank(); ++a) stride *= s[a];
+  out += '[';
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) {
+      out += axis + 1 == s.rank() ? "..., " : fmt::format("...,\n{:{}}", "", indent + 1);
+      i = n - kEdgeItems;
+    }
+    if (axis + 1 == s.rank()) {
+      const double v = load(t, offset + i);
+      out += t.dtype() == Dtype::i64 ? fmt::format("{}", static_cast<std::int64_t>(v)) : fmt::format("{:.6g}", v);
+    } else {
+      format_axis(out, t, axis + 1, offset + i * stride, summarize, indent + 1);
+    }
+    if (i + 1 < n) out += axis + 1 == s.rank() ? ", " : fmt::format(",\n{:{}}", "", indent + 1);
+  }
+  out += ']';
+}
+}  // namespace
+
+std::string to_string(const Tensor& t) {
+  if (!t.defined()) return "tensor(undefined)";
+  std::string head = fmt::format("tensor({}, {}, ", t.dtype(), t.shape());
+  std::string body;
+  if (t.dim() == 0) {
+    body = t.dtype() == Dtype::i64 ? fmt::format("{}", static_cast<std::int64_t>(load(t, 0)))
+                                   : fmt::format("{:.6g}", load(t, 0));
+  } else {
+    format_axis(body, t, 0, 0, t.numel() > kSummarizeAbove, static_cast<int>(head.size()));
+  }
+  return head + body + (t.requires_grad() ? ", requires_grad)" : ")");
+}
+
+}  // namespace nabla

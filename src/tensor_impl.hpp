@@ -1,0 +1,57 @@
+// src/tensor_impl.hpp — the shared state behind a Tensor handle (internal).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "nabla/op.hpp"
+#include "nabla/tensor.hpp"
+
+namespace nabla::detail {
+
+struct Counters {
+  std::atomic<std::int64_t> tensors{0}, storages{0}, storage_bytes{0}, nodes{0};
+};
+Counters& counters();
+
+/// A 64-byte aligned buffer and the version counter of every tensor that views it.
+struct Storage {
+  explicit Storage(std::size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data = nullptr;
+  std::size_t nbytes = 0;
+  std::uint64_t version = 0;
+};
+
+struct TensorImpl {
+  TensorImpl(std::shared_ptr<Storage> s, const Shape& sh, Dtype dt)
+      : storage(std::move(s)), shape(sh), dtype(dt) {
+    counters().tensors.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~TensorImpl() { counters().tensors.fetch_sub(1, std::memory_order_relaxed); }
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Dtype dtype;
+  bool requires_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;
+};
+
+/// A new uninitialized tensor.
+Tensor make_tensor(const Shape& shape, Dtype dtype);
+
+template <class T>
+constexpr Dtype dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return Dtype::f32;
+  else if constexpr (std::is_same_v<T, double>) return Dtype::f64;
+  else return Dtype::i64;
+}
+
+}  // namespace nabla::detail

@@ -1,0 +1,17 @@
+// Test runner: doctest, plus a count of the gradient checks that ran.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "test_util.hpp"
+
+int main(int argc, char** argv) {
+  doctest::Context context(argc, argv);
+  const int rc = context.run();
+  if (context.shouldExit()) return rc;
+  if (nabla_test::gradcheck_cases() > 0) {
+    fmt::print("gradcheck cases run: {} ({} Jacobian entries compared)\n", nabla_test::gradcheck_cases(),
+               nabla_test::gradcheck_entries());
+  }
+  return rc;
+}

@@ -1,0 +1,69 @@
+// ops/elementwise.cpp: add, sub, mul, div with broadcasting, scalar forms, neg, sum_to.
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using namespace nabla_test;
+
+namespace {
+// Pairs of shapes that broadcast: equal, row vector, column, scalar-like, missing leading axes.
+const std::vector<std::pair<Shape, Shape>> kPairs = {
+    {{5, 3}, {5, 3}}, {{5, 3}, {3}}, {{5, 3}, {5, 1}}, {{1, 1}, {1, 1}}, {{1, 7}, {1, 7}},
+    {{4, 1}, {1, 3}}, {{2, 3, 4}, {3, 1}}, {{3}, {2, 1, 3}}, {{5, 3}, {}}, {{}, {2, 2}},
+};
+}  // namespace
+
+TEST_CASE("elementwise: known values with broadcasting") {
+  Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, f64);
+  Tensor b = tensor({10, 20, 30}, {3}, f64);
+  CHECK((a + b).to_vector() == std::vector<double>{11, 22, 33, 14, 25, 36});
+  CHECK((a - b).to_vector() == std::vector<double>{-9, -18, -27, -6, -15, -24});
+  CHECK((a * tensor({2, 3}, {2, 1}, f64)).to_vector() == std::vector<double>{2, 4, 6, 12, 15, 18});
+  CHECK((b / a).shape() == Shape{2, 3});
+  CHECK((b / a).at({1, 1}) == 4);
+  CHECK((2.0 - a).at({0, 0}) == 1);
+  CHECK((6.0 / a).at({1, 2}) == 1);
+  CHECK((a / 2.0).at({0, 1}) == 1);
+  CHECK((-a).at({1, 0}) == -4);
+  CHECK((a + 1.0).at({0, 0}) == 2);
+  CHECK(broadcast_shape({2, 1, 3}, {4, 1}, "t") == Shape{2, 4, 3});
+  CHECK(sum_to(ones({2, 3, 4}, f64), {3, 1}).to_vector() == std::vector<double>{8, 8, 8});
+}
+
+TEST_CASE("elementwise: gradients agree with central differences in float64, with broadcasting") {
+  Generator gen(21);
+  for (auto [sa, sb] : kPairs) {
+    CAPTURE(sa);
+    CAPTURE(sb);
+    Tensor a = param(sa, gen), b = param(sb, gen);
+    CHECK(check_grad([](const Tensor& x, const Tensor& y) { return x + y; }, {a, b}));
+    CHECK(check_grad([](const Tensor& x, const Tensor& y) { return x - y; }, {a, b}));
+    CHECK(check_grad([](const Tensor& x, const Tensor& y) { return x * y; }, {a, b}));
+    Tensor away = param_away_from_zero(sb, gen, 0.5);
+    CHECK(check_grad([](const Tensor& x, const Tensor& y) { return x / y; }, {a, away}));
+  }
+}
+
+TEST_CASE("elementwise: scalar forms and neg pass the gradient check") {
+  Generator gen(22);
+  for (Shape s : awkward_shapes()) {
+    Tensor x = param_away_from_zero(s, gen, 0.5);
+    CHECK(check_grad([](const Tensor& t) { return t + 2.5; }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return 3.0 * t; }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return 1.0 - t; }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return 2.0 / t; }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return -t; }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return sum_to(t, {1}); }, {x}));
+  }
+}
+
+TEST_CASE("elementwise: shapes that do not broadcast are a ShapeError naming both") {
+  CHECK_THROWS_WITH_AS(ones({10, 784}) + ones({30}),
+                       "add: shapes [10, 784] and [30] do not broadcast: axis 1 has 784 and 30", ShapeError);
+  CHECK_THROWS_WITH_AS(ones({2, 3}) * ones({3, 2}), "mul: shapes [2, 3] and [3, 2] do not broadcast: axis 0 has 2 and 3",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(sum_to(ones({2, 3}), {4}), "sum_to: shapes [4] and [2, 3] do not broadcast: axis 1 has 4 and 3",
+                       ShapeError);
+}
