@@ -223,4 +223,17 @@ Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype) {
   return y;
 }
 
+double accuracy(const Tensor& scores, const Tensor& labels) {
+  if (scores.dim() != 2 || labels.dtype() != Dtype::i64 || labels.shape() != Shape{scores.shape()[0]} || scores.shape()[0] == 0) {
+    throw ShapeError(fmt::format("accuracy: expected scores [n, classes] with n > 0 and int64 labels [n], got {} and {} {}",
+                                 scores.shape(), labels.dtype(), labels.shape()));
+  }
+  const Tensor predicted = argmax(scores, 1);
+  const std::int64_t* pp = predicted.data<std::int64_t>();
+  const std::int64_t* pl = labels.data<std::int64_t>();
+  std::int64_t correct = 0;
+  for (std::int64_t i = 0; i < labels.numel(); ++i) correct += pp[i] == pl[i];
+  return double(correct) / double(labels.numel());
+}
+
 }  // namespace nabla

@@ -1,8 +1,12 @@
 // nabla/nabla.hpp — the whole public API.
 #pragma once
 
+#include "nabla/data.hpp"
 #include "nabla/error.hpp"
 #include "nabla/gradcheck.hpp"
+#include "nabla/io.hpp"
+#include "nabla/nn.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/optim.hpp"
 #include "nabla/tensor.hpp"

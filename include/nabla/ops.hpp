@@ -111,5 +111,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
 // ---- labels ---------------------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).
 Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype = f32);
+/// The fraction of rows of scores [n, classes] whose largest entry is at the row's label.
+double accuracy(const Tensor& scores, const Tensor& labels);
 
 }  // namespace nabla

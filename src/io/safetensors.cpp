@@ -1,0 +1,274 @@
+// src/io/safetensors.cpp — the safetensors format, atomic file writes, checkpoints.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "nabla/io.hpp"
+
+static_assert(std::endian::native == std::endian::little, "nabla's file formats assume a little-endian machine");
+
+namespace nabla::io {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::uint64_t kMaxHeader = 100ULL << 20;  // as the reference implementation
+
+const char* st_dtype(Dtype d) {
+  switch (d) {
+    case Dtype::f32: return "F32";
+    case Dtype::f64: return "F64";
+    case Dtype::i64: return "I64";
+  }
+  return "?";
+}
+
+const void* raw_data(const Tensor& t) {
+  switch (t.dtype()) {
+    case Dtype::f32: return t.data<float>();
+    case Dtype::f64: return t.data<double>();
+    case Dtype::i64: return t.data<std::int64_t>();
+  }
+  return nullptr;
+}
+
+void* raw_mutable(Tensor& t) {
+  switch (t.dtype()) {
+    case Dtype::f32: return t.mutable_data<float>();
+    case Dtype::f64: return t.mutable_data<double>();
+    case Dtype::i64: return t.mutable_data<std::int64_t>();
+  }
+  return nullptr;
+}
+
+[[noreturn]] void fail(const std::string& source, const std::string& what) {
+  throw IoError(fmt::format("\"{}\": {}", source, what));
+}
+
+void check_errno(bool ok, const std::string& path, const char* what) {
+  if (!ok) throw IoError(fmt::format("\"{}\": cannot {}: {}", path, what, std::strerror(errno)));
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir)) throw IoError(fmt::format("\"{}\": directory \"{}\" does not exist", path, dir.string()));
+  std::string tmp = (dir / fmt::format(".{}.tmp.XXXXXX", target.filename().string())).string();
+  const int fd = mkstemp(tmp.data());
+  check_errno(fd >= 0, path, "create a temporary file");
+  auto cleanup = [&] {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+  };
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      cleanup();
+      throw IoError(fmt::format("\"{}\": cannot write: {}", path, std::strerror(err)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::fchmod(fd, 0644) != 0) {
+    const int err = errno;
+    cleanup();
+    throw IoError(fmt::format("\"{}\": cannot flush to disk: {}", path, std::strerror(err)));
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw IoError(fmt::format("\"{}\": cannot rename the temporary file into place: {}", path, std::strerror(err)));
+  }
+  // Make the rename itself durable.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string encode_safetensors(const std::map<std::string, Tensor>& tensors, const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty() || name == "__metadata__") throw ValueError(fmt::format("save_safetensors: bad tensor name '{}'", name));
+    if (!t.defined()) throw ValueError(fmt::format("save_safetensors: tensor '{}' is undefined", name));
+    const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype());
+    header[name] = {{"dtype", st_dtype(t.dtype())},
+                    {"shape", std::vector<std::int64_t>(t.shape().begin(), t.shape().end())},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string head = header.dump();
+  head.append((8 - head.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  const std::uint64_t n = head.size();
+  std::memcpy(out.data(), &n, 8);
+  out += head;
+  out.reserve(out.size() + offset);
+  for (const auto& [name, t] : tensors) {
+    out.append(static_cast<const char*>(raw_data(t)), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+  }
+  return out;
+}
+
+TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source) {
+  if (bytes.size() < 8) fail(source, fmt::format("{} bytes is too short for a safetensors file (at least 8)", bytes.size()));
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  if (n > kMaxHeader) fail(source, fmt::format("header length {} exceeds the limit of {} bytes", n, kMaxHeader));
+  if (n > bytes.size() - 8) fail(source, fmt::format("header says {} bytes of JSON, file has {} left", n, bytes.size() - 8));
+  const std::uint64_t data_size = bytes.size() - 8 - n;
+  const auto* head = reinterpret_cast<const char*>(bytes.data() + 8);
+  json header;
+  try {
+    header = json::parse(head, head + n);
+  } catch (const json::exception& e) {
+    fail(source, fmt::format("header is not valid JSON: {}", e.what()));
+  }
+  if (!header.is_object()) fail(source, "header is not a JSON object");
+
+  TensorFile out;
+  struct Range {
+    std::uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Range> ranges;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) fail(source, "\"__metadata__\" is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) fail(source, fmt::format("metadata \"{}\" is not a string", m.key()));
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets")) {
+      fail(source, fmt::format("entry \"{}\" needs dtype, shape and data_offsets", name));
+    }
+    const json& jd = v["dtype"];
+    Dtype dtype;
+    if (jd == "F32") dtype = f32;
+    else if (jd == "F64") dtype = f64;
+    else if (jd == "I64") dtype = i64;
+    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64", name, jd.dump()));
+    const json& js = v["shape"];
+    if (!js.is_array() || js.size() > Shape::kMaxRank) fail(source, fmt::format("\"{}\": bad shape {}", name, js.dump()));
+    Shape shape;
+    std::uint64_t numel = 1;
+    for (const json& d : js) {
+      if (!d.is_number_unsigned() || d.get<std::uint64_t>() > (1ULL << 40)) {
+        fail(source, fmt::format("\"{}\": bad shape {}", name, js.dump()));
+      }
+      numel *= d.get<std::uint64_t>();
+      if (numel > (1ULL << 40)) fail(source, fmt::format("\"{}\": shape {} is too large", name, js.dump()));
+      shape.push_back(d.get<std::int64_t>());
+    }
+    const json& jo = v["data_offsets"];
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned()) {
+      fail(source, fmt::format("\"{}\": bad data_offsets {}", name, jo.dump()));
+    }
+    const auto begin = jo[0].get<std::uint64_t>(), end = jo[1].get<std::uint64_t>();
+    if (begin > end || end > data_size) {
+      fail(source, fmt::format("header says bytes [{}, {}) for \"{}\", file has {} bytes of data", begin, end, name, data_size));
+    }
+    if (end - begin != numel * dtype_size(dtype)) {
+      fail(source, fmt::format("\"{}\": {} {} needs {} bytes, its range holds {}", name, jd.get<std::string>(), shape,
+                               numel * dtype_size(dtype), end - begin));
+    }
+    ranges.push_back({begin, end, name});
+    Tensor t = empty(shape, dtype);
+    if (end > begin) std::memcpy(raw_mutable(t), bytes.data() + 8 + n + begin, end - begin);
+    out.tensors.emplace(name, t);
+  }
+  // The data must be covered exactly: no overlaps, no holes, nothing after.
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  std::uint64_t at = 0;
+  for (const Range& r : ranges) {
+    if (r.begin != at) {
+      fail(source, r.begin < at ? fmt::format("\"{}\" overlaps the tensor before it", r.name)
+                                : fmt::format("{} bytes before \"{}\" belong to no tensor", r.begin - at, r.name));
+    }
+    at = r.end;
+  }
+  if (at != data_size) fail(source, fmt::format("{} bytes at the end belong to no tensor", data_size - at));
+  return out;
+}
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  const std::string bytes = encode_safetensors(tensors, metadata);
+  write_file_atomic(path, std::as_bytes(std::span(bytes.data(), bytes.size())));
+}
+
+TensorFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("\"{}\": cannot open: {}", path, std::strerror(errno)));
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw IoError(fmt::format("\"{}\": cannot read", path));
+  return decode_safetensors(std::as_bytes(std::span(bytes.data(), bytes.size())), path);
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------------------
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer,
+                     const std::map<std::string, std::string>& metadata, const std::map<std::string, Tensor>& extra) {
+  std::map<std::string, Tensor> all;
+  for (const auto& [name, t] : model.state()) all.emplace("model." + name, t);
+  if (optimizer != nullptr) {
+    for (const auto& [name, t] : optimizer->state()) all.emplace("optim." + name, t);
+  }
+  for (const auto& [name, t] : extra) all.emplace("extra." + name, t);
+  save_safetensors(path, all, metadata);
+}
+
+TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
+  TensorFile file = load_safetensors(path);
+  std::map<std::string, Tensor> model_state, optim_state;
+  for (const auto& [name, t] : file.tensors) {
+    if (name.starts_with("model.")) model_state.emplace(name.substr(6), t);
+    else if (name.starts_with("optim.")) optim_state.emplace(name.substr(6), t);
+  }
+  // Load into the model, then the optimizer; if the optimizer's part does not fit, put the model
+  // back as it was.
+  std::map<std::string, Tensor> before;
+  for (const auto& [name, t] : model.state()) before.emplace(name, t.detach().clone());
+  try {
+    model.load_state(model_state);
+  } catch (const Error& e) {
+    throw IoError(fmt::format("load_checkpoint: \"{}\" does not fit this model ({}): {}", path,
+                              model.describe(), e.what()));
+  }
+  if (optimizer != nullptr) {
+    try {
+      optimizer->load_state(optim_state);
+    } catch (const Error& e) {
+      model.load_state(before);
+      throw IoError(fmt::format("load_checkpoint: \"{}\": the optimizer state does not fit: {}", path, e.what()));
+    }
+  }
+  return file;
+}
+
+}  // namespace nabla::io

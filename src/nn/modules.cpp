@@ -1,0 +1,171 @@
+// src/nn/modules.cpp — Module bookkeeping, Linear, activation modules, Dropout, Sequential.
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "nabla/nn.hpp"
+#include "nabla/ops.hpp"
+
+namespace nabla::nn {
+
+// ---- Module --------------------------------------------------------------------------------------
+
+Tensor Module::register_parameter(std::string name, Tensor t, bool decay) {
+  for (const auto& [n, p] : params_) {
+    if (n == name) throw ValueError(fmt::format("{}: parameter '{}' is registered twice", describe(), name));
+  }
+  t.requires_grad(true);
+  params_.emplace_back(name, Param{name, t, decay});
+  return t;
+}
+
+void Module::register_module(std::string name, std::shared_ptr<Module> m) {
+  if (!m) throw ValueError(fmt::format("register_module: module '{}' is null", name));
+  children_.emplace_back(std::move(name), std::move(m));
+}
+
+void Module::collect(const std::string& prefix, std::vector<Param>& out) const {
+  for (const auto& [name, p] : params_) out.push_back({prefix + name, p.tensor, p.decay});
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+std::vector<Param> Module::parameters() const {
+  std::vector<Param> out;
+  collect("", out);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+std::map<std::string, Tensor> Module::state() const {
+  std::map<std::string, Tensor> out;
+  for (const Param& p : parameters()) out.emplace(p.name, p.tensor);
+  return out;
+}
+
+void Module::load_state(const std::map<std::string, Tensor>& state) {
+  const std::vector<Param> params = parameters();
+  // Check everything first, so that a bad state changes nothing.
+  std::set<std::string> known;
+  for (const Param& p : params) {
+    known.insert(p.name);
+    auto it = state.find(p.name);
+    if (it == state.end()) throw ValueError(fmt::format("load_state: parameter '{}' is missing", p.name));
+    const Tensor& v = it->second;
+    if (!v.defined() || v.shape() != p.tensor.shape() || v.dtype() != p.tensor.dtype()) {
+      throw ValueError(fmt::format("load_state: '{}' is {} {}, the model has {} {}", p.name,
+                                   v.defined() ? std::string(dtype_name(v.dtype())) : "undefined",
+                                   v.defined() ? to_string(v.shape()) : "", p.tensor.dtype(), p.tensor.shape()));
+    }
+  }
+  for (const auto& [name, v] : state) {
+    if (!known.contains(name)) {
+      throw ValueError(fmt::format("load_state: '{}' is not a parameter of this model", name));
+    }
+  }
+  NoGradGuard no_grad;
+  for (const Param& p : params) {
+    Tensor t = p.tensor;
+    t.copy_(state.at(p.name));
+  }
+}
+
+// ---- initializers ------------------------------------------------------------------------------------
+
+void init_(Tensor& t, Init init, std::int64_t n_in, std::int64_t n_out, Generator& gen) {
+  Tensor v;
+  switch (init) {
+    case Init::standard_normal: v = randn(t.shape(), t.dtype(), gen); break;
+    case Init::scaled_normal: v = randn(t.shape(), t.dtype(), gen, 0, 1 / std::sqrt(double(n_in))); break;
+    case Init::he_normal: v = randn(t.shape(), t.dtype(), gen, 0, std::sqrt(2 / double(n_in))); break;
+    case Init::xavier_uniform: {
+      const double r = std::sqrt(6 / double(n_in + n_out));
+      v = uniform(t.shape(), -r, r, t.dtype(), gen);
+      break;
+    }
+    case Init::zeros: v = zeros(t.shape(), t.dtype()); break;
+  }
+  NoGradGuard no_grad;
+  t.copy_(v);
+}
+
+// ---- Linear ------------------------------------------------------------------------------------------
+
+Linear::Linear(std::int64_t n_in, std::int64_t n_out, LinearOptions opts, Generator& gen) : n_in_(n_in), n_out_(n_out) {
+  if (n_in <= 0 || n_out <= 0) {
+    throw ValueError(fmt::format("Linear: sizes must be positive, got n_in {} and n_out {}", n_in, n_out));
+  }
+  if (!is_floating(opts.dtype)) throw ValueError("Linear: dtype must be float32 or float64");
+  Tensor w = empty({n_out, n_in}, opts.dtype);
+  init_(w, opts.weight, n_in, n_out, gen);
+  weight_ = register_parameter("weight", w, true);
+  if (opts.has_bias) {
+    Tensor b = empty({n_out}, opts.dtype);
+    init_(b, opts.bias, n_in, n_out, gen);
+    bias_ = register_parameter("bias", b, false);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  if (x.dim() != 2 || x.shape()[1] != n_in_) {
+    throw ShapeError(fmt::format("{}: input is {}; expected [batch, {}]", describe(), x.shape(), n_in_));
+  }
+  Tensor z = matmul(x, weight_, {.trans_b = true});
+  return bias_.defined() ? z + bias_ : z;
+}
+
+std::string Linear::describe() const { return fmt::format("Linear({}, {})", n_in_, n_out_); }
+
+// ---- activations -------------------------------------------------------------------------------------
+
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, slope_); }
+std::string LeakyReLU::describe() const { return fmt::format("LeakyReLU({})", slope_); }
+Tensor Softmax::forward(const Tensor& x) { return softmax(x); }
+
+// ---- Dropout -----------------------------------------------------------------------------------------
+
+Dropout::Dropout(double p, std::uint64_t seed) : p_(p), gen_(seed) {
+  if (!(p >= 0 && p < 1)) throw ValueError(fmt::format("Dropout: p must be in [0, 1), got {}", p));
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0) return x;
+  // mask = 1/(1 − p) with probability 1 − p, else 0; the gradient flows through the same mask.
+  Tensor mask = uniform(x.shape(), 0, 1, x.dtype(), gen_);
+  {
+    const double keep = 1 - p_;
+    std::vector<double> m = mask.to_vector();
+    for (double& v : m) v = v < keep ? 1 / keep : 0;
+    mask = from_vector(m, x.shape(), x.dtype());
+  }
+  return x * mask;
+}
+
+std::string Dropout::describe() const { return fmt::format("Dropout({})", p_); }
+
+// ---- Sequential --------------------------------------------------------------------------------------
+
+void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [name, m] : children()) h = m->forward(h);
+  return h;
+}
+
+std::string Sequential::describe() const {
+  std::string s = "Sequential(";
+  for (std::size_t i = 0; i < children().size(); ++i) {
+    s += (i ? ", " : "") + children()[i].second->describe();
+  }
+  return s + ")";
+}
+
+}  // namespace nabla::nn

@@ -1,0 +1,204 @@
+// src/nn/optim.cpp — Sgd, learning-rate schedules, early stopping.
+#include "nabla/optim.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
+
+namespace nabla::optim {
+
+Sgd::Sgd(std::vector<nn::Param> params, SgdOptions opts) : params_(std::move(params)), opts_(opts) {
+  if (!(opts.lr >= 0) || !std::isfinite(opts.lr)) throw ValueError(fmt::format("Sgd: lr must be ≥ 0, got {}", opts.lr));
+  if (!(opts.momentum >= 0 && opts.momentum < 1)) {
+    throw ValueError(fmt::format("Sgd: momentum must be in [0, 1), got {}", opts.momentum));
+  }
+  if (opts.nesterov && opts.momentum == 0) throw ValueError("Sgd: nesterov needs momentum > 0");
+  if (opts.l2 < 0 || opts.l1 < 0) throw ValueError(fmt::format("Sgd: l2 and l1 must be ≥ 0, got {} and {}", opts.l2, opts.l1));
+  if ((opts.l2 > 0 || opts.l1 > 0) && opts.n <= 0) {
+    throw ValueError("Sgd: l2 and l1 need n, the training-set size of the book's λ/n");
+  }
+  if (opts.clip_norm < 0) throw ValueError(fmt::format("Sgd: clip_norm must be ≥ 0, got {}", opts.clip_norm));
+  for (const nn::Param& p : params_) {
+    if (!p.tensor.defined() || !p.tensor.requires_grad()) {
+      throw ValueError(fmt::format("Sgd: parameter '{}' does not require grad", p.name));
+    }
+    if (opts.momentum > 0) velocity_.push_back(zeros_like(p.tensor));
+  }
+}
+
+void Sgd::set_lr(double lr) {
+  if (!(lr >= 0) || !std::isfinite(lr)) throw ValueError(fmt::format("Sgd: lr must be ≥ 0, got {}", lr));
+  opts_.lr = lr;
+}
+
+void Sgd::zero_grad() {
+  for (nn::Param& p : params_) p.tensor.zero_grad();
+}
+
+namespace {
+template <class T>
+double squared_norm(const T* g, std::int64_t n) {
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += double(g[i]) * double(g[i]);
+  return s;
+}
+
+template <class T>
+T sign(T v) {
+  return T((v > 0) - (v < 0));
+}
+}  // namespace
+
+void Sgd::step() {
+  double norm2 = 0;
+  for (const nn::Param& p : params_) {
+    Tensor g = p.tensor.grad();
+    if (!g.defined()) continue;
+    norm2 += g.dtype() == f32 ? squared_norm(g.data<float>(), g.numel()) : squared_norm(g.data<double>(), g.numel());
+  }
+  last_norm_ = std::sqrt(norm2);
+  const double clip = opts_.clip_norm > 0 && last_norm_ > opts_.clip_norm ? opts_.clip_norm / last_norm_ : 1.0;
+
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    Tensor w = params_[k].tensor;
+    Tensor g = w.grad();
+    if (!g.defined()) continue;
+    const bool decay = params_[k].decay;
+    const double l2 = decay && opts_.l2 > 0 ? opts_.l2 / double(opts_.n) : 0;
+    const double l1 = decay && opts_.l1 > 0 ? opts_.l1 / double(opts_.n) : 0;
+    auto update = [&](auto tag) {
+      using T = decltype(tag);
+      T* pw = w.mutable_data<T>();
+      const T* pg = g.data<T>();
+      const T eta = T(opts_.lr), mu = T(opts_.momentum), c = T(clip), a2 = T(l2), a1 = T(l1);
+      const std::int64_t n = w.numel();
+      if (velocity_.empty()) {
+        for (std::int64_t i = 0; i < n; ++i) pw[i] -= eta * (c * pg[i] + a2 * pw[i] + a1 * sign(pw[i]));
+        return;
+      }
+      T* pv = velocity_[k].mutable_data<T>();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T gi = c * pg[i] + a2 * pw[i] + a1 * sign(pw[i]);
+        pv[i] = mu * pv[i] - eta * gi;
+        pw[i] += opts_.nesterov ? mu * pv[i] - eta * gi : pv[i];
+      }
+    };
+    if (w.dtype() == f32) update(float{});
+    else update(double{});
+  }
+  ++steps_;
+}
+
+std::map<std::string, Tensor> Sgd::state() const {
+  std::map<std::string, Tensor> s;
+  for (std::size_t k = 0; k < velocity_.size(); ++k) s.emplace("velocity." + params_[k].name, velocity_[k]);
+  s.emplace("steps", scalar(double(steps_), i64));
+  return s;
+}
+
+void Sgd::load_state(const std::map<std::string, Tensor>& state) {
+  auto steps = state.find("steps");
+  if (steps == state.end() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
+    throw ValueError("Sgd.load_state: 'steps' (a 0-d int64) is missing");
+  }
+  for (std::size_t k = 0; k < velocity_.size(); ++k) {
+    const std::string name = "velocity." + params_[k].name;
+    auto it = state.find(name);
+    if (it == state.end()) throw ValueError(fmt::format("Sgd.load_state: '{}' is missing", name));
+    if (it->second.shape() != velocity_[k].shape() || it->second.dtype() != velocity_[k].dtype()) {
+      throw ValueError(fmt::format("Sgd.load_state: '{}' is {} {}, expected {} {}", name, it->second.dtype(),
+                                   it->second.shape(), velocity_[k].dtype(), velocity_[k].shape()));
+    }
+  }
+  if (state.size() != velocity_.size() + 1) {
+    throw ValueError(fmt::format("Sgd.load_state: got {} entries, expected {} (momentum {})", state.size(),
+                                 velocity_.size() + 1, opts_.momentum));
+  }
+  for (std::size_t k = 0; k < velocity_.size(); ++k) velocity_[k].copy_(state.at("velocity." + params_[k].name));
+  steps_ = static_cast<std::int64_t>(steps->second.item());
+}
+
+// ---- schedules ----------------------------------------------------------------------------------------
+
+namespace {
+void check_lr(const char* who, double lr) {
+  if (!(lr > 0) || !std::isfinite(lr)) throw ValueError(fmt::format("{}: learning rate must be > 0, got {}", who, lr));
+}
+}  // namespace
+
+ConstantLr::ConstantLr(double lr) : lr_(lr) { check_lr("ConstantLr", lr); }
+std::string ConstantLr::describe() const { return fmt::format("constant η = {}", lr_); }
+
+StepLr::StepLr(double lr0, int step_epochs, double gamma) : lr0_(lr0), gamma_(gamma), step_(step_epochs) {
+  check_lr("StepLr", lr0);
+  if (step_epochs <= 0 || !(gamma > 0 && gamma <= 1)) {
+    throw ValueError(fmt::format("StepLr: need step > 0 and gamma in (0, 1], got {} and {}", step_epochs, gamma));
+  }
+}
+double StepLr::lr() const { return lr0_ * std::pow(gamma_, epoch_ / step_); }
+std::string StepLr::describe() const { return fmt::format("step: η = {} × {}^(epoch / {})", lr0_, gamma_, step_); }
+
+CosineLr::CosineLr(double lr0, int epochs, double lr_min) : lr0_(lr0), lr_min_(lr_min), epochs_(epochs) {
+  check_lr("CosineLr", lr0);
+  if (epochs <= 0 || lr_min < 0 || lr_min > lr0) {
+    throw ValueError(fmt::format("CosineLr: need epochs > 0 and 0 ≤ lr_min ≤ lr0, got {} and {}", epochs, lr_min));
+  }
+}
+double CosineLr::lr() const {
+  const double t = epochs_ <= 1 ? 0.0 : std::min(1.0, double(epoch_) / double(epochs_ - 1));
+  return lr_min_ + (lr0_ - lr_min_) * (1 + std::cos(std::numbers::pi * t)) / 2;
+}
+std::string CosineLr::describe() const {
+  return fmt::format("cosine: η from {} to {} over {} epochs", lr0_, lr_min_, epochs_);
+}
+
+HalveOnPlateau::HalveOnPlateau(double lr0, int patience, double stop_ratio)
+    : lr0_(lr0), lr_(lr0), stop_ratio_(stop_ratio), patience_(patience) {
+  check_lr("HalveOnPlateau", lr0);
+  if (patience <= 0 || !(stop_ratio > 1)) {
+    throw ValueError(fmt::format("HalveOnPlateau: need patience > 0 and stop_ratio > 1, got {} and {}", patience, stop_ratio));
+  }
+}
+
+void HalveOnPlateau::epoch_end(double metric) {
+  if (metric > best_) {
+    best_ = metric;
+    since_best_ = 0;
+    return;
+  }
+  if (++since_best_ >= patience_) {
+    lr_ /= 2;
+    since_best_ = 0;
+  }
+}
+
+std::string HalveOnPlateau::describe() const {
+  return fmt::format("halve η = {} after {} epochs without improvement; stop at η₀/{}", lr0_, patience_, stop_ratio_);
+}
+
+// ---- early stopping -------------------------------------------------------------------------------------
+
+EarlyStopping::EarlyStopping(int patience) : patience_(patience) {
+  if (patience <= 0) throw ValueError(fmt::format("EarlyStopping: patience must be > 0, got {}", patience));
+}
+
+bool EarlyStopping::observe(double metric, const nn::Module& module) {
+  const int epoch = epoch_++;
+  if (metric > best_) {
+    best_ = metric;
+    best_epoch_ = epoch;
+    since_best_ = 0;
+    best_state_.clear();
+    for (const auto& [name, t] : module.state()) best_state_.emplace(name, t.detach().clone());
+    return true;
+  }
+  ++since_best_;
+  return false;
+}
+
+void EarlyStopping::restore_best(nn::Module& module) const {
+  if (!best_state_.empty()) module.load_state(best_state_);
+}
+
+}  // namespace nabla::optim

@@ -1,0 +1,168 @@
+// optim: SGD, momentum, Nesterov, L2/L1, clipping — each update against values computed by hand;
+// schedules; early stopping.
+#include <cmath>
+
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+using namespace nabla;
+using doctest::Approx;
+
+namespace {
+/// One parameter w with a given gradient.
+nn::Param param(std::vector<double> w, std::vector<double> g, bool decay = true) {
+  Tensor t = from_vector(w, {static_cast<std::int64_t>(w.size())}, f64).requires_grad(true);
+  t.set_grad(from_vector(g, {static_cast<std::int64_t>(g.size())}, f64));
+  return {"w", t, decay};
+}
+
+void check_values(const Tensor& t, std::vector<double> expected) {
+  const auto v = t.to_vector();
+  REQUIRE(v.size() == expected.size());
+  for (std::size_t i = 0; i < v.size(); ++i) CHECK(v[i] == Approx(expected[i]).epsilon(1e-12));
+}
+}  // namespace
+
+TEST_CASE("optim: plain SGD is w → w − η ∇C") {
+  auto p = param({1, 2}, {0.5, -1});
+  optim::Sgd opt({p}, {.lr = 0.1});
+  opt.step();
+  check_values(p.tensor, {1 - 0.05, 2 + 0.1});
+  CHECK(opt.steps() == 1);
+  CHECK(opt.last_grad_norm() == Approx(std::sqrt(1.25)));
+}
+
+TEST_CASE("optim: L2 is the book's w → (1 − ηλ/n) w − η ∂C0/∂w, and skips biases") {
+  auto w = param({1, -2}, {0.5, 0.25});
+  auto b = param({1, -2}, {0.5, 0.25}, false);
+  optim::Sgd opt({w, b}, {.lr = 0.5, .l2 = 5.0, .n = 100});
+  opt.step();
+  const double f = 1 - 0.5 * 5.0 / 100;
+  check_values(w.tensor, {f * 1 - 0.5 * 0.5, f * -2 - 0.5 * 0.25});
+  check_values(b.tensor, {1 - 0.5 * 0.5, -2 - 0.5 * 0.25});
+}
+
+TEST_CASE("optim: L1 is w → w − (ηλ/n) sgn(w) − η ∂C0/∂w") {
+  auto w = param({1, -2, 0}, {0.5, 0.25, 1});
+  optim::Sgd opt({w}, {.lr = 0.5, .l1 = 4.0, .n = 10});
+  opt.step();
+  const double s = 0.5 * 4.0 / 10;
+  check_values(w.tensor, {1 - s - 0.25, -2 + s - 0.125, 0 - 0.5});
+}
+
+TEST_CASE("optim: momentum is v → μv − η∇C, w → w + v (two steps by hand)") {
+  auto w = param({1}, {2});
+  optim::Sgd opt({w}, {.lr = 0.1, .momentum = 0.9});
+  opt.step();  // v1 = −0.2, w1 = 0.8
+  check_values(w.tensor, {0.8});
+  w.tensor.set_grad(from_vector(std::vector<double>{1}, {1}, f64));
+  opt.step();  // v2 = 0.9 · −0.2 − 0.1 · 1 = −0.28, w2 = 0.52
+  check_values(w.tensor, {0.52});
+}
+
+TEST_CASE("optim: Nesterov is v → μv − η∇C, w → w + μv − η∇C (two steps by hand)") {
+  auto w = param({1}, {2});
+  optim::Sgd opt({w}, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+  opt.step();  // v1 = −0.2, w1 = 1 + 0.9 · −0.2 − 0.2 = 0.62
+  check_values(w.tensor, {0.62});
+  w.tensor.set_grad(from_vector(std::vector<double>{1}, {1}, f64));
+  opt.step();  // v2 = −0.28, w2 = 0.62 + 0.9 · −0.28 − 0.1 = 0.268
+  check_values(w.tensor, {0.268});
+}
+
+TEST_CASE("optim: gradient clipping rescales the joint norm") {
+  auto a = param({0}, {3});
+  auto b = param({0}, {4});
+  optim::Sgd opt({a, b}, {.lr = 1.0, .clip_norm = 1.0});
+  opt.step();
+  check_values(a.tensor, {-0.6});
+  check_values(b.tensor, {-0.8});
+  CHECK(opt.last_grad_norm() == Approx(5.0));
+}
+
+TEST_CASE("optim: a parameter without a gradient is left alone; zero_grad forgets gradients") {
+  auto a = param({1}, {1});
+  a.tensor.zero_grad();
+  optim::Sgd opt({a}, {.lr = 1.0});
+  opt.step();
+  check_values(a.tensor, {1});
+}
+
+TEST_CASE("optim: bad options are errors") {
+  auto p = param({1}, {1});
+  CHECK_THROWS_WITH_AS(optim::Sgd({p}, {.lr = 0.1, .nesterov = true}), "Sgd: nesterov needs momentum > 0", ValueError);
+  CHECK_THROWS_WITH_AS(optim::Sgd({p}, {.lr = 0.1, .l2 = 5}), "Sgd: l2 and l1 need n, the training-set size of the book's λ/n",
+                       ValueError);
+  CHECK_THROWS_AS(optim::Sgd({p}, {.lr = -1}), ValueError);
+  CHECK_THROWS_AS(optim::Sgd({p}, {.lr = 0.1, .momentum = 1.0}), ValueError);
+}
+
+TEST_CASE("optim: state round-trips; a mismatched state is rejected") {
+  auto w = param({1, 2}, {1, 1});
+  optim::Sgd opt({w}, {.lr = 0.1, .momentum = 0.5});
+  opt.step();
+  auto w2 = param({1, 2}, {1, 1});
+  optim::Sgd opt2({w2}, {.lr = 0.1, .momentum = 0.5});
+  opt2.load_state(opt.state());
+  CHECK(opt2.steps() == 1);
+  CHECK(opt2.state().at("velocity.w").to_vector() == opt.state().at("velocity.w").to_vector());
+  auto w3 = param({1, 2, 3}, {1, 1, 1});
+  optim::Sgd opt3({w3}, {.lr = 0.1, .momentum = 0.5});
+  CHECK_THROWS_WITH_AS(opt3.load_state(opt.state()),
+                       "Sgd.load_state: 'velocity.w' is float64 [2], expected float64 [3]", ValueError);
+}
+
+TEST_CASE("optim: schedules give the learning rate of each epoch") {
+  optim::StepLr step(1.0, 2, 0.5);
+  std::vector<double> got;
+  for (int e = 0; e < 5; ++e, step.epoch_end(NAN)) got.push_back(step.lr());
+  CHECK(got == std::vector<double>{1, 1, 0.5, 0.5, 0.25});
+
+  optim::CosineLr cosine(1.0, 5, 0.1);
+  CHECK(cosine.lr() == Approx(1.0));
+  for (int e = 0; e < 2; ++e) cosine.epoch_end(NAN);
+  CHECK(cosine.lr() == Approx(0.55));
+  for (int e = 0; e < 2; ++e) cosine.epoch_end(NAN);
+  CHECK(cosine.lr() == Approx(0.1));
+
+  optim::ConstantLr constant(0.5);
+  constant.epoch_end(0.9);
+  CHECK(constant.lr() == 0.5);
+}
+
+TEST_CASE("optim: the book's rule halves η after `patience` epochs without improvement and stops at η₀/128") {
+  optim::HalveOnPlateau rule(1.0, 2);
+  rule.epoch_end(0.5);   // best
+  rule.epoch_end(0.6);   // best
+  rule.epoch_end(0.6);   // no improvement (1)
+  CHECK(rule.lr() == 1.0);
+  rule.epoch_end(0.55);  // no improvement (2): halve
+  CHECK(rule.lr() == 0.5);
+  rule.epoch_end(0.7);   // best again
+  CHECK(rule.lr() == 0.5);
+  int epochs = 0;
+  while (!rule.should_stop() && epochs < 100) {
+    rule.epoch_end(0.1);
+    ++epochs;
+  }
+  CHECK(rule.lr() == Approx(1.0 / 128));
+  CHECK(epochs == 12);  // six more halvings, two epochs each
+}
+
+TEST_CASE("optim: early stopping stops after `patience` epochs without improvement and restores the best") {
+  nn::Linear fc(2, 1);
+  optim::EarlyStopping stop(2);
+  CHECK(stop.observe(0.5, fc));
+  const auto best = fc.weight().to_vector();
+  {
+    NoGradGuard g;
+    fc.weight().detach().fill_(7);
+  }
+  CHECK_FALSE(stop.observe(0.4, fc));
+  CHECK_FALSE(stop.should_stop());
+  CHECK_FALSE(stop.observe(0.5, fc));  // equal is not better
+  CHECK(stop.should_stop());
+  CHECK(stop.best_epoch() == 0);
+  stop.restore_best(fc);
+  CHECK(fc.weight().to_vector() == best);
+}
