@@ -75,6 +75,11 @@ struct QuadraticCost {
 
 // binary cross-entropy on probabilities, with 0 · ln 0 taken as 0 (the book's nan_to_num).
 // ga = (a − y) / (a (1 − a)) · g/n, gy = (ln(1 − a) − ln a) · g/n. Saves a, y.
+// A saturated a (exactly 0 or 1, common in float32) would give ±inf and then NaN, so each log is
+// floored at −100 and a (1 − a) at 1e-12, as PyTorch's BCELoss does. In a network, prefer
+// binary_cross_entropy_with_logits on the last layer's z: exact, and δ^L = a − y (eq. 66).
+constexpr double kLogFloor = -100.0;
+constexpr double kDenominatorFloor = 1e-12;
 struct BinaryCrossEntropy {
   static constexpr std::string_view name = "binary_cross_entropy";
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
@@ -82,8 +87,8 @@ struct BinaryCrossEntropy {
     ctx.save(a, y);
     const Tensor terms = kernels::zip(a, y, [](auto p, auto t) {
       using T = decltype(p);
-      const T pos = t != T(0) ? t * std::log(p) : T(0);
-      const T neg = t != T(1) ? (1 - t) * std::log(1 - p) : T(0);
+      const T pos = t != T(0) ? t * std::max(std::log(p), T(kLogFloor)) : T(0);
+      const T neg = t != T(1) ? (1 - t) * std::max(std::log(1 - p), T(kLogFloor)) : T(0);
       return -(pos + neg);
     });
     return scalar(kernels::sum_all(terms) / static_cast<double>(n), a.dtype());
@@ -92,8 +97,16 @@ struct BinaryCrossEntropy {
     auto [a, y] = ctx.saved<2>();
     return kernels::dispatch_float(a.dtype(), name, [&](auto tag) -> Grads {
       const auto s = scale<decltype(tag)>(gy, a.shape()[0]);
-      return {ctx.needs_grad(0) ? kernels::zip(a, y, [s](auto p, auto t) { return (p - t) / (p * (1 - p)) * s; }) : Tensor{},
-              ctx.needs_grad(1) ? kernels::map(a, [s](auto p) { return (std::log(1 - p) - std::log(p)) * s; }) : Tensor{}};
+      return {ctx.needs_grad(0) ? kernels::zip(a, y, [s](auto p, auto t) {
+                                    using U = decltype(p);
+                                    return (p - t) / std::max(p * (1 - p), U(kDenominatorFloor)) * s;
+                                  })
+                                : Tensor{},
+              ctx.needs_grad(1) ? kernels::map(a, [s](auto p) {
+                                    using U = decltype(p);
+                                    return (std::max(std::log(1 - p), U(kLogFloor)) - std::max(std::log(p), U(kLogFloor))) * s;
+                                  })
+                                : Tensor{}};
     });
   }
 };

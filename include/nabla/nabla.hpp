@@ -10,3 +10,4 @@
 #include "nabla/ops.hpp"
 #include "nabla/optim.hpp"
 #include "nabla/tensor.hpp"
+#include "nabla/train.hpp"

@@ -147,6 +147,9 @@ class EarlyStopping {
   void restore_best(nn::Module& module) const;
   double best() const { return best_; }
   int best_epoch() const { return best_epoch_; }
+  /// Rebuilds the state after `history` (the metric of each epoch so far) with the parameters of
+  /// the best of those epochs, as saved in a checkpoint; used to resume training.
+  void resume(const std::vector<double>& history, std::map<std::string, Tensor> best_state);
   const std::map<std::string, Tensor>& best_state() const { return best_state_; }
 
  private:

@@ -197,6 +197,24 @@ bool EarlyStopping::observe(double metric, const nn::Module& module) {
   return false;
 }
 
+void EarlyStopping::resume(const std::vector<double>& history, std::map<std::string, Tensor> best_state) {
+  epoch_ = 0;
+  since_best_ = 0;
+  best_epoch_ = -1;
+  best_ = -std::numeric_limits<double>::infinity();
+  for (double m : history) {
+    const int epoch = epoch_++;
+    if (m > best_) {
+      best_ = m;
+      best_epoch_ = epoch;
+      since_best_ = 0;
+    } else {
+      ++since_best_;
+    }
+  }
+  best_state_ = std::move(best_state);
+}
+
 void EarlyStopping::restore_best(nn::Module& module) const {
   if (!best_state_.empty()) module.load_state(best_state_);
 }

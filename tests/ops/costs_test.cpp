@@ -36,6 +36,17 @@ TEST_CASE("costs: stable on logits of ±1000") {
   CHECK(softmax_cross_entropy(tensor({1000, -1000}, {1, 2}), lab).item() == doctest::Approx(2000));
 }
 
+TEST_CASE("costs: cross-entropy on saturated probabilities stays finite (logs floored at −100)") {
+  for (Dtype dt : {f32, f64}) {
+    Tensor a = tensor({1.0, 0.0, 0.5}, {1, 3}, dt).requires_grad(true);
+    Tensor y = tensor({0.0, 1.0, 0.5}, {1, 3}, dt);
+    Tensor c = binary_cross_entropy(a, y);
+    CHECK(c.item() == doctest::Approx(200 + std::log(2.0)).epsilon(1e-6));
+    c.backward();
+    for (double g : a.grad().to_vector()) CHECK(std::isfinite(g));
+  }
+}
+
 TEST_CASE("costs: gradients agree with central differences in float64") {
   Generator gen(91);
   for (Shape s : {Shape{1, 1}, Shape{1, 7}, Shape{5, 3}, Shape{3, 1}, Shape{4}}) {
