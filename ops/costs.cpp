@@ -249,4 +249,35 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
   return double(correct) / double(labels.numel());
 }
 
+Tensor vote(const std::vector<Tensor>& scores) {
+  if (scores.empty()) throw ValueError("vote: no models to vote");
+  const Shape shape = scores[0].shape();
+  if (shape.rank() != 2) throw ShapeError(fmt::format("vote: expected scores [n, classes], got {}", shape));
+  for (std::size_t m = 1; m < scores.size(); ++m) {
+    if (scores[m].shape() != shape) {
+      throw ShapeError(fmt::format("vote: model {} gave scores {}, model 0 gave {}", m, scores[m].shape(), shape));
+    }
+  }
+  const std::int64_t n = shape[0], k = shape[1];
+  std::vector<std::int64_t> votes(static_cast<std::size_t>(n * k), 0);
+  std::vector<double> totals(static_cast<std::size_t>(n * k), 0.0);
+  for (const Tensor& s : scores) {
+    const auto first = argmax(s, 1).to_vector<std::int64_t>();
+    const auto values = s.to_vector();
+    for (std::int64_t i = 0; i < n; ++i) ++votes[static_cast<std::size_t>(i * k + first[static_cast<std::size_t>(i)])];
+    for (std::size_t j = 0; j < values.size(); ++j) totals[j] += values[j];
+  }
+  Tensor out = empty({n}, i64);
+  std::int64_t* po = out.mutable_data<std::int64_t>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t best = 0;
+    for (std::int64_t c = 1; c < k; ++c) {
+      const auto a = static_cast<std::size_t>(i * k + c), b = static_cast<std::size_t>(i * k + best);
+      if (votes[a] > votes[b] || (votes[a] == votes[b] && totals[a] > totals[b])) best = c;
+    }
+    po[i] = best;
+  }
+  return out;
+}
+
 }  // namespace nabla

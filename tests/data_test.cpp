@@ -8,21 +8,15 @@
 #include <nabla/nabla.hpp>
 #include <zlib.h>
 
+#include "test_util.hpp"
+
 using namespace nabla;
+using nabla_test::TempDir;
 using doctest::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "nabla-test-XXXXXX").string();
-    path = mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<std::uint8_t> idx_bytes(std::vector<std::uint32_t> dims, const std::vector<std::uint8_t>& data,
                                     std::uint8_t type = 0x08) {

@@ -14,20 +14,12 @@
 #include "test_util.hpp"
 
 using namespace nabla;
+using nabla_test::TempDir;
 using doctest::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "nabla-io-XXXXXX").string();
-    path = mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 io::TensorFile decode(const std::string& bytes) {
   return io::decode_safetensors(std::as_bytes(std::span(bytes.data(), bytes.size())), "t.safetensors");

@@ -92,6 +92,14 @@ class Batches {
   std::vector<std::int64_t> order_;
 };
 
+/// On-the-fly data expansion of image rows [n, height·width] (book ch. 3 and 6).
+struct Augment {
+  bool shift = true;  // shift each image by one pixel up, down, left or right, or not at all (1/5 each)
+  bool flip = false;  // mirror left–right with probability 1/2 (sensible for Fashion-MNIST, not digits)
+};
+/// A new batch, each image transformed independently by draws from `gen`; pixels shifted in are 0.
+Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Augment opts, Generator& gen);
+
 /// Training, validation and test sets. The validation set may be empty.
 struct Split {
   Dataset train, validation, test;

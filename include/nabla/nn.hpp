@@ -156,6 +156,78 @@ class Dropout : public Module {
   Generator gen_;
 };
 
+struct Conv2dOptions {
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;
+  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels × kernel area (book ch. 3, 6)
+  Init bias = Init::standard_normal;
+  bool has_bias = true;
+  Dtype dtype = f32;
+};
+
+/// 2-d convolution of [N, C, H, W] inputs with `out_channels` filters of kernel×kernel (book ch. 6);
+/// weight [F, C, k, k], bias [F].
+class Conv2d : public Module {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv2dOptions opts = {},
+         Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+
+ private:
+  std::int64_t in_, out_, kernel_, stride_, padding_;
+  Tensor weight_, bias_;
+};
+
+/// Pooling over kernel×kernel windows (stride = kernel unless given): max, mean, or the book's L2.
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+class L2Pool2d : public Module {
+ public:
+  explicit L2Pool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+
+/// [N, ...] → [N, product of the rest].
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Flatten"; }
+};
+
+/// [N, ...] → [N, shape...]: e.g. Reshape({1, 28, 28}) turns rows of 784 pixels into images.
+class Reshape : public Module {
+ public:
+  explicit Reshape(Shape shape) : shape_(shape) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  Shape shape_;
+};
+
 /// Modules applied in order; children are named "0", "1", ...
 class Sequential : public Module {
  public:

@@ -6,6 +6,8 @@
 // input's shape by sum_to. Inputs of one op must share a dtype (f32 or f64).
 #pragma once
 
+#include <vector>
+
 #include "nabla/tensor.hpp"
 
 namespace nabla {
@@ -108,10 +110,31 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels);
 /// a = softmax(z) and y one-hot (book eq. 81–84).
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
 
+// ---- convolution and pooling, NCHW (ops/conv.cpp, ops/pooling.cpp) — book ch. 6 --------------------
+struct Conv2dOptions {
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;  // zeros added on each side
+};
+/// x [N, C, H, W] ⊛ w [F, C, kh, kw] + b [F] → [N, F, Ho, Wo], Ho = (H + 2·padding − kh)/stride + 1.
+/// b may be an undefined Tensor{} (no bias). Computed as im2col + one GEMM over the batch.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
+/// The largest value of each kernel×kernel window (stride defaults to kernel); its gradient goes
+/// to that element (the first one, on ties).
+Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
+/// The mean of each window.
+Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
+/// The book's L2 pooling: √(Σ x²) over each window; its gradient is 0 where a window is all zero.
+Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
+/// [N, ...] → [N, product of the rest], a view.
+Tensor flatten(const Tensor& x);
+
 // ---- labels ---------------------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).
 Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype = f32);
 /// The fraction of rows of scores [n, classes] whose largest entry is at the row's label.
 double accuracy(const Tensor& scores, const Tensor& labels);
+/// Plurality vote of several models' scores, each [n, classes]: per row, the class most models
+/// rank first; a tie goes to the tied class with the largest summed score. int64 [n].
+Tensor vote(const std::vector<Tensor>& scores);
 
 }  // namespace nabla

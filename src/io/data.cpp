@@ -181,6 +181,39 @@ Split load_mnist_digits(const std::string& package_dir, std::int64_t train, std:
   return make_split(shuffled.slice(0, train), shuffled.slice(train, n), validation, package_dir);
 }
 
+// ---- augmentation -----------------------------------------------------------------------------------
+
+Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Augment opts, Generator& gen) {
+  if (images.dtype() != f32 || images.dim() != 2 || images.shape()[1] != height * width) {
+    throw ShapeError(fmt::format("augment: expected float32 images [n, {}·{}], got {} {}", height, width, images.dtype(),
+                                 images.shape()));
+  }
+  const std::int64_t n = images.shape()[0];
+  Tensor out = zeros(images.shape(), f32);
+  const float* src = images.data<float>();
+  float* dst = out.mutable_data<float>();
+  std::uniform_int_distribution<int> five(0, 4), two(0, 1);
+  static constexpr int kShift[5][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}};  // none, up, down, left, right
+  for (std::int64_t k = 0; k < n; ++k) {
+    const int s = opts.shift ? five(gen.engine()) : 0;
+    const bool flip = opts.flip && two(gen.engine()) == 1;
+    const int dy = kShift[s][0], dx = kShift[s][1];
+    const float* img = src + k * height * width;
+    float* o = dst + k * height * width;
+    for (std::int64_t r = 0; r < height; ++r) {
+      const std::int64_t sr = r - dy;
+      if (sr < 0 || sr >= height) continue;
+      for (std::int64_t c = 0; c < width; ++c) {
+        std::int64_t sc = c - dx;
+        if (sc < 0 || sc >= width) continue;
+        if (flip) sc = width - 1 - sc;
+        o[r * width + c] = img[sr * width + sc];
+      }
+    }
+  }
+  return out;
+}
+
 // ---- Dataset and batches ------------------------------------------------------------------------------
 
 Dataset::Dataset(Tensor x, Tensor y) : x_(std::move(x)), y_(std::move(y)) {

@@ -150,6 +150,48 @@ Tensor Dropout::forward(const Tensor& x) {
 
 std::string Dropout::describe() const { return fmt::format("Dropout({})", p_); }
 
+// ---- convolution and pooling ------------------------------------------------------------------------
+
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv2dOptions opts, Generator& gen)
+    : in_(in_channels), out_(out_channels), kernel_(kernel), stride_(opts.stride), padding_(opts.padding) {
+  if (in_channels <= 0 || out_channels <= 0 || kernel <= 0) {
+    throw ValueError(fmt::format("Conv2d: channels and kernel must be positive, got {}, {}, {}", in_channels, out_channels, kernel));
+  }
+  if (opts.stride < 1 || opts.padding < 0) {
+    throw ValueError(fmt::format("Conv2d: need stride ≥ 1 and padding ≥ 0, got {} and {}", opts.stride, opts.padding));
+  }
+  Tensor w = empty({out_channels, in_channels, kernel, kernel}, opts.dtype);
+  init_(w, opts.weight, in_channels * kernel * kernel, out_channels * kernel * kernel, gen);
+  weight_ = register_parameter("weight", w, true);
+  if (opts.has_bias) {
+    Tensor b = empty({out_channels}, opts.dtype);
+    init_(b, opts.bias, in_channels * kernel * kernel, out_channels * kernel * kernel, gen);
+    bias_ = register_parameter("bias", b, false);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, {.stride = stride_, .padding = padding_}); }
+
+std::string Conv2d::describe() const {
+  return fmt::format("Conv2d({}, {}, {}{}{})", in_, out_, kernel_, stride_ != 1 ? fmt::format(", stride {}", stride_) : "",
+                     padding_ != 0 ? fmt::format(", padding {}", padding_) : "");
+}
+
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_); }
+std::string MaxPool2d::describe() const { return fmt::format("MaxPool2d({})", kernel_); }
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel_, stride_); }
+std::string AvgPool2d::describe() const { return fmt::format("AvgPool2d({})", kernel_); }
+Tensor L2Pool2d::forward(const Tensor& x) { return l2_pool2d(x, kernel_, stride_); }
+std::string L2Pool2d::describe() const { return fmt::format("L2Pool2d({})", kernel_); }
+Tensor Flatten::forward(const Tensor& x) { return flatten(x); }
+
+Tensor Reshape::forward(const Tensor& x) {
+  Shape s{x.dim() > 0 ? x.shape()[0] : 1};
+  for (std::int64_t d : shape_) s.push_back(d);
+  return x.reshape(s);
+}
+std::string Reshape::describe() const { return fmt::format("Reshape({})", shape_); }
+
 // ---- Sequential --------------------------------------------------------------------------------------
 
 void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }

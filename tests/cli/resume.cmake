@@ -1,7 +1,13 @@
 # A run interrupted after epoch 1 and resumed ends with the same parameters, bit for bit, as the
 # same run done in one go (momentum, Nesterov, the halving schedule and early stopping included).
-set(common --limit-train 600 --limit-test 200 --validation 200 --batch 10 --seed 7 --momentum 0.9
-    --nesterov --schedule halve --patience 1 --early-stop 3 --quiet)
+# ARGS (a ;-list) chooses the run; the default exercises momentum, Nesterov, the halving schedule
+# and early stopping.
+if(ARGS)
+  set(common ${ARGS} --quiet)
+else()
+  set(common --limit-train 600 --limit-test 200 --validation 200 --batch 10 --seed 7 --momentum 0.9
+      --nesterov --schedule halve --patience 1 --early-stop 3 --quiet)
+endif()
 file(REMOVE_RECURSE ${WORK})
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -1,0 +1,98 @@
+// bench/models.cpp — one timing of one of the book's models in nabla, printed as a JSON line, for
+// bench/run.sh to set beside PyTorch's (bench/torch_models.py does the same work the same way).
+//
+//   bench_models --model network1|network2|network3 --batch 10 [--mode train|infer] [--threads 1]
+//                [--steps 2000] [--warmup 200]
+// train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
+// with recording off. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nabla/nabla.hpp>
+
+using namespace nabla;
+
+namespace {
+
+struct Model {
+  std::unique_ptr<nn::Sequential> net;
+  std::function<Tensor(const Tensor&, const Tensor&)> cost;
+  double lr, l2;
+};
+
+/// The same models as examples/train.cpp, with the same initialization scale, cost and optimizer.
+Model make(const std::string& name, std::int64_t batch, Generator& gen) {
+  if (name == "network1") {
+    return {std::make_unique<nn::Sequential>(nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                                             nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()),
+            [](const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); }, 3.0, 0.0};
+  }
+  if (name == "network2") {
+    return {std::make_unique<nn::Sequential>(nn::Linear(784, 100, {}, gen), nn::Sigmoid(), nn::Linear(100, 10, {}, gen)),
+            [](const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); }, 0.5, 5.0};
+  }
+  return {std::make_unique<nn::Sequential>(nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
+                                           nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(),
+                                           nn::Linear(640, 100, {}, gen), nn::ReLU(), nn::Linear(100, 10, {}, gen)),
+          [](const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); }, 0.03, 0.1 * double(batch)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nabla side of the side-by-side benchmarks"};
+  std::string model = "network1", mode = "train";
+  std::int64_t batch = 10;
+  int threads = 1, steps = 2000, warmup = 200;
+  app.add_option("--model", model)->check(CLI::IsMember({"network1", "network2", "network3"}));
+  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
+  app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
+  app.add_option("--threads", threads)->check(CLI::Range(1, 64));
+  app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
+  app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  CLI11_PARSE(app, argc, argv);
+
+  set_num_threads(threads);
+  Generator gen(0);
+  Model m = make(model, batch, gen);
+  optim::Sgd opt(m.net->parameters(), {.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
+  Tensor x = uniform({batch, 784}, 0, 1, f32, gen);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+  Tensor y = from_vector(std::span<const std::int64_t>(labels), {batch});
+
+  auto train_step = [&] {
+    Tensor c = m.cost((*m.net)(x), y);
+    opt.zero_grad();
+    c.backward();
+    opt.step();
+  };
+  auto infer_step = [&] {
+    NoGradGuard no_grad;
+    (*m.net)(x);
+  };
+  if (mode == "infer") m.net->eval();
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(steps));
+  for (int i = 0; i < warmup + steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (mode == "train") train_step();
+    else infer_step();
+    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warmup) us.push_back(t);
+  }
+  std::sort(us.begin(), us.end());
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  fmt::print(R"({{"impl": "nabla", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
+             R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "peak_rss_kb": {}}})"
+             "\n",
+             model, mode, batch, threads, steps, us[us.size() / 2], us.front(), us.back(), ru.ru_maxrss);
+  return 0;
+}

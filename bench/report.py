@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Turns bench/run.sh's JSON lines into docs/benchmarks.md and a bar chart (gnuplot).
+
+Each (model, mode, batch, threads, impl) ran once per repetition; its figure is the median of the
+per-repetition medians, with the min–max of those medians beside it.
+"""
+import collections
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+results_path, md_path, png_path = sys.argv[1:4]
+rows = [json.loads(line) for line in open(results_path) if line.strip()]
+peak = {r["threads"]: r["gflops"] for r in rows if r.get("impl") == "openblas"}
+runs = collections.defaultdict(list)
+rss = collections.defaultdict(int)
+for r in rows:
+    if r.get("impl") in ("nabla", "pytorch"):
+        key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
+        runs[key].append(r["median_us"])
+        rss[key] = max(rss[key], r["peak_rss_kb"])
+
+# Multiply-adds per example: (layer, forward MACs, whether its input gradient is needed in training).
+LAYERS = {
+    "network1": [(784 * 30, False), (30 * 10, True)],
+    "network2": [(784 * 100, False), (100 * 10, True)],
+    "network3": [(20 * 25 * 24 * 24, False), (40 * 500 * 8 * 8, True), (640 * 100, True), (100 * 10, True)],
+}
+
+
+def flops(model, mode, batch):
+    macs = 0
+    for m, input_grad in LAYERS[model]:
+        macs += m if mode == "infer" else m * (3 if input_grad else 2)
+    return 2.0 * macs * batch
+
+
+def fmt_time(us):
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} µs"
+
+
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+configs = sorted({k[:4] for k in runs}, key=lambda k: (k[3], k[1] != "train", k[0], k[2]))
+lines = []
+chart = []
+for model, mode, batch, threads in configs:
+    nb = runs.get((model, mode, batch, threads, "nabla"), [])
+    pt = runs.get((model, mode, batch, threads, "pytorch"), [])
+    if not nb or not pt:
+        continue
+    n_med, p_med = statistics.median(nb), statistics.median(pt)
+    gflops = flops(model, mode, batch) / n_med / 1e3
+    lines.append(
+        f"| {model} | {mode} | {batch} | {threads} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) "
+        f"| {fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** "
+        f"| {gflops:.1f} ({100 * gflops / peak.get(threads, float('nan')):.0f}%) "
+        f"| {rss[(model, mode, batch, threads, 'nabla')] / 1024:.0f} / {rss[(model, mode, batch, threads, 'pytorch')] / 1024:.0f} |")
+    chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+reps = max(len(v) for v in runs.values())
+with open(md_path, "w") as f:
+    f.write("# Benchmarks: nabla beside PyTorch\n\n")
+    f.write(f"Written by `bash bench/run.sh` on {datetime.date.today().isoformat()} from `{results_path}`; nothing here is typed by hand.\n\n")
+    f.write(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}. ")
+    nabla_v = version("git rev-parse --short HEAD")
+    torch_v = version("/usr/bin/python3 -c 'import torch; print(torch.__version__)'")
+    blas_v = version("dpkg-query -W -f='${Version}' libopenblas0")
+    f.write(f"nabla {nabla_v}, PyTorch {torch_v}, OpenBLAS {blas_v}.\n")
+    f.write(f"OpenBLAS sgemm (1024³) on this machine: {peak.get(1, float('nan')):.1f} GFLOP/s on 1 thread, {peak.get(2, float('nan')):.1f} on 2.\n\n")
+    f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "
+            "in its own process, limited to the same number of threads; each process warms up, then times every step. "
+            f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "
+            "the contenders alternate which goes first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster). "
+            "GFLOP/s counts the model's multiply-adds (forward, and for training the backward GEMMs it needs) over nabla's step time, "
+            "with the share of the sgemm rate. Peak RSS is each process's maximum resident set.\n\n")
+    f.write("| model | mode | batch | threads | nabla | PyTorch | ratio | nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|\n")
+    f.write("\n".join(lines) + "\n\n")
+    f.write("![speed ratio](img/benchmarks.png)\n")
+
+data_path = png_path + ".dat"
+with open(data_path, "w") as d:
+    for i, (label, ratio) in enumerate(chart):
+        d.write(f'{i} "{label}" {ratio:.3f}\n')
+script = f"""set terminal pngcairo size 1100,520 font 'sans,9'
+set output '{png_path}'
+set title 'PyTorch step time / nabla step time (above 1: nabla is faster)'
+set style fill solid 0.8
+set boxwidth 0.7
+set grid ytics
+set xtics rotate by -35 left
+set yrange [0:*]
+set key off
+plot '{data_path}' using 1:3:xtic(2) with boxes lc rgb '#3b7dd8', 1 with lines lc rgb '#cc3333' lw 2
+"""
+subprocess.run(["gnuplot"], input=script, text=True, check=True)
+os.remove(data_path)

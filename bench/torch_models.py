@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""PyTorch side of the side-by-side benchmarks: the same models, initialization scale, cost,
+optimizer and fixed random batch as bench/models.cpp, timed the same way; prints one JSON line.
+
+  /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer]
+                                         [--threads 1] [--steps 2000] [--warmup 200]
+"""
+import argparse
+import json
+import math
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def make(name, batch):
+    n = 50000
+    if name == "network1":  # network.py: N(0,1) weights and biases, sigmoid, quadratic cost, eta 3.0
+        net = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
+        for p in net.parameters():
+            nn.init.normal_(p, 0.0, 1.0)
+        cost = lambda a, y: 0.5 * ((a - F.one_hot(y, 10).float()) ** 2).sum(1).mean()
+        return net, cost, 3.0, 0.0
+    if name == "network2":  # network2.py: N(0,1/n_in) weights, N(0,1) biases, cross-entropy, L2 5.0, eta 0.5
+        net = nn.Sequential(nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10))
+        cost = lambda z, y: F.binary_cross_entropy_with_logits(z, F.one_hot(y, 10).float(), reduction="sum") / z.shape[0]
+        lr, l2 = 0.5, 5.0 / n
+    else:  # network3.py's CNN: conv-pool-ReLU x2, FC 100 ReLU, softmax; L2 0.1 per mini-batch count
+        net = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
+                            nn.Conv2d(20, 40, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                            nn.Linear(640, 100), nn.ReLU(), nn.Linear(100, 10))
+        cost = lambda z, y: F.cross_entropy(z, y)
+        lr, l2 = 0.03, 0.1 * batch / n
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(m.weight, 0.0, 1.0 / math.sqrt(m.weight[0].numel()))
+            nn.init.normal_(m.bias, 0.0, 1.0)
+    return net, cost, lr, l2
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3"])
+    ap.add_argument("--mode", default="train", choices=["train", "infer"])
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--warmup", type=int, default=200)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net, cost, lr, l2 = make(a.model, a.batch)
+    weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    biases = [p for name, p in net.named_parameters() if name.endswith("bias")]
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": l2}, {"params": biases, "weight_decay": 0.0}], lr=lr)
+    x = torch.rand(a.batch, 784)
+    y = torch.arange(a.batch) % 10
+    if a.mode == "infer":
+        net.eval()
+
+    def train_step():
+        c = cost(net(x), y)
+        opt.zero_grad()
+        c.backward()
+        opt.step()
+
+    def infer_step():
+        with torch.no_grad():
+            net(x)
+
+    step = train_step if a.mode == "train" else infer_step
+    us = []
+    for i in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        step()
+        t = (time.perf_counter() - t0) * 1e6
+        if i >= a.warmup:
+            us.append(t)
+    us.sort()
+    print(json.dumps({"impl": "pytorch", "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
+                      "steps": a.steps, "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
+                      "max_us": round(us[-1], 2), "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+// ops/conv.cpp — 2-d convolution on NCHW tensors (book ch. 6: local receptive fields, shared
+// weights and biases), as im2col + one OpenBLAS GEMM over the whole batch.
+//
+//   y[n, f, i, j] = b[f] + Σ_{c, p, q} w[f, c, p, q] · x[n, c, i·s + p − pad, j·s + q − pad]
+//   x [N, C, H, W], w [F, C, kh, kw], b [F] (optional) → y [N, F, Ho, Wo],
+//   Ho = (H + 2·pad − kh) / s + 1, likewise Wo.
+// Forward: cols = im2col(x) [C·kh·kw, N·Ho·Wo]; Y = W · cols [F, N·Ho·Wo]; y = fold(Y) + b.
+// Backward, with G = unfold(gy) [F, N·Ho·Wo]:
+//   gw = G · colsᵀ (one GEMM, transpose by flag),  gb = row sums of G,
+//   gx = col2im(Wᵀ · G) (one GEMM, transpose by flag).
+// Saves cols (for gw) and w (for gx), each only if needed.
+#include "nabla/op.hpp"
+#include "nabla/ops.hpp"
+#include "../src/kernels/conv.hpp"
+#include "../src/kernels/kernels.hpp"
+
+namespace nabla {
+namespace ops {
+
+struct Conv2d {
+  static constexpr std::string_view name = "conv2d";
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;
+
+  kernels::Window2d window(const Tensor& w) const { return {w.shape()[2], w.shape()[3], stride, padding}; }
+
+  Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
+    kernels::check_floating(name, x);
+    kernels::check_same_dtype(name, x, w);
+    if (x.dim() != 4 || w.dim() != 4) {
+      throw ShapeError(fmt::format("conv2d: expected input [N, C, H, W] and weight [F, C, kh, kw], got {} and {}",
+                                   x.shape(), w.shape()));
+    }
+    if (x.shape()[1] != w.shape()[1]) {
+      throw ShapeError(fmt::format("conv2d: input {} has {} channels, weight {} expects {}", x.shape(), x.shape()[1],
+                                   w.shape(), w.shape()[1]));
+    }
+    if (b.defined() && (b.shape() != Shape{w.shape()[0]} || b.dtype() != w.dtype())) {
+      throw ShapeError(fmt::format("conv2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(), w.dtype(),
+                                   w.shape()[0], w.shape()));
+    }
+    const kernels::Window2d win = window(w);
+    const std::int64_t oh = win.out_h(x.shape()[2]), ow = win.out_w(x.shape()[3]);
+    if (oh <= 0 || ow <= 0 || x.shape()[2] + 2 * padding < win.kh || x.shape()[3] + 2 * padding < win.kw) {
+      throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
+                                   x.shape(), padding));
+    }
+    const Tensor cols = kernels::im2col(x, win);
+    const Tensor wm = w.reshape({w.shape()[0], -1});
+    ctx.save(ctx.needs_grad(1) ? cols : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+    return kernels::fold_batch(kernels::gemm(wm, cols, false, false), b, Shape{x.shape()[0], w.shape()[0], oh, ow});
+  }
+
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [cols, w] = ctx.saved<2>();
+    const Tensor g = kernels::unfold_batch(gy);
+    Tensor gx, gw, gb;
+    if (ctx.needs_grad(0)) {
+      const Tensor wm = w.reshape({w.shape()[0], -1});
+      gx = kernels::col2im(kernels::gemm(wm, g, true, false), x_shape, window(w));
+    }
+    if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
+    if (ctx.needs_grad(2)) gb = kernels::row_sums(g);
+    return {gx, gw, gb};
+  }
+  Shape x_shape, w_shape;
+};
+
+}  // namespace ops
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+  if (opts.stride < 1 || opts.padding < 0) {
+    throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", opts.stride,
+                                 opts.padding));
+  }
+  return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding, .x_shape = x.shape(), .w_shape = w.shape()},
+               x, w, b);
+}
+
+}  // namespace nabla

@@ -1,0 +1,288 @@
+// src/kernels/conv.cpp — im2col/col2im, batch folding, pooling.
+#include "conv.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels.hpp"
+
+namespace nabla::kernels {
+
+namespace {
+struct Dims {
+  std::int64_t n, c, h, w, oh, ow;
+};
+Dims dims_of(const Shape& x, const Window2d& win) {
+  return {x[0], x[1], x[2], x[3], win.out_h(x[2]), win.out_w(x[3])};
+}
+}  // namespace
+
+Tensor im2col(const Tensor& x, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  const std::int64_t plane = d.oh * d.ow, ncols = d.n * plane;
+  Tensor cols = detail::make_tensor(Shape{d.c * win.kh * win.kw, ncols}, x.dtype());
+  dispatch_float(x.dtype(), "im2col", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* pc = cols.mutable_data<T>();
+    for (std::int64_t c = 0; c < d.c; ++c) {
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          T* row = pc + ((c * win.kh + p) * win.kw + q) * ncols;
+          for (std::int64_t n = 0; n < d.n; ++n) {
+            const T* img = px + (n * d.c + c) * d.h * d.w;
+            T* out = row + n * plane;
+            for (std::int64_t i = 0; i < d.oh; ++i) {
+              const std::int64_t r = i * win.stride + p - win.padding;
+              T* o = out + i * d.ow;
+              if (r < 0 || r >= d.h) {
+                std::memset(o, 0, static_cast<std::size_t>(d.ow) * sizeof(T));
+                continue;
+              }
+              const T* src = img + r * d.w;
+              if (win.stride == 1) {
+                // Columns j with 0 ≤ j + q − pad < W are copied; the rest are zero.
+                const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
+                const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
+                for (std::int64_t j = 0; j < lo; ++j) o[j] = 0;
+                if (hi > lo) std::memcpy(o + lo, src + lo + q - win.padding, static_cast<std::size_t>(hi - lo) * sizeof(T));
+                for (std::int64_t j = std::max(hi, lo); j < d.ow; ++j) o[j] = 0;
+              } else {
+                for (std::int64_t j = 0; j < d.ow; ++j) {
+                  const std::int64_t col = j * win.stride + q - win.padding;
+                  o[j] = col >= 0 && col < d.w ? src[col] : T(0);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  return cols;
+}
+
+Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& win) {
+  const Dims d = dims_of(x_shape, win);
+  const std::int64_t plane = d.oh * d.ow, ncols = d.n * plane;
+  Tensor x = zeros(x_shape, cols.dtype());
+  dispatch_float(cols.dtype(), "col2im", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pc = cols.data<T>();
+    T* px = x.mutable_data<T>();
+    for (std::int64_t c = 0; c < d.c; ++c) {
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          const T* row = pc + ((c * win.kh + p) * win.kw + q) * ncols;
+          for (std::int64_t n = 0; n < d.n; ++n) {
+            T* img = px + (n * d.c + c) * d.h * d.w;
+            const T* in = row + n * plane;
+            for (std::int64_t i = 0; i < d.oh; ++i) {
+              const std::int64_t r = i * win.stride + p - win.padding;
+              if (r < 0 || r >= d.h) continue;
+              T* dst = img + r * d.w;
+              const T* g = in + i * d.ow;
+              for (std::int64_t j = 0; j < d.ow; ++j) {
+                const std::int64_t col = j * win.stride + q - win.padding;
+                if (col >= 0 && col < d.w) dst[col] += g[j];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  return x;
+}
+
+Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape) {
+  const std::int64_t n = out_shape[0], f = out_shape[1], p = out_shape.numel() / (n * f);
+  Tensor out = detail::make_tensor(out_shape, y.dtype());
+  dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* py = y.data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* po = out.mutable_data<T>();
+    for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t c = 0; c < f; ++c) {
+        const T* src = py + c * n * p + k * p;
+        T* dst = po + (k * f + c) * p;
+        const T b = pb ? pb[c] : T(0);
+        for (std::int64_t i = 0; i < p; ++i) dst[i] = src[i] + b;
+      }
+    }
+  });
+  return out;
+}
+
+Tensor unfold_batch(const Tensor& y) {
+  const std::int64_t n = y.shape()[0], f = y.shape()[1], p = y.numel() / (n * f);
+  Tensor out = detail::make_tensor(Shape{f, n * p}, y.dtype());
+  dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* py = y.data<T>();
+    T* po = out.mutable_data<T>();
+    for (std::int64_t k = 0; k < n; ++k) {
+      for (std::int64_t c = 0; c < f; ++c) {
+        std::memcpy(po + c * n * p + k * p, py + (k * f + c) * p, static_cast<std::size_t>(p) * sizeof(T));
+      }
+    }
+  });
+  return out;
+}
+
+Tensor row_sums(const Tensor& m) {
+  const std::int64_t rows = m.shape()[0], cols = m.shape()[1];
+  Tensor out = detail::make_tensor(Shape{rows}, m.dtype());
+  dispatch_float(m.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pm = m.data<T>();
+    T* po = out.mutable_data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      T s = 0;
+      for (std::int64_t j = 0; j < cols; ++j) s += pm[r * cols + j];
+      po[r] = s;
+    }
+  });
+  return out;
+}
+
+namespace {
+/// Calls visit(plane_in, plane_out, out_index, i0, j0) for every output element of a pooling.
+template <class Visit>
+void for_each_window(const Dims& d, const Window2d& win, Visit visit) {
+  for (std::int64_t nc = 0; nc < d.n * d.c; ++nc) {
+    for (std::int64_t i = 0; i < d.oh; ++i) {
+      for (std::int64_t j = 0; j < d.ow; ++j) {
+        visit(nc * d.h * d.w, nc * d.oh * d.ow + i * d.ow + j, i * win.stride, j * win.stride);
+      }
+    }
+  }
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
+  const Dims d = dims_of(x.shape(), win);
+  const Shape out_shape{d.n, d.c, d.oh, d.ow};
+  Tensor y = detail::make_tensor(out_shape, x.dtype());
+  argmax = detail::make_tensor(out_shape, Dtype::i64);
+  std::int64_t* pa = argmax.mutable_data<std::int64_t>();
+  dispatch_float(x.dtype(), "max_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
+      std::int64_t best = i0 * d.w + j0;
+      T best_v = px[in + best];
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          const std::int64_t k = (i0 + p) * d.w + j0 + q;
+          if (px[in + k] > best_v) {  // strictly greater: ties go to the first
+            best_v = px[in + k];
+            best = k;
+          }
+        }
+      }
+      py[out] = best_v;
+      pa[out] = best;
+    });
+  });
+  return y;
+}
+
+Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
+  Tensor gx = zeros(x_shape, gy.dtype());
+  const std::int64_t plane_in = x_shape[2] * x_shape[3];
+  const std::int64_t plane_out = gy.shape()[2] * gy.shape()[3];
+  const std::int64_t* pa = argmax.data<std::int64_t>();
+  dispatch_float(gy.dtype(), "max_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gy.data<T>();
+    T* px = gx.mutable_data<T>();
+    for (std::int64_t k = 0; k < gy.numel(); ++k) px[(k / plane_out) * plane_in + pa[k]] += pg[k];
+  });
+  return gx;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  Tensor y = detail::make_tensor(Shape{d.n, d.c, d.oh, d.ow}, x.dtype());
+  dispatch_float(x.dtype(), "avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    const T scale = T(1) / T(win.kh * win.kw);
+    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
+      T s = 0;
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) s += px[in + (i0 + p) * d.w + j0 + q];
+      }
+      py[out] = s * scale;
+    });
+  });
+  return y;
+}
+
+Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const Window2d& win) {
+  const Dims d = dims_of(x_shape, win);
+  Tensor gx = zeros(x_shape, gy.dtype());
+  dispatch_float(gy.dtype(), "avg_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gy.data<T>();
+    T* px = gx.mutable_data<T>();
+    const T scale = T(1) / T(win.kh * win.kw);
+    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
+      const T g = pg[out] * scale;
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) px[in + (i0 + p) * d.w + j0 + q] += g;
+      }
+    });
+  });
+  return gx;
+}
+
+Tensor l2_pool2d(const Tensor& x, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  Tensor y = detail::make_tensor(Shape{d.n, d.c, d.oh, d.ow}, x.dtype());
+  dispatch_float(x.dtype(), "l2_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
+      T s = 0;
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          const T v = px[in + (i0 + p) * d.w + j0 + q];
+          s += v * v;
+        }
+      }
+      py[out] = std::sqrt(s);
+    });
+  });
+  return y;
+}
+
+Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  Tensor gx = zeros(x.shape(), gy.dtype());
+  dispatch_float(gy.dtype(), "l2_pool2d", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gy.data<T>();
+    const T* px = x.data<T>();
+    const T* py = y.data<T>();
+    T* pgx = gx.mutable_data<T>();
+    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
+      if (py[out] == T(0)) return;  // all inputs 0: the gradient is taken as 0 (the function's minimum)
+      const T g = pg[out] / py[out];
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          const std::int64_t k = in + (i0 + p) * d.w + j0 + q;
+          pgx[k] += g * px[k];
+        }
+      }
+    });
+  });
+  return gx;
+}
+
+}  // namespace nabla::kernels

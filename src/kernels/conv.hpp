@@ -1,0 +1,40 @@
+// src/kernels/conv.hpp — im2col/col2im and pooling loops on NCHW tensors (internal).
+#pragma once
+
+#include <cstdint>
+
+#include "nabla/tensor.hpp"
+
+namespace nabla::kernels {
+
+/// The geometry of a 2-d window sliding over an H×W plane.
+struct Window2d {
+  std::int64_t kh, kw, stride, padding;
+  std::int64_t out_h(std::int64_t h) const { return (h + 2 * padding - kh) / stride + 1; }
+  std::int64_t out_w(std::int64_t w) const { return (w + 2 * padding - kw) / stride + 1; }
+};
+
+/// cols [C·kh·kw, N·Ho·Wo]: row (c, p, q), column (n, i, j) holds x[n, c, i·s + p − pad, j·s + q − pad]
+/// (0 outside the image). One GEMM with the [F, C·kh·kw] weights then convolves the whole batch.
+Tensor im2col(const Tensor& x, const Window2d& w);
+/// The adjoint of im2col: sums cols back into an image tensor of `x_shape`.
+Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& w);
+/// [F, N·P] → [N, F, P] (P = Ho·Wo), adding bias[f] if bias is defined; the result has `out_shape`.
+Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape);
+/// [N, F, P] → [F, N·P].
+Tensor unfold_batch(const Tensor& y);
+/// Sums each row of [F, M] → [F].
+Tensor row_sums(const Tensor& m);
+
+/// Max over each window; `argmax` receives, per output element, the flat index in its H×W plane
+/// of the first largest input.
+Tensor max_pool2d(const Tensor& x, const Window2d& w, Tensor& argmax);
+Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape);
+/// Mean over each window (no padding).
+Tensor avg_pool2d(const Tensor& x, const Window2d& w);
+Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const Window2d& w);
+/// √(Σ x²) over each window, and its gradient x / y (taken as 0 where y = 0).
+Tensor l2_pool2d(const Tensor& x, const Window2d& w);
+Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, const Window2d& w);
+
+}  // namespace nabla::kernels

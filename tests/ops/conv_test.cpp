@@ -1,0 +1,93 @@
+// ops/conv.cpp: conv2d against a direct nested-loop reference, gradient checks, errors.
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using namespace nabla_test;
+
+namespace {
+
+/// The definition, literally: y[n,f,i,j] = b[f] + Σ_{c,p,q} w[f,c,p,q] · x[n,c,i·s+p−pad,j·s+q−pad].
+std::vector<double> reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t s, std::int64_t pad) {
+  const auto X = x.to_vector(), W = w.to_vector(), B = b.to_vector();
+  const std::int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], Wd = x.shape()[3];
+  const std::int64_t F = w.shape()[0], kh = w.shape()[2], kw = w.shape()[3];
+  const std::int64_t Ho = (H + 2 * pad - kh) / s + 1, Wo = (Wd + 2 * pad - kw) / s + 1;
+  std::vector<double> y;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t f = 0; f < F; ++f)
+      for (std::int64_t i = 0; i < Ho; ++i)
+        for (std::int64_t j = 0; j < Wo; ++j) {
+          double acc = B[f];
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t p = 0; p < kh; ++p)
+              for (std::int64_t q = 0; q < kw; ++q) {
+                const std::int64_t r = i * s + p - pad, col = j * s + q - pad;
+                if (r < 0 || r >= H || col < 0 || col >= Wd) continue;
+                acc += W[((f * C + c) * kh + p) * kw + q] * X[((n * C + c) * H + r) * Wd + col];
+              }
+          y.push_back(acc);
+        }
+  return y;
+}
+
+struct Case {
+  std::int64_t n, c, h, w, f, k, stride, pad;
+};
+const std::vector<Case> kCases = {
+    {1, 1, 5, 5, 1, 1, 1, 0}, {1, 1, 5, 7, 2, 3, 1, 0}, {2, 3, 7, 6, 4, 3, 2, 1}, {1, 2, 6, 6, 3, 2, 3, 2},
+    {3, 1, 9, 8, 2, 5, 1, 2}, {2, 2, 5, 5, 2, 1, 2, 1}, {1, 3, 4, 4, 2, 4, 1, 0}, {2, 1, 7, 7, 3, 3, 3, 0},
+};
+
+}  // namespace
+
+TEST_CASE("conv2d: forward agrees with a direct nested-loop reference") {
+  Generator gen(101);
+  for (const Case& t : kCases) {
+    CAPTURE(t.n);
+    CAPTURE(t.k);
+    CAPTURE(t.stride);
+    CAPTURE(t.pad);
+    Tensor x = randn({t.n, t.c, t.h, t.w}, f64, gen), w = randn({t.f, t.c, t.k, t.k}, f64, gen), b = randn({t.f}, f64, gen);
+    Tensor y = conv2d(x, w, b, {.stride = t.stride, .padding = t.pad});
+    CHECK(y.shape() == Shape{t.n, t.f, (t.h + 2 * t.pad - t.k) / t.stride + 1, (t.w + 2 * t.pad - t.k) / t.stride + 1});
+    const auto ref = reference_conv(x, w, b, t.stride, t.pad);
+    double err = 0;
+    const auto got = y.to_vector();
+    for (std::size_t i = 0; i < ref.size(); ++i) err = std::max(err, std::abs(ref[i] - got[i]));
+    CHECK(err < 1e-12);
+    // float32 agrees too, to float32 precision.
+    const auto got32 = conv2d(x.to(f32), w.to(f32), b.to(f32), {.stride = t.stride, .padding = t.pad}).to_vector();
+    for (std::size_t i = 0; i < ref.size(); ++i) CHECK(got32[i] == doctest::Approx(ref[i]).epsilon(1e-4).scale(1));
+  }
+  // Without a bias.
+  Tensor x = randn({1, 1, 4, 4}, f64, gen), w = randn({1, 1, 3, 3}, f64, gen);
+  CHECK(max_abs_diff(conv2d(x, w, Tensor{}), conv2d(x, w, zeros({1}, f64))) == 0);
+}
+
+TEST_CASE("conv2d: gradients for input, weights and bias agree with central differences in float64") {
+  Generator gen(102);
+  for (const Case& t : kCases) {
+    CAPTURE(t.k);
+    CAPTURE(t.stride);
+    CAPTURE(t.pad);
+    Tensor x = param({t.n, t.c, t.h, t.w}, gen), w = param({t.f, t.c, t.k, t.k}, gen), b = param({t.f}, gen);
+    CHECK(check_grad([&](const Tensor& a, const Tensor& k, const Tensor& c) {
+      return conv2d(a, k, c, {.stride = t.stride, .padding = t.pad});
+    }, {x, w, b}));
+  }
+}
+
+TEST_CASE("conv2d: shape errors name the op, the shapes and the parameters") {
+  CHECK_THROWS_WITH_AS(conv2d(ones({10, 3, 28, 28}), ones({20, 1, 5, 5}), ones({20})),
+                       "conv2d: input [10, 3, 28, 28] has 3 channels, weight [20, 1, 5, 5] expects 1", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 4, 4}), ones({1, 1, 5, 5}), Tensor{}),
+                       "conv2d: a 5×5 kernel does not fit input [1, 1, 4, 4] with padding 0", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(ones({1, 4, 4}), ones({1, 1, 3, 3}), Tensor{}),
+                       "conv2d: expected input [N, C, H, W] and weight [F, C, kh, kw], got [1, 4, 4] and [1, 1, 3, 3]", ShapeError);
+  CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 4, 4}), ones({2, 1, 3, 3}), ones({3})),
+                       "conv2d: bias is float32 [3]; expected float32 [2] for weight [2, 1, 3, 3]", ShapeError);
+  CHECK_THROWS_AS(conv2d(ones({1, 1, 4, 4}), ones({1, 1, 3, 3}), Tensor{}, {.stride = 0}), ValueError);
+}

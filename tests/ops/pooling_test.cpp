@@ -1,0 +1,60 @@
+// ops/pooling.cpp: max, average and L2 pooling, flatten.
+#include <cmath>
+
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using namespace nabla_test;
+
+TEST_CASE("pooling: known values") {
+  Tensor x = tensor({1, 2, 5, 0,  //
+                     3, 4, 1, 2,  //
+                     0, 0, 7, 1,  //
+                     -1, 2, 3, 4},
+                    {1, 1, 4, 4}, f64);
+  CHECK(max_pool2d(x, 2).to_vector() == std::vector<double>{4, 5, 2, 7});
+  CHECK(avg_pool2d(x, 2).to_vector() == std::vector<double>{2.5, 2, 0.25, 3.75});
+  CHECK(l2_pool2d(x, 2).at({0, 0, 0, 0}) == doctest::Approx(std::sqrt(30.0)));
+  CHECK(max_pool2d(x, 3, 1).shape() == Shape{1, 1, 2, 2});
+  CHECK(flatten(ones({2, 3, 4, 5})).shape() == Shape{2, 60});
+}
+
+TEST_CASE("pooling: max-pool ties send the gradient to one element only") {
+  Tensor x = ones({1, 1, 2, 2}, f64).requires_grad(true);
+  sum(max_pool2d(x, 2)).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{1, 0, 0, 0});
+}
+
+TEST_CASE("pooling: gradients agree with central differences in float64") {
+  Generator gen(111);
+  struct Case {
+    Shape s;
+    std::int64_t k, stride;
+  };
+  for (const Case& c : {Case{{1, 1, 4, 4}, 2, 2}, Case{{2, 3, 5, 5}, 2, 2}, Case{{1, 2, 6, 5}, 3, 1}, Case{{2, 1, 3, 3}, 1, 1},
+                        Case{{1, 1, 7, 7}, 3, 2}}) {
+    CAPTURE(c.s);
+    // max: distinct values (no ties, so no argmax flips under ±ε).
+    CHECK(check_grad([&](const Tensor& t) { return max_pool2d(t, c.k, c.stride); }, {param_distinct(c.s, gen)}));
+    CHECK(check_grad([&](const Tensor& t) { return avg_pool2d(t, c.k, c.stride); }, {param(c.s, gen)}));
+    CHECK(check_grad([&](const Tensor& t) { return l2_pool2d(t, c.k, c.stride); }, {param_away_from_zero(c.s, gen)}));
+    CHECK(check_grad([](const Tensor& t) { return flatten(t) * 2.0; }, {param(c.s, gen)}));
+  }
+}
+
+TEST_CASE("pooling: L2 pooling is stable at zero") {
+  Tensor x = zeros({1, 1, 2, 2}, f64).requires_grad(true);
+  Tensor y = l2_pool2d(x, 2);
+  CHECK(y.item() == 0);
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{0, 0, 0, 0});
+}
+
+TEST_CASE("pooling: errors name the op and the shapes") {
+  CHECK_THROWS_WITH_AS(max_pool2d(ones({1, 1, 3, 3}), 4), "max_pool2d: a 4×4 window does not fit input [1, 1, 3, 3]", ShapeError);
+  CHECK_THROWS_WITH_AS(avg_pool2d(ones({3, 3}), 2), "avg_pool2d: expected input [N, C, H, W], got [3, 3]", ShapeError);
+  CHECK_THROWS_AS(l2_pool2d(ones({1, 1, 3, 3}), 0), ValueError);
+}
