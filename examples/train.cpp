@@ -47,6 +47,7 @@ struct Config {
   std::int64_t limit_train = 0, limit_test = 0;
   std::int64_t validation = -1;  // < 0: the data set's default
   double dropout = 0;            // network3: dropout before each fully connected layer
+  int fc_layers = 1;             // network3: hidden fully connected layers of `hidden` units
   bool augment = false;          // network3: shift by a pixel (and flip, for Fashion-MNIST) on the fly
 };
 
@@ -57,7 +58,7 @@ json to_json(const Config& c) {
           {"schedule", c.schedule},   {"patience", c.patience}, {"step_epochs", c.step_epochs},
           {"gamma", c.gamma},         {"early_stop", c.early_stop}, {"seed", c.seed},
           {"limit_train", c.limit_train}, {"limit_test", c.limit_test}, {"validation", c.validation},
-          {"dropout", c.dropout},     {"augment", c.augment}};
+          {"dropout", c.dropout},     {"augment", c.augment},   {"fc_layers", c.fc_layers}};
 }
 
 Config from_json(const json& j) {
@@ -82,6 +83,7 @@ Config from_json(const json& j) {
   c.validation = j.at("validation");
   c.dropout = j.at("dropout");
   c.augment = j.at("augment");
+  c.fc_layers = j.value("fc_layers", 1);
   return c;
 }
 
@@ -144,11 +146,15 @@ nn::Sequential build_model(const Config& c, Generator& gen) {
     // inputs of the fully connected layers; the softmax layer starts at zero, as in network3.py.
     nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
                        nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
-    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed));
-    net.push_back(std::make_shared<nn::Linear>(640, c.hidden, nn::LinearOptions{}, gen));
-    net.push_back(std::make_shared<nn::ReLU>());
-    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + 1));
-    net.push_back(std::make_shared<nn::Linear>(c.hidden, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
+    std::int64_t width = 640;
+    for (int l = 0; l < c.fc_layers; ++l) {
+      if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(l)));
+      net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{}, gen));
+      net.push_back(std::make_shared<nn::ReLU>());
+      width = c.hidden;
+    }
+    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(c.fc_layers)));
+    net.push_back(std::make_shared<nn::Linear>(width, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
     return net;
   }
   // network2.py: N(0, 1/n_in) weights. The output layer's σ lives in the cost (below), so the
@@ -360,7 +366,7 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "epochs in all, at most (with --resume: the new total); default 30 for network1, "
                                      "60 for network2 (whose halving rule usually stops it sooner)")->check(cli_checks::positive)->capture_default_str();
   app.add_option("--batch", cfg.batch, "mini-batch size")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2)")->check(cli_checks::positive);
+  app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)")->check(cli_checks::positive);
   app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)")->check(cli_checks::positive);
   app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)")->check(cli_checks::non_negative);
   app.add_option("--momentum", cfg.momentum, "momentum μ in [0, 1)")->check(CLI::Range(0.0, 0.999999))->capture_default_str();
@@ -384,6 +390,8 @@ int main(int argc, char** argv) {
   app.add_option("--limit-test", cfg.limit_test, "use only the first N test examples")->check(cli_checks::non_negative);
   app.add_option("--dropout", cfg.dropout, "network3: dropout probability before each fully connected layer (0: off)")
       ->check(CLI::Range(0.0, 0.95))->capture_default_str();
+  app.add_option("--fc-layers", cfg.fc_layers, "network3: fully connected hidden layers of --hidden units (book's dropout "
+                                               "network: 2 of 1000)")->check(CLI::Range(1, 8))->capture_default_str();
   app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
                                          "images left–right) on the fly");
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
@@ -393,7 +401,9 @@ int main(int argc, char** argv) {
     const bool book1 = cfg.model == "network1", book3 = cfg.model == "network3";
     if (cfg.lr == 0) cfg.lr = book1 ? 3.0 : book3 ? 0.03 : 0.5;
     if (cfg.hidden == 0) cfg.hidden = book1 ? 30 : 100;
-    if (!book3 && (cfg.dropout > 0 || cfg.augment)) throw ValueError("--dropout and --augment are for --model network3");
+    if (!book3 && (cfg.dropout > 0 || cfg.augment || cfg.fc_layers != 1)) {
+      throw ValueError("--dropout, --augment and --fc-layers are for --model network3");
+    }
     const bool has_validation = cfg.validation > 0 || (cfg.validation < 0 && cfg.data != "digits");
     if (cfg.schedule.empty()) cfg.schedule = book1 || book3 || !has_validation ? "constant" : "halve";
     if (epochs == 0) epochs = book1 ? 30 : 60;
@@ -402,7 +412,7 @@ int main(int argc, char** argv) {
     if (!resume.empty()) {
       for (const char* flag : {"--model", "--data", "--data-dir", "--batch", "--hidden", "--lr", "--lambda", "--momentum",
                                "--nesterov", "--schedule", "--patience", "--step-epochs", "--gamma", "--early-stop",
-                               "--validation", "--seed", "--limit-train", "--limit-test", "--dropout", "--augment"}) {
+                               "--validation", "--seed", "--limit-train", "--limit-test", "--dropout", "--augment", "--fc-layers"}) {
         if (app.count(flag) > 0) {
           throw ValueError(fmt::format("{} cannot be combined with --resume: the run continues with its checkpoint's settings", flag));
         }

@@ -48,6 +48,18 @@ void check_labels(std::string_view op, const Tensor& scores, const Tensor& label
   }
 }
 
+/// Σ_x scores[x, label_x], accumulated in double, for checked [n, k] scores and labels.
+double sum_at_labels(const Tensor& scores, const Tensor& labels) {
+  const std::int64_t n = scores.shape()[0], k = scores.shape()[1];
+  const std::int64_t* pl = labels.data<std::int64_t>();
+  return kernels::dispatch_float(scores.dtype(), "sum_at_labels", [&](auto tag) {
+    const auto* p = scores.data<decltype(tag)>();
+    double acc = 0;
+    for (std::int64_t i = 0; i < n; ++i) acc += static_cast<double>(p[i * k + pl[i]]);
+    return acc;
+  });
+}
+
 /// The gradient scale g/n, as the tensor's element type.
 template <class T>
 T scale(const Tensor& gy, std::int64_t n) {
@@ -141,15 +153,7 @@ struct NllLoss {
   Tensor forward(Context& ctx, const Tensor& lp, const Tensor& labels) const {
     check_labels(name, lp, labels);
     ctx.save(labels);
-    const std::int64_t n = lp.shape()[0], k = lp.shape()[1];
-    const std::int64_t* pl = labels.data<std::int64_t>();
-    const double total = kernels::dispatch_float(lp.dtype(), name, [&](auto tag) {
-      const auto* p = lp.data<decltype(tag)>();
-      double acc = 0;
-      for (std::int64_t i = 0; i < n; ++i) acc -= static_cast<double>(p[i * k + pl[i]]);
-      return acc;
-    });
-    return scalar(total / static_cast<double>(n), lp.dtype());
+    return scalar(-sum_at_labels(lp, labels) / static_cast<double>(lp.shape()[0]), lp.dtype());
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& labels = ctx.saved(0);
@@ -174,17 +178,9 @@ struct SoftmaxCrossEntropy {
   static constexpr std::string_view name = "softmax_cross_entropy";
   Tensor forward(Context& ctx, const Tensor& z, const Tensor& labels) const {
     check_labels(name, z, labels);
-    const std::int64_t n = z.shape()[0], k = z.shape()[1];
     const Tensor lp = kernels::log_softmax_rows(z);
-    const std::int64_t* pl = labels.data<std::int64_t>();
-    const double total = kernels::dispatch_float(z.dtype(), name, [&](auto tag) {
-      const auto* p = lp.data<decltype(tag)>();
-      double acc = 0;
-      for (std::int64_t i = 0; i < n; ++i) acc -= static_cast<double>(p[i * k + pl[i]]);
-      return acc;
-    });
     if (ctx.recording()) ctx.save(kernels::map(lp, [](auto v) { return std::exp(v); }), labels);
-    return scalar(total / static_cast<double>(n), z.dtype());
+    return scalar(-sum_at_labels(lp, labels) / static_cast<double>(z.shape()[0]), z.dtype());
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [probs, labels] = ctx.saved<2>();
