@@ -68,7 +68,8 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo
   echo "Produced by \`bash scripts/results-cnn.sh\` on $(date -u +%Y-%m-%d) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')."
   echo "Each figure is read from the run's own \`summary.json\` or output. Runs used one BLAS thread each, two"
-  echo "runs side by side; wall time covers training, evaluation after every epoch, checkpoints and plots."
+  echo "runs side by side; wall time covers training, evaluation after every epoch, checkpoints and plots,"
+  echo "and grows with whatever else shares the machine — for speed, see the step times in docs/benchmarks.md."
   echo
   echo "network3 is network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 →"
   echo "max-pool 2×2 → ReLU → fully connected 100 (ReLU) → softmax 10; log-likelihood cost, L2 λ = 0.1,"
