@@ -73,7 +73,7 @@ with open(md_path, "w") as f:
     f.write("# Benchmarks: nabla beside PyTorch\n\n")
     f.write(f"Written by `bash bench/run.sh` on {datetime.date.today().isoformat()} from `{results_path}`; nothing here is typed by hand.\n\n")
     f.write(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}. ")
-    nabla_v = version("git rev-parse --short HEAD")
+    nabla_v = next((r["commit"] for r in rows if r.get("impl") == "meta"), None) or version("git rev-parse --short HEAD")
     torch_v = version("/usr/bin/python3 -c 'import torch; print(torch.__version__)'")
     blas_v = version("dpkg-query -W -f='${Version}' libopenblas0")
     f.write(f"nabla {nabla_v}, PyTorch {torch_v}, OpenBLAS {blas_v}.\n")
@@ -102,6 +102,8 @@ set grid ytics
 set xtics rotate by -35 left
 set yrange [0:*]
 set key off
+set rmargin 10
+set bmargin 7
 plot '{data_path}' using 1:3:xtic(2) with boxes lc rgb '#3b7dd8', 1 with lines lc rgb '#cc3333' lw 2
 """
 subprocess.run(["gnuplot"], input=script, text=True, check=True)

@@ -14,6 +14,7 @@ out=out/bench
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
 : > "$results"
+echo "{\"impl\": \"meta\", \"commit\": \"$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo '+changes')\"}" >> "$results"
 for t in 1 2; do build/bench/bench_sgemm_peak "$t" >> "$results"; done
 
 # model mode batch steps
