@@ -300,6 +300,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     fmt::print("epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}  test {:.4f} / {:.4f}  (cost / accuracy)  {:.1f}s\n", epoch + 1,
                opt.lr(), tr.cost, tr.accuracy, has_val ? fmt::format("  validation {:.4f} / {:.4f}", va.cost, va.accuracy) : "",
                te.cost, te.accuracy, seconds);
+    std::fflush(stdout);  // each epoch's line as it happens, also into a pipe or a log
 
     schedule->epoch_end(has_val ? va.accuracy : NAN);
     std::map<std::string, Tensor> extra;

@@ -139,11 +139,14 @@ Tensor Dropout::forward(const Tensor& x) {
   if (!is_training() || p_ == 0) return x;
   // mask = 1/(1 − p) with probability 1 − p, else 0; the gradient flows through the same mask.
   Tensor mask = uniform(x.shape(), 0, 1, x.dtype(), gen_);
+  const double keep = 1 - p_;
   {
-    const double keep = 1 - p_;
-    std::vector<double> m = mask.to_vector();
-    for (double& v : m) v = v < keep ? 1 / keep : 0;
-    mask = from_vector(m, x.shape(), x.dtype());
+    NoGradGuard no_grad;
+    if (mask.dtype() == f32) {
+      for (float* m = mask.mutable_data<float>(), *end = m + mask.numel(); m != end; ++m) *m = *m < keep ? float(1 / keep) : 0.0f;
+    } else {
+      for (double* m = mask.mutable_data<double>(), *end = m + mask.numel(); m != end; ++m) *m = *m < keep ? 1 / keep : 0.0;
+    }
   }
   return x * mask;
 }
