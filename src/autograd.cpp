@@ -5,12 +5,14 @@
 // second runs nodes in topological order (Kahn's algorithm), summing gradients where paths meet
 // and running a node once every path into it has delivered. Leaf gradients accumulate into .grad.
 #include <atomic>
+#include <chrono>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/profile.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -172,7 +174,16 @@ struct Engine {
         Tensor gy = std::move(n->grad_buffer_);
         n->grad_buffer_ = Tensor{};
         std::vector<Tensor> grads;
-        if (gy.defined()) grads = n->run_backward(gy, retain_graph);
+        if (gy.defined()) {
+          if (profile::detail::active()) [[unlikely]] {
+            const auto t0 = std::chrono::steady_clock::now();
+            grads = n->run_backward(gy, retain_graph);
+            profile::detail::add_backward(
+                n->name(), std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+          } else {
+            grads = n->run_backward(gy, retain_graph);
+          }
+        }
         for (std::size_t i = 0; i < n->edges_.size(); ++i) {
           const Edge& e = n->edges_[i];
           Tensor g = i < grads.size() ? std::move(grads[i]) : Tensor{};

@@ -9,5 +9,6 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/optim.hpp"
+#include "nabla/profile.hpp"
 #include "nabla/tensor.hpp"
 #include "nabla/train.hpp"

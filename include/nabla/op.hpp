@@ -18,12 +18,14 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
 
+#include "nabla/profile.hpp"
 #include "nabla/tensor.hpp"
 
 namespace nabla {
@@ -157,10 +159,9 @@ struct Access {
 Tensor attach(Tensor out, std::shared_ptr<Node> node, bool aliases_input);
 }
 
-/// Runs op on the inputs, recording a node when grad mode is on and some input requires grad.
+namespace detail {
 template <class Op, class... Ts>
-  requires(std::convertible_to<const Ts&, const Tensor&> && ...)
-Tensor apply(const Op& op, const Ts&... inputs) {
+Tensor apply_unprofiled(const Op& op, const Ts&... inputs) {
   static_assert(sizeof...(Ts) >= 1 && sizeof...(Ts) <= 32, "an op takes 1 to 32 tensor inputs");
   static_assert(std::convertible_to<decltype(Op::name), std::string_view>,
                 "an op struct needs: static constexpr std::string_view name = \"...\";");
@@ -176,6 +177,20 @@ Tensor apply(const Op& op, const Ts&... inputs) {
   detail::Access::connect(*node, {&static_cast<const Tensor&>(inputs)...});
   const bool aliases = (out.is_same(inputs) || ...);
   return detail::attach(std::move(out), std::move(node), aliases);
+}
+}  // namespace detail
+
+/// Runs op on the inputs, recording a node when grad mode is on and some input requires grad.
+template <class Op, class... Ts>
+  requires(std::convertible_to<const Ts&, const Tensor&> && ...)
+Tensor apply(const Op& op, const Ts&... inputs) {
+  if (profile::detail::active()) [[unlikely]] {
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor out = detail::apply_unprofiled(op, inputs...);
+    profile::detail::add_forward(Op::name, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    return out;
+  }
+  return detail::apply_unprofiled(op, inputs...);
 }
 
 }  // namespace nabla
