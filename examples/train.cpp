@@ -236,7 +236,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   std::vector<Row> rows;
   int start = 0;
   if (!resume.empty()) {
-    io::load_checkpoint(resume, net, &opt);
+    io::load_checkpoint(resumed, resume, net, &opt);
     start = std::stoi(resumed.metadata.at("epoch"));
     std::vector<double> history;
     for (const json& r : json::parse(resumed.metadata.at("rows"))) rows.push_back(row_from_json(r));

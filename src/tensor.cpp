@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "nabla/ops.hpp"
+#include "kernels/kernels.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -296,15 +297,11 @@ std::uint64_t Tensor::version() const {
 // ---- Tensor: in-place changes ---------------------------------------------------------------------------
 
 namespace {
+/// Calls f(T* data) for a float32 or float64 tensor; a ValueError naming op and shape for int64.
 template <class F>
 void for_each_float(Tensor& t, const char* op, F f) {
-  if (t.dtype() == Dtype::f32) {
-    f(t.mutable_data<float>());
-  } else if (t.dtype() == Dtype::f64) {
-    f(t.mutable_data<double>());
-  } else {
-    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got int64 {}", op, t.shape()));
-  }
+  kernels::check_floating(op, t);
+  kernels::dispatch_float(t.dtype(), op, [&](auto tag) { f(t.mutable_data<decltype(tag)>()); });
 }
 }  // namespace
 

@@ -50,5 +50,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 /// match the model and optimizer; otherwise an IoError naming the file and the first fault, and
 /// neither is changed. Returns the whole file (for its metadata and extra tensors).
 TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer);
+/// The same for a file already read (`path` names it in errors).
+void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Sgd* optimizer);
 
 }  // namespace nabla::io

@@ -245,6 +245,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 
 TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
   TensorFile file = load_safetensors(path);
+  load_checkpoint(file, path, model, optimizer);
+  return file;
+}
+
+void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
   std::map<std::string, Tensor> model_state, optim_state;
   for (const auto& [name, t] : file.tensors) {
     if (name.starts_with("model.")) model_state.emplace(name.substr(6), t);
@@ -268,7 +273,6 @@ TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sg
       throw IoError(fmt::format("load_checkpoint: \"{}\": the optimizer state does not fit: {}", path, e.what()));
     }
   }
-  return file;
 }
 
 }  // namespace nabla::io

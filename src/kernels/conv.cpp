@@ -204,23 +204,34 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& 
   return gx;
 }
 
-Tensor avg_pool2d(const Tensor& x, const Window2d& win) {
+namespace {
+/// y = finish(Σ_window term(x)) for every window: the loop of average and L2 pooling.
+template <class Term, class Finish>
+Tensor window_sum(const Tensor& x, const Window2d& win, std::string_view op, Term term, Finish finish) {
   const Dims d = dims_of(x.shape(), win);
   Tensor y = detail::make_tensor(Shape{d.n, d.c, d.oh, d.ow}, x.dtype());
-  dispatch_float(x.dtype(), "avg_pool2d", [&](auto tag) {
+  dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.mutable_data<T>();
-    const T scale = T(1) / T(win.kh * win.kw);
     for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
       T s = 0;
       for (std::int64_t p = 0; p < win.kh; ++p) {
-        for (std::int64_t q = 0; q < win.kw; ++q) s += px[in + (i0 + p) * d.w + j0 + q];
+        for (std::int64_t q = 0; q < win.kw; ++q) s += term(px[in + (i0 + p) * d.w + j0 + q]);
       }
-      py[out] = s * scale;
+      py[out] = finish(s);
     });
   });
   return y;
+}
+}  // namespace
+
+Tensor avg_pool2d(const Tensor& x, const Window2d& win) {
+  const std::int64_t area = win.kh * win.kw;
+  return window_sum(x, win, "avg_pool2d", [](auto v) { return v; }, [area](auto sum) {
+    using T = decltype(sum);
+    return sum * (T(1) / T(area));
+  });
 }
 
 Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const Window2d& win) {
@@ -242,24 +253,7 @@ Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const Window2
 }
 
 Tensor l2_pool2d(const Tensor& x, const Window2d& win) {
-  const Dims d = dims_of(x.shape(), win);
-  Tensor y = detail::make_tensor(Shape{d.n, d.c, d.oh, d.ow}, x.dtype());
-  dispatch_float(x.dtype(), "l2_pool2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* py = y.mutable_data<T>();
-    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
-      T s = 0;
-      for (std::int64_t p = 0; p < win.kh; ++p) {
-        for (std::int64_t q = 0; q < win.kw; ++q) {
-          const T v = px[in + (i0 + p) * d.w + j0 + q];
-          s += v * v;
-        }
-      }
-      py[out] = std::sqrt(s);
-    });
-  });
-  return y;
+  return window_sum(x, win, "l2_pool2d", [](auto v) { return v * v; }, [](auto sum) { return std::sqrt(sum); });
 }
 
 Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, const Window2d& win) {
