@@ -77,7 +77,10 @@ with open(md_path, "w") as f:
     torch_v = version("/usr/bin/python3 -c 'import torch; print(torch.__version__)'")
     blas_v = version("dpkg-query -W -f='${Version}' libopenblas0")
     f.write(f"nabla {nabla_v}, PyTorch {torch_v}, OpenBLAS {blas_v}.\n")
-    f.write(f"OpenBLAS sgemm (1024³) on this machine: {peak.get(1, float('nan')):.1f} GFLOP/s on 1 thread, {peak.get(2, float('nan')):.1f} on 2.\n\n")
+    core = next((r.get("core") for r in rows if r.get("what", "").startswith("sgemm")), "?")
+    f.write(f"OpenBLAS sgemm (1024³) on this machine: {peak.get(1, float('nan')):.1f} GFLOP/s on 1 thread, {peak.get(2, float('nan')):.1f} on 2, "
+            f"with OpenBLAS's {core} kernels, which every process (PyTorch's included) was pinned to with OPENBLAS_CORETYPE "
+            "(Debian's OpenBLAS 0.3.21 falls back to its SSE3 \"Prescott\" kernels on CPUs newer than itself; nabla detects that, see `nabla::blas_info`).\n\n")
     f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "
             "in its own process, limited to the same number of threads; each process warms up, then times every step. "
             f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "

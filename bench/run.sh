@@ -15,6 +15,12 @@ mkdir -p "$out" docs/img
 results=$out/results.jsonl
 : > "$results"
 echo "{\"impl\": \"meta\", \"commit\": \"$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo '+changes')\"}" >> "$results"
+# OpenBLAS's kernel set: the one nabla selects (Debian's OpenBLAS 0.3.21 falls back to its slow
+# SSE3 kernels on CPUs newer than itself; see nabla::blas_info), pinned with OPENBLAS_CORETYPE for
+# every process below, so PyTorch's OpenBLAS calls run the same kernels as nabla's.
+core=$(build/bench/bench_sgemm_peak 1 | grep -o '"core": "[^"]*"' | cut -d'"' -f4)
+export OPENBLAS_CORETYPE=$core
+echo "OpenBLAS core for all contenders: $core"
 for t in 1 2; do build/bench/bench_sgemm_peak "$t" >> "$results"; done
 
 # model mode batch steps
@@ -30,11 +36,11 @@ for rep in $(seq "$REPS"); do
       args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warm")
       # Alternate which contender goes first from one repetition to the next.
       if (( rep % 2 )); then
-        OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
-        OMP_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
       else
-        OMP_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
-        OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
       fi
       echo "rep $rep/$REPS, $t thread(s): $model $mode batch $batch"
     done

@@ -1,5 +1,8 @@
 // bench/sgemm_peak.cpp — the machine's single-precision GEMM rate through OpenBLAS, the ceiling
-// against which docs/benchmarks.md reports the GFLOP/s the models achieve. Prints a JSON line.
+// against which docs/benchmarks.md reports the GFLOP/s the models achieve. Prints a JSON line with
+// the OpenBLAS kernel set ("core") in use. It links libnabla, so it gets the kernel set nabla
+// selects when OpenBLAS falls back to Prescott (see nabla::blas_info); bench/run.sh then pins that
+// core with OPENBLAS_CORETYPE for every contender, PyTorch included.
 //   bench_sgemm_peak [threads]      (default 1; 1024×1024×1024, median of 15 after 3 warm-ups)
 #include <algorithm>
 #include <chrono>
@@ -8,6 +11,7 @@
 
 #include <cblas.h>
 #include <fmt/format.h>
+#include <nabla/train.hpp>
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
@@ -23,7 +27,7 @@ int main(int argc, char** argv) {
     if (i >= 3) secs.push_back(s);
   }
   std::sort(secs.begin(), secs.end());
-  fmt::print(R"({{"impl": "openblas", "what": "sgemm 1024^3", "threads": {}, "gflops": {:.1f}}})" "\n", threads,
-             2.0 * n * n * n / secs[secs.size() / 2] / 1e9);
+  fmt::print(R"({{"impl": "openblas", "what": "sgemm 1024^3", "threads": {}, "gflops": {:.1f}, "core": "{}", "blas": "{}"}})" "\n",
+             threads, 2.0 * n * n * n / secs[secs.size() / 2] / 1e9, openblas_get_corename(), nabla::blas_info());
   return 0;
 }

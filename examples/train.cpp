@@ -260,6 +260,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
              data.train.size(), data.validation.size(), data.test.size(), cfg.batch, schedule->describe(),
              cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
              cfg.momentum > 0 ? fmt::format(", {} μ = {}", cfg.nesterov ? "Nesterov" : "momentum", cfg.momentum) : "");
+  fmt::print("{} thread(s); {}\n", num_threads(), blas_info());
 
   // The training curves are measured on the first 10,000 training examples (all, if fewer): the
   // same estimate each epoch, at a fifth of the cost of a full pass over 50,000.
@@ -341,7 +342,8 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
                         {"test_examples", test.examples},
                         {"best_validation_accuracy", std::isnan(best_validation) ? json(nullptr) : json(best_validation)},
                         {"wall_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()},
-                        {"blas_threads", num_threads()}};
+                        {"blas_threads", num_threads()},
+                        {"blas", blas_info()}};
   const std::string text = summary.dump(2) + "\n";
   io::write_file_atomic((out / "summary.json").string(), std::as_bytes(std::span(text.data(), text.size())));
   fmt::print("test accuracy {:.4f} ({} / {})\n", test.accuracy, test.correct, test.examples);

@@ -17,6 +17,12 @@ namespace nabla {
 /// Threads used by OpenBLAS (and so by matmul and every layer built on it).
 void set_num_threads(int n);
 int num_threads();
+/// The BLAS library, its build options and the kernel set it runs, e.g. "OpenBLAS 0.3.21
+/// DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64, core SkylakeX". OpenBLAS 0.3.21 (Debian 12)
+/// does not know CPUs newer than itself and falls back to its slow SSE3 "Prescott" kernels; when
+/// that happens and OPENBLAS_CORETYPE is unset, nabla selects the kernels the CPU supports as it
+/// loads (AVX-512: SkylakeX; AVX2 + FMA: Haswell) and says so here.
+std::string blas_info();
 
 namespace train {
 

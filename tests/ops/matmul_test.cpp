@@ -1,4 +1,8 @@
 // ops/matmul.cpp: 2-d product with transpose flags.
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
 #include <doctest/doctest.h>
 #include <nabla/nabla.hpp>
 
@@ -49,4 +53,32 @@ TEST_CASE("matmul: shape errors name both shapes") {
                        ShapeError);
   CHECK_THROWS_WITH_AS(matmul(ones({3}), ones({3, 2})), "matmul: expected 2-d tensors, got a [3] and b [3, 2]",
                        ShapeError);
+}
+
+TEST_CASE("matmul: OpenBLAS runs kernels this CPU supports, and they agree with a direct product") {
+  const std::string info = blas_info();
+  INFO(info);
+  CHECK(info.find(", core ") != std::string::npos);
+#if defined(__x86_64__)
+  // Debian 12's OpenBLAS falls back to its SSE3 "Prescott" kernels on CPUs it does not know;
+  // nabla must have replaced them with ones that use the CPU's AVX2 or AVX-512 units.
+  __builtin_cpu_init();
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    CHECK(info.find("core Prescott") == std::string::npos);
+  }
+#endif
+  // Sizes that span several of the kernels' register blocks, with ragged edges.
+  Generator gen(3);
+  const std::int64_t m = 67, k = 131, n = 93;
+  Tensor a = uniform({m, k}, -1, 1, f32, gen), b = uniform({k, n}, -1, 1, f32, gen);
+  const std::vector<double> va = a.to_vector(), vb = b.to_vector(), c = matmul(a, b).to_vector();
+  double worst = 0;
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (std::int64_t q = 0; q < k; ++q) s += va[i * k + q] * vb[q * n + j];
+      worst = std::max(worst, std::abs(s - c[i * n + j]));
+    }
+  }
+  CHECK(worst < 1e-4);
 }
