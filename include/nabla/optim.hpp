@@ -49,8 +49,9 @@ class Sgd {
   void set_lr(double lr);
   const SgdOptions& options() const { return opts_; }
   std::int64_t steps() const { return steps_; }
-  /// The joint L2 norm of the gradients at the last step (before clipping).
-  double last_grad_norm() const { return last_norm_; }
+  /// The joint L2 norm of the parameters' gradients as they are now (computed on each call; after
+  /// step() and before zero_grad() that is the norm the step used, before clipping).
+  double grad_norm() const;
   const std::vector<nn::Param>& params() const { return params_; }
 
   /// Momentum buffers ("velocity.<parameter name>") and the step count ("steps", a 0-d int64).
@@ -63,7 +64,6 @@ class Sgd {
   std::vector<Tensor> velocity_;  // empty when momentum is 0
   SgdOptions opts_;
   std::int64_t steps_ = 0;
-  double last_norm_ = 0;
 };
 
 /// A learning-rate schedule, advanced once per epoch with that epoch's validation metric (higher

@@ -1,6 +1,7 @@
 // src/nn/optim.cpp — Sgd, learning-rate schedules, early stopping.
 #include "nabla/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -39,27 +40,64 @@ void Sgd::zero_grad() {
 namespace {
 template <class T>
 double squared_norm(const T* g, std::int64_t n) {
-  double s = 0;
-  for (std::int64_t i = 0; i < n; ++i) s += double(g[i]) * double(g[i]);
-  return s;
+  // Eight partial sums in T, each folded into a double every 4,096 terms: vectorizes, and keeps
+  // the float rounding error of a partial sum to about 4,096 · 2⁻²⁴ relative.
+  double total = 0;
+  for (std::int64_t start = 0; start < n; start += 4096) {
+    const std::int64_t end = std::min(n, start + 4096);
+    T part[8] = {};
+    std::int64_t i = start;
+    for (; i + 8 <= end; i += 8) {
+      for (int l = 0; l < 8; ++l) part[l] += g[i + l] * g[i + l];
+    }
+    for (; i < end; ++i) part[0] += g[i] * g[i];
+    for (T v : part) total += double(v);
+  }
+  return total;
 }
 
 template <class T>
 T sign(T v) {
   return T((v > 0) - (v < 0));
 }
+
+// w ← w − η (c g + (λ₂/n) w + (λ₁/n) sgn w), with momentum v ← μ v − η(…), w ← w + v (Nesterov:
+// w ← w + μ v − η(…)). The common cases get loops without the terms that are zero.
+template <class T>
+void sgd_update(T* w, const T* g, T* v, std::int64_t n, T eta, T c, T l2, T l1, T mu, bool nesterov) {
+  if (v == nullptr && l1 == 0) {
+    const T keep = T(1) - eta * l2, step = eta * c;
+    for (std::int64_t i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T gi = c * g[i] + l2 * w[i] + l1 * sign(w[i]);
+    if (v == nullptr) {
+      w[i] -= eta * gi;
+      continue;
+    }
+    v[i] = mu * v[i] - eta * gi;
+    w[i] += nesterov ? mu * v[i] - eta * gi : v[i];
+  }
+}
 }  // namespace
 
-void Sgd::step() {
+double Sgd::grad_norm() const {
   double norm2 = 0;
   for (const nn::Param& p : params_) {
     Tensor g = p.tensor.grad();
     if (!g.defined()) continue;
     norm2 += g.dtype() == f32 ? squared_norm(g.data<float>(), g.numel()) : squared_norm(g.data<double>(), g.numel());
   }
-  last_norm_ = std::sqrt(norm2);
-  const double clip = opts_.clip_norm > 0 && last_norm_ > opts_.clip_norm ? opts_.clip_norm / last_norm_ : 1.0;
+  return std::sqrt(norm2);
+}
 
+void Sgd::step() {
+  double clip = 1.0;
+  if (opts_.clip_norm > 0) {
+    const double norm = grad_norm();
+    if (norm > opts_.clip_norm) clip = opts_.clip_norm / norm;
+  }
   for (std::size_t k = 0; k < params_.size(); ++k) {
     Tensor w = params_[k].tensor;
     Tensor g = w.grad();
@@ -69,20 +107,8 @@ void Sgd::step() {
     const double l1 = decay && opts_.l1 > 0 ? opts_.l1 / double(opts_.n) : 0;
     auto update = [&](auto tag) {
       using T = decltype(tag);
-      T* pw = w.mutable_data<T>();
-      const T* pg = g.data<T>();
-      const T eta = T(opts_.lr), mu = T(opts_.momentum), c = T(clip), a2 = T(l2), a1 = T(l1);
-      const std::int64_t n = w.numel();
-      if (velocity_.empty()) {
-        for (std::int64_t i = 0; i < n; ++i) pw[i] -= eta * (c * pg[i] + a2 * pw[i] + a1 * sign(pw[i]));
-        return;
-      }
-      T* pv = velocity_[k].mutable_data<T>();
-      for (std::int64_t i = 0; i < n; ++i) {
-        const T gi = c * pg[i] + a2 * pw[i] + a1 * sign(pw[i]);
-        pv[i] = mu * pv[i] - eta * gi;
-        pw[i] += opts_.nesterov ? mu * pv[i] - eta * gi : pv[i];
-      }
+      sgd_update<T>(w.mutable_data<T>(), g.data<T>(), velocity_.empty() ? nullptr : velocity_[k].mutable_data<T>(),
+                    w.numel(), T(opts_.lr), T(clip), T(l2), T(l1), T(opts_.momentum), opts_.nesterov);
     };
     if (w.dtype() == f32) update(float{});
     else update(double{});
