@@ -39,6 +39,9 @@ run network3-fashion-dropout1000-augment --model network3 --data fashion --epoch
   --dropout 0.5 --lambda 0 --augment --schedule halve --patience 5 &
 b=$!
 wait $a
+# The book's next step after network3 (ch. 6, "expanding the training data"): the same network on
+# augmented images, with the η-halving rule.
+run network3-fashion-augment-halve --model network3 --data fashion --epochs 60 --augment --schedule halve --patience 3
 run network3-fashion --model network3 --data fashion --epochs 30
 run network3-fashion-dropout-augment --model network3 --data fashion --epochs 40 --dropout 0.5 --augment
 run network3-digits --model network3 --data digits --data-dir data/mnist --epochs 30
@@ -58,8 +61,10 @@ row() {  # name, description
   local acc val epochs secs
   acc=$(field "$1" test_accuracy); val=$(field "$1" best_validation_accuracy); epochs=$(field "$1" epochs_run)
   secs=$(field "$1" wall_seconds)
-  printf '| %s | `%s` | %s | %s | **%.4f** | %.0f s |\n' "$2" "$(grep -o '"command": "[^"]*"' "out/cnn/$1/summary.json" | cut -d'"' -f4)" \
-    "$epochs" "${val:-—}" "$acc" "$secs"
+  # Runs from before nabla fixed OpenBLAS's kernel choice have no "blas" field: they ran Prescott's.
+  core=$(grep -o '"blas": "[^"]*"' "out/cnn/$1/summary.json" | grep -o 'core [A-Za-z]*' | cut -d' ' -f2)
+  printf '| %s | `%s` | %s | %s | **%.4f** | %.0f s (%s) |\n' "$2" "$(grep -o '"command": "[^"]*"' "out/cnn/$1/summary.json" | cut -d'"' -f4)" \
+    "$epochs" "${val:-—}" "$acc" "$secs" "${core:-Prescott}"
 }
 ensemble_line=$(grep 'Ensemble of' out/cnn/ensemble-digits.log)
 singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | grep -o '[0-9.]*%' | tr '\n' ' ')
@@ -70,16 +75,20 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo "Each figure is read from the run's own \`summary.json\` or output. Runs used one BLAS thread each, two"
   echo "runs side by side; wall time covers training, evaluation after every epoch, checkpoints and plots,"
   echo "and grows with whatever else shares the machine — for speed, see the step times in docs/benchmarks.md."
+  echo "Runs marked Prescott were made before nabla replaced OpenBLAS 0.3.21's fallback to its SSE3 kernels"
+  echo "on this CPU (see \`nabla::blas_info\`); their accuracies stand, their wall times are about twice what"
+  echo "they would be now."
   echo
   echo "network3 is network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 →"
   echo "max-pool 2×2 → ReLU → fully connected 100 (ReLU) → softmax 10; log-likelihood cost, L2 λ = 0.1,"
   echo "η = 0.03, mini-batch 10. \"Augment\" shifts each training image by one pixel in a random direction"
   echo "(or not at all) and, for Fashion-MNIST, mirrors it with probability ½, drawn afresh each epoch."
   echo
-  echo "| model | command | epochs | best validation accuracy | test accuracy | wall time |"
+  echo "| model | command | epochs | best validation accuracy | test accuracy | wall time (OpenBLAS kernels) |"
   echo "|---|---|---|---|---|---|"
   row network3-fashion "network3 on Fashion-MNIST, 30 epochs"
   row network3-fashion-halve "network3 on Fashion-MNIST, η halved after 3 epochs without better validation accuracy, up to 60 epochs"
+  row network3-fashion-augment-halve "network3 + augmentation, η halved after 3 epochs without better validation accuracy, up to 60 epochs"
   row network3-fashion-dropout-augment "network3 (FC 100) + dropout 0.5 before the FC layers + augmentation, 40 epochs"
   row network3-fashion-dropout1000-augment "network3.py's dropout network: FC 1000 → FC 1000, dropout 0.5, no L2, augmentation, η halved after 5 flat epochs, up to 40 epochs"
   row network3-digits "network3 on the MNIST digits (8,000 / 2,000; no validation set)"
@@ -91,7 +100,7 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo
   echo "Published Fashion-MNIST test accuracies for comparison: two conv + pooling layers 0.916; two"
   echo "conv layers under 100K parameters 0.925."
-  for n in network3-fashion network3-fashion-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-digits; do
+  for n in network3-fashion network3-fashion-halve network3-fashion-augment-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-digits; do
     [ -f "docs/img/$n.png" ] || continue
     echo
     echo "### $n"
