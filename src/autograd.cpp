@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/inspect.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/profile.hpp"
@@ -119,6 +120,7 @@ Tensor attach(Tensor out, std::shared_ptr<Node> node, bool aliases_input) {
     throw GraphError(fmt::format("{}: forward returned an undefined tensor", node->name()));
   }
   if (aliases_input || out.impl()->grad_fn || out.impl()->requires_grad) out = out.detach();
+  Access::set_output(*node, out);
   out.impl()->requires_grad = is_floating(out.dtype());
   out.impl()->grad_fn = std::move(node);
   return out;
@@ -174,6 +176,9 @@ struct Engine {
         Tensor gy = std::move(n->grad_buffer_);
         n->grad_buffer_ = Tensor{};
         std::vector<Tensor> grads;
+        if (gy.defined() && inspect::detail::grad_norms_active()) [[unlikely]] {
+          n->grad_norm_ = inspect::detail::l2_norm(gy);
+        }
         if (gy.defined()) {
           if (profile::detail::active()) [[unlikely]] {
             const auto t0 = std::chrono::steady_clock::now();
@@ -183,6 +188,7 @@ struct Engine {
           } else {
             grads = n->run_backward(gy, retain_graph);
           }
+          if (inspect::detail::anomaly_active()) [[unlikely]] inspect::detail::check_backward(*n, gy, grads);
         }
         for (std::size_t i = 0; i < n->edges_.size(); ++i) {
           const Edge& e = n->edges_[i];

@@ -35,6 +35,13 @@ class IoError : public Error {
   using Error::Error;
 };
 
+/// A NaN or infinity where anomaly mode (nabla/inspect.hpp) found one: names the op, forward or
+/// backward, its input shapes and the module it was created in.
+class NumericError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Misuse of the autodiff graph: a freed graph, a stale saved tensor, a wrong gradient count.
 class GraphError : public Error {
  public:

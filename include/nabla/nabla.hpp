@@ -4,6 +4,7 @@
 #include "nabla/data.hpp"
 #include "nabla/error.hpp"
 #include "nabla/gradcheck.hpp"
+#include "nabla/inspect.hpp"
 #include "nabla/io.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/op.hpp"

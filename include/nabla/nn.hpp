@@ -38,7 +38,8 @@ class Module {
   Module& operator=(Module&&) = default;
 
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// forward(x); in anomaly mode (nabla/inspect.hpp) it also names the module in the module path.
+  Tensor operator()(const Tensor& x);
   /// A short description ("Linear(784, 30)"), used by Sequential's description and by errors.
   virtual std::string describe() const = 0;
 

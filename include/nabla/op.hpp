@@ -21,7 +21,10 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +32,16 @@
 #include "nabla/tensor.hpp"
 
 namespace nabla {
+
+namespace inspect::detail {
+// Hooks of nabla/inspect.hpp; each costs one call per op while no guard is active.
+bool anomaly_active();
+bool grad_norms_active();
+// Throws NumericError when `out` holds a NaN or infinity: names the op, its inputs, the module.
+void check_forward(std::string_view op, std::initializer_list<const Tensor*> inputs, const Tensor& out);
+// The module path of the code running now ("Sequential › [2] Linear(30, 10)"; empty outside modules).
+const std::string& scope();
+}  // namespace inspect::detail
 
 namespace detail {
 struct Access;  // what apply() reaches inside Context and Node
@@ -95,6 +108,17 @@ class Node {
   const std::vector<Edge>& edges() const { return edges_; }
   /// Shape of tensor input i as seen at forward.
   const Shape& input_shape(std::size_t i) const { return input_shapes_[i]; }
+  /// Number of tensor inputs.
+  std::size_t num_inputs() const { return input_shapes_.size(); }
+  Dtype input_dtype(std::size_t i) const { return input_dtypes_[i]; }
+  /// Shape and dtype of the op's output.
+  const Shape& output_shape() const { return output_shape_; }
+  Dtype output_dtype() const { return output_dtype_; }
+  /// The module path the op was recorded in; recorded only under inspect::AnomalyGuard.
+  const std::string& scope() const { return scope_; }
+  /// L2 norm of the gradient that reached this op's output in the last backward, if that backward
+  /// ran under inspect::GradNormGuard; NaN otherwise.
+  double grad_norm() const { return grad_norm_; }
   /// True once backward has run through this node without retain_graph.
   bool released() const { return released_; }
 
@@ -116,6 +140,10 @@ class Node {
   std::vector<Edge> edges_;
   std::vector<Shape> input_shapes_;
   std::vector<Dtype> input_dtypes_;
+  Shape output_shape_;
+  Dtype output_dtype_ = Dtype::f32;
+  std::string scope_;
+  double grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   bool released_ = false;
   // Scratch space of the backward walk (see src/autograd.cpp).
   std::uint64_t walk_id_ = 0;
@@ -152,6 +180,11 @@ struct Access {
   static void connect(Node& node, std::initializer_list<const Tensor*> inputs) {
     node.connect(inputs);
   }
+  static void set_scope(Node& node, const std::string& scope) { node.scope_ = scope; }
+  static void set_output(Node& node, const Tensor& out) {
+    node.output_shape_ = out.shape();
+    node.output_dtype_ = out.dtype();
+  }
 };
 
 /// Makes `out` the output of `node` (aliasing it first if it is one of the inputs or already
@@ -168,12 +201,20 @@ Tensor apply_unprofiled(const Op& op, const Ts&... inputs) {
   const bool record = grad_enabled() && (static_cast<const Tensor&>(inputs).requires_grad() || ...);
   if (!record) {
     Context ctx;
-    return op.forward(ctx, inputs...);
+    Tensor out = op.forward(ctx, inputs...);
+    if (inspect::detail::anomaly_active()) [[unlikely]] {
+      inspect::detail::check_forward(Op::name, {&static_cast<const Tensor&>(inputs)...}, out);
+    }
+    return out;
   }
   auto node = std::make_shared<OpNode<Op>>(op);
   std::uint32_t mask = 0, bit = 1;
   ((mask |= static_cast<const Tensor&>(inputs).requires_grad() ? bit : 0U, bit <<= 1), ...);
   Tensor out = detail::Access::forward_recorded(*node, mask, inputs...);
+  if (inspect::detail::anomaly_active()) [[unlikely]] {
+    inspect::detail::check_forward(Op::name, {&static_cast<const Tensor&>(inputs)...}, out);
+    detail::Access::set_scope(*node, inspect::detail::scope());
+  }
   detail::Access::connect(*node, {&static_cast<const Tensor&>(inputs)...});
   const bool aliases = (out.is_same(inputs) || ...);
   return detail::attach(std::move(out), std::move(node), aliases);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/inspect.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/ops.hpp"
 
@@ -199,9 +200,31 @@ std::string Reshape::describe() const { return fmt::format("Reshape({})", shape_
 
 void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }
 
+namespace {
+std::string scope_label(const Module& m) {
+  return dynamic_cast<const Sequential*>(&m) != nullptr ? std::string("Sequential") : m.describe();
+}
+}  // namespace
+
+Tensor Module::operator()(const Tensor& x) {
+  if (inspect::detail::anomaly_active() && inspect::detail::scope().empty()) [[unlikely]] {
+    inspect::ModuleScope scope(scope_label(*this));
+    return forward(x);
+  }
+  return forward(x);
+}
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : children()) h = m->forward(h);
+  for (std::size_t i = 0; i < children().size(); ++i) {
+    Module& m = *children()[i].second;
+    if (inspect::detail::anomaly_active()) [[unlikely]] {
+      inspect::ModuleScope scope(fmt::format("[{}] {}", i, scope_label(m)));
+      h = m.forward(h);
+    } else {
+      h = m.forward(h);
+    }
+  }
   return h;
 }
 

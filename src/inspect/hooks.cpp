@@ -1,0 +1,173 @@
+// src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and pairing advice:
+// the thread-local switches the engine consults once per op.
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "nabla/inspect.hpp"
+
+namespace nabla::inspect {
+namespace {
+
+thread_local bool anomaly_on = false;
+thread_local bool grad_norms_on = false;
+thread_local std::string module_path;
+
+// What is wrong with a tensor's values: "" when all finite, else e.g. "NaN at element 3 (2 NaN, 0 infinite)".
+std::string nonfinite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return "";
+  std::int64_t nan = 0, inf = 0, first = -1;
+  auto scan = [&](const auto* p) {
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      if (std::isnan(p[i])) ++nan;
+      else if (std::isinf(p[i])) ++inf;
+      else continue;
+      if (first < 0) first = i;
+    }
+  };
+  if (t.dtype() == f32) scan(t.data<float>());
+  else scan(t.data<double>());
+  if (first < 0) return "";
+  return fmt::format("{} at element {} ({} NaN, {} infinite of {})", nan > 0 ? "NaN" : "infinity", first, nan, inf,
+                     t.numel());
+}
+
+std::string where(const std::string& scope) {
+  return scope.empty() ? "outside any module" : fmt::format("in {}", scope);
+}
+
+}  // namespace
+
+namespace detail {
+
+bool anomaly_active() { return anomaly_on; }
+bool grad_norms_active() { return grad_norms_on; }
+const std::string& scope() { return module_path; }
+
+double l2_norm(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return std::numeric_limits<double>::quiet_NaN();
+  double s = 0;
+  auto sum = [&](const auto* p) {
+    for (std::int64_t i = 0; i < t.numel(); ++i) s += double(p[i]) * double(p[i]);
+  };
+  if (t.dtype() == f32) sum(t.data<float>());
+  else sum(t.data<double>());
+  return std::sqrt(s);
+}
+
+bool all_finite(const Tensor& t) { return nonfinite(t).empty(); }
+
+void check_forward(std::string_view op, std::initializer_list<const Tensor*> inputs, const Tensor& out) {
+  const std::string bad = nonfinite(out);
+  if (bad.empty()) return;
+  std::string ins;
+  for (const Tensor* t : inputs) {
+    if (!ins.empty()) ins += ", ";
+    if (!t->defined()) {
+      ins += "(none)";
+      continue;
+    }
+    const std::string b = nonfinite(*t);
+    ins += fmt::format("{} {} ({})", t->shape(), t->dtype(), b.empty() ? "finite" : "has " + b);
+  }
+  throw NumericError(fmt::format("anomaly: {} forward produced {} in its output {} {}; inputs {}; recorded {}", op, bad,
+                                 out.shape(), out.dtype(), ins, where(module_path)));
+}
+
+void check_backward(const Node& node, const Tensor& grad_output, const std::vector<Tensor>& grads) {
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    const std::string bad = nonfinite(grads[i]);
+    if (bad.empty()) continue;
+    std::string ins;
+    for (std::size_t k = 0; k < node.num_inputs(); ++k) {
+      ins += fmt::format("{}{} {}", k ? ", " : "", node.input_shape(k), node.input_dtype(k));
+    }
+    const std::string gbad = nonfinite(grad_output);
+    throw NumericError(fmt::format(
+        "anomaly: {} backward produced {} in the gradient of input {}; inputs {}; the gradient arriving at its "
+        "output {} was {}; recorded {}",
+        node.name(), bad, i, ins, node.output_shape(), gbad.empty() ? "finite" : "not: " + gbad, where(node.scope())));
+  }
+}
+
+}  // namespace detail
+
+AnomalyGuard::AnomalyGuard() : prev_(anomaly_on) { anomaly_on = true; }
+AnomalyGuard::~AnomalyGuard() { anomaly_on = prev_; }
+
+GradNormGuard::GradNormGuard() : prev_(grad_norms_on) { grad_norms_on = true; }
+GradNormGuard::~GradNormGuard() { grad_norms_on = prev_; }
+
+ModuleScope::ModuleScope(std::string_view label) {
+  if (!anomaly_on) return;
+  restore_ = module_path.size();
+  if (!module_path.empty()) module_path += " › ";
+  module_path += label;
+}
+
+ModuleScope::~ModuleScope() {
+  if (restore_ != std::string::npos) module_path.resize(restore_);
+}
+
+// ---- pairing advice --------------------------------------------------------------------------------
+
+namespace {
+struct Advice {
+  std::mutex mu;
+  bool on = true;
+  std::set<std::string, std::less<>> given;
+  std::function<void(std::string_view)> handler;
+};
+Advice& advice() {
+  static Advice a;
+  return a;
+}
+}  // namespace
+
+void set_warnings(bool on) {
+  std::lock_guard lock(advice().mu);
+  advice().on = on;
+}
+
+void reset_warnings() {
+  std::lock_guard lock(advice().mu);
+  advice().given.clear();
+}
+
+bool warnings_enabled() {
+  std::lock_guard lock(advice().mu);
+  return advice().on;
+}
+
+void set_warning_handler(std::function<void(std::string_view)> handler) {
+  std::lock_guard lock(advice().mu);
+  advice().handler = std::move(handler);
+}
+
+bool detail::warn_pending(std::string_view key) {
+  std::lock_guard lock(advice().mu);
+  return advice().on && !advice().given.contains(key);
+}
+
+bool detail::warn_pending_any() {
+  std::lock_guard lock(advice().mu);
+  return advice().on && advice().given.size() < 4;  // the four kinds of advice in ops/costs.cpp
+}
+
+void detail::warn_once(std::string_view key, std::string_view message) {
+  std::function<void(std::string_view)> handler;
+  {
+    std::lock_guard lock(advice().mu);
+    Advice& a = advice();
+    if (!a.on || a.given.contains(key)) return;
+    a.given.emplace(key);
+    handler = a.handler;
+  }
+  if (handler) handler(message);
+  else fmt::print(stderr, "nabla warning: {} (turn off with nabla::inspect::set_warnings(false))\n", message);
+}
+
+}  // namespace nabla::inspect
