@@ -43,15 +43,10 @@ wait $b
 # The book's next step after network3 (ch. 6, "expanding the training data"): the same network on
 # augmented images, with the η-halving rule.
 run network3-fashion-augment-halve --model network3 --data fashion --epochs 60 --augment --schedule halve --patience 3
-# Dropout with augmentation, two ways that learn faster than network3.py's dropout network at η 0.03
-# (which is still climbing after 40 epochs): that network at η 0.1, and network3 with one wide (1,000)
-# fully connected layer behind dropout 0.5, keeping L2 λ = 0.1. Side by side.
-run network3-fashion-dropout1000-augment-lr0.1 --model network3 --data fashion --epochs 60 --hidden 1000 --fc-layers 2 \
-  --dropout 0.5 --lambda 0 --augment --lr 0.1 --schedule halve --patience 5 &
-b=$!
+# Dropout with augmentation on network3 with one wide (1,000) fully connected layer behind dropout 0.5,
+# keeping L2 λ = 0.1.
 run network3-fashion-wide-dropout-augment --model network3 --data fashion --epochs 60 --hidden 1000 --dropout 0.5 --augment \
   --schedule halve --patience 3
-wait $b
 run network3-fashion --model network3 --data fashion --epochs 30
 run network3-fashion-dropout-augment --model network3 --data fashion --epochs 40 --dropout 0.5 --augment
 run network3-digits --model network3 --data digits --data-dir data/mnist --epochs 30
@@ -100,7 +95,6 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   row network3-fashion-augment-halve "network3 + augmentation, η halved after 3 epochs without better validation accuracy, up to 60 epochs"
   row network3-fashion-dropout-augment "network3 (FC 100) + dropout 0.5 before the FC layers + augmentation, 40 epochs"
   row network3-fashion-dropout1000-augment "network3.py's dropout network: FC 1000 → FC 1000, dropout 0.5, no L2, augmentation, η halved after 5 flat epochs, up to 40 epochs"
-  row network3-fashion-dropout1000-augment-lr0.1 "the same dropout network at η = 0.1, up to 60 epochs"
   row network3-fashion-wide-dropout-augment "network3 with FC 1000 (one layer) behind dropout 0.5, L2 λ = 0.1, augmentation, η halved after 3 flat epochs, up to 60 epochs"
   row network3-digits "network3 on the MNIST digits (8,000 / 2,000; no validation set)"
   echo
@@ -111,7 +105,7 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo
   echo "Published Fashion-MNIST test accuracies for comparison: two conv + pooling layers 0.916; two"
   echo "conv layers under 100K parameters 0.925."
-  for n in network3-fashion network3-fashion-halve network3-fashion-augment-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-fashion-dropout1000-augment-lr0.1 network3-fashion-wide-dropout-augment network3-digits; do
+  for n in network3-fashion network3-fashion-halve network3-fashion-augment-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-fashion-wide-dropout-augment network3-digits; do
     [ -f "docs/img/$n.png" ] || continue
     echo
     echo "### $n"
