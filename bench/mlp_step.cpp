@@ -14,6 +14,7 @@
 using namespace nabla;
 
 int main(int argc, char** argv) {
+  inspect::set_warnings(false);  // network.py's sigmoid + quadratic pairing, on purpose
   const int steps = argc > 1 ? std::atoi(argv[1]) : 20000;
   if (steps <= 0) {
     fmt::print(stderr, "bench_mlp_step: steps must be a positive integer\n");

@@ -66,7 +66,7 @@ row() {  # name, description
   acc=$(field "$1" test_accuracy); val=$(field "$1" best_validation_accuracy); epochs=$(field "$1" epochs_run)
   secs=$(field "$1" wall_seconds)
   # Runs from before nabla fixed OpenBLAS's kernel choice have no "blas" field: they ran Prescott's.
-  core=$(grep -o '"blas": "[^"]*"' "out/cnn/$1/summary.json" | grep -o 'core [A-Za-z]*' | cut -d' ' -f2)
+  core=$(grep -o '"blas": "[^"]*"' "out/cnn/$1/summary.json" | grep -o 'core [A-Za-z]*' | cut -d' ' -f2 || true)
   printf '| %s | `%s` | %s | %s | **%.4f** | %.0f s (%s) |\n' "$2" "$(grep -o '"command": "[^"]*"' "out/cnn/$1/summary.json" | cut -d'"' -f4)" \
     "$epochs" "${val:-—}" "$acc" "$secs" "${core:-Prescott}"
 }

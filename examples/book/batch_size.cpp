@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                           fmt::format("[784, 30, 10], η = 0.5, {} epochs on {} Fashion-MNIST images, 1 thread", epochs,
                                       d.train.size()),
                           {{"time per epoch", "mini-batch size", "seconds", {secs}, true, true},
-                           {"accuracy after the same epochs", "mini-batch size", "accuracy", {acc}, true, false}}),
+                           {"accuracy after the same epochs", "mini-batch size", "accuracy", {acc}, true, false, "bottom center"}}),
                "batch_size");
   } catch (const Error& e) {
     fmt::print(stderr, "batch_size: {}\n", e.what());

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
       curves.push_back(std::move(s));
     }
     book::done(book::draw(o, "eta", "[784, 30, 10], cross-entropy, λ = 5.0, mini-batch 10, Fashion-MNIST",
-                          {{"training cost (with the L2 term)", "epoch", "cost", curves}}),
+                          {{"training cost (with the L2 term)", "epoch", "cost", curves, false, true}}),
                "eta");
   } catch (const Error& e) {
     fmt::print(stderr, "eta: {}\n", e.what());

@@ -104,7 +104,7 @@ struct DotOptions {
   /// Ops farther than this from the output (in edges) are cut and shown as one "…" node.
   int max_depth = 64;
   /// Runs of the same op sequence repeated back to back (e.g. layer after layer) are shown once,
-  /// labelled "× N", when the run repeats at least twice.
+  /// labelled "× N", when the run repeats at least three times.
   bool collapse_repeats = true;
 };
 

@@ -64,9 +64,9 @@ Collapsed find_repeats(Node* start) {
         if (!eq) break;
         ++r;
       }
-      if (r >= 2 && p * r > best_p * best_r) best_p = p, best_r = r;
+      if (r >= 3 && p * r > best_p * best_r) best_p = p, best_r = r;
     }
-    if (best_r < 2) {
+    if (best_r < 3) {
       ++i;
       continue;
     }

@@ -1,5 +1,6 @@
 // src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and pairing advice:
 // the thread-local switches the engine consults once per op.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -117,7 +118,8 @@ ModuleScope::~ModuleScope() {
 namespace {
 struct Advice {
   std::mutex mu;
-  bool on = true;
+  std::atomic<bool> on{true};
+  std::atomic<int> given_count{0};
   std::set<std::string, std::less<>> given;
   std::function<void(std::string_view)> handler;
 };
@@ -127,20 +129,15 @@ Advice& advice() {
 }
 }  // namespace
 
-void set_warnings(bool on) {
-  std::lock_guard lock(advice().mu);
-  advice().on = on;
-}
+void set_warnings(bool on) { advice().on = on; }
 
 void reset_warnings() {
   std::lock_guard lock(advice().mu);
   advice().given.clear();
+  advice().given_count = 0;
 }
 
-bool warnings_enabled() {
-  std::lock_guard lock(advice().mu);
-  return advice().on;
-}
+bool warnings_enabled() { return advice().on; }
 
 void set_warning_handler(std::function<void(std::string_view)> handler) {
   std::lock_guard lock(advice().mu);
@@ -153,8 +150,8 @@ bool detail::warn_pending(std::string_view key) {
 }
 
 bool detail::warn_pending_any() {
-  std::lock_guard lock(advice().mu);
-  return advice().on && advice().given.size() < 4;  // the four kinds of advice in ops/costs.cpp
+  // Lock-free: costs call this on every evaluation.
+  return advice().on && advice().given_count < 4;  // the four kinds of advice in ops/costs.cpp
 }
 
 void detail::warn_once(std::string_view key, std::string_view message) {
@@ -164,6 +161,7 @@ void detail::warn_once(std::string_view key, std::string_view message) {
     Advice& a = advice();
     if (!a.on || a.given.contains(key)) return;
     a.given.emplace(key);
+    ++a.given_count;
     handler = a.handler;
   }
   if (handler) handler(message);
