@@ -107,7 +107,8 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo "(training accuracy 0.99), with it the same network reaches 0.9168. Dropout has not paid within"
   echo "these epochs: network3.py's dropout network (two layers of 1,000) was still improving slowly at"
   echo "epoch 40 without overfitting (training accuracy 0.91); the run with one wide layer behind dropout"
-  echo "diverged in its first epoch (cost above ln 10, then no unit of the wide layer active) — a bad"
+  echo "diverged in its first epoch (cost 2.49, then stuck at ln 10 = 2.303 with accuracy 0.10: outputs no"
+  echo "longer depending on the image) — a bad"
   echo "start at seed 0 with ReLU and N(0, 1) biases, not a fault of the layer: the same configuration"
   echo "with --seed 1 learns normally on a 3,000-image check."
   echo
