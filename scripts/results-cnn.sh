@@ -47,6 +47,13 @@ run network3-fashion-augment-halve --model network3 --data fashion --epochs 60 -
 # keeping L2 λ = 0.1.
 run network3-fashion-wide-dropout-augment --model network3 --data fashion --epochs 60 --hidden 1000 --dropout 0.5 --augment \
   --schedule halve --patience 3
+# Light dropout on network3's own FC 100 layer, with augmentation and η halving, side by side.
+run network3-fashion-dropout0.2-augment-halve --model network3 --data fashion --epochs 60 --dropout 0.2 --augment \
+  --schedule halve --patience 3 &
+b=$!
+run network3-fashion-dropout0.3-augment-halve --model network3 --data fashion --epochs 60 --dropout 0.3 --augment \
+  --schedule halve --patience 3
+wait $b
 run network3-fashion --model network3 --data fashion --epochs 30
 run network3-fashion-dropout-augment --model network3 --data fashion --epochs 40 --dropout 0.5 --augment
 run network3-digits --model network3 --data digits --data-dir data/mnist --epochs 30
@@ -96,6 +103,8 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   row network3-fashion-dropout-augment "network3 (FC 100) + dropout 0.5 before the FC layers + augmentation, 40 epochs"
   row network3-fashion-dropout1000-augment "network3.py's dropout network: FC 1000 → FC 1000, dropout 0.5, no L2, augmentation, η halved after 5 flat epochs, up to 40 epochs"
   row network3-fashion-wide-dropout-augment "network3 with FC 1000 (one layer) behind dropout 0.5, L2 λ = 0.1, augmentation, η halved after 3 flat epochs, up to 60 epochs"
+  row network3-fashion-dropout0.2-augment-halve "network3 + dropout 0.2 before the FC layers + augmentation, η halved after 3 flat epochs, up to 60 epochs"
+  row network3-fashion-dropout0.3-augment-halve "the same with dropout 0.3"
   row network3-digits "network3 on the MNIST digits (8,000 / 2,000; no validation set)"
   echo
   echo "Ensemble (the book's final experiment): \`network3 --digits data/mnist --epochs 30 --ensemble 3\`"
@@ -114,7 +123,7 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   echo
   echo "Published Fashion-MNIST test accuracies for comparison: two conv + pooling layers 0.916; two"
   echo "conv layers under 100K parameters 0.925."
-  for n in network3-fashion network3-fashion-halve network3-fashion-augment-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-fashion-wide-dropout-augment network3-digits; do
+  for n in network3-fashion network3-fashion-halve network3-fashion-augment-halve network3-fashion-dropout-augment network3-fashion-dropout1000-augment network3-fashion-wide-dropout-augment network3-fashion-dropout0.2-augment-halve network3-fashion-dropout0.3-augment-halve network3-digits; do
     [ -f "docs/img/$n.png" ] || continue
     echo
     echo "### $n"
