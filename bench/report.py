@@ -91,6 +91,19 @@ with open(md_path, "w") as f:
     f.write("|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
+    micro_path = os.path.join(os.path.dirname(results_path), "micro.json")
+    if os.path.exists(micro_path):
+        micro = json.load(open(micro_path))
+        f.write("\n## Single ops (bench/micro.cpp, Google Benchmark, 1 thread, float32)\n\n")
+        f.write("Forward alone (no graph recorded) and forward + backward of each op at the book's shapes; "
+                "`op_overhead` records and backpropagates a chain of 100 one-element multiplications and gives the time per op.\n\n")
+        f.write("| benchmark | wall time | CPU time |\n|---|---|---|\n")
+        for b in micro["benchmarks"]:
+            name = b["name"].replace("/backward:0", " (forward)").replace("/backward:1", " (forward + backward)")
+            unit = b.get("time_unit", "us")
+            scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[unit]
+            extra = f" — {b['us_per_op'] * 1e6:.2f} µs per op (CPU)" if "us_per_op" in b else ""
+            f.write(f"| {name} | {fmt_time(b['real_time'] * scale)} | {fmt_time(b['cpu_time'] * scale)}{extra} |\n")
 
 data_path = png_path + ".dat"
 with open(data_path, "w") as d:

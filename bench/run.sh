@@ -9,7 +9,7 @@ REPS=${REPS:-3}
 if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-torch
 fi
-cmake --build build -j2 --target bench_models bench_sgemm_peak > /dev/null
+cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro > /dev/null
 out=out/bench
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
@@ -46,5 +46,8 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+# Single ops and the per-op overhead (Google Benchmark), one thread.
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench/bench_micro --benchmark_min_time=0.3 --benchmark_format=json \
+  --benchmark_out="$out/micro.json" --benchmark_out_format=json > /dev/null
 /usr/bin/python3 bench/report.py "$results" docs/benchmarks.md docs/img/benchmarks.png
 echo "wrote docs/benchmarks.md"

@@ -1,0 +1,107 @@
+// bench/micro.cpp — Google Benchmark micro-benchmarks of single ops at the book's shapes (float32,
+// forward and forward + backward), and the per-op overhead of recording and backpropagating a tiny
+// op. bench/run.sh runs it at one thread and adds the table to docs/benchmarks.md.
+//   bench_micro [--benchmark_filter=conv]   (any Google Benchmark flag)
+#include <benchmark/benchmark.h>
+#include <nabla/nabla.hpp>
+
+using namespace nabla;
+
+namespace {
+
+Tensor rnd(const Shape& s, bool grad = false) {
+  static Generator gen(0);
+  Tensor t = uniform(s, -1, 1, f32, gen);
+  return grad ? t.requires_grad(true) : t;
+}
+
+// forward only (no graph), or forward + backward of sum(op(...)).
+template <class F>
+void run(benchmark::State& st, F f, std::vector<Tensor> in, bool backward) {
+  if (!backward) {
+    NoGradGuard g;
+    for (auto _ : st) benchmark::DoNotOptimize(f(in).impl().get());
+    return;
+  }
+  for (Tensor& t : in) {
+    if (is_floating(t.dtype())) t.requires_grad(true);
+  }
+  for (auto _ : st) {
+    Tensor out = f(in);
+    out.backward(ones(out.shape(), out.dtype()));
+    for (Tensor& t : in) {
+      if (t.requires_grad()) t.zero_grad();
+    }
+  }
+}
+
+void matmul_nn(benchmark::State& st) {  // forward of a layer: [10, 784] · [784, 30]
+  run(st, [](auto& v) { return matmul(v[0], v[1]); }, {rnd({10, 784}), rnd({784, 30})}, st.range(0));
+}
+void matmul_nt(benchmark::State& st) {  // x wᵀ, w [30, 784]
+  run(st, [](auto& v) { return matmul(v[0], v[1], {.trans_b = true}); }, {rnd({10, 784}), rnd({30, 784})}, st.range(0));
+}
+void matmul_tn(benchmark::State& st) {  // the weight gradient's form: δᵀ a, [10, 30]ᵀ · [10, 784]
+  run(st, [](auto& v) { return matmul(v[0], v[1], {.trans_a = true}); }, {rnd({10, 30}), rnd({10, 784})}, st.range(0));
+}
+void add_bias(benchmark::State& st) {  // broadcasting [10, 30] + [30]
+  run(st, [](auto& v) { return v[0] + v[1]; }, {rnd({10, 30}), rnd({30})}, st.range(0));
+}
+void sigmoid_10x30(benchmark::State& st) {
+  run(st, [](auto& v) { return sigmoid(v[0]); }, {rnd({10, 30})}, st.range(0));
+}
+void sigmoid_1000x30(benchmark::State& st) {
+  run(st, [](auto& v) { return sigmoid(v[0]); }, {rnd({1000, 30})}, st.range(0));
+}
+void softmax_ce(benchmark::State& st) {  // [10, 10] logits, int64 labels
+  Tensor y = arange(0, 10, 1, i64);
+  run(st, [y](auto& v) { return softmax_cross_entropy(v[0], y); }, {rnd({10, 10})}, st.range(0));
+}
+void conv1(benchmark::State& st) {  // network3's first layer: [10, 1, 28, 28] * 20@5×5
+  run(st, [](auto& v) { return conv2d(v[0], v[1], v[2]); }, {rnd({10, 1, 28, 28}), rnd({20, 1, 5, 5}), rnd({20})}, st.range(0));
+}
+void conv2(benchmark::State& st) {  // the second: [10, 20, 12, 12] * 40@5×5
+  run(st, [](auto& v) { return conv2d(v[0], v[1], v[2]); }, {rnd({10, 20, 12, 12}), rnd({40, 20, 5, 5}), rnd({40})}, st.range(0));
+}
+void maxpool(benchmark::State& st) {  // [10, 20, 24, 24], 2×2
+  run(st, [](auto& v) { return max_pool2d(v[0], 2); }, {rnd({10, 20, 24, 24})}, st.range(0));
+}
+
+// The overhead of one recorded op: a chain of 100 tiny ops (x · 1.0001 on a 1-element tensor),
+// recorded and backpropagated; the time per op is the total over 100.
+void op_overhead(benchmark::State& st) {
+  Tensor x = rnd({1}, true);
+  for (auto _ : st) {
+    Tensor y = x;
+    for (int i = 0; i < 100; ++i) y = y * 1.0001;
+    y.backward(ones({1}, f32));
+    x.zero_grad();
+  }
+  st.SetItemsProcessed(st.iterations() * 100);
+  st.counters["us_per_op"] = benchmark::Counter(double(st.iterations()) * 100, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+}  // namespace
+
+#define FWD_BWD(f) BENCHMARK(f)->ArgName("backward")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)
+FWD_BWD(matmul_nn);
+FWD_BWD(matmul_nt);
+FWD_BWD(matmul_tn);
+FWD_BWD(add_bias);
+FWD_BWD(sigmoid_10x30);
+FWD_BWD(sigmoid_1000x30);
+FWD_BWD(softmax_ce);
+FWD_BWD(conv1);
+FWD_BWD(conv2);
+FWD_BWD(maxpool);
+BENCHMARK(op_overhead)->Unit(benchmark::kMicrosecond);
+
+int main(int argc, char** argv) {
+  inspect::set_warnings(false);
+  set_num_threads(1);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
