@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "../kernels/kernels.hpp"
 #include "nabla/inspect.hpp"
 
 namespace nabla::inspect {
@@ -50,13 +51,7 @@ const std::string& scope() { return module_path; }
 
 double l2_norm(const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return std::numeric_limits<double>::quiet_NaN();
-  double s = 0;
-  auto sum = [&](const auto* p) {
-    for (std::int64_t i = 0; i < t.numel(); ++i) s += double(p[i]) * double(p[i]);
-  };
-  if (t.dtype() == f32) sum(t.data<float>());
-  else sum(t.data<double>());
-  return std::sqrt(s);
+  return std::sqrt(kernels::squared_norm(t));
 }
 
 bool all_finite(const Tensor& t) { return nonfinite(t).empty(); }

@@ -236,4 +236,24 @@ double sum_all(const Tensor& x) {
   });
 }
 
+double squared_norm(const Tensor& x) {
+  return dispatch_float(x.dtype(), "squared_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T* g = x.data<T>();
+    const std::int64_t n = x.numel();
+    double total = 0;
+    for (std::int64_t start = 0; start < n; start += 4096) {
+      const std::int64_t end = std::min(n, start + 4096);
+      T part[8] = {};
+      std::int64_t i = start;
+      for (; i + 8 <= end; i += 8) {
+        for (int l = 0; l < 8; ++l) part[l] += g[i + l] * g[i + l];
+      }
+      for (; i < end; ++i) part[0] += g[i] * g[i];
+      for (T v : part) total += double(v);
+    }
+    return total;
+  });
+}
+
 }  // namespace nabla::kernels

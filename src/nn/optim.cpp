@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "../kernels/kernels.hpp"
+
 namespace nabla::optim {
 
 Sgd::Sgd(std::vector<nn::Param> params, SgdOptions opts) : params_(std::move(params)), opts_(opts) {
@@ -39,24 +41,6 @@ void Sgd::zero_grad() {
 
 namespace {
 template <class T>
-double squared_norm(const T* g, std::int64_t n) {
-  // Eight partial sums in T, each folded into a double every 4,096 terms: vectorizes, and keeps
-  // the float rounding error of a partial sum to about 4,096 · 2⁻²⁴ relative.
-  double total = 0;
-  for (std::int64_t start = 0; start < n; start += 4096) {
-    const std::int64_t end = std::min(n, start + 4096);
-    T part[8] = {};
-    std::int64_t i = start;
-    for (; i + 8 <= end; i += 8) {
-      for (int l = 0; l < 8; ++l) part[l] += g[i + l] * g[i + l];
-    }
-    for (; i < end; ++i) part[0] += g[i] * g[i];
-    for (T v : part) total += double(v);
-  }
-  return total;
-}
-
-template <class T>
 T sign(T v) {
   return T((v > 0) - (v < 0));
 }
@@ -87,7 +71,7 @@ double Sgd::grad_norm() const {
   for (const nn::Param& p : params_) {
     Tensor g = p.tensor.grad();
     if (!g.defined()) continue;
-    norm2 += g.dtype() == f32 ? squared_norm(g.data<float>(), g.numel()) : squared_norm(g.data<double>(), g.numel());
+    norm2 += kernels::squared_norm(g);
   }
   return std::sqrt(norm2);
 }
