@@ -1,6 +1,7 @@
 // src/kernels/conv.cpp — im2col/col2im, batch folding, pooling.
 #include "conv.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -82,6 +83,14 @@ Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& win) {
               if (r < 0 || r >= d.h) continue;
               T* dst = img + r * d.w;
               const T* g = in + i * d.ow;
+              if (win.stride == 1) {
+                // Columns j with 0 ≤ j + q − pad < W: one contiguous run, a loop that vectorizes.
+                const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
+                const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
+                T* out = dst + q - win.padding;
+                for (std::int64_t j = lo; j < hi; ++j) out[j] += g[j];
+                continue;
+              }
               for (std::int64_t j = 0; j < d.ow; ++j) {
                 const std::int64_t col = j * win.stride + q - win.padding;
                 if (col >= 0 && col < d.w) dst[col] += g[j];
@@ -139,9 +148,16 @@ Tensor row_sums(const Tensor& m) {
     const T* pm = m.data<T>();
     T* po = out.mutable_data<T>();
     for (std::int64_t r = 0; r < rows; ++r) {
+      // Eight partial sums, so the loop vectorizes (a single running sum is one long dependency chain).
+      const T* row = pm + r * cols;
+      T part[8] = {};
+      std::int64_t j = 0;
+      for (; j + 8 <= cols; j += 8) {
+        for (int k = 0; k < 8; ++k) part[k] += row[j + k];
+      }
       T s = 0;
-      for (std::int64_t j = 0; j < cols; ++j) s += pm[r * cols + j];
-      po[r] = s;
+      for (; j < cols; ++j) s += row[j];
+      po[r] = s + ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     }
   });
   return out;
@@ -171,35 +187,69 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.mutable_data<T>();
-    for_each_window(d, win, [&](std::int64_t in, std::int64_t out, std::int64_t i0, std::int64_t j0) {
-      std::int64_t best = i0 * d.w + j0;
-      T best_v = px[in + best];
-      for (std::int64_t p = 0; p < win.kh; ++p) {
-        for (std::int64_t q = 0; q < win.kw; ++q) {
-          const std::int64_t k = (i0 + p) * d.w + j0 + q;
-          if (px[in + k] > best_v) {  // strictly greater: ties go to the first
-            best_v = px[in + k];
-            best = k;
+    for (std::int64_t nc = 0; nc < d.n * d.c; ++nc) {
+      const T* in = px + nc * d.h * d.w;
+      T* out = py + nc * d.oh * d.ow;
+      std::int64_t* arg = pa + nc * d.oh * d.ow;
+      if (win.kh == 2 && win.kw == 2 && win.stride == 2) {
+        // The common 2×2 window, stride 2: four candidates, in the same order as below.
+        for (std::int64_t i = 0; i < d.oh; ++i) {
+          const T* r0 = in + 2 * i * d.w;
+          const T* r1 = r0 + d.w;
+          const std::int64_t base = 2 * i * d.w;
+          for (std::int64_t j = 0; j < d.ow; ++j) {
+            const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
+            // Branch-free arithmetic: which element wins is unpredictable, and branches on it cost
+            // more than the whole window. Strictly greater keeps the first on ties, as below.
+            T best_v = a;
+            std::int64_t k = 0, g = 0;
+            g = b > best_v, k += g * (1 - k), best_v = std::max(best_v, b);
+            g = c > best_v, k += g * (2 - k), best_v = std::max(best_v, c);
+            g = e > best_v, k += g * (3 - k), best_v = std::max(best_v, e);
+            const std::int64_t best = base + 2 * j + (k & 1) + (k >> 1) * d.w;
+            out[i * d.ow + j] = best_v;
+            arg[i * d.ow + j] = best;
           }
         }
+        continue;
       }
-      py[out] = best_v;
-      pa[out] = best;
-    });
+      for (std::int64_t i = 0; i < d.oh; ++i) {
+        for (std::int64_t j = 0; j < d.ow; ++j) {
+          const std::int64_t i0 = i * win.stride, j0 = j * win.stride;
+          std::int64_t best = i0 * d.w + j0;
+          T best_v = in[best];
+          for (std::int64_t p = 0; p < win.kh; ++p) {
+            for (std::int64_t q = 0; q < win.kw; ++q) {
+              const std::int64_t k = (i0 + p) * d.w + j0 + q;
+              const bool greater = in[k] > best_v;  // strictly greater: ties go to the first
+              best_v = greater ? in[k] : best_v;
+              best = greater ? k : best;
+            }
+          }
+          out[i * d.ow + j] = best_v;
+          arg[i * d.ow + j] = best;  // offset in the input plane
+        }
+      }
+    }
   });
   return y;
 }
 
 Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape) {
   Tensor gx = zeros(x_shape, gy.dtype());
-  const std::int64_t plane_in = x_shape[2] * x_shape[3];
+  const std::int64_t planes = x_shape[0] * x_shape[1], plane_in = x_shape[2] * x_shape[3];
   const std::int64_t plane_out = gy.shape()[2] * gy.shape()[3];
   const std::int64_t* pa = argmax.data<std::int64_t>();
   dispatch_float(gy.dtype(), "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = gy.data<T>();
     T* px = gx.mutable_data<T>();
-    for (std::int64_t k = 0; k < gy.numel(); ++k) px[(k / plane_out) * plane_in + pa[k]] += pg[k];
+    for (std::int64_t nc = 0; nc < planes; ++nc) {
+      T* dst = px + nc * plane_in;
+      const T* g = pg + nc * plane_out;
+      const std::int64_t* arg = pa + nc * plane_out;
+      for (std::int64_t k = 0; k < plane_out; ++k) dst[arg[k]] += g[k];
+    }
   });
   return gx;
 }
