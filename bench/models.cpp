@@ -5,10 +5,14 @@
 //                [--steps 2000] [--warmup 200]
 // train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
 // with recording off. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
+// With --rss-every N it is the memory run instead: the resident set size is sampled every N steps
+// (and before the first) and printed as "rss_trace": [[step, kB], ...] under impl "nabla-memory".
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -43,6 +47,14 @@ Model make(const std::string& name, std::int64_t batch, Generator& gen) {
           [](const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); }, 0.03, 0.1 * double(batch)};
 }
 
+/// The current resident set size in kB (/proc/self/statm's second field, in pages).
+long rss_kb() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,13 +62,14 @@ int main(int argc, char** argv) {
   inspect::set_warnings(false);  // network1 pairs sigmoid with the quadratic cost on purpose (network.py)
   std::string model = "network1", mode = "train";
   std::int64_t batch = 10;
-  int threads = 1, steps = 2000, warmup = 200;
+  int threads = 1, steps = 2000, warmup = 200, rss_every = 0;
   app.add_option("--model", model)->check(CLI::IsMember({"network1", "network2", "network3"}));
   app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
   app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
   app.add_option("--threads", threads)->check(CLI::Range(1, 64));
   app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
   app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  app.add_option("--rss-every", rss_every, "sample the resident set every N steps (memory run)")->check(CLI::Range(0, 10000000));
   CLI11_PARSE(app, argc, argv);
 
   set_num_threads(threads);
@@ -79,18 +92,31 @@ int main(int argc, char** argv) {
     (*m.net)(x);
   };
   if (mode == "infer") m.net->eval();
-  std::vector<double> us;
-  us.reserve(static_cast<std::size_t>(steps));
+  // Filled in place (not grown): the timings' own pages must not count as growth in the memory run.
+  std::vector<double> us(static_cast<std::size_t>(steps), 0.0);
+  std::vector<std::pair<int, long>> rss_trace;
+  rss_trace.reserve(static_cast<std::size_t>(rss_every > 0 ? (warmup + steps) / rss_every + 2 : 0));
   for (int i = 0; i < warmup + steps; ++i) {
+    if (rss_every > 0 && i % rss_every == 0) rss_trace.emplace_back(i, rss_kb());
     const auto t0 = std::chrono::steady_clock::now();
     if (mode == "train") train_step();
     else infer_step();
     const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) us.push_back(t);
+    if (i >= warmup) us[static_cast<std::size_t>(i - warmup)] = t;
   }
   std::sort(us.begin(), us.end());
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
+  if (rss_every > 0) {
+    rss_trace.emplace_back(warmup + steps, rss_kb());
+    std::string trace;
+    for (const auto& [step, kb] : rss_trace) trace += fmt::format("{}[{}, {}]", trace.empty() ? "" : ", ", step, kb);
+    fmt::print(R"({{"impl": "nabla-memory", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
+               R"("median_us": {:.2f}, "peak_rss_kb": {}, "rss_trace": [{}]}})"
+               "\n",
+               model, mode, batch, threads, warmup + steps, us[us.size() / 2], ru.ru_maxrss, trace);
+    return 0;
+  }
   fmt::print(R"({{"impl": "nabla", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
              R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "peak_rss_kb": {}}})"
              "\n",

@@ -19,7 +19,7 @@ peak = {r["threads"]: r["gflops"] for r in rows if r.get("impl") == "openblas"}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
-    if r.get("impl") in ("nabla", "pytorch"):
+    if r.get("impl") in ("nabla", "pytorch", "libtorch", "openblas-loop"):
         key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
         runs[key].append(r["median_us"])
         rss[key] = max(rss[key], r["peak_rss_kb"])
@@ -60,9 +60,14 @@ for model, mode, batch, threads in configs:
         continue
     n_med, p_med = statistics.median(nb), statistics.median(pt)
     gflops = flops(model, mode, batch) / n_med / 1e3
+    lt = runs.get((model, mode, batch, threads, "libtorch"), [])
+    loop = runs.get((model, mode, batch, threads, "openblas-loop"), [])
+    lt_cell = f"{fmt_time(statistics.median(lt))} (**{statistics.median(lt) / n_med:.2f}×**)" if lt else "—"
+    loop_cell = f"{fmt_time(statistics.median(loop))} ({n_med / statistics.median(loop):.2f}×)" if loop else "—"
     lines.append(
         f"| {model} | {mode} | {batch} | {threads} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) "
         f"| {fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** "
+        f"| {lt_cell} | {loop_cell} "
         f"| {gflops:.1f} ({100 * gflops / peak.get(threads, float('nan')):.0f}%) "
         f"| {rss[(model, mode, batch, threads, 'nabla')] / 1024:.0f} / {rss[(model, mode, batch, threads, 'pytorch')] / 1024:.0f} |")
     chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
@@ -84,13 +89,30 @@ with open(md_path, "w") as f:
     f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "
             "in its own process, limited to the same number of threads; each process warms up, then times every step. "
             f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "
-            "the contenders alternate which goes first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster). "
+            "the contenders take turns going first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster); "
+            "the libtorch column is the same models through libtorch's C++ API (bench/libtorch_models.cpp) with its ratio "
+            "libtorch time / nabla time; the OpenBLAS-loop column is network.py written by hand against OpenBLAS, no framework "
+            "(bench/blas_loop.cpp), with nabla time / loop time (how far nabla is from that floor). "
             "GFLOP/s counts the model's multiply-adds (forward, and for training the backward GEMMs it needs) over nabla's step time, "
             "with the share of the sgemm rate. Peak RSS is each process's maximum resident set.\n\n")
-    f.write("| model | mode | batch | threads | nabla | PyTorch | ratio | nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
-    f.write("|---|---|---|---|---|---|---|---|---|\n")
+    f.write("| model | mode | batch | threads | nabla | PyTorch | ratio | libtorch (ratio) | OpenBLAS loop (nabla / loop) "
+            "| nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
+    memory = [r for r in rows if r.get("impl") == "nabla-memory"]
+    if memory:
+        f.write("\n## Memory over long runs\n\n")
+        f.write("`bench_models --rss-every N`: one process trains for many steps on one thread and samples its resident set "
+                "(/proc/self/statm) before the first step and every N steps. Growth counts from the first sample after "
+                "warm-up (step N) to the last.\n\n")
+        f.write("| model | batch | steps | RSS at step 0 | at step N | at the end | growth after warm-up | median step |\n")
+        f.write("|---|---|---|---|---|---|---|---|\n")
+        for r in memory:
+            trace = r["rss_trace"]
+            growth = trace[-1][1] - trace[1][1]
+            f.write(f"| {r['model']} | {r['batch']} | {r['steps']:,} | {trace[0][1] / 1024:.1f} MB | {trace[1][1] / 1024:.1f} MB "
+                    f"(step {trace[1][0]:,}) | {trace[-1][1] / 1024:.1f} MB | {growth:+d} kB | {fmt_time(r['median_us'])} |\n")
     micro_path = os.path.join(os.path.dirname(results_path), "micro.json")
     if os.path.exists(micro_path):
         micro = json.load(open(micro_path))

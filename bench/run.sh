@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs nabla and PyTorch side by side on the book's models, alternating the contenders, at 1 and 2
 # threads, REPS repetitions after each process's own warm-up, and writes docs/benchmarks.md and
-# docs/img/benchmarks.png. Needs Debian's python3-torch (installed here if missing).
+# docs/img/benchmarks.png. Beside PyTorch (Debian's python3-torch) for every model: libtorch's C++ API
+# (libtorch-dev) and a plain OpenBLAS loop for the MLPs. Installs python3-torch and libtorch-dev if missing.
 #   bash bench/run.sh            REPS=3 by default; about 10 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,11 @@ REPS=${REPS:-3}
 if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-torch
 fi
-cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro > /dev/null
+if ! dpkg -s libtorch-dev > /dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-dev
+fi
+cmake -S . -B build > /dev/null  # finds Torch for bench_libtorch
+cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch > /dev/null
 out=out/bench
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
@@ -34,18 +39,23 @@ for rep in $(seq "$REPS"); do
       read -r model mode batch steps <<< "$c"
       warm=$((steps / 10 + 5))
       args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warm")
-      # Alternate which contender goes first from one repetition to the next.
-      if (( rep % 2 )); then
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
-      else
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/torch_models.py "${args[@]}" >> "$results"
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t build/bench/bench_models "${args[@]}" >> "$results"
-      fi
+      contenders=("build/bench/bench_models" "/usr/bin/python3 bench/torch_models.py")
+      if [[ $model != network3 ]]; then contenders+=("build/bench/bench_libtorch"); fi
+      if [[ $model == network1 ]]; then contenders+=("build/bench/bench_blas_loop"); fi
+      # Rotate which contender goes first from one repetition to the next.
+      n=${#contenders[@]}
+      for k in $(seq 0 $((n - 1))); do
+        # shellcheck disable=SC2086  # the python contender is two words on purpose
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t ${contenders[$(((k + rep) % n))]} "${args[@]}" >> "$results"
+      done
       echo "rep $rep/$REPS, $t thread(s): $model $mode batch $batch"
     done
   done
 done
+# Memory: long runs sampling the resident set every 10,000 steps (none may grow after warm-up).
+build/bench/bench_models --model network1 --batch 10 --steps 100000 --warmup 0 --rss-every 10000 --threads 1 >> "$results"
+build/bench/bench_models --model network2 --batch 10 --steps 100000 --warmup 0 --rss-every 10000 --threads 1 >> "$results"
+build/bench/bench_models --model network3 --batch 10 --steps 20000 --warmup 0 --rss-every 2000 --threads 1 >> "$results"
 # Single ops and the per-op overhead (Google Benchmark), one thread.
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench/bench_micro --benchmark_min_time=0.3 --benchmark_format=json \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json > /dev/null

@@ -45,8 +45,10 @@ Tensor im2col(const Tensor& x, const Window2d& win) {
                 // Columns j with 0 ≤ j + q − pad < W are copied; the rest are zero.
                 const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
                 const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
+                // (A loop, not memcpy: the runs are short, 8–24 elements in the book's networks.)
+                const T* in = src + q - win.padding;
                 for (std::int64_t j = 0; j < lo; ++j) o[j] = 0;
-                if (hi > lo) std::memcpy(o + lo, src + lo + q - win.padding, static_cast<std::size_t>(hi - lo) * sizeof(T));
+                for (std::int64_t j = lo; j < hi; ++j) o[j] = in[j];
                 for (std::int64_t j = std::max(hi, lo); j < d.ow; ++j) o[j] = 0;
               } else {
                 for (std::int64_t j = 0; j < d.ow; ++j) {

@@ -1,0 +1,105 @@
+// bench/libtorch_models.cpp — the MLP models of the side-by-side benchmarks against libtorch's C++
+// API (Debian's libtorch-dev), so the comparison with PyTorch without Python's overhead is measured
+// too. The same models, initialization scale, cost, optimizer and fixed random batch as
+// bench/models.cpp and bench/torch_models.py, timed the same way; prints one JSON line.
+//
+//   bench_libtorch --model network1|network2 --batch 10 [--mode train|infer] [--threads 1]
+//                  [--steps 2000] [--warmup 200]
+// Built only where CMake finds Torch (bench/CMakeLists.txt); bench/run.sh installs libtorch-dev.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+namespace {
+
+struct Mlp : torch::nn::Module {
+  Mlp(std::int64_t hidden, bool sigmoid_out) : sigmoid_out(sigmoid_out) {
+    fc1 = register_module("fc1", torch::nn::Linear(784, hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(hidden, 10));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor z = fc2->forward(torch::sigmoid(fc1->forward(x)));
+    return sigmoid_out ? torch::sigmoid(z) : z;
+  }
+  bool sigmoid_out;
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"libtorch (C++) side of the side-by-side benchmarks"};
+  std::string model = "network1", mode = "train";
+  std::int64_t batch = 10;
+  int threads = 1, steps = 2000, warmup = 200;
+  app.add_option("--model", model)->check(CLI::IsMember({"network1", "network2"}));
+  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
+  app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
+  app.add_option("--threads", threads)->check(CLI::Range(1, 64));
+  app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
+  app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  CLI11_PARSE(app, argc, argv);
+
+  torch::set_num_threads(threads);
+  torch::manual_seed(0);
+  const bool net1 = model == "network1";
+  auto net = std::make_shared<Mlp>(net1 ? 30 : 100, net1);
+  // network.py: N(0, 1) weights and biases; network2.py: N(0, 1/n_in) weights, N(0, 1) biases.
+  {
+    torch::NoGradGuard g;
+    for (auto& fc : {net->fc1, net->fc2}) {
+      fc->weight.normal_(0.0, net1 ? 1.0 : 1.0 / std::sqrt(double(fc->weight.size(1))));
+      fc->bias.normal_(0.0, 1.0);
+    }
+  }
+  const double lr = net1 ? 3.0 : 0.5, l2 = net1 ? 0.0 : 5.0 / 50000;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{net->fc1->weight, net->fc2->weight},
+                      std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).weight_decay(l2)));
+  groups.emplace_back(std::vector<torch::Tensor>{net->fc1->bias, net->fc2->bias},
+                      std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr)));
+  torch::optim::SGD opt(groups, torch::optim::SGDOptions(lr));
+  const torch::Tensor x = torch::rand({batch, 784});
+  const torch::Tensor y = torch::arange(batch) % 10;
+  const torch::Tensor target = torch::one_hot(y, 10).to(torch::kFloat);
+  if (mode == "infer") net->eval();
+
+  auto train_step = [&] {
+    torch::Tensor out = net->forward(x);
+    torch::Tensor c = net1 ? 0.5 * (out - target).pow(2).sum(1).mean()
+                           : torch::binary_cross_entropy_with_logits(out, target, {}, {}, at::Reduction::Sum) / batch;
+    opt.zero_grad();
+    c.backward();
+    opt.step();
+  };
+  auto infer_step = [&] {
+    torch::NoGradGuard g;
+    net->forward(x);
+  };
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(steps));
+  for (int i = 0; i < warmup + steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (mode == "train") train_step();
+    else infer_step();
+    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warmup) us.push_back(t);
+  }
+  std::sort(us.begin(), us.end());
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf(
+      "{\"impl\": \"libtorch\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
+      "\"median_us\": %.2f, \"min_us\": %.2f, \"max_us\": %.2f, \"peak_rss_kb\": %ld}\n",
+      model.c_str(), mode.c_str(), static_cast<long long>(batch), threads, steps, us[us.size() / 2], us.front(), us.back(),
+      ru.ru_maxrss);
+  return 0;
+}
