@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
+
+#include <cblas.h>
 
 #include "kernels.hpp"
 
@@ -65,42 +68,114 @@ Tensor im2col(const Tensor& x, const Window2d& win) {
   return cols;
 }
 
-Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& win) {
-  const Dims d = dims_of(x_shape, win);
-  const std::int64_t plane = d.oh * d.ow, ncols = d.n * plane;
-  Tensor x = zeros(x_shape, cols.dtype());
-  dispatch_float(cols.dtype(), "col2im", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pc = cols.data<T>();
-    T* px = x.mutable_data<T>();
-    for (std::int64_t c = 0; c < d.c; ++c) {
-      for (std::int64_t p = 0; p < win.kh; ++p) {
-        for (std::int64_t q = 0; q < win.kw; ++q) {
-          const T* row = pc + ((c * win.kh + p) * win.kw + q) * ncols;
-          for (std::int64_t n = 0; n < d.n; ++n) {
-            T* img = px + (n * d.c + c) * d.h * d.w;
-            const T* in = row + n * plane;
-            for (std::int64_t i = 0; i < d.oh; ++i) {
-              const std::int64_t r = i * win.stride + p - win.padding;
-              if (r < 0 || r >= d.h) continue;
-              T* dst = img + r * d.w;
-              const T* g = in + i * d.ow;
-              if (win.stride == 1) {
-                // Columns j with 0 ≤ j + q − pad < W: one contiguous run, a loop that vectorizes.
-                const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
-                const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
-                T* out = dst + q - win.padding;
-                for (std::int64_t j = lo; j < hi; ++j) out[j] += g[j];
-                continue;
-              }
-              for (std::int64_t j = 0; j < d.ow; ++j) {
-                const std::int64_t col = j * win.stride + q - win.padding;
-                if (col >= 0 && col < d.w) dst[col] += g[j];
-              }
+namespace {
+/// Sums the columns of images n0 … n1−1 back into x (the adjoint of im2col over those images):
+/// column (n, i, j) of cols is at (n − n0)·Ho·Wo + i·Wo + j, rows `ld` apart.
+template <class T>
+void col2im_range(const T* pc, std::int64_t ld, std::int64_t n0, std::int64_t n1, T* px, const Dims& d,
+                  const Window2d& win) {
+  const std::int64_t plane = d.oh * d.ow;
+  for (std::int64_t c = 0; c < d.c; ++c) {
+    for (std::int64_t p = 0; p < win.kh; ++p) {
+      for (std::int64_t q = 0; q < win.kw; ++q) {
+        const T* row = pc + ((c * win.kh + p) * win.kw + q) * ld;
+        for (std::int64_t n = n0; n < n1; ++n) {
+          T* img = px + (n * d.c + c) * d.h * d.w;
+          const T* in = row + (n - n0) * plane;
+          for (std::int64_t i = 0; i < d.oh; ++i) {
+            const std::int64_t r = i * win.stride + p - win.padding;
+            if (r < 0 || r >= d.h) continue;
+            T* dst = img + r * d.w;
+            const T* g = in + i * d.ow;
+            if (win.stride == 1) {
+              // Columns j with 0 ≤ j + q − pad < W: one contiguous run, a loop that vectorizes.
+              const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
+              const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
+              T* out = dst + q - win.padding;
+              for (std::int64_t j = lo; j < hi; ++j) out[j] += g[j];
+              continue;
+            }
+            for (std::int64_t j = 0; j < d.ow; ++j) {
+              const std::int64_t col = j * win.stride + q - win.padding;
+              if (col >= 0 && col < d.w) dst[col] += g[j];
             }
           }
         }
       }
+    }
+  }
+}
+
+/// C = op(A) · B for row-major float or double matrices with leading dimensions given.
+template <class T>
+void gemm_raw(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
+              std::int64_t ldb, T* c, std::int64_t ldc) {
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, CblasNoTrans, M, N, K, 1.0f, a, blasint(lda), b, blasint(ldb), 0.0f, c, blasint(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, CblasNoTrans, M, N, K, 1.0, a, blasint(lda), b, blasint(ldb), 0.0, c, blasint(ldc));
+  }
+}
+
+/// Images per chunk so that a [rows, chunk·P] block stays within about 1 MiB (in the L2 cache).
+std::int64_t chunk_images(std::int64_t rows, std::int64_t plane, std::int64_t n, std::size_t elem) {
+  const std::int64_t per_image = std::max<std::int64_t>(1, rows * plane * std::int64_t(elem));
+  return std::clamp<std::int64_t>((std::int64_t(1) << 20) / per_image, 1, std::max<std::int64_t>(n, 1));
+}
+}  // namespace
+
+Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& win) {
+  const Dims d = dims_of(x_shape, win);
+  Tensor x = zeros(x_shape, cols.dtype());
+  dispatch_float(cols.dtype(), "col2im", [&](auto tag) {
+    using T = decltype(tag);
+    col2im_range(cols.data<T>(), d.n * d.oh * d.ow, 0, d.n, x.mutable_data<T>(), d, win);
+  });
+  return x;
+}
+
+Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape) {
+  const std::int64_t n = out_shape[0], f = out_shape[1], plane = out_shape[2] * out_shape[3], k = wm.shape()[1];
+  Tensor out = detail::make_tensor(out_shape, cols.dtype());
+  dispatch_float(cols.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t chunk = chunk_images(f, plane, n, sizeof(T));
+    Tensor block = detail::make_tensor(Shape{f, chunk * plane}, cols.dtype());
+    T* pblk = block.mutable_data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* po = out.mutable_data<T>();
+    for (std::int64_t n0 = 0; n0 < n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, n - n0);
+      gemm_raw<T>(false, f, nc * plane, k, wm.data<T>(), k, cols.data<T>() + n0 * plane, n * plane, pblk, nc * plane);
+      for (std::int64_t i = 0; i < nc; ++i) {  // [F, nc·P] → out[n0 + i, f, :], plus the bias
+        for (std::int64_t c = 0; c < f; ++c) {
+          const T* src = pblk + c * nc * plane + i * plane;
+          T* dst = po + ((n0 + i) * f + c) * plane;
+          const T b = pb ? pb[c] : T(0);
+          for (std::int64_t j = 0; j < plane; ++j) dst[j] = src[j] + b;
+        }
+      }
+    }
+  });
+  return out;
+}
+
+Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& win) {
+  const Dims d = dims_of(x_shape, win);
+  const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
+  Tensor x = zeros(x_shape, g.dtype());
+  dispatch_float(g.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    const std::int64_t chunk = chunk_images(k, plane, d.n, sizeof(T));
+    Tensor block = detail::make_tensor(Shape{k, chunk * plane}, g.dtype());
+    T* pblk = block.mutable_data<T>();
+    for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, d.n - n0);
+      // block = Wᵀ · G[:, images n0 …] ([C·kh·kw, nc·P]), then summed back into those images.
+      gemm_raw<T>(true, k, nc * plane, f, wm.data<T>(), k, g.data<T>() + n0 * plane, d.n * plane, pblk, nc * plane);
+      col2im_range<T>(pblk, nc * plane, n0, n0 + nc, x.mutable_data<T>(), d, win);
     }
   });
   return x;

@@ -19,6 +19,12 @@ struct Window2d {
 Tensor im2col(const Tensor& x, const Window2d& w);
 /// The adjoint of im2col: sums cols back into an image tensor of `x_shape`.
 Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& w);
+/// y [N, F, Ho, Wo] = the GEMM of the weights wm [F, C·kh·kw] with cols (from im2col) plus bias,
+/// a few images at a time so each product block stays in cache while it is moved to NCHW.
+Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape);
+/// gx = col2im(wmᵀ · G) for G = unfold_batch(gy) [F, N·P], a few images at a time (the full
+/// [C·kh·kw, N·P] product never exists).
+Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& w);
 /// [F, N·P] → [N, F, P] (P = Ho·Wo), adding bias[f] if bias is defined; the result has `out_shape`.
 Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape);
 /// [N, F, P] → [F, N·P].

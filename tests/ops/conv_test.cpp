@@ -80,6 +80,39 @@ TEST_CASE("conv2d: gradients for input, weights and bias agree with central diff
   }
 }
 
+TEST_CASE("conv2d: batches processed in several blocks give the reference output and input gradient") {
+  // The kernels work a few images at a time (blocks of about 1 MiB): 21 images of [3, 20, 20] with
+  // 40 filters of 3×3 are 3 blocks forward (8, 8, 5) and 2 for the input gradient (12, 9).
+  Generator gen(103);
+  const std::int64_t N = 21, C = 3, H = 20, F = 40, K = 3, s = 1, pad = 1, Ho = 20;
+  Tensor x = randn({N, C, H, H}, f64, gen).requires_grad(true), w = randn({F, C, K, K}, f64, gen), b = randn({F}, f64, gen);
+  Tensor y = conv2d(x, w, b, {.stride = s, .padding = pad});
+  const auto ref = reference_conv(x, w, b, s, pad), got = y.to_vector();
+  double err = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) err = std::max(err, std::abs(ref[i] - got[i]));
+  CHECK(err < 1e-12);
+  // gx[n,c,r,col] = Σ_{f,i,j} w[f,c,r−i·s+pad,col−j·s+pad] · gy[n,f,i,j], accumulated literally.
+  Tensor gy = randn({N, F, Ho, Ho}, f64, gen);
+  y.backward(gy);
+  const auto W = w.to_vector(), G = gy.to_vector(), gx = x.grad().to_vector();
+  std::vector<double> want(gx.size(), 0.0);
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t f = 0; f < F; ++f)
+      for (std::int64_t i = 0; i < Ho; ++i)
+        for (std::int64_t j = 0; j < Ho; ++j)
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t p = 0; p < K; ++p)
+              for (std::int64_t q = 0; q < K; ++q) {
+                const std::int64_t r = i * s + p - pad, col = j * s + q - pad;
+                if (r < 0 || r >= H || col < 0 || col >= H) continue;
+                want[std::size_t(((n * C + c) * H + r) * H + col)] +=
+                    W[std::size_t(((f * C + c) * K + p) * K + q)] * G[std::size_t(((n * F + f) * Ho + i) * Ho + j)];
+              }
+  err = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) err = std::max(err, std::abs(want[i] - gx[i]));
+  CHECK(err < 1e-11);
+}
+
 TEST_CASE("conv2d: shape errors name the op, the shapes and the parameters") {
   CHECK_THROWS_WITH_AS(conv2d(ones({10, 3, 28, 28}), ones({20, 1, 5, 5}), ones({20})),
                        "conv2d: input [10, 3, 28, 28] has 3 channels, weight [20, 1, 5, 5] expects 1", ShapeError);
