@@ -10,7 +10,8 @@
 //   gw = G · colsᵀ (one GEMM, transpose by flag),  gb = row sums of G,
 //   gx = col2im(Wᵀ · G), again a few images at a time: the [C·kh·kw, N·Ho·Wo] product is never
 //   stored whole (8 MB for network3's second layer at batch 64).
-// Saves cols (for gw) and w (for gx), each only if needed.
+// Saves cols (for gw) and w (for gx), each only if needed; with no weight gradient to compute (as in
+// inference) the forward streams im2col, GEMM and fold a few images at a time and keeps no cols.
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "../src/kernels/conv.hpp"
@@ -47,8 +48,12 @@ struct Conv2d {
       throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
                                    x.shape(), padding));
     }
-    const Tensor cols = kernels::im2col(x, win);
     const Tensor wm = w.reshape({w.shape()[0], -1});
+    if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
+      ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+      return kernels::conv2d_forward_streamed(x, wm, b, win);
+    }
+    const Tensor cols = kernels::im2col(x, win);
     ctx.save(ctx.needs_grad(1) ? cols : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
     return kernels::conv2d_forward(wm, cols, b, Shape{x.shape()[0], w.shape()[0], oh, ow});
   }

@@ -21,49 +21,58 @@ Dims dims_of(const Shape& x, const Window2d& win) {
 }
 }  // namespace
 
-Tensor im2col(const Tensor& x, const Window2d& win) {
-  const Dims d = dims_of(x.shape(), win);
-  const std::int64_t plane = d.oh * d.ow, ncols = d.n * plane;
-  Tensor cols = detail::make_tensor(Shape{d.c * win.kh * win.kw, ncols}, x.dtype());
-  dispatch_float(x.dtype(), "im2col", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* pc = cols.mutable_data<T>();
-    for (std::int64_t c = 0; c < d.c; ++c) {
-      for (std::int64_t p = 0; p < win.kh; ++p) {
-        for (std::int64_t q = 0; q < win.kw; ++q) {
-          T* row = pc + ((c * win.kh + p) * win.kw + q) * ncols;
-          for (std::int64_t n = 0; n < d.n; ++n) {
-            const T* img = px + (n * d.c + c) * d.h * d.w;
-            T* out = row + n * plane;
-            for (std::int64_t i = 0; i < d.oh; ++i) {
-              const std::int64_t r = i * win.stride + p - win.padding;
-              T* o = out + i * d.ow;
-              if (r < 0 || r >= d.h) {
-                std::memset(o, 0, static_cast<std::size_t>(d.ow) * sizeof(T));
-                continue;
-              }
-              const T* src = img + r * d.w;
-              if (win.stride == 1) {
-                // Columns j with 0 ≤ j + q − pad < W are copied; the rest are zero.
-                const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
-                const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
-                // (A loop, not memcpy: the runs are short, 8–24 elements in the book's networks.)
-                const T* in = src + q - win.padding;
-                for (std::int64_t j = 0; j < lo; ++j) o[j] = 0;
-                for (std::int64_t j = lo; j < hi; ++j) o[j] = in[j];
-                for (std::int64_t j = std::max(hi, lo); j < d.ow; ++j) o[j] = 0;
-              } else {
-                for (std::int64_t j = 0; j < d.ow; ++j) {
-                  const std::int64_t col = j * win.stride + q - win.padding;
-                  o[j] = col >= 0 && col < d.w ? src[col] : T(0);
-                }
+namespace {
+/// Writes the im2col columns of images n0 … n1−1 into pc: column (n, i, j) at (n − n0)·Ho·Wo + i·Wo + j,
+/// rows `ld` apart.
+template <class T>
+void im2col_range(const T* px, std::int64_t n0, std::int64_t n1, T* pc, std::int64_t ld, const Dims& d,
+                  const Window2d& win) {
+  const std::int64_t plane = d.oh * d.ow;
+  for (std::int64_t c = 0; c < d.c; ++c) {
+    for (std::int64_t p = 0; p < win.kh; ++p) {
+      for (std::int64_t q = 0; q < win.kw; ++q) {
+        T* row = pc + ((c * win.kh + p) * win.kw + q) * ld;
+        for (std::int64_t n = n0; n < n1; ++n) {
+          const T* img = px + (n * d.c + c) * d.h * d.w;
+          T* out = row + (n - n0) * plane;
+          for (std::int64_t i = 0; i < d.oh; ++i) {
+            const std::int64_t r = i * win.stride + p - win.padding;
+            T* o = out + i * d.ow;
+            if (r < 0 || r >= d.h) {
+              for (std::int64_t j = 0; j < d.ow; ++j) o[j] = 0;
+              continue;
+            }
+            const T* src = img + r * d.w;
+            if (win.stride == 1) {
+              // Columns j with 0 ≤ j + q − pad < W are copied; the rest are zero. (A loop, not
+              // memcpy: the runs are short, 8–24 elements in the book's networks.)
+              const std::int64_t lo = std::max<std::int64_t>(0, win.padding - q);
+              const std::int64_t hi = std::min<std::int64_t>(d.ow, d.w + win.padding - q);
+              const T* in = src + q - win.padding;
+              for (std::int64_t j = 0; j < lo; ++j) o[j] = 0;
+              for (std::int64_t j = lo; j < hi; ++j) o[j] = in[j];
+              for (std::int64_t j = std::max(hi, lo); j < d.ow; ++j) o[j] = 0;
+            } else {
+              for (std::int64_t j = 0; j < d.ow; ++j) {
+                const std::int64_t col = j * win.stride + q - win.padding;
+                o[j] = col >= 0 && col < d.w ? src[col] : T(0);
               }
             }
           }
         }
       }
     }
+  }
+}
+}  // namespace
+
+Tensor im2col(const Tensor& x, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  const std::int64_t ncols = d.n * d.oh * d.ow;
+  Tensor cols = detail::make_tensor(Shape{d.c * win.kh * win.kw, ncols}, x.dtype());
+  dispatch_float(x.dtype(), "im2col", [&](auto tag) {
+    using T = decltype(tag);
+    im2col_range(x.data<T>(), 0, d.n, cols.mutable_data<T>(), ncols, d, win);
   });
   return cols;
 }
@@ -150,6 +159,37 @@ Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, 
       const std::int64_t nc = std::min(chunk, n - n0);
       gemm_raw<T>(false, f, nc * plane, k, wm.data<T>(), k, cols.data<T>() + n0 * plane, n * plane, pblk, nc * plane);
       for (std::int64_t i = 0; i < nc; ++i) {  // [F, nc·P] → out[n0 + i, f, :], plus the bias
+        for (std::int64_t c = 0; c < f; ++c) {
+          const T* src = pblk + c * nc * plane + i * plane;
+          T* dst = po + ((n0 + i) * f + c) * plane;
+          const T b = pb ? pb[c] : T(0);
+          for (std::int64_t j = 0; j < plane; ++j) dst[j] = src[j] + b;
+        }
+      }
+    }
+  });
+  return out;
+}
+
+Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& bias, const Window2d& win) {
+  const Dims d = dims_of(x.shape(), win);
+  const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
+  Tensor out = detail::make_tensor(Shape{d.n, f, d.oh, d.ow}, x.dtype());
+  dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    // Blocks sized by the larger of the two per-image pieces (columns [k, P], products [f, P]).
+    const std::int64_t chunk = chunk_images(std::max(k, f), plane, d.n, sizeof(T));
+    Tensor cols = detail::make_tensor(Shape{k, chunk * plane}, x.dtype());
+    Tensor block = detail::make_tensor(Shape{f, chunk * plane}, x.dtype());
+    T* pc = cols.mutable_data<T>();
+    T* pblk = block.mutable_data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* po = out.mutable_data<T>();
+    for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, d.n - n0);
+      im2col_range(x.data<T>(), n0, n0 + nc, pc, nc * plane, d, win);
+      gemm_raw<T>(false, f, nc * plane, k, wm.data<T>(), k, pc, nc * plane, pblk, nc * plane);
+      for (std::int64_t i = 0; i < nc; ++i) {
         for (std::int64_t c = 0; c < f; ++c) {
           const T* src = pblk + c * nc * plane + i * plane;
           T* dst = po + ((n0 + i) * f + c) * plane;

@@ -22,6 +22,9 @@ Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& w);
 /// y [N, F, Ho, Wo] = the GEMM of the weights wm [F, C·kh·kw] with cols (from im2col) plus bias,
 /// a few images at a time so each product block stays in cache while it is moved to NCHW.
 Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape);
+/// The same from x itself, im2col included, a few images at a time: the whole cols matrix never
+/// exists (for when no weight gradient needs it, as in inference).
+Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& bias, const Window2d& w);
 /// gx = col2im(wmᵀ · G) for G = unfold_batch(gy) [F, N·P], a few images at a time (the full
 /// [C·kh·kw, N·P] product never exists).
 Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& w);
