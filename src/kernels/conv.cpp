@@ -28,6 +28,25 @@ template <class T>
 void im2col_range(const T* px, std::int64_t n0, std::int64_t n1, T* pc, std::int64_t ld, const Dims& d,
                   const Window2d& win) {
   const std::int64_t plane = d.oh * d.ow;
+  if (win.stride == 1 && win.padding == 0) {
+    // The book's convolutions: every tap reads inside the image, each output row is one run of Wo.
+    const std::int64_t oh = d.oh, ow = d.ow, w = d.w;
+    for (std::int64_t c = 0; c < d.c; ++c) {
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          T* row = pc + ((c * win.kh + p) * win.kw + q) * ld;
+          for (std::int64_t n = n0; n < n1; ++n) {
+            const T* src = px + (n * d.c + c) * d.h * w + p * w + q;
+            T* out = row + (n - n0) * plane;
+            for (std::int64_t i = 0; i < oh; ++i) {
+              for (std::int64_t j = 0; j < ow; ++j) out[i * ow + j] = src[i * w + j];
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
   for (std::int64_t c = 0; c < d.c; ++c) {
     for (std::int64_t p = 0; p < win.kh; ++p) {
       for (std::int64_t q = 0; q < win.kw; ++q) {
@@ -84,6 +103,24 @@ template <class T>
 void col2im_range(const T* pc, std::int64_t ld, std::int64_t n0, std::int64_t n1, T* px, const Dims& d,
                   const Window2d& win) {
   const std::int64_t plane = d.oh * d.ow;
+  if (win.stride == 1 && win.padding == 0) {  // as in im2col_range: one run of Wo per output row
+    const std::int64_t oh = d.oh, ow = d.ow, w = d.w;
+    for (std::int64_t c = 0; c < d.c; ++c) {
+      for (std::int64_t p = 0; p < win.kh; ++p) {
+        for (std::int64_t q = 0; q < win.kw; ++q) {
+          const T* row = pc + ((c * win.kh + p) * win.kw + q) * ld;
+          for (std::int64_t n = n0; n < n1; ++n) {
+            T* dst = px + (n * d.c + c) * d.h * w + p * w + q;
+            const T* in = row + (n - n0) * plane;
+            for (std::int64_t i = 0; i < oh; ++i) {
+              for (std::int64_t j = 0; j < ow; ++j) dst[i * w + j] += in[i * ow + j];
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
   for (std::int64_t c = 0; c < d.c; ++c) {
     for (std::int64_t p = 0; p < win.kh; ++p) {
       for (std::int64_t q = 0; q < win.kw; ++q) {
