@@ -1,6 +1,7 @@
 // examples/train.cpp — nabla-train: trains one of the book's models on real data, with a live
 // progress bar, evaluation after every epoch, a metrics CSV, an atomic checkpoint per epoch, a PNG
-// of the learning curves (gnuplot), and the test accuracy at the end. `--resume` continues a run
+// of the learning curves (gnuplot), and the test accuracy at the end. `--vote` lets trained networks
+// vote (the book's ensembles). `--resume` continues a run
 // from its checkpoint and ends with the same parameters as a run that was never interrupted.
 //
 //   nabla-train                                    network2 on Fashion-MNIST, 30 epochs
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -204,6 +206,50 @@ data::Split load_data(const Config& c) {
   }
   if (c.limit_test > 0) s.test = s.test.slice(0, std::min(c.limit_test, s.test.size()));
   return s;
+}
+
+/// The book's final experiment with networks already trained: each model.safetensors (written by
+/// nabla-train, its configuration in the metadata) is rebuilt and run on the test set, and the
+/// networks take a plurality vote (nabla::vote). All must have been trained on the same data.
+int vote_models(const std::vector<std::string>& paths) {
+  if (paths.size() < 2) throw ValueError(fmt::format("--vote: needs two or more models, got {}", paths.size()));
+  std::vector<Tensor> scores;
+  std::optional<Config> first;
+  std::optional<data::Split> data;
+  for (const std::string& path : paths) {
+    const io::TensorFile file = io::load_safetensors(path);
+    if (!file.metadata.contains("config")) {
+      throw IoError(fmt::format("--vote: \"{}\" has no configuration in its metadata; expected a model.safetensors "
+                                "written by nabla-train", path));
+    }
+    const Config cfg = from_json(json::parse(file.metadata.at("config")));
+    if (!first) {
+      first = cfg;
+      data = load_data(cfg);
+    } else if (cfg.data != first->data || cfg.data_dir != first->data_dir || cfg.limit_test != first->limit_test) {
+      throw ValueError(fmt::format("--vote: \"{}\" was trained on {} and the first model on {}; all must share a data set",
+                                   path, cfg.data, first->data));
+    }
+    Generator gen(cfg.seed);
+    nn::Sequential net = build_model(cfg, gen);
+    net.load_state(file.tensors);
+    net.eval();
+    NoGradGuard no_grad;
+    scores.push_back(net(data->test.x()));
+    const auto predicted = argmax(scores.back(), 1).to_vector<std::int64_t>();
+    const auto labels = data->test.y().to_vector<std::int64_t>();
+    std::int64_t correct = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+    fmt::print("{}: {} (hidden {}, dropout {}, {}), test accuracy {:.4f}\n", path, cfg.model, cfg.hidden, cfg.dropout,
+               cfg.augment ? "augmented" : "not augmented", double(correct) / double(labels.size()));
+  }
+  const auto predicted = vote(scores).to_vector<std::int64_t>();
+  const auto labels = data->test.y().to_vector<std::int64_t>();
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  fmt::print("Ensemble of {} by plurality vote: test accuracy {:.4f} ({} / {})\n", paths.size(),
+             double(correct) / double(labels.size()), correct, labels.size());
+  return 0;
 }
 
 int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command) {
@@ -398,9 +444,13 @@ int main(int argc, char** argv) {
   app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
                                          "images left–right) on the fly");
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
+  std::vector<std::string> vote_paths;
+  app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (!vote_paths.empty()) return vote_models(vote_paths);
     const bool book1 = cfg.model == "network1", book3 = cfg.model == "network3";
     if (cfg.lr == 0) cfg.lr = book1 ? 3.0 : book3 ? 0.03 : 0.5;
     if (cfg.hidden == 0) cfg.hidden = book1 ? 30 : 100;
