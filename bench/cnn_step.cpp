@@ -9,13 +9,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
+
+#include "op_shares.hpp"
 
 using namespace nabla;
 using Clock = std::chrono::steady_clock;
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
              num_threads());
   fmt::print("{:>5} {:>11} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n", "batch", "median µs", "p10", "p90", "ex/s",
              "GFLOP/s", "conv fwd", "conv bwd", "rest");
-  std::vector<std::tuple<std::int64_t, std::map<std::string, profile::OpStats>, double>> per_op;
+  std::string shares;
   for (std::int64_t batch : {10, 64}) {
     Generator gen(0);
     nn::Conv2d c1(1, 20, 5, {}, gen), c2(20, 40, 5, {}, gen);
@@ -91,24 +91,9 @@ int main(int argc, char** argv) {
     fmt::print("{:>5} {:>11.1f} {:>10.1f} {:>10.1f} {:>10.0f} {:>9.1f} {:>8.0f}% {:>8.0f}% {:>8.0f}%\n", batch, s,
                t_step[t_step.size() / 10], t_step[t_step.size() * 9 / 10], double(batch) / s * 1e6,
                2 * macs * double(batch) / s / 1e3, 100 * fwd_share, 100 * bwd_share, 100 * (1 - fwd_share - bwd_share));
-    per_op.emplace_back(batch, profile::totals(), profiled_total);
+    shares += '\n';
+    shares += bench::op_shares(fmt::format("network3, batch {}", batch), step, steps);
   }
-  // Every op's share of the profiled steps, largest first: where the rest of the time goes.
-  for (const auto& [batch, totals, total] : per_op) {
-    std::vector<std::pair<double, std::string>> rows;
-    double ops_us = 0;
-    for (const auto& [op, st] : totals) {
-      rows.emplace_back(st.forward_us, op + " forward");
-      rows.emplace_back(st.backward_us, op + " backward");
-      ops_us += st.forward_us + st.backward_us;
-    }
-    std::sort(rows.rbegin(), rows.rend());
-    fmt::print("\nbatch {}: share of the step, op by op ({} steps)\n", batch, steps);
-    for (const auto& [us, name] : rows) {
-      if (us > 0.005 * total) fmt::print("  {:<28} {:>5.1f}%  {:>9.1f} µs a step\n", name, 100 * us / total, us / steps);
-    }
-    fmt::print("  {:<28} {:>5.1f}%  {:>9.1f} µs a step\n", "outside ops (update, graph)", 100 * (total - ops_us) / total,
-               (total - ops_us) / steps);
-  }
+  fmt::print("{}", shares);
   return 0;
 }

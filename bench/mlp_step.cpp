@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
 
+#include "op_shares.hpp"
+
 using namespace nabla;
 
 int main(int argc, char** argv) {
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) { return us[static_cast<std::size_t>(p * double(us.size() - 1))]; };
   fmt::print("784-30-10 sigmoid, quadratic cost, batch {}, f32: one SGD step (forward + backward + update)\n", batch);
   fmt::print("  median {:.2f} us   p10 {:.2f} us   p90 {:.2f} us   over {} steps\n", pct(0.5), pct(0.1), pct(0.9), steps);
-  fmt::print("  = {:.3f} s per 60,000-example epoch at the median\n", pct(0.5) * 6000 / 1e6);
+  fmt::print("  = {:.3f} s per 60,000-example epoch at the median\n\n", pct(0.5) * 6000 / 1e6);
+  fmt::print("{}", bench::op_shares("network1, batch 10", step, steps));
   return 0;
 }

@@ -113,6 +113,13 @@ with open(md_path, "w") as f:
             growth = trace[-1][1] - trace[1][1]
             f.write(f"| {r['model']} | {r['batch']} | {r['steps']:,} | {trace[0][1] / 1024:.1f} MB | {trace[1][1] / 1024:.1f} MB "
                     f"(step {trace[1][0]:,}) | {trace[-1][1] / 1024:.1f} MB | {growth:+d} kB | {fmt_time(r['median_us'])} |\n")
+    shares_path = os.path.join(os.path.dirname(results_path), "op_shares.txt")
+    if os.path.exists(shares_path):
+        f.write("\n## Where the time goes\n\n")
+        f.write("`bench_mlp_step` and `bench_cnn_step` (1 thread): step times, then each op's share of the step measured with "
+                "`nabla::profile` inside the same steps (timing each op adds a little to every step, so the profiled step "
+                "is slower than the median above it; the shares are what to read).\n\n```\n")
+        f.write(open(shares_path).read().rstrip() + "\n```\n")
     micro_path = os.path.join(os.path.dirname(results_path), "micro.json")
     if os.path.exists(micro_path):
         micro = json.load(open(micro_path))

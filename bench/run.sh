@@ -14,7 +14,8 @@ if ! dpkg -s libtorch-dev > /dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-dev
 fi
 cmake -S . -B build > /dev/null  # finds Torch for bench_libtorch
-cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch > /dev/null
+cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch bench_mlp_step \
+  bench_cnn_step > /dev/null
 out=out/bench
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
@@ -59,5 +60,11 @@ build/bench/bench_models --model network3 --batch 10 --steps 20000 --warmup 0 --
 # Single ops and the per-op overhead (Google Benchmark), one thread.
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench/bench_micro --benchmark_min_time=0.3 --benchmark_format=json \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json > /dev/null
+# Where the time goes: each op's share of a training step (nabla::profile), one thread.
+{
+  OPENBLAS_NUM_THREADS=1 build/bench/bench_mlp_step 20000
+  echo
+  OPENBLAS_NUM_THREADS=1 build/bench/bench_cnn_step 300
+} > "$out/op_shares.txt"
 /usr/bin/python3 bench/report.py "$results" docs/benchmarks.md docs/img/benchmarks.png
 echo "wrote docs/benchmarks.md"
