@@ -75,6 +75,9 @@ digits_median=$(printf "%s\n" "${digits_accs[@]}" | sort -g | sed -n 3p)
   echo "convolution + pooling layers, 0.916. Wall time is the whole run: training, evaluating the"
   echo "training, validation and test sets after every epoch, checkpoints and the plot."
   echo
+  echo "The convolutional networks of chapter 6 (network3, dropout, expanded data, ensembles) are on"
+  echo "their own page: [results-cnn.md](results-cnn.md) (\`bash scripts/results-cnn.sh\`)."
+  echo
   echo "## Learning curves"
   for n in network1-fashion network2-fashion network2-30-fashion network2-30-constant-fashion network1-digits; do
     echo
