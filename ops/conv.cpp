@@ -7,7 +7,7 @@
 // Forward: cols = im2col(x) [C·kh·kw, N·Ho·Wo]; Y = W · cols [F, N·Ho·Wo]; y = fold(Y) + b, the
 // GEMM and the fold done a few images at a time so each block of Y is moved while in cache.
 // Backward, with G = unfold(gy) [F, N·Ho·Wo]:
-//   gw = G · colsᵀ (one GEMM, transpose by flag),  gb = row sums of G,
+//   gw = G · colsᵀ (one GEMM, transpose by flag),  gb = row sums of G (summed while unfolding),
 //   gx = col2im(Wᵀ · G), again a few images at a time: the [C·kh·kw, N·Ho·Wo] product is never
 //   stored whole (8 MB for network3's second layer at batch 64).
 // Saves cols (for gw) and w (for gx), each only if needed; with no weight gradient to compute (as in
@@ -60,14 +60,13 @@ struct Conv2d {
 
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [cols, w] = ctx.saved<2>();
-    const Tensor g = kernels::unfold_batch(gy);
     Tensor gx, gw, gb;
+    const Tensor g = kernels::unfold_batch(gy, ctx.needs_grad(2) ? &gb : nullptr);
     if (ctx.needs_grad(0)) {
       const Tensor wm = w.reshape({w.shape()[0], -1});
       gx = kernels::conv2d_input_grad(wm, g, x_shape, window(w));
     }
     if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
-    if (ctx.needs_grad(2)) gb = kernels::row_sums(g);
     return {gx, gw, gb};
   }
   Shape x_shape, w_shape;

@@ -278,40 +278,39 @@ Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape) {
   return out;
 }
 
-Tensor unfold_batch(const Tensor& y) {
+Tensor unfold_batch(const Tensor& y, Tensor* sums) {
   const std::int64_t n = y.shape()[0], f = y.shape()[1], p = y.numel() / (n * f);
   Tensor out = detail::make_tensor(Shape{f, n * p}, y.dtype());
+  if (sums != nullptr) *sums = zeros(Shape{f}, y.dtype());
   dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* py = y.data<T>();
     T* po = out.mutable_data<T>();
+    T* ps = sums != nullptr ? sums->mutable_data<T>() : nullptr;
     for (std::int64_t k = 0; k < n; ++k) {
       for (std::int64_t c = 0; c < f; ++c) {
-        std::memcpy(po + c * n * p + k * p, py + (k * f + c) * p, static_cast<std::size_t>(p) * sizeof(T));
+        const T* src = py + (k * f + c) * p;
+        T* dst = po + c * n * p + k * p;
+        if (ps == nullptr) {
+          for (std::int64_t i = 0; i < p; ++i) dst[i] = src[i];
+          continue;
+        }
+        // The copy and the plane's sum in one pass; eight partial sums so the loop vectorizes.
+        T part[8] = {};
+        std::int64_t i = 0;
+        for (; i + 8 <= p; i += 8) {
+          for (int j = 0; j < 8; ++j) {
+            dst[i + j] = src[i + j];
+            part[j] += src[i + j];
+          }
+        }
+        T s = 0;
+        for (; i < p; ++i) {
+          dst[i] = src[i];
+          s += src[i];
+        }
+        ps[c] += s + ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
       }
-    }
-  });
-  return out;
-}
-
-Tensor row_sums(const Tensor& m) {
-  const std::int64_t rows = m.shape()[0], cols = m.shape()[1];
-  Tensor out = detail::make_tensor(Shape{rows}, m.dtype());
-  dispatch_float(m.dtype(), "conv2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pm = m.data<T>();
-    T* po = out.mutable_data<T>();
-    for (std::int64_t r = 0; r < rows; ++r) {
-      // Eight partial sums, so the loop vectorizes (a single running sum is one long dependency chain).
-      const T* row = pm + r * cols;
-      T part[8] = {};
-      std::int64_t j = 0;
-      for (; j + 8 <= cols; j += 8) {
-        for (int k = 0; k < 8; ++k) part[k] += row[j + k];
-      }
-      T s = 0;
-      for (; j < cols; ++j) s += row[j];
-      po[r] = s + ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     }
   });
   return out;

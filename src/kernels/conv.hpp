@@ -30,10 +30,9 @@ Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& 
 Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& w);
 /// [F, N·P] → [N, F, P] (P = Ho·Wo), adding bias[f] if bias is defined; the result has `out_shape`.
 Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape);
-/// [N, F, P] → [F, N·P].
-Tensor unfold_batch(const Tensor& y);
-/// Sums each row of [F, M] → [F].
-Tensor row_sums(const Tensor& m);
+/// [N, F, P] → [F, N·P]; with `sums`, also y summed over all but axis 1 ([F], the bias gradient),
+/// in the same pass.
+Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
 
 /// Max over each window; `argmax` receives, per output element, the flat index in its H×W plane
 /// of the first largest input.
