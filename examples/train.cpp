@@ -211,8 +211,22 @@ data::Split load_data(const Config& c) {
 /// The book's final experiment with networks already trained: each model.safetensors (written by
 /// nabla-train, its configuration in the metadata) is rebuilt and run on the test set, and the
 /// networks take a plurality vote (nabla::vote). All must have been trained on the same data.
-int vote_models(const std::vector<std::string>& paths) {
-  if (paths.size() < 2) throw ValueError(fmt::format("--vote: needs two or more models, got {}", paths.size()));
+/// With `mirror` (Fashion-MNIST), each network classifies every test image by the sum of its class
+/// probabilities for the image and for its left–right mirror image — the flips it was trained with
+/// (test-time augmentation); one network is then enough.
+/// Each image of x ([n, 784], 28×28) mirrored left–right.
+Tensor mirrored(const Tensor& x) {
+  std::vector<float> v = x.to_vector<float>();
+  for (std::size_t img = 0; img < v.size(); img += 784) {
+    for (std::size_t r = 0; r < 28; ++r) std::reverse(v.begin() + std::ptrdiff_t(img + r * 28), v.begin() + std::ptrdiff_t(img + r * 28 + 28));
+  }
+  return from_vector(std::span<const float>(v), x.shape());
+}
+
+int vote_models(const std::vector<std::string>& paths, bool mirror) {
+  if (paths.size() < 2 && !mirror) {
+    throw ValueError(fmt::format("--vote: needs two or more models (or one with --vote-mirror), got {}", paths.size()));
+  }
   std::vector<Tensor> scores;
   std::optional<Config> first;
   std::optional<data::Split> data;
@@ -223,6 +237,10 @@ int vote_models(const std::vector<std::string>& paths) {
                                 "written by nabla-train", path));
     }
     const Config cfg = from_json(json::parse(file.metadata.at("config")));
+    if (mirror && cfg.data != "fashion") {
+      throw ValueError(fmt::format("--vote-mirror: \"{}\" was trained on {}; mirrored digits are not digits, the mirror is for "
+                                   "fashion only", path, cfg.data));
+    }
     if (!first) {
       first = cfg;
       data = load_data(cfg);
@@ -235,14 +253,17 @@ int vote_models(const std::vector<std::string>& paths) {
     net.load_state(file.tensors);
     net.eval();
     NoGradGuard no_grad;
-    scores.push_back(net(data->test.x()));
+    // With mirror: each network's class probabilities on the image plus those on its mirror image.
+    scores.push_back(mirror ? softmax(net(data->test.x())) + softmax(net(mirrored(data->test.x()))) : net(data->test.x()));
     const auto predicted = argmax(scores.back(), 1).to_vector<std::int64_t>();
     const auto labels = data->test.y().to_vector<std::int64_t>();
     std::int64_t correct = 0;
     for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
-    fmt::print("{}: {} (hidden {}, dropout {}, {}), test accuracy {:.4f}\n", path, cfg.model, cfg.hidden, cfg.dropout,
-               cfg.augment ? "augmented" : "not augmented", double(correct) / double(labels.size()));
+    fmt::print("{}: {} (hidden {}, dropout {}, {}), test accuracy {:.4f}{}\n", path, cfg.model, cfg.hidden, cfg.dropout,
+               cfg.augment ? "augmented" : "not augmented", double(correct) / double(labels.size()),
+               mirror ? " (with the mirror images)" : "");
   }
+  if (scores.size() == 1) return 0;
   const auto predicted = vote(scores).to_vector<std::int64_t>();
   const auto labels = data->test.y().to_vector<std::int64_t>();
   std::int64_t correct = 0;
@@ -447,10 +468,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> vote_paths;
   app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
       ->check(CLI::ExistingFile);
+  bool mirror_test = false;
+  app.add_flag("--vote-mirror", mirror_test, "with --vote: each network also sees each test image mirrored and adds the two "
+               "predictions (test-time augmentation; Fashion-MNIST)");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (!vote_paths.empty()) return vote_models(vote_paths);
+    if (!vote_paths.empty()) return vote_models(vote_paths, mirror_test);
     const bool book1 = cfg.model == "network1", book3 = cfg.model == "network3";
     if (cfg.lr == 0) cfg.lr = book1 ? 3.0 : book3 ? 0.03 : 0.5;
     if (cfg.hidden == 0) cfg.hidden = book1 ? 30 : 100;

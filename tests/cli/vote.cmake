@@ -26,3 +26,10 @@ endforeach()
 if(NOT out MATCHES "Ensemble of 2 by plurality vote: test accuracy 0\\.[0-9]+ \\([0-9]+ / 200\\)")
   message(FATAL_ERROR "no ensemble line in:\n${out}")
 endif()
+# --vote-mirror: one network alone, each test image also seen mirrored; its accuracy is printed.
+execute_process(COMMAND ${TRAIN} --vote ${WORK}/m1/model.safetensors --vote-mirror
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "${out}")
+if(NOT rc EQUAL 0 OR NOT out MATCHES "m1/model.safetensors: network2 [^\n]*test accuracy 0\\.[0-9]+ \\(with the mirror images\\)")
+  message(FATAL_ERROR "--vote-mirror (${rc}):\n${out}${err}")
+endif()
