@@ -87,7 +87,7 @@ with open(md_path, "w") as f:
             f"with OpenBLAS's {core} kernels, which every process (PyTorch's included) was pinned to with OPENBLAS_CORETYPE "
             "(Debian's OpenBLAS 0.3.21 falls back to its SSE3 \"Prescott\" kernels on CPUs newer than itself; nabla detects that, see `nabla::blas_info`).\n\n")
     f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "
-            "in its own process, limited to the same number of threads; each process warms up, then times every step. "
+            "in its own process, limited to the same number of threads (at one thread, pinned to the same CPU with `taskset -c 0`); each process warms up, then times every step. "
             f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "
             "the contenders take turns going first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster); "
             "the libtorch column is the same models through libtorch's C++ API (bench/libtorch_models.cpp) with its ratio "

@@ -36,6 +36,10 @@ configs=(
 )
 for rep in $(seq "$REPS"); do
   for t in 1 2; do
+    # One thread: every contender on the same CPU. On a virtual machine the CPUs need not be equal
+    # (here the second one is at times a third slower), and a process must not draw a better one.
+    pin=""
+    if [[ $t == 1 ]] && command -v taskset > /dev/null; then pin="taskset -c 0"; fi
     for c in "${configs[@]}"; do
       read -r model mode batch steps <<< "$c"
       warm=$((steps / 10 + 5))
@@ -47,7 +51,7 @@ for rep in $(seq "$REPS"); do
       n=${#contenders[@]}
       for k in $(seq 0 $((n - 1))); do
         # shellcheck disable=SC2086  # the python contender is two words on purpose
-        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t ${contenders[$(((k + rep) % n))]} "${args[@]}" >> "$results"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t $pin ${contenders[$(((k + rep) % n))]} "${args[@]}" >> "$results"
       done
       echo "rep $rep/$REPS, $t thread(s): $model $mode batch $batch"
     done
