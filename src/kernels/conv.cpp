@@ -165,6 +165,19 @@ void gemm_raw(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, cons
   }
 }
 
+/// Moves a GEMM block [F, nc·P] (images n0 … n0+nc−1) to out [N, F, P], adding bias[f] if given.
+template <class T>
+void fold_block(const T* blk, std::int64_t n0, std::int64_t nc, std::int64_t f, std::int64_t plane, const T* bias, T* out) {
+  for (std::int64_t i = 0; i < nc; ++i) {
+    for (std::int64_t c = 0; c < f; ++c) {
+      const T* src = blk + c * nc * plane + i * plane;
+      T* dst = out + ((n0 + i) * f + c) * plane;
+      const T b = bias ? bias[c] : T(0);
+      for (std::int64_t j = 0; j < plane; ++j) dst[j] = src[j] + b;
+    }
+  }
+}
+
 /// Images per chunk so that a [rows, chunk·P] block stays within about 1 MiB (in the L2 cache).
 std::int64_t chunk_images(std::int64_t rows, std::int64_t plane, std::int64_t n, std::size_t elem) {
   const std::int64_t per_image = std::max<std::int64_t>(1, rows * plane * std::int64_t(elem));
@@ -195,14 +208,7 @@ Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, 
     for (std::int64_t n0 = 0; n0 < n; n0 += chunk) {
       const std::int64_t nc = std::min(chunk, n - n0);
       gemm_raw<T>(false, f, nc * plane, k, wm.data<T>(), k, cols.data<T>() + n0 * plane, n * plane, pblk, nc * plane);
-      for (std::int64_t i = 0; i < nc; ++i) {  // [F, nc·P] → out[n0 + i, f, :], plus the bias
-        for (std::int64_t c = 0; c < f; ++c) {
-          const T* src = pblk + c * nc * plane + i * plane;
-          T* dst = po + ((n0 + i) * f + c) * plane;
-          const T b = pb ? pb[c] : T(0);
-          for (std::int64_t j = 0; j < plane; ++j) dst[j] = src[j] + b;
-        }
-      }
+      fold_block(pblk, n0, nc, f, plane, pb, po);
     }
   });
   return out;
@@ -226,14 +232,7 @@ Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& 
       const std::int64_t nc = std::min(chunk, d.n - n0);
       im2col_range(x.data<T>(), n0, n0 + nc, pc, nc * plane, d, win);
       gemm_raw<T>(false, f, nc * plane, k, wm.data<T>(), k, pc, nc * plane, pblk, nc * plane);
-      for (std::int64_t i = 0; i < nc; ++i) {
-        for (std::int64_t c = 0; c < f; ++c) {
-          const T* src = pblk + c * nc * plane + i * plane;
-          T* dst = po + ((n0 + i) * f + c) * plane;
-          const T b = pb ? pb[c] : T(0);
-          for (std::int64_t j = 0; j < plane; ++j) dst[j] = src[j] + b;
-        }
-      }
+      fold_block(pblk, n0, nc, f, plane, pb, po);
     }
   });
   return out;
@@ -256,26 +255,6 @@ Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape
     }
   });
   return x;
-}
-
-Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape) {
-  const std::int64_t n = out_shape[0], f = out_shape[1], p = out_shape.numel() / (n * f);
-  Tensor out = detail::make_tensor(out_shape, y.dtype());
-  dispatch_float(y.dtype(), "conv2d", [&](auto tag) {
-    using T = decltype(tag);
-    const T* py = y.data<T>();
-    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
-    T* po = out.mutable_data<T>();
-    for (std::int64_t k = 0; k < n; ++k) {
-      for (std::int64_t c = 0; c < f; ++c) {
-        const T* src = py + c * n * p + k * p;
-        T* dst = po + (k * f + c) * p;
-        const T b = pb ? pb[c] : T(0);
-        for (std::int64_t i = 0; i < p; ++i) dst[i] = src[i] + b;
-      }
-    }
-  });
-  return out;
 }
 
 Tensor unfold_batch(const Tensor& y, Tensor* sums) {

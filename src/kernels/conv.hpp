@@ -28,8 +28,6 @@ Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& 
 /// gx = col2im(wmᵀ · G) for G = unfold_batch(gy) [F, N·P], a few images at a time (the full
 /// [C·kh·kw, N·P] product never exists).
 Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& w);
-/// [F, N·P] → [N, F, P] (P = Ho·Wo), adding bias[f] if bias is defined; the result has `out_shape`.
-Tensor fold_batch(const Tensor& y, const Tensor& bias, const Shape& out_shape);
 /// [N, F, P] → [F, N·P]; with `sums`, also y summed over all but axis 1 ([F], the bias gradient),
 /// in the same pass.
 Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
