@@ -156,6 +156,11 @@ void col2im_range(const T* pc, std::int64_t ld, std::int64_t n0, std::int64_t n1
 template <class T>
 void gemm_raw(bool trans_a, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
               std::int64_t ldb, T* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum (no input channels): BLAS would reject the zero leading dimension
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
+    return;
+  }
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
   if constexpr (std::is_same_v<T, float>) {
