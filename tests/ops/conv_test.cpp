@@ -113,6 +113,12 @@ TEST_CASE("conv2d: batches processed in several blocks give the reference output
   CHECK(err < 1e-11);
 }
 
+TEST_CASE("conv2d: zero input channels give the bias alone (an empty sum)") {
+  Tensor y = conv2d(zeros({2, 0, 5, 5}), zeros({3, 0, 3, 3}), from_vector(std::vector<double>{1, 2, 3}, {3}));
+  CHECK(y.shape() == Shape{2, 3, 3, 3});
+  CHECK(sum(y).item() == doctest::Approx(2 * 9 * (1 + 2 + 3)));
+}
+
 TEST_CASE("conv2d: shape errors name the op, the shapes and the parameters") {
   CHECK_THROWS_WITH_AS(conv2d(ones({10, 3, 28, 28}), ones({20, 1, 5, 5}), ones({20})),
                        "conv2d: input [10, 3, 28, 28] has 3 channels, weight [20, 1, 5, 5] expects 1", ShapeError);
