@@ -142,7 +142,7 @@ singles=$(grep 'Corresponding test accuracy of' out/cnn/ensemble-digits.log | gr
   row network3-fashion-dropout0.2-augment-full-cosine "network3 + dropout 0.2 + augmentation on all 60,000 training images (no validation set), η from 0.03 to 0 on a cosine over 40 epochs"
   row network3-fashion-fc300-dropout0.3-augment-halve "network3 with FC 300, dropout 0.3, augmentation, η halved after 3 flat epochs, up to 60 epochs"
   row network3-fashion-dropout0.2-augment-nesterov "network3 + dropout 0.2 + augmentation, Nesterov momentum μ = 0.9 with η = 0.003, η halved after 3 flat epochs, up to 60 epochs"
-  row network3-fashion-dropout1000-augment-resumed "network3.py's dropout network (as above) resumed from its epoch-40 checkpoint, up to 120 epochs (this run was paused twice, about 16 minutes in epoch 67 and 6 in epoch 83, while benchmarks and CI ran: its wall time includes the pauses)"
+  row network3-fashion-dropout1000-augment-resumed "network3.py's dropout network (as above) resumed from its epoch-40 checkpoint, up to 120 epochs (this run was paused three times while benchmarks, tests and CI ran — its epochs 46, 67 and 74 took 596, 1007 and 588 s instead of about 30 — and its wall time includes the pauses)"
   row network3-digits "network3 on the MNIST digits (8,000 / 2,000; no validation set)"
   echo
   echo "Ensemble (the book's final experiment): \`network3 --digits data/mnist --epochs 30 --ensemble 3\`"
