@@ -7,10 +7,7 @@
 //
 //   bench_blas_loop [--model network1] --batch 10 [--mode train|infer] [--threads 1] [--steps 2000] [--warmup 200]
 // Prints {"impl":"openblas-loop", "model":"network1", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <random>
 #include <string>
@@ -19,7 +16,8 @@
 #include <cblas.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+
+#include "step_timing.hpp"
 
 namespace {
 
@@ -96,21 +94,8 @@ int main(int argc, char** argv) {
     l1.forward(x.data(), batch);
     l2.forward(l1.a.data(), batch);
   };
-  std::vector<double> us;
-  us.reserve(static_cast<std::size_t>(steps));
-  for (int i = 0; i < warmup + steps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (mode == "train") train_step();
-    else infer_step();
-    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) us.push_back(t);
-  }
-  std::sort(us.begin(), us.end());
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  fmt::print(R"({{"impl": "openblas-loop", "model": "network1", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
-             R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "peak_rss_kb": {}}})"
-             "\n",
-             mode, batch, threads, steps, us[us.size() / 2], us.front(), us.back(), ru.ru_maxrss);
+  const std::vector<double> us = mode == "train" ? bench::time_steps(warmup, steps, train_step)
+                                                 : bench::time_steps(warmup, steps, infer_step);
+  bench::print_result("openblas-loop", model, mode, batch, threads, steps, us);
   return 0;
 }

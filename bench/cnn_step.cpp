@@ -75,13 +75,9 @@ int main(int argc, char** argv) {
     std::vector<double> t_step;
     for (int i = 0; i < steps; ++i) t_step.push_back(time_us(step));
     // The split: the same steps again, each op timed inside them.
-    profile::reset();
-    double profiled_total = 0;
-    {
-      profile::Scope scope;
-      for (int i = 0; i < steps; ++i) profiled_total += time_us(step);
-    }
+    const bench::OpShares split = bench::op_shares(fmt::format("network3, batch {}", batch), step, steps);
     const profile::OpStats conv = profile::totals()["conv2d"];
+    const double profiled_total = split.step_us * steps;
     const double fwd_share = conv.forward_us / profiled_total, bwd_share = conv.backward_us / profiled_total;
     std::sort(t_step.begin(), t_step.end());
     const double s = median(t_step);
@@ -92,7 +88,7 @@ int main(int argc, char** argv) {
                t_step[t_step.size() / 10], t_step[t_step.size() * 9 / 10], double(batch) / s * 1e6,
                2 * macs * double(batch) / s / 1e3, 100 * fwd_share, 100 * bwd_share, 100 * (1 - fwd_share - bwd_share));
     shares += '\n';
-    shares += bench::op_shares(fmt::format("network3, batch {}", batch), step, steps);
+    shares += split.text;
   }
   fmt::print("{}", shares);
   return 0;

@@ -6,17 +6,15 @@
 //   bench_libtorch --model network1|network2 --batch 10 [--mode train|infer] [--threads 1]
 //                  [--steps 2000] [--warmup 200]
 // Built only where CMake finds Torch (bench/CMakeLists.txt); bench/run.sh installs libtorch-dev.
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
+
+#include "step_timing.hpp"
 
 namespace {
 
@@ -84,22 +82,8 @@ int main(int argc, char** argv) {
     torch::NoGradGuard g;
     net->forward(x);
   };
-  std::vector<double> us;
-  us.reserve(static_cast<std::size_t>(steps));
-  for (int i = 0; i < warmup + steps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (mode == "train") train_step();
-    else infer_step();
-    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) us.push_back(t);
-  }
-  std::sort(us.begin(), us.end());
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  std::printf(
-      "{\"impl\": \"libtorch\", \"model\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %d, "
-      "\"median_us\": %.2f, \"min_us\": %.2f, \"max_us\": %.2f, \"peak_rss_kb\": %ld}\n",
-      model.c_str(), mode.c_str(), static_cast<long long>(batch), threads, steps, us[us.size() / 2], us.front(), us.back(),
-      ru.ru_maxrss);
+  const std::vector<double> us = mode == "train" ? bench::time_steps(warmup, steps, train_step)
+                                                 : bench::time_steps(warmup, steps, infer_step);
+  bench::print_result("libtorch", model, mode, batch, threads, steps, us);
   return 0;
 }

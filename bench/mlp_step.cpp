@@ -54,6 +54,6 @@ int main(int argc, char** argv) {
   fmt::print("784-30-10 sigmoid, quadratic cost, batch {}, f32: one SGD step (forward + backward + update)\n", batch);
   fmt::print("  median {:.2f} us   p10 {:.2f} us   p90 {:.2f} us   over {} steps\n", pct(0.5), pct(0.1), pct(0.9), steps);
   fmt::print("  = {:.3f} s per 60,000-example epoch at the median\n\n", pct(0.5) * 6000 / 1e6);
-  fmt::print("{}", bench::op_shares("network1, batch 10", step, steps));
+  fmt::print("{}", bench::op_shares("network1, batch 10", step, steps).text);
   return 0;
 }

@@ -7,11 +7,9 @@
 // with recording off. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
 // With --rss-every N it is the memory run instead: the resident set size is sampled every N steps
 // (and before the first) and printed as "rss_trace": [[step, kB], ...] under impl "nabla-memory".
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -19,6 +17,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
+
+#include "step_timing.hpp"
 
 using namespace nabla;
 
@@ -92,21 +92,13 @@ int main(int argc, char** argv) {
     (*m.net)(x);
   };
   if (mode == "infer") m.net->eval();
-  // Filled in place (not grown): the timings' own pages must not count as growth in the memory run.
-  std::vector<double> us(static_cast<std::size_t>(steps), 0.0);
   std::vector<std::pair<int, long>> rss_trace;
   rss_trace.reserve(static_cast<std::size_t>(rss_every > 0 ? (warmup + steps) / rss_every + 2 : 0));
-  for (int i = 0; i < warmup + steps; ++i) {
+  auto sample = [&](int i) {
     if (rss_every > 0 && i % rss_every == 0) rss_trace.emplace_back(i, rss_kb());
-    const auto t0 = std::chrono::steady_clock::now();
-    if (mode == "train") train_step();
-    else infer_step();
-    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= warmup) us[static_cast<std::size_t>(i - warmup)] = t;
-  }
-  std::sort(us.begin(), us.end());
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
+  };
+  const std::vector<double> us = mode == "train" ? bench::time_steps(warmup, steps, train_step, sample)
+                                                 : bench::time_steps(warmup, steps, infer_step, sample);
   if (rss_every > 0) {
     rss_trace.emplace_back(warmup + steps, rss_kb());
     std::string trace;
@@ -114,12 +106,9 @@ int main(int argc, char** argv) {
     fmt::print(R"({{"impl": "nabla-memory", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
                R"("median_us": {:.2f}, "peak_rss_kb": {}, "rss_trace": [{}]}})"
                "\n",
-               model, mode, batch, threads, warmup + steps, us[us.size() / 2], ru.ru_maxrss, trace);
+               model, mode, batch, threads, warmup + steps, us[us.size() / 2], bench::peak_rss_kb(), trace);
     return 0;
   }
-  fmt::print(R"({{"impl": "nabla", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, )"
-             R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "peak_rss_kb": {}}})"
-             "\n",
-             model, mode, batch, threads, steps, us[us.size() / 2], us.front(), us.back(), ru.ru_maxrss);
+  bench::print_result("nabla", model, mode, batch, threads, steps, us);
   return 0;
 }

@@ -230,6 +230,13 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
   std::vector<Tensor> scores;
   std::optional<Config> first;
   std::optional<data::Split> data;
+  std::vector<std::int64_t> labels;
+  auto correct = [&](const Tensor& predicted) {  // how many predictions match the test labels
+    const auto p = predicted.to_vector<std::int64_t>();
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) n += p[i] == labels[i];
+    return n;
+  };
   for (const std::string& path : paths) {
     const io::TensorFile file = io::load_safetensors(path);
     if (!file.metadata.contains("config")) {
@@ -248,6 +255,7 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
       throw ValueError(fmt::format("--vote: \"{}\" was trained on {} and the first model on {}; all must share a data set",
                                    path, cfg.data, first->data));
     }
+    if (labels.empty()) labels = data->test.y().to_vector<std::int64_t>();
     Generator gen(cfg.seed);
     nn::Sequential net = build_model(cfg, gen);
     net.load_state(file.tensors);
@@ -255,21 +263,14 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
     NoGradGuard no_grad;
     // With mirror: each network's class probabilities on the image plus those on its mirror image.
     scores.push_back(mirror ? softmax(net(data->test.x())) + softmax(net(mirrored(data->test.x()))) : net(data->test.x()));
-    const auto predicted = argmax(scores.back(), 1).to_vector<std::int64_t>();
-    const auto labels = data->test.y().to_vector<std::int64_t>();
-    std::int64_t correct = 0;
-    for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
     fmt::print("{}: {} (hidden {}, dropout {}, {}), test accuracy {:.4f}{}\n", path, cfg.model, cfg.hidden, cfg.dropout,
-               cfg.augment ? "augmented" : "not augmented", double(correct) / double(labels.size()),
+               cfg.augment ? "augmented" : "not augmented", double(correct(argmax(scores.back(), 1))) / double(labels.size()),
                mirror ? " (with the mirror images)" : "");
   }
   if (scores.size() == 1) return 0;
-  const auto predicted = vote(scores).to_vector<std::int64_t>();
-  const auto labels = data->test.y().to_vector<std::int64_t>();
-  std::int64_t correct = 0;
-  for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  const std::int64_t right = correct(vote(scores));
   fmt::print("Ensemble of {} by plurality vote: test accuracy {:.4f} ({} / {})\n", paths.size(),
-             double(correct) / double(labels.size()), correct, labels.size());
+             double(right) / double(labels.size()), right, labels.size());
   return 0;
 }
 
