@@ -25,7 +25,7 @@ struct Conv2d {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
 
-  kernels::Window2d window(const Tensor& w) const { return {w.shape()[2], w.shape()[3], stride, padding}; }
+  kernels::Window2d window() const { return {w_shape[2], w_shape[3], stride, padding}; }
 
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
     kernels::check_floating(name, x);
@@ -42,11 +42,19 @@ struct Conv2d {
       throw ShapeError(fmt::format("conv2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(), w.dtype(),
                                    w.shape()[0], w.shape()));
     }
-    const kernels::Window2d win = window(w);
+    const kernels::Window2d win = window();
     const std::int64_t oh = win.out_h(x.shape()[2]), ow = win.out_w(x.shape()[3]);
     if (oh <= 0 || ow <= 0 || x.shape()[2] + 2 * padding < win.kh || x.shape()[3] + 2 * padding < win.kw) {
       throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
                                    x.shape(), padding));
+    }
+    if (kernels::conv_fast(x)) {  // float on AVX-512: nabla's own tiles, image by image
+      // The weight gradient reads x itself (stride 1, no padding) or the columns kept here.
+      const bool reads_x = kernels::conv_fast_reads_x(win);
+      Tensor cols;
+      Tensor y = kernels::conv2d_forward_fast(x, w, b, win, ctx.needs_grad(1) && !reads_x ? &cols : nullptr);
+      ctx.save(ctx.needs_grad(1) ? (reads_x ? x : cols) : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+      return y;
     }
     const Tensor wm = w.reshape({w.shape()[0], -1});
     if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
@@ -61,10 +69,19 @@ struct Conv2d {
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [cols, w] = ctx.saved<2>();
     Tensor gx, gw, gb;
+    if (kernels::conv_fast(gy)) {
+      if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad_fast(w, gy, x_shape, window());
+      if (ctx.needs_grad(1)) {
+        gw = kernels::conv2d_weight_grad_fast(gy, cols, x_shape, w_shape, window(), ctx.needs_grad(2) ? &gb : nullptr);
+      } else if (ctx.needs_grad(2)) {
+        gb = kernels::plane_sums(gy);
+      }
+      return {gx, gw, gb};
+    }
     const Tensor g = kernels::unfold_batch(gy, ctx.needs_grad(2) ? &gb : nullptr);
     if (ctx.needs_grad(0)) {
       const Tensor wm = w.reshape({w.shape()[0], -1});
-      gx = kernels::conv2d_input_grad(wm, g, x_shape, window(w));
+      gx = kernels::conv2d_input_grad(wm, g, x_shape, window());
     }
     if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
     return {gx, gw, gb};

@@ -32,6 +32,25 @@ Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape
 /// in the same pass.
 Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
 
+/// Float convolution with nabla's own AVX-512 GEMM tiles, image by image, straight from and to
+/// NCHW (no unfold or fold of the batch). conv_fast(x) says whether they serve x: float, in a build
+/// for a CPU with AVX-512F (NABLA_NATIVE on such a machine); otherwise the functions above do the work.
+bool conv_fast(const Tensor& x);
+/// y = conv(x, w) + bias; with `cols`, keeps each image's im2col block there, [N, C·kh·kw, Ho·Wo],
+/// for conv2d_weight_grad_fast.
+Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols);
+/// gx = col2im(Wᵀ · gy[n]) image by image, gy [N, F, Ho, Wo] read in place.
+Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
+/// Whether conv2d_weight_grad_fast reads x itself (stride 1, no padding: im2col done implicitly)
+/// rather than columns kept by the forward.
+bool conv_fast_reads_x(const Window2d& win);
+/// gw = Σ_n gy[n] · cols[n]ᵀ, reshaped to `w_shape`, where src is x when conv_fast_reads_x(win), else
+/// the columns conv2d_forward_fast kept; with `bias_grad`, also gy summed over all axes but 1 there.
+Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
+                               const Window2d& win, Tensor* bias_grad);
+/// y [N, F, …] summed over all axes but 1 ([F]: a convolution's bias gradient).
+Tensor plane_sums(const Tensor& y);
+
 /// Max over each window; `argmax` receives, per output element, the flat index in its H×W plane
 /// of the first largest input.
 Tensor max_pool2d(const Tensor& x, const Window2d& w, Tensor& argmax);

@@ -113,6 +113,51 @@ TEST_CASE("conv2d: batches processed in several blocks give the reference output
   CHECK(err < 1e-11);
 }
 
+TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
+  // float32 runs nabla's own AVX-512 tiles where the build has them (conv_fast) and float64 the
+  // im2col + BLAS path the gradient checks above cover, so this compares the two. The extra cases
+  // reach every branch of the tiles: 1–16, 17–32 and over 48 filters (several filter tiles), rows
+  // of im2col not a multiple of a tile, planes not a multiple of 16 or 32, rows wider than 16.
+  std::vector<Case> cases = kCases;
+  cases.push_back({3, 2, 12, 20, 50, 5, 1, 0});
+  cases.push_back({2, 4, 9, 9, 17, 3, 1, 0});
+  cases.push_back({4, 20, 12, 12, 40, 5, 1, 0});  // network3's second layer
+  cases.push_back({2, 1, 28, 28, 20, 5, 1, 0});   // and its first
+  cases.push_back({1, 3, 40, 37, 5, 2, 1, 0});
+  Generator gen(104);
+  for (const Case& t : cases) {
+    CAPTURE(t.c);
+    CAPTURE(t.f);
+    CAPTURE(t.k);
+    CAPTURE(t.stride);
+    CAPTURE(t.pad);
+    const Conv2dOptions opts{.stride = t.stride, .padding = t.pad};
+    const Tensor x = randn({t.n, t.c, t.h, t.w}, f64, gen), w = randn({t.f, t.c, t.k, t.k}, f64, gen);
+    const Tensor b = randn({t.f}, f64, gen);
+    const Shape ys{t.n, t.f, (t.h + 2 * t.pad - t.k) / t.stride + 1, (t.w + 2 * t.pad - t.k) / t.stride + 1};
+    const Tensor gy = randn(ys, f64, gen);
+    std::vector<Tensor> grads[2];
+    for (int k = 0; k < 2; ++k) {
+      const Dtype dt = k == 0 ? f64 : f32;
+      Tensor xk = x.to(dt).clone().requires_grad(true), wk = w.to(dt).clone().requires_grad(true);
+      Tensor bk = b.to(dt).clone().requires_grad(true);
+      conv2d(xk, wk, bk, opts).backward(gy.to(dt));
+      grads[k] = {xk.grad(), wk.grad(), bk.grad()};
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      const auto want = grads[0][i].to_vector(), got = grads[1][i].to_vector();
+      REQUIRE(want.size() == got.size());
+      double scale = 1, err = 0;
+      for (std::size_t j = 0; j < want.size(); ++j) {
+        scale = std::max(scale, std::abs(want[j]));
+        err = std::max(err, std::abs(want[j] - got[j]));
+      }
+      CHECK(err / scale < 1e-5);
+    }
+  }
+}
+
 TEST_CASE("conv2d: zero input channels give the bias alone (an empty sum)") {
   Tensor y = conv2d(zeros({2, 0, 5, 5}), zeros({3, 0, 3, 3}), from_vector(std::vector<double>{1, 2, 3}, {3}));
   CHECK(y.shape() == Shape{2, 3, 3, 3});
