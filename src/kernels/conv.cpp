@@ -317,6 +317,7 @@ namespace {
 // is in cache, and the products are written straight to NCHW.
 constexpr std::int64_t kMR = 10;  // rows of a tile: 2·kMR accumulators of the 32 AVX-512 registers
 constexpr std::int64_t kNR = 32;  // columns of a tile: two vectors of 16 floats
+constexpr std::int64_t kMaxTaps = 32;  // widest window col2im_image_s1 takes
 
 /// Packs `rows` (≤ kMR) rows of A, element (r, k) at a[r·rs + k·cs], k-major: out[k·kMR + r]; the
 /// rows from `rows` to kMR are zero.
@@ -408,24 +409,31 @@ Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias,
 /// overlapping store of the tap before. pc: the image's columns [C·kh·kw, P] (rows P apart); px: the image.
 void col2im_image_s1(const float* pc, float* px, const Dims& d, const Window2d& win) {
   const std::int64_t plane = d.oh * d.ow;
-  for (std::int64_t c = 0; c < d.c; ++c) {
-    for (std::int64_t y = 0; y < d.h; ++y) {
-      // Taps p with 0 ≤ y − p < Ho read row i = y − p of their columns.
-      const std::int64_t p0 = std::max<std::int64_t>(0, y - d.oh + 1), p1 = std::min<std::int64_t>(win.kh, y + 1);
-      for (std::int64_t x0 = 0; x0 < d.w; x0 += 16) {
-        __m512 acc = _mm512_setzero_ps();
+  __mmask16 mask[kMaxTaps];  // per tap column q: lanes x0 + l that read column j = x0 + l − q, 0 ≤ j < Wo
+  for (std::int64_t x0 = 0; x0 < d.w; x0 += 16) {
+    for (std::int64_t q = 0; q < win.kw; ++q) {
+      const std::int64_t lo = std::clamp<std::int64_t>(q - x0, 0, 16), hi = std::clamp<std::int64_t>(q + d.ow - x0, 0, 16);
+      mask[q] = lo >= hi ? 0 : static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    }
+    const auto out_mask = static_cast<__mmask16>((1u << std::min<std::int64_t>(16, d.w - x0)) - 1);
+    for (std::int64_t c = 0; c < d.c; ++c) {
+      for (std::int64_t y = 0; y < d.h; ++y) {
+        // Taps p with 0 ≤ y − p < Ho read row i = y − p of their columns. Four sums (even and odd q,
+        // even and odd p) keep four additions in flight instead of one chain.
+        const std::int64_t p0 = std::max<std::int64_t>(0, y - d.oh + 1), p1 = std::min<std::int64_t>(win.kh, y + 1);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (std::int64_t p = p0; p < p1; ++p) {
-          const float* row = pc + ((c * win.kh + p) * win.kw) * plane + (y - p) * d.ow;
-          for (std::int64_t q = 0; q < win.kw; ++q) {
-            // Lane l is x = x0 + l and reads column j = x − q, if 0 ≤ j < Wo.
-            const std::int64_t lo = std::clamp<std::int64_t>(q - x0, 0, 16), hi = std::clamp<std::int64_t>(q + d.ow - x0, 0, 16);
-            if (lo >= hi) continue;
-            const auto m = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, row + q * plane + x0 - q));
+          const float* row = pc + ((c * win.kh + p) * win.kw) * plane + (y - p) * d.ow + x0;
+          std::int64_t q = 0;
+          for (; q + 1 < win.kw; q += 2) {
+            a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(mask[q], row + q * plane - q));
+            a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps(mask[q + 1], row + (q + 1) * plane - (q + 1)));
           }
+          if (q < win.kw) a2 = _mm512_add_ps(a2, _mm512_maskz_loadu_ps(mask[q], row + q * plane - q));
+          std::swap(a0, a3);  // the next p adds to the other pair
         }
-        const std::int64_t n = std::min<std::int64_t>(16, d.w - x0);
-        _mm512_mask_storeu_ps(px + (c * d.h + y) * d.w + x0, static_cast<__mmask16>((1u << n) - 1), acc);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        _mm512_mask_storeu_ps(px + (c * d.h + y) * d.w + x0, out_mask, sum);
       }
     }
   }
@@ -442,7 +450,7 @@ Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_
   for (std::int64_t n = 0; n < d.n; ++n) {
     // Wᵀ · G_n [k, P], with G_n = gy[n] read in place, then summed back into image n.
     gemm_tiles(k, plane, f, packed.data<float>(), gy.data<float>() + n * f * plane, plane, pblk, plane, nullptr);
-    if (win.stride == 1 && win.padding == 0) {
+    if (win.stride == 1 && win.padding == 0 && win.kw <= kMaxTaps) {
       col2im_image_s1(pblk, px + n * image, d, win);
     } else {
       std::fill(px + n * image, px + (n + 1) * image, 0.0f);
@@ -563,7 +571,7 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
   // G transposed to [N, P, ldg] (ldg: f rounded up to whole vectors, the rest zero), the bias
   // gradient summed on the way.
   const std::int64_t ldg = (f + 15) / 16 * 16;
-  Tensor gt = zeros(Shape{n * plane, ldg}, Dtype::f32);
+  Tensor gt = detail::make_tensor(Shape{n * plane, ldg}, Dtype::f32);  // every lane is written below
   const float* pg = gy.data<float>();
   float* pt = gt.mutable_data<float>();
   // Blocks of 16 channels × 16 pixels, transposed in registers (channels past f are zero).
