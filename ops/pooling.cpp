@@ -31,7 +31,9 @@ struct MaxPool2d {
     ctx.save(argmax);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const { return {kernels::max_pool2d_backward(gy, ctx.saved(0), x_shape)}; }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {kernels::max_pool2d_backward(gy, ctx.saved(0), x_shape, {kernel, kernel, stride, 0})};
+  }
   Shape x_shape;
 };
 
