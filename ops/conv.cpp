@@ -1,17 +1,20 @@
 // ops/conv.cpp — 2-d convolution on NCHW tensors (book ch. 6: local receptive fields, shared
-// weights and biases), as im2col + one OpenBLAS GEMM over the whole batch.
+// weights and biases).
 //
 //   y[n, f, i, j] = b[f] + Σ_{c, p, q} w[f, c, p, q] · x[n, c, i·s + p − pad, j·s + q − pad]
 //   x [N, C, H, W], w [F, C, kh, kw], b [F] (optional) → y [N, F, Ho, Wo],
 //   Ho = (H + 2·pad − kh) / s + 1, likewise Wo.
-// Forward: cols = im2col(x) [C·kh·kw, N·Ho·Wo]; Y = W · cols [F, N·Ho·Wo]; y = fold(Y) + b, the
-// GEMM and the fold done a few images at a time so each block of Y is moved while in cache.
-// Backward, with G = unfold(gy) [F, N·Ho·Wo]:
-//   gw = G · colsᵀ (one GEMM, transpose by flag),  gb = row sums of G (summed while unfolding),
-//   gx = col2im(Wᵀ · G), again a few images at a time: the [C·kh·kw, N·Ho·Wo] product is never
-//   stored whole (8 MB for network3's second layer at batch 64).
-// Saves cols (for gw) and w (for gx), each only if needed; with no weight gradient to compute (as in
-// inference) the forward streams im2col, GEMM and fold a few images at a time and keeps no cols.
+// With cols = im2col(x) [C·kh·kw, N·Ho·Wo] and W the weights as [F, C·kh·kw]: Y = W · cols, and
+// backward, with G the gradient gy as [F, N·Ho·Wo]: gw = G · colsᵀ, gb = row sums of G,
+// gx = col2im(Wᵀ · G). Each gradient only if its input needs one.
+//
+// Two implementations (docs/design.md, "Convolution and pooling"):
+// - float32 on AVX-512 (kernels::conv_fast): nabla's own GEMM tiles, image by image, reading and
+//   writing NCHW directly. For stride 1 without padding the weight gradient reads x itself (implicit
+//   im2col), so the forward saves x; otherwise it saves the columns it made.
+// - otherwise (float64, other CPUs): im2col + OpenBLAS over the whole batch, a few images at a time,
+//   saving cols for gw, or none in inference (streamed).
+// w is saved for gx only if x needs a gradient.
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "../src/kernels/conv.hpp"
