@@ -16,6 +16,7 @@
 #endif
 
 #include "kernels.hpp"
+#include "../parallel.hpp"
 
 namespace nabla::kernels {
 
@@ -388,19 +389,26 @@ Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias,
   const std::int64_t f = w.shape()[0], k = d.c * win.kh * win.kw, plane = d.oh * d.ow;
   Tensor y = detail::make_tensor(Shape{d.n, f, d.oh, d.ow}, Dtype::f32);
   const Tensor packed = pack_panels(w.data<float>(), f, k, k, 1);
-  // Each image's columns [k, P]: kept image after image in *cols when asked for, else one scratch block.
-  Tensor scratch;
+  // Each image's columns [k, P]: kept image after image in *cols when asked for, else a scratch
+  // block per thread.
+  float* pcols = nullptr;
   if (cols != nullptr) {
     *cols = detail::make_tensor(Shape{d.n, k, plane}, Dtype::f32);
-  } else {
-    scratch = detail::make_tensor(Shape{k, plane}, Dtype::f32);
+    pcols = cols->mutable_data<float>();
   }
   const float* pb = bias.defined() ? bias.data<float>() : nullptr;
-  for (std::int64_t n = 0; n < d.n; ++n) {
-    float* cn = cols != nullptr ? cols->mutable_data<float>() + n * k * plane : scratch.mutable_data<float>();
-    im2col_range(x.data<float>(), n, n + 1, cn, plane, d, win);
-    gemm_tiles(f, plane, k, packed.data<float>(), cn, plane, y.mutable_data<float>() + n * f * plane, plane, pb);
-  }
+  const float* px = x.data<float>();
+  const float* pw = packed.data<float>();
+  float* py = y.mutable_data<float>();
+  detail::parallel_for(d.n, 1, [&](std::int64_t n0, std::int64_t n1) {
+    Tensor scratch;
+    if (pcols == nullptr) scratch = detail::make_tensor(Shape{k, plane}, Dtype::f32);
+    for (std::int64_t n = n0; n < n1; ++n) {
+      float* cn = pcols != nullptr ? pcols + n * k * plane : scratch.mutable_data<float>();
+      im2col_range(px, n, n + 1, cn, plane, d, win);
+      gemm_tiles(f, plane, k, pw, cn, plane, py + n * f * plane, plane, pb);
+    }
+  });
   return y;
 }
 
@@ -444,19 +452,23 @@ Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_
   const std::int64_t f = w.shape()[0], k = d.c * win.kh * win.kw, plane = d.oh * d.ow, image = d.c * d.h * d.w;
   Tensor gx = detail::make_tensor(x_shape, Dtype::f32);
   const Tensor packed = pack_panels(w.data<float>(), k, f, 1, k);  // Wᵀ [k, f]
-  Tensor block = detail::make_tensor(Shape{k, plane}, Dtype::f32);
-  float* pblk = block.mutable_data<float>();
   float* px = gx.mutable_data<float>();
-  for (std::int64_t n = 0; n < d.n; ++n) {
-    // Wᵀ · G_n [k, P], with G_n = gy[n] read in place, then summed back into image n.
-    gemm_tiles(k, plane, f, packed.data<float>(), gy.data<float>() + n * f * plane, plane, pblk, plane, nullptr);
-    if (win.stride == 1 && win.padding == 0 && win.kw <= kMaxTaps) {
-      col2im_image_s1(pblk, px + n * image, d, win);
-    } else {
-      std::fill(px + n * image, px + (n + 1) * image, 0.0f);
-      col2im_range(pblk, plane, n, n + 1, px, d, win);
+  const float* pw = packed.data<float>();
+  const float* pg = gy.data<float>();
+  detail::parallel_for(d.n, 1, [&](std::int64_t n0, std::int64_t n1) {
+    Tensor block = detail::make_tensor(Shape{k, plane}, Dtype::f32);
+    float* pblk = block.mutable_data<float>();
+    for (std::int64_t n = n0; n < n1; ++n) {
+      // Wᵀ · G_n [k, P], with G_n = gy[n] read in place, then summed back into image n.
+      gemm_tiles(k, plane, f, pw, pg + n * f * plane, plane, pblk, plane, nullptr);
+      if (win.stride == 1 && win.padding == 0 && win.kw <= kMaxTaps) {
+        col2im_image_s1(pblk, px + n * image, d, win);
+      } else {
+        std::fill(px + n * image, px + (n + 1) * image, 0.0f);
+        col2im_range(pblk, plane, n, n + 1, px, d, win);
+      }
     }
-  }
+  });
   return gx;
 }
 
@@ -552,12 +564,14 @@ template <int MR, int NV>
 void weight_grad(std::int64_t n, std::int64_t oh, std::int64_t ow, const ColsView& a, std::int64_t f, std::int64_t k,
                  const float* gt, std::int64_t ldg, float* gw) {
   const std::int64_t panels = (k + MR - 1) / MR, per = (k + panels - 1) / panels;
-  for (std::int64_t k0 = 0; k0 < k; k0 += per) {
-    for (std::int64_t f0 = 0; f0 < f; f0 += 16 * NV) {
-      wgrad_tile<MR, NV>(n, oh, ow, a, k0, std::min(per, k - k0), gt + f0, ldg, gw + f0 * k + k0, k,
-                         std::min<std::int64_t>(16 * NV, f - f0));
+  detail::parallel_for(panels, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t k0 = p0 * per; k0 < std::min(k, p1 * per); k0 += per) {
+      for (std::int64_t f0 = 0; f0 < f; f0 += 16 * NV) {
+        wgrad_tile<MR, NV>(n, oh, ow, a, k0, std::min(per, k - k0), gt + f0, ldg, gw + f0 * k + k0, k,
+                           std::min<std::int64_t>(16 * NV, f - f0));
+      }
     }
-  }
+  });
 }
 }  // namespace
 
@@ -568,15 +582,16 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], oh = gy.shape()[2], ow = gy.shape()[3], plane = oh * ow;
   const std::int64_t k = x_shape[1] * win.kh * win.kw;
   Tensor gw = zeros(Shape{f, k}, Dtype::f32);
-  // G transposed to [N, P, ldg] (ldg: f rounded up to whole vectors, the rest zero), the bias
-  // gradient summed on the way.
-  const std::int64_t ldg = (f + 15) / 16 * 16;
+  // G transposed to [N, P, ldg], ldg: f rounded up to whole filter tiles of 16·nv lanes (the tiles
+  // below read whole tiles), the lanes past f zero.
+  const std::int64_t nv = f <= 16 ? 1 : f <= 32 ? 2 : 3, ldg = (f + 16 * nv - 1) / (16 * nv) * (16 * nv);
   Tensor gt = detail::make_tensor(Shape{n * plane, ldg}, Dtype::f32);  // every lane is written below
   const float* pg = gy.data<float>();
   float* pt = gt.mutable_data<float>();
   // Blocks of 16 channels × 16 pixels, transposed in registers (channels past f are zero).
-  for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t f0 = 0; f0 < f; f0 += 16) {
+  detail::parallel_for(n, 4, [&](std::int64_t i0, std::int64_t i1) {
+  for (std::int64_t i = i0; i < i1; ++i) {
+    for (std::int64_t f0 = 0; f0 < ldg; f0 += 16) {
       for (std::int64_t t0 = 0; t0 < plane; t0 += 16) {
         const std::int64_t nt = std::min<std::int64_t>(16, plane - t0);
         const auto m = static_cast<__mmask16>((1u << nt) - 1);
@@ -589,15 +604,16 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
       }
     }
   }
+  });
   if (bias_grad != nullptr) *bias_grad = plane_sums(gy);
   if (k > 0 && n > 0) {
     const bool implicit = conv_fast_reads_x(win);
     const ColsView a{src.data<float>(),         implicit ? x_shape[1] * x_shape[2] * x_shape[3] : k * plane,
                      implicit ? x_shape[3] : ow, implicit, plane, win.kh, win.kw, x_shape[2], x_shape[3]};
     float* pw = gw.mutable_data<float>();
-    if (f <= 16) {
+    if (nv == 1) {
       weight_grad<24, 1>(n, oh, ow, a, f, k, pt, ldg, pw);
-    } else if (f <= 32) {
+    } else if (nv == 2) {
       weight_grad<13, 2>(n, oh, ow, a, f, k, pt, ldg, pw);
     } else {
       weight_grad<8, 3>(n, oh, ow, a, f, k, pt, ldg, pw);
@@ -797,10 +813,13 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
   std::int64_t* pa = argmax.mutable_data<std::int64_t>();
 #if defined(__AVX512F__)
   if (pool_2x2_fast(x.dtype(), win, d.h, d.w)) {
-    for (std::int64_t nc = 0; nc < d.n * d.c; ++nc) {
-      max_pool_2x2_plane(x.data<float>() + nc * d.h * d.w, y.mutable_data<float>() + nc * d.oh * d.ow,
-                         pa + nc * d.oh * d.ow, d);
-    }
+    const float* px = x.data<float>();
+    float* py = y.mutable_data<float>();
+    detail::parallel_for(d.n * d.c, 32, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t nc = b; nc < e; ++nc) {
+        max_pool_2x2_plane(px + nc * d.h * d.w, py + nc * d.oh * d.ow, pa + nc * d.oh * d.ow, d);
+      }
+    });
     return y;
   }
 #endif
@@ -861,10 +880,14 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& 
   if (pool_2x2_fast(gy.dtype(), win, x_shape[2], x_shape[3])) {
     const Dims d = dims_of(x_shape, win);
     Tensor gx = detail::make_tensor(x_shape, Dtype::f32);
-    for (std::int64_t nc = 0; nc < d.n * d.c; ++nc) {
-      max_pool_2x2_plane_backward(gy.data<float>() + nc * d.oh * d.ow, argmax.data<std::int64_t>() + nc * d.oh * d.ow,
-                                  gx.mutable_data<float>() + nc * d.h * d.w, d);
-    }
+    const float* pg = gy.data<float>();
+    const std::int64_t* pa = argmax.data<std::int64_t>();
+    float* px = gx.mutable_data<float>();
+    detail::parallel_for(d.n * d.c, 32, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t nc = b; nc < e; ++nc) {
+        max_pool_2x2_plane_backward(pg + nc * d.oh * d.ow, pa + nc * d.oh * d.ow, px + nc * d.h * d.w, d);
+      }
+    });
     return gx;
   }
 #endif

@@ -158,6 +158,28 @@ TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
   }
 }
 
+TEST_CASE("conv2d and max_pool2d give the same bits on one thread and on two") {
+  // nabla's own loops split images, planes and weight-gradient panels over threads; no sum is split
+  // across threads, so the thread count must not change a single bit.
+  Generator gen(105);
+  const Tensor x = randn({9, 3, 14, 14}, f32, gen), w = randn({40, 3, 5, 5}, f32, gen), b = randn({40}, f32, gen);
+  const Tensor gy = randn({9, 40, 5, 5}, f32, gen);
+  const int saved = num_threads();
+  std::vector<std::vector<double>> out[2];
+  for (int t = 0; t < 2; ++t) {
+    set_num_threads(t + 1);
+    Tensor xt = x.clone().requires_grad(true), wt = w.clone().requires_grad(true), bt = b.clone().requires_grad(true);
+    Tensor y = max_pool2d(conv2d(xt, wt, bt), 2);
+    y.backward(gy);
+    out[t] = {y.to_vector(), xt.grad().to_vector(), wt.grad().to_vector(), bt.grad().to_vector()};
+  }
+  set_num_threads(saved);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(out[0][i] == out[1][i]);
+  }
+}
+
 TEST_CASE("conv2d: zero input channels give the bias alone (an empty sum)") {
   Tensor y = conv2d(zeros({2, 0, 5, 5}), zeros({3, 0, 3, 3}), from_vector(std::vector<double>{1, 2, 3}, {3}));
   CHECK(y.shape() == Shape{2, 3, 3, 3});
