@@ -15,7 +15,7 @@
 namespace nabla {
 
 /// Threads used by OpenBLAS (and so by matmul and every layer built on it) and by nabla's own
-/// parallel loops (float32 convolution and max-pooling). Results do not depend on it.
+/// parallel loops (float32 convolution and max-pooling), which give the same bits on any number.
 void set_num_threads(int n);
 int num_threads();
 /// The BLAS library, its build options and the kernel set it runs, e.g. "OpenBLAS 0.3.21
