@@ -15,7 +15,13 @@ import sys
 
 results_path, md_path, png_path = sys.argv[1:4]
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
-peak = {r["threads"]: r["gflops"] for r in rows if r.get("impl") == "openblas"}
+# The sgemm rate is measured once per repetition and thread count, beside the models (this VM's
+# speed drifts between runs); the median of those is the peak each share is taken against.
+sgemm = collections.defaultdict(list)
+for r in rows:
+    if r.get("impl") == "openblas":
+        sgemm[r["threads"]].append(r["gflops"])
+peak = {t: statistics.median(v) for t, v in sgemm.items()}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
@@ -83,7 +89,9 @@ with open(md_path, "w") as f:
     blas_v = version("dpkg-query -W -f='${Version}' libopenblas0")
     f.write(f"nabla {nabla_v}, PyTorch {torch_v}, OpenBLAS {blas_v}.\n")
     core = next((r.get("core") for r in rows if r.get("what", "").startswith("sgemm")), "?")
-    f.write(f"OpenBLAS sgemm (1024³) on this machine: {peak.get(1, float('nan')):.1f} GFLOP/s on 1 thread, {peak.get(2, float('nan')):.1f} on 2, "
+    span = {t: f" ({min(v):.1f}–{max(v):.1f})" if len(v) > 1 else "" for t, v in sgemm.items()}
+    f.write(f"OpenBLAS sgemm (1024³) on this machine, median of one measurement per repetition (min–max): "
+            f"{peak.get(1, float('nan')):.1f} GFLOP/s{span.get(1, '')} on 1 thread, {peak.get(2, float('nan')):.1f}{span.get(2, '')} on 2, "
             f"with OpenBLAS's {core} kernels, which every process (PyTorch's included) was pinned to with OPENBLAS_CORETYPE "
             "(Debian's OpenBLAS 0.3.21 falls back to its SSE3 \"Prescott\" kernels on CPUs newer than itself; nabla detects that, see `nabla::blas_info`).\n\n")
     f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "

@@ -27,7 +27,6 @@ echo "{\"impl\": \"meta\", \"commit\": \"$(git rev-parse --short HEAD)$(git diff
 core=$(build/bench/bench_sgemm_peak 1 | grep -o '"core": "[^"]*"' | cut -d'"' -f4)
 export OPENBLAS_CORETYPE=$core
 echo "OpenBLAS core for all contenders: $core"
-for t in 1 2; do build/bench/bench_sgemm_peak "$t" >> "$results"; done
 
 # model mode batch steps
 configs=(
@@ -40,6 +39,8 @@ for rep in $(seq "$REPS"); do
     # (here the second one is at times a third slower), and a process must not draw a better one.
     pin=""
     if [[ $t == 1 ]] && command -v taskset > /dev/null; then pin="taskset -c 0"; fi
+    # The sgemm peak, measured in every repetition beside the models it is compared with.
+    OPENBLAS_NUM_THREADS=$t $pin build/bench/bench_sgemm_peak "$t" >> "$results"
     for c in "${configs[@]}"; do
       read -r model mode batch steps <<< "$c"
       warm=$((steps / 10 + 5))
