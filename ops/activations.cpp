@@ -14,7 +14,7 @@ struct Sigmoid {
   static constexpr std::string_view name = "sigmoid";
   Tensor forward(Context& ctx, const Tensor& x) const {
     kernels::check_floating(name, x);
-    Tensor y = kernels::map(x, [](auto v) { return 1 / (1 + std::exp(-v)); });
+    Tensor y = kernels::sigmoid(x);
     ctx.save(y);
     return y;
   }

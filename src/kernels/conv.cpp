@@ -9,10 +9,7 @@
 
 #include <cblas.h>
 #if defined(__AVX512F__)
-#include <immintrin.h>
-// GCC 12 warns "'__Y' may be used uninitialized" inside its own AVX-512 shuffle intrinsics (their
-// _mm512_undefined_* operand); the warning is about the header, not this code.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "avx512.hpp"
 #endif
 
 #include "kernels.hpp"

@@ -7,8 +7,55 @@
 #include <limits>
 
 #include <cblas.h>
+#if defined(__AVX512F__)
+#include "avx512.hpp"
+#endif
 
 namespace nabla::kernels {
+
+#if defined(__AVX512F__)
+namespace {
+/// e^t for 16 floats: t = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for exactness), e^r from
+/// Cephes' polynomial, 2^n by scalef (which over- and underflows to inf and 0 as exp does). t is
+/// clamped to ±100, far past both, so the polynomial never sees a huge r; NaN is the caller's.
+inline __m512 exp16(__m512 t) {
+  t = _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(100.0f)), _mm512_set1_ps(-100.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(e, n);
+}
+}  // namespace
+#endif
+
+Tensor sigmoid(const Tensor& x) {
+#if defined(__AVX512F__)
+  if (x.dtype() == Dtype::f32) {
+    Tensor y = detail::make_tensor(x.shape(), Dtype::f32);
+    const float* px = x.data<float>();
+    float* py = y.mutable_data<float>();
+    const std::int64_t n = x.numel();
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (std::int64_t i = 0; i < n; i += 16) {
+      const auto m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+      const __m512 v = _mm512_maskz_loadu_ps(m, px + i);
+      __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+      s = _mm512_mask_mov_ps(s, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
+      _mm512_mask_storeu_ps(py + i, m, s);
+    }
+    return y;
+  }
+#endif
+  return map(x, [](auto v) { return 1 / (1 + std::exp(-v)); });
+}
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype()) {

@@ -147,6 +147,11 @@ Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
 }
 
 /// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
+/// y = 1 / (1 + e^−x). float32 on AVX-512: sixteen at a time, e^−x from a degree-5 polynomial after
+/// range reduction (Cephes' expf, within 2 ulp of the exact value) and 2^n by scalef; NaN stays NaN.
+/// Otherwise std::exp element by element.
+Tensor sigmoid(const Tensor& x);
+
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
 /// Views x as [outer, n, inner] around `axis` (already normalized).
