@@ -872,7 +872,8 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
   return y;
 }
 
-Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape, const Window2d& win) {
+Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape,
+                           [[maybe_unused]] const Window2d& win) {
 #if defined(__AVX512F__)
   if (pool_2x2_fast(gy.dtype(), win, x_shape[2], x_shape[3])) {
     const Dims d = dims_of(x_shape, win);
