@@ -720,13 +720,15 @@ void for_each_window(const Dims& d, const Window2d& win, Visit visit) {
 
 #if defined(__AVX512F__)
 namespace {
+/// 2·l in lane l: the even columns of two vectors (a permute index) and each window's first column.
+inline __m512i twice_lane() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
+
 /// The 2×2, stride-2 max-pool of a float plane, 16 windows at a time: the even and odd columns of the
 /// two input rows are separated with one permute each, the first largest of the four kept with
 /// compare-and-blend (strictly greater, so ties and NaN behave as in the loop below).
 void max_pool_2x2_plane(const float* in, float* out, std::int64_t* arg, const Dims& d) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = twice_lane();
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i lane2 = _mm512_add_epi32(even, _mm512_setzero_si512());  // 2·l
   const auto cols = [&](std::int64_t c0) {  // the input columns c0 … c0 + 15 that exist
     return static_cast<__mmask16>(c0 >= d.w ? 0 : d.w - c0 >= 16 ? 0xFFFF : (1u << (d.w - c0)) - 1);
   };
@@ -752,7 +754,7 @@ void max_pool_2x2_plane(const float* in, float* out, std::int64_t* arg, const Di
       const auto m = static_cast<__mmask16>((1u << nj) - 1);
       _mm512_mask_storeu_ps(out + i * d.ow + j0, m, best);
       // Flat index in the plane: 2i·W + 2(j0 + l) + offset, widened to int64.
-      const __m512i idx = _mm512_add_epi32(_mm512_add_epi32(off, lane2), _mm512_set1_epi32(static_cast<int>(2 * i * d.w + c0)));
+      const __m512i idx = _mm512_add_epi32(_mm512_add_epi32(off, even), _mm512_set1_epi32(static_cast<int>(2 * i * d.w + c0)));
       _mm512_mask_storeu_epi64(arg + i * d.ow + j0, static_cast<__mmask8>(m), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(idx)));
       _mm512_mask_storeu_epi64(arg + i * d.ow + j0 + 8, static_cast<__mmask8>(m >> 8),
                                _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(idx, 1)));
@@ -763,7 +765,7 @@ void max_pool_2x2_plane(const float* in, float* out, std::int64_t* arg, const Di
 /// The gradient of max_pool_2x2_plane: every input element written once (gy where it was its window's
 /// argmax, 0 elsewhere, the rows and columns no window covers included), no zeroing pass, no scatter.
 void max_pool_2x2_plane_backward(const float* g, const std::int64_t* arg, float* gx, const Dims& d) {
-  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i lane2 = twice_lane();
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   const auto cols = [&](std::int64_t c0) {
