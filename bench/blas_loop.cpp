@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "step_options.hpp"
 #include "step_timing.hpp"
 
 namespace {
@@ -58,15 +59,11 @@ struct Layer {
 
 int main(int argc, char** argv) {
   CLI::App app{"network.py as a plain OpenBLAS loop, for the side-by-side benchmarks"};
-  std::string model = "network1", mode = "train";
-  int batch = 10, threads = 1, steps = 2000, warmup = 200;
-  app.add_option("--model", model, "network1 only")->check(CLI::IsMember({"network1"}));
-  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
-  app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
-  app.add_option("--threads", threads)->check(CLI::Range(1, 64));
-  app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
-  app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  StepOptions opts;
+  auto& [model, mode, batch64, threads, steps, warmup] = opts;
+  add_step_options(app, opts, {"network1"});  // network.py's network only
   CLI11_PARSE(app, argc, argv);
+  const int batch = static_cast<int>(batch64);  // ≤ 100,000 (checked above)
 
   openblas_set_num_threads(threads);
   std::mt19937 rng(0);

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "step_options.hpp"
 #include "step_timing.hpp"
 
 namespace {
@@ -35,15 +36,9 @@ struct Mlp : torch::nn::Module {
 
 int main(int argc, char** argv) {
   CLI::App app{"libtorch (C++) side of the side-by-side benchmarks"};
-  std::string model = "network1", mode = "train";
-  std::int64_t batch = 10;
-  int threads = 1, steps = 2000, warmup = 200;
-  app.add_option("--model", model)->check(CLI::IsMember({"network1", "network2"}));
-  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
-  app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
-  app.add_option("--threads", threads)->check(CLI::Range(1, 64));
-  app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
-  app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  StepOptions opts;
+  auto& [model, mode, batch, threads, steps, warmup] = opts;
+  add_step_options(app, opts, {"network1", "network2"});
   CLI11_PARSE(app, argc, argv);
 
   torch::set_num_threads(threads);

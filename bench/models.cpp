@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
 
+#include "step_options.hpp"
 #include "step_timing.hpp"
 
 using namespace nabla;
@@ -60,15 +61,10 @@ long rss_kb() {
 int main(int argc, char** argv) {
   CLI::App app{"nabla side of the side-by-side benchmarks"};
   inspect::set_warnings(false);  // network1 pairs sigmoid with the quadratic cost on purpose (network.py)
-  std::string model = "network1", mode = "train";
-  std::int64_t batch = 10;
-  int threads = 1, steps = 2000, warmup = 200, rss_every = 0;
-  app.add_option("--model", model)->check(CLI::IsMember({"network1", "network2", "network3"}));
-  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "infer"}));
-  app.add_option("--batch", batch)->check(CLI::Range(1, 100000));
-  app.add_option("--threads", threads)->check(CLI::Range(1, 64));
-  app.add_option("--steps", steps)->check(CLI::Range(1, 10000000));
-  app.add_option("--warmup", warmup)->check(CLI::Range(0, 10000000));
+  StepOptions opts;
+  auto& [model, mode, batch, threads, steps, warmup] = opts;
+  add_step_options(app, opts, {"network1", "network2", "network3"});
+  int rss_every = 0;
   app.add_option("--rss-every", rss_every, "sample the resident set every N steps (memory run)")->check(CLI::Range(0, 10000000));
   CLI11_PARSE(app, argc, argv);
 
