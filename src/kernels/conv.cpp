@@ -28,7 +28,9 @@ Dims dims_of(const Shape& x, const Window2d& win) {
 
 namespace {
 /// dst[j] = src[j] (copy_run) or dst[j] += src[j] (add_run) for j < n: the short runs of im2col and
-/// col2im (8–24 elements in the book's networks), in whole and masked AVX-512 vectors where there are.
+/// col2im (8–24 elements in the book's networks). copy_run moves whole and masked AVX-512 vectors
+/// where there are; add_run stays a plain loop (float on AVX-512 never gets here: its input gradient
+/// gathers instead, see col2im_image_s1, because masked adds of overlapping runs stall on each other).
 template <class T>
 inline void copy_run(const T* src, T* dst, std::int64_t n) {
 #if defined(__AVX512F__)
@@ -36,7 +38,7 @@ inline void copy_run(const T* src, T* dst, std::int64_t n) {
     std::int64_t j = 0;
     for (; j + 16 <= n; j += 16) _mm512_storeu_ps(dst + j, _mm512_loadu_ps(src + j));
     if (j < n) {
-      const auto m = static_cast<__mmask16>((1u << (n - j)) - 1);
+      const __mmask16 m = first_lanes(n - j);
       _mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j));
     }
     return;
@@ -46,17 +48,6 @@ inline void copy_run(const T* src, T* dst, std::int64_t n) {
 }
 template <class T>
 inline void add_run(const T* src, T* dst, std::int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    std::int64_t j = 0;
-    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(dst + j, _mm512_add_ps(_mm512_loadu_ps(dst + j), _mm512_loadu_ps(src + j)));
-    if (j < n) {
-      const auto m = static_cast<__mmask16>((1u << (n - j)) - 1);
-      _mm512_mask_storeu_ps(dst + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + j), _mm512_maskz_loadu_ps(m, src + j)));
-    }
-    return;
-  }
-#endif
   for (std::int64_t j = 0; j < n; ++j) dst[j] += src[j];
 }
 
@@ -235,16 +226,6 @@ std::int64_t chunk_images(std::int64_t rows, std::int64_t plane, std::int64_t n,
 }
 }  // namespace
 
-Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& win) {
-  const Dims d = dims_of(x_shape, win);
-  Tensor x = zeros(x_shape, cols.dtype());
-  dispatch_float(cols.dtype(), "col2im", [&](auto tag) {
-    using T = decltype(tag);
-    col2im_range(cols.data<T>(), d.n * d.oh * d.ow, 0, d.n, x.mutable_data<T>(), d, win);
-  });
-  return x;
-}
-
 Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape) {
   const std::int64_t n = out_shape[0], f = out_shape[1], plane = out_shape[2] * out_shape[3], k = wm.shape()[1];
   Tensor out = detail::make_tensor(out_shape, cols.dtype());
@@ -329,8 +310,7 @@ void pack_panel(const float* a, std::int64_t rows, std::int64_t k, std::int64_t 
 /// (bias 0 when null): one register-blocked tile, B read in place (rows ldb apart).
 void tile(std::int64_t k, const float* ap, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
           std::int64_t rows, std::int64_t cols, const float* bias) {
-  const auto m0 = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-  const auto m1 = static_cast<__mmask16>(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+  const __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
   __m512 acc[kMR][2];
 #pragma GCC unroll 16
   for (std::int64_t r = 0; r < kMR; ++r) {
@@ -418,9 +398,9 @@ void col2im_image_s1(const float* pc, float* px, const Dims& d, const Window2d& 
   for (std::int64_t x0 = 0; x0 < d.w; x0 += 16) {
     for (std::int64_t q = 0; q < win.kw; ++q) {
       const std::int64_t lo = std::clamp<std::int64_t>(q - x0, 0, 16), hi = std::clamp<std::int64_t>(q + d.ow - x0, 0, 16);
-      mask[q] = lo >= hi ? 0 : static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+      mask[q] = static_cast<__mmask16>(first_lanes(hi) & ~first_lanes(lo));
     }
-    const auto out_mask = static_cast<__mmask16>((1u << std::min<std::int64_t>(16, d.w - x0)) - 1);
+    const __mmask16 out_mask = first_lanes(d.w - x0);
     for (std::int64_t c = 0; c < d.c; ++c) {
       for (std::int64_t y = 0; y < d.h; ++y) {
         // Taps p with 0 ≤ y − p < Ho read row i = y − p of their columns. Four sums (even and odd q,
@@ -591,7 +571,7 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
     for (std::int64_t f0 = 0; f0 < ldg; f0 += 16) {
       for (std::int64_t t0 = 0; t0 < plane; t0 += 16) {
         const std::int64_t nt = std::min<std::int64_t>(16, plane - t0);
-        const auto m = static_cast<__mmask16>((1u << nt) - 1);
+        const __mmask16 m = first_lanes(nt);
         __m512 r[16];
         for (std::int64_t c = 0; c < 16; ++c) {
           r[c] = f0 + c < f ? _mm512_maskz_loadu_ps(m, pg + (i * f + f0 + c) * plane + t0) : _mm512_setzero_ps();
@@ -647,7 +627,7 @@ Tensor plane_sums(const Tensor& y) {
           __m512 acc = _mm512_setzero_ps();
           std::int64_t j = 0;
           for (; j + 16 <= p; j += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + j));
-          if (j < p) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (p - j)) - 1), src + j));
+          if (j < p) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(first_lanes(p - j), src + j));
           ps[c] += hsum(acc);
           continue;
         }
@@ -729,15 +709,12 @@ inline __m512i twice_lane() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14
 void max_pool_2x2_plane(const float* in, float* out, std::int64_t* arg, const Dims& d) {
   const __m512i even = twice_lane();
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const auto cols = [&](std::int64_t c0) {  // the input columns c0 … c0 + 15 that exist
-    return static_cast<__mmask16>(c0 >= d.w ? 0 : d.w - c0 >= 16 ? 0xFFFF : (1u << (d.w - c0)) - 1);
-  };
   for (std::int64_t i = 0; i < d.oh; ++i) {
     const float* r0 = in + 2 * i * d.w;
     const float* r1 = r0 + d.w;
     for (std::int64_t j0 = 0; j0 < d.ow; j0 += 16) {
       const std::int64_t c0 = 2 * j0;
-      const __mmask16 ma = cols(c0), mb = cols(c0 + 16);
+      const __mmask16 ma = first_lanes(d.w - c0), mb = first_lanes(d.w - c0 - 16);
       const __m512 u0 = _mm512_maskz_loadu_ps(ma, r0 + c0), u1 = _mm512_maskz_loadu_ps(mb, r0 + c0 + 16);
       const __m512 v0 = _mm512_maskz_loadu_ps(ma, r1 + c0), v1 = _mm512_maskz_loadu_ps(mb, r1 + c0 + 16);
       __m512 best = _mm512_permutex2var_ps(u0, even, u1);
@@ -751,7 +728,7 @@ void max_pool_2x2_plane(const float* in, float* out, std::int64_t* arg, const Di
         off = _mm512_mask_mov_epi32(off, gt, _mm512_set1_epi32(static_cast<int>(offs[k])));
       }
       const std::int64_t nj = std::min<std::int64_t>(16, d.ow - j0);
-      const auto m = static_cast<__mmask16>((1u << nj) - 1);
+      const __mmask16 m = first_lanes(nj);
       _mm512_mask_storeu_ps(out + i * d.ow + j0, m, best);
       // Flat index in the plane: 2i·W + 2(j0 + l) + offset, widened to int64.
       const __m512i idx = _mm512_add_epi32(_mm512_add_epi32(off, even), _mm512_set1_epi32(static_cast<int>(2 * i * d.w + c0)));
@@ -768,15 +745,12 @@ void max_pool_2x2_plane_backward(const float* g, const std::int64_t* arg, float*
   const __m512i lane2 = twice_lane();
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-  const auto cols = [&](std::int64_t c0) {
-    return static_cast<__mmask16>(c0 >= d.w ? 0 : d.w - c0 >= 16 ? 0xFFFF : (1u << (d.w - c0)) - 1);
-  };
   for (std::int64_t i = 0; i < d.oh; ++i) {
     float* r0 = gx + 2 * i * d.w;
     float* r1 = r0 + d.w;
     for (std::int64_t j0 = 0; j0 < (d.w + 1) / 2; j0 += 16) {  // every column pair, the uncovered one too
       const std::int64_t c0 = 2 * j0, nj = std::clamp<std::int64_t>(d.ow - j0, 0, 16);
-      const auto m = static_cast<__mmask16>((1u << nj) - 1);
+      const __mmask16 m = first_lanes(nj);
       const __m512 gv = _mm512_maskz_loadu_ps(m, g + i * d.ow + j0);
       const __m256i a0 = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m), arg + i * d.ow + j0));
       const __m256i a1 =
@@ -787,10 +761,10 @@ void max_pool_2x2_plane_backward(const float* g, const std::int64_t* arg, float*
         return _mm512_maskz_mov_ps(m & _mm512_cmpeq_epi32_mask(off, _mm512_set1_epi32(static_cast<int>(o))), gv);
       };
       const __m512 e0 = at(0), o0 = at(1), e1 = at(d.w), o1 = at(d.w + 1);
-      _mm512_mask_storeu_ps(r0 + c0, cols(c0), _mm512_permutex2var_ps(e0, lo, o0));
-      _mm512_mask_storeu_ps(r0 + c0 + 16, cols(c0 + 16), _mm512_permutex2var_ps(e0, hi, o0));
-      _mm512_mask_storeu_ps(r1 + c0, cols(c0), _mm512_permutex2var_ps(e1, lo, o1));
-      _mm512_mask_storeu_ps(r1 + c0 + 16, cols(c0 + 16), _mm512_permutex2var_ps(e1, hi, o1));
+      _mm512_mask_storeu_ps(r0 + c0, first_lanes(d.w - c0), _mm512_permutex2var_ps(e0, lo, o0));
+      _mm512_mask_storeu_ps(r0 + c0 + 16, first_lanes(d.w - c0 - 16), _mm512_permutex2var_ps(e0, hi, o0));
+      _mm512_mask_storeu_ps(r1 + c0, first_lanes(d.w - c0), _mm512_permutex2var_ps(e1, lo, o1));
+      _mm512_mask_storeu_ps(r1 + c0 + 16, first_lanes(d.w - c0 - 16), _mm512_permutex2var_ps(e1, hi, o1));
     }
   }
   // An odd last row is in no window.

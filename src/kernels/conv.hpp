@@ -17,8 +17,6 @@ struct Window2d {
 /// cols [C·kh·kw, N·Ho·Wo]: row (c, p, q), column (n, i, j) holds x[n, c, i·s + p − pad, j·s + q − pad]
 /// (0 outside the image). One GEMM with the [F, C·kh·kw] weights then convolves the whole batch.
 Tensor im2col(const Tensor& x, const Window2d& w);
-/// The adjoint of im2col: sums cols back into an image tensor of `x_shape`.
-Tensor col2im(const Tensor& cols, const Shape& x_shape, const Window2d& w);
 /// y [N, F, Ho, Wo] = the GEMM of the weights wm [F, C·kh·kw] with cols (from im2col) plus bias,
 /// a few images at a time so each product block stays in cache while it is moved to NCHW.
 Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape);

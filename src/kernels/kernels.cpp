@@ -45,7 +45,7 @@ Tensor sigmoid(const Tensor& x) {
     const std::int64_t n = x.numel();
     const __m512 one = _mm512_set1_ps(1.0f);
     for (std::int64_t i = 0; i < n; i += 16) {
-      const auto m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+      const __mmask16 m = first_lanes(n - i);
       const __m512 v = _mm512_maskz_loadu_ps(m, px + i);
       __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
       s = _mm512_mask_mov_ps(s, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
