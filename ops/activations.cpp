@@ -2,9 +2,10 @@
 // on any shape. Each saves what its derivative needs and nothing more.
 #include <cmath>
 
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
@@ -13,13 +14,13 @@ namespace ops {
 struct Sigmoid {
   static constexpr std::string_view name = "sigmoid";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     Tensor y = kernels::sigmoid(x);
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto y) { return g * y * (1 - y); })};
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * y * (1 - y); })};
   }
 };
 
@@ -27,13 +28,13 @@ struct Sigmoid {
 struct Tanh {
   static constexpr std::string_view name = "tanh";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
-    Tensor y = kernels::map(x, [](auto v) { return std::tanh(v); });
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return std::tanh(v); });
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (1 - y * y); })};
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (1 - y * y); })};
   }
 };
 
@@ -42,13 +43,13 @@ struct Tanh {
 struct Relu {
   static constexpr std::string_view name = "relu";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
-    Tensor y = kernels::map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto y) { return y > 0 ? g : decltype(g)(0); })};
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return y > 0 ? g : decltype(g)(0); })};
   }
 };
 
@@ -57,18 +58,12 @@ struct LeakyRelu {
   static constexpr std::string_view name = "leaky_relu";
   double slope = 0.01;
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     ctx.save(x);
-    return kernels::dispatch_float(x.dtype(), name, [&](auto tag) {
-      const auto s = static_cast<decltype(tag)>(slope);
-      return kernels::map(x, [s](auto v) { return v > 0 ? v : s * v; });
-    });
+    return map(x, [s = slope](auto v) { using T = decltype(v); return v > 0 ? v : T(s) * v; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return kernels::dispatch_float(gy.dtype(), name, [&](auto tag) -> Grads {
-      const auto s = static_cast<decltype(tag)>(slope);
-      return {kernels::zip(gy, ctx.saved(0), [s](auto g, auto v) { return v > 0 ? g : s * g; })};
-    });
+    return {zip(gy, ctx.saved(0), [s = slope](auto g, auto v) { using T = decltype(v); return v > 0 ? g : T(s) * g; })};
   }
 };
 

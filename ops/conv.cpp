@@ -14,11 +14,11 @@
 //   im2col), so the forward saves x; otherwise it saves the columns it made.
 // - otherwise (float64, other CPUs): im2col + OpenBLAS over the whole batch, a few images at a time,
 //   saving cols for gw, or none in inference (streamed).
-// w is saved for gx only if x needs a gradient.
+// w is saved for gx only if x needs a gradient; which path forward took is the context's state.
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/conv.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
@@ -28,11 +28,18 @@ struct Conv2d {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
 
-  kernels::Window2d window() const { return {w_shape[2], w_shape[3], stride, padding}; }
+  // Which kernels forward used, so backward uses the same ones (and knows what it saved).
+  enum class Path { fast, portable };
+
+  kernels::Window2d window(const Shape& w_shape) const { return {w_shape[2], w_shape[3], stride, padding}; }
 
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
-    kernels::check_floating(name, x);
-    kernels::check_same_dtype(name, x, w);
+    if (stride < 1 || padding < 0) {
+      throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", stride,
+                                   padding));
+    }
+    check_floating(name, x);
+    check_same_dtype(name, x, w);
     if (x.dim() != 4 || w.dim() != 4) {
       throw ShapeError(fmt::format("conv2d: expected input [N, C, H, W] and weight [F, C, kh, kw], got {} and {}",
                                    x.shape(), w.shape()));
@@ -45,13 +52,14 @@ struct Conv2d {
       throw ShapeError(fmt::format("conv2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(), w.dtype(),
                                    w.shape()[0], w.shape()));
     }
-    const kernels::Window2d win = window();
+    const kernels::Window2d win = window(w.shape());
     const std::int64_t oh = win.out_h(x.shape()[2]), ow = win.out_w(x.shape()[3]);
     if (oh <= 0 || ow <= 0 || x.shape()[2] + 2 * padding < win.kh || x.shape()[3] + 2 * padding < win.kw) {
       throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
                                    x.shape(), padding));
     }
     if (kernels::conv_fast(x)) {  // float on AVX-512: nabla's own tiles, image by image
+      ctx.set_state(Path::fast);
       // The weight gradient reads x itself (stride 1, no padding) or the columns kept here.
       const bool reads_x = kernels::conv_fast_reads_x(win);
       Tensor cols;
@@ -59,6 +67,7 @@ struct Conv2d {
       ctx.save(ctx.needs_grad(1) ? (reads_x ? x : cols) : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
       return y;
     }
+    ctx.set_state(Path::portable);
     const Tensor wm = w.reshape({w.shape()[0], -1});
     if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
       ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
@@ -71,36 +80,30 @@ struct Conv2d {
 
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [cols, w] = ctx.saved<2>();
+    const Shape& x_shape = ctx.input_shape(0);
+    const Shape& w_shape = ctx.input_shape(1);
+    const kernels::Window2d win = window(w_shape);
     Tensor gx, gw, gb;
-    if (kernels::conv_fast(gy)) {
-      if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad_fast(w, gy, x_shape, window());
+    if (ctx.state<Path>() == Path::fast) {
+      if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
       if (ctx.needs_grad(1)) {
-        gw = kernels::conv2d_weight_grad_fast(gy, cols, x_shape, w_shape, window(), ctx.needs_grad(2) ? &gb : nullptr);
+        gw = kernels::conv2d_weight_grad_fast(gy, cols, x_shape, w_shape, win, ctx.needs_grad(2) ? &gb : nullptr);
       } else if (ctx.needs_grad(2)) {
         gb = kernels::plane_sums(gy);
       }
       return {gx, gw, gb};
     }
     const Tensor g = kernels::unfold_batch(gy, ctx.needs_grad(2) ? &gb : nullptr);
-    if (ctx.needs_grad(0)) {
-      const Tensor wm = w.reshape({w.shape()[0], -1});
-      gx = kernels::conv2d_input_grad(wm, g, x_shape, window());
-    }
+    if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad(w.reshape({w_shape[0], -1}), g, x_shape, win);
     if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
     return {gx, gw, gb};
   }
-  Shape x_shape, w_shape;
 };
 
 }  // namespace ops
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
-  if (opts.stride < 1 || opts.padding < 0) {
-    throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", opts.stride,
-                                 opts.padding));
-  }
-  return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding, .x_shape = x.shape(), .w_shape = w.shape()},
-               x, w, b);
+  return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding}, x, w, b);
 }
 
 }  // namespace nabla

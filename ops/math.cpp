@@ -3,7 +3,7 @@
 
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
@@ -12,8 +12,8 @@ namespace ops {
 struct Exp {
   static constexpr std::string_view name = "exp";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
-    Tensor y = kernels::map(x, [](auto v) { return std::exp(v); });
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return std::exp(v); });
     ctx.save(y);
     return y;
   }
@@ -24,9 +24,9 @@ struct Exp {
 struct Log {
   static constexpr std::string_view name = "log";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     ctx.save(x);
-    return kernels::map(x, [](auto v) { return std::log(v); });
+    return map(x, [](auto v) { return std::log(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const { return {gy / ctx.saved(0)}; }
 };
@@ -35,12 +35,12 @@ struct Log {
 struct Square {
   static constexpr std::string_view name = "square";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     ctx.save(x);
-    return kernels::map(x, [](auto v) { return v * v; });
+    return map(x, [](auto v) { return v * v; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto v) { return 2 * v * g; })};
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return 2 * v * g; })};
   }
 };
 
@@ -48,13 +48,13 @@ struct Square {
 struct Sqrt {
   static constexpr std::string_view name = "sqrt";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
-    Tensor y = kernels::map(x, [](auto v) { return std::sqrt(v); });
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return std::sqrt(v); });
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (2 * v); })};
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (2 * v); })};
   }
 };
 
@@ -62,12 +62,12 @@ struct Sqrt {
 struct Abs {
   static constexpr std::string_view name = "abs";
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     ctx.save(x);
-    return kernels::map(x, [](auto v) { return std::abs(v); });
+    return map(x, [](auto v) { return std::abs(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::zip(gy, ctx.saved(0), [](auto g, auto v) {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
       using T = decltype(v);
       return v > T(0) ? g : (v < T(0) ? -g : T(0));
     })};
@@ -79,19 +79,15 @@ struct Pow {
   static constexpr std::string_view name = "pow";
   double p;
   Tensor forward(Context& ctx, const Tensor& x) const {
-    kernels::check_floating(name, x);
+    check_floating(name, x);
     ctx.save(x);
-    return kernels::dispatch_float(x.dtype(), name, [&](auto tag) {
-      const auto e = static_cast<decltype(tag)>(p);
-      return kernels::map(x, [e](auto v) { return std::pow(v, e); });
-    });
+    return map(x, [p = p](auto v) { using T = decltype(v); return std::pow(v, T(p)); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return kernels::dispatch_float(gy.dtype(), name, [&](auto tag) -> Grads {
-      using T = decltype(tag);
-      const T e = static_cast<T>(p);
-      return {kernels::zip(gy, ctx.saved(0), [e](auto g, auto v) { return g * e * std::pow(v, e - T(1)); })};
-    });
+    return {zip(gy, ctx.saved(0), [p = p](auto g, auto v) {
+      using T = decltype(v);
+      return g * T(p) * std::pow(v, T(p) - T(1));
+    })};
   }
 };
 

@@ -5,9 +5,10 @@
 //   ga = gy · op(b)ᵀ  (if a was transposed: ga = op(b) · gyᵀ)
 //   gb = op(a)ᵀ · gy  (if b was transposed: gb = gyᵀ · op(a))
 // Saves a and b (each only if the other needs a gradient).
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
@@ -18,8 +19,8 @@ struct Matmul {
   bool trans_b = false;
 
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
-    kernels::check_floating(name, a);
-    kernels::check_same_dtype(name, a, b);
+    check_floating(name, a);
+    check_same_dtype(name, a, b);
     if (a.dim() != 2 || b.dim() != 2) {
       throw ShapeError(fmt::format("matmul: expected 2-d tensors, got a {} and b {}", a.shape(), b.shape()));
     }

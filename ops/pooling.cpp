@@ -1,15 +1,15 @@
 // ops/pooling.cpp — max, average and L2 pooling over 2-d windows of NCHW tensors (book ch. 6), and
 // flatten. Windows have no padding: Ho = (H − k) / s + 1.
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/conv.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
 
 kernels::Window2d pool_window(std::string_view op, const Tensor& x, std::int64_t kernel, std::int64_t stride) {
-  kernels::check_floating(op, x);
+  check_floating(op, x);
   if (x.dim() != 4) throw ShapeError(fmt::format("{}: expected input [N, C, H, W], got {}", op, x.shape()));
   if (kernel < 1 || stride < 1) {
     throw ValueError(fmt::format("{}: need kernel ≥ 1 and stride ≥ 1, got {} and {}", op, kernel, stride));
@@ -32,9 +32,8 @@ struct MaxPool2d {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::max_pool2d_backward(gy, ctx.saved(0), x_shape, {kernel, kernel, stride, 0})};
+    return {kernels::max_pool2d_backward(gy, ctx.saved(0), ctx.input_shape(0), {kernel, kernel, stride, 0})};
   }
-  Shape x_shape;
 };
 
 // avg_pool2d: y = the mean of each window. gx spreads gy / k² over the window. Saves nothing.
@@ -42,10 +41,9 @@ struct AvgPool2d {
   static constexpr std::string_view name = "avg_pool2d";
   std::int64_t kernel, stride;
   Tensor forward(Context&, const Tensor& x) const { return kernels::avg_pool2d(x, pool_window(name, x, kernel, stride)); }
-  Grads backward(Context&, const Tensor& gy) const {
-    return {kernels::avg_pool2d_backward(gy, x_shape, {kernel, kernel, stride, 0})};
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {kernels::avg_pool2d_backward(gy, ctx.input_shape(0), {kernel, kernel, stride, 0})};
   }
-  Shape x_shape;
 };
 
 // l2_pool2d: y = √(Σ x²) over each window (the book's L2 pooling). gx = gy · x / y, taken as 0
@@ -72,10 +70,10 @@ std::int64_t stride_or_kernel(std::int64_t kernel, std::int64_t stride) { return
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
-  return apply(ops::MaxPool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride), .x_shape = x.shape()}, x);
+  return apply(ops::MaxPool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride)}, x);
 }
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
-  return apply(ops::AvgPool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride), .x_shape = x.shape()}, x);
+  return apply(ops::AvgPool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride)}, x);
 }
 Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
   return apply(ops::L2Pool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride)}, x);

@@ -1,10 +1,7 @@
 // ops/shape.cpp — reshape (a view), 2-d transpose, dtype conversion, clone.
-#include <algorithm>
-#include <cstring>
-
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
@@ -14,11 +11,8 @@ namespace ops {
 struct Reshape {
   static constexpr std::string_view name = "reshape";
   Shape shape;
-  Tensor forward(Context&, const Tensor& x) const {
-    return Tensor(std::make_shared<detail::TensorImpl>(x.impl()->storage, shape, x.dtype()));
-  }
-  Grads backward(Context&, const Tensor& gy) const { return {gy.reshape(x_shape)}; }
-  Shape x_shape;
+  Tensor forward(Context&, const Tensor& x) const { return view(x, shape); }
+  Grads backward(Context& ctx, const Tensor& gy) const { return {gy.reshape(ctx.input_shape(0))}; }
 };
 
 // transpose: y[j, i] = x[i, j], copied. gx = gyᵀ.
@@ -27,13 +21,17 @@ struct Transpose {
   Tensor forward(Context&, const Tensor& x) const {
     if (x.dim() != 2) throw ShapeError(fmt::format("transpose: expected a 2-d tensor, got {}", x.shape()));
     const std::int64_t r = x.shape()[0], c = x.shape()[1];
-    Tensor y = detail::make_tensor(Shape{c, r}, x.dtype());
-    const std::size_t es = dtype_size(x.dtype());
-    const auto* px = static_cast<const unsigned char*>(x.impl()->storage->data);
-    auto* py = static_cast<unsigned char*>(y.impl()->storage->data);
-    for (std::int64_t i = 0; i < r; ++i) {
-      for (std::int64_t j = 0; j < c; ++j) std::memcpy(py + (j * r + i) * es, px + (i * c + j) * es, es);
-    }
+    Tensor y = empty(Shape{c, r}, x.dtype());
+    const auto copy = [&](auto tag) {
+      using T = decltype(tag);
+      const T* px = x.data<T>();
+      T* py = y.mutable_data<T>();
+      for (std::int64_t i = 0; i < r; ++i) {
+        for (std::int64_t j = 0; j < c; ++j) py[j * r + i] = px[i * c + j];
+      }
+    };
+    if (x.dtype() == Dtype::i64) copy(std::int64_t{});
+    else dispatch_float(x.dtype(), name, copy);
     return y;
   }
   Grads backward(Context&, const Tensor& gy) const { return {transpose(gy)}; }
@@ -44,21 +42,19 @@ struct Convert {
   static constexpr std::string_view name = "to";
   Dtype dtype;
   Tensor forward(Context&, const Tensor& x) const {
-    Tensor y = detail::make_tensor(x.shape(), dtype);
-    NoGradGuard g;
-    y.copy_(x);
+    Tensor y = empty(x.shape(), dtype);
+    y.copy_(x);  // forward runs with recording off
     return y;
   }
-  Grads backward(Context&, const Tensor& gy) const { return {gy.to(x_dtype)}; }
-  Dtype x_dtype;
+  Grads backward(Context& ctx, const Tensor& gy) const { return {gy.to(ctx.input_dtype(0))}; }
 };
 
 // clone: y = a copy of x. gx = gy.
 struct Clone {
   static constexpr std::string_view name = "clone";
   Tensor forward(Context&, const Tensor& x) const {
-    Tensor y = detail::make_tensor(x.shape(), x.dtype());
-    std::memcpy(y.impl()->storage->data, x.impl()->storage->data, x.impl()->storage->nbytes);
+    Tensor y = empty(x.shape(), x.dtype());
+    y.copy_(x);
     return y;
   }
   Grads backward(Context&, const Tensor& gy) const { return {gy}; }
@@ -85,7 +81,7 @@ Tensor Tensor::reshape(Shape shape) const {
     throw ShapeError(fmt::format("reshape: {} has {} elements, target {} has {}", this->shape(), numel(), shape,
                                  shape.numel()));
   }
-  return apply(ops::Reshape{.shape = shape, .x_shape = this->shape()}, *this);
+  return apply(ops::Reshape{.shape = shape}, *this);
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) { return x.reshape(shape); }
@@ -98,7 +94,7 @@ Tensor Tensor::to(Dtype dtype) const {
   if (requires_grad() && !is_floating(dtype)) {
     throw ValueError(fmt::format("to: a tensor that requires grad cannot become {}", dtype));
   }
-  return apply(ops::Convert{.dtype = dtype, .x_dtype = this->dtype()}, *this);
+  return apply(ops::Convert{.dtype = dtype}, *this);
 }
 
 Tensor Tensor::clone() const {

@@ -4,15 +4,16 @@
 // instead of inf/inf. Backward is written with nabla ops:
 //   softmax:      gx = y ⊙ (gy − Σ_j gy_j y_j)          (the Jacobian ∂a_j/∂z_k = a_j (δ_jk − a_k))
 //   log_softmax:  gx = gy − e^y ⊙ Σ_j gy_j
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "../src/kernels/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla {
 namespace ops {
 
 void check_softmax_input(std::string_view op, const Tensor& x) {
-  kernels::check_floating(op, x);
+  check_floating(op, x);
   if (x.dim() == 0) throw ShapeError(fmt::format("{}: expected at least 1 dimension, got a 0-d tensor", op));
 }
 

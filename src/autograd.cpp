@@ -6,6 +6,7 @@
 // and running a node once every path into it has delivered. Leaf gradients accumulate into .grad.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <vector>
 
 #include <fmt/format.h>
@@ -17,6 +18,41 @@
 #include "tensor_impl.hpp"
 
 namespace nabla {
+
+// ---- hooks --------------------------------------------------------------------------------------------
+
+namespace {
+thread_local unsigned t_hooks = 0;
+}
+
+namespace detail {
+unsigned hooks() { return t_hooks; }
+bool set_hook(Hook h, bool on) {
+  const bool was = (t_hooks & h) != 0;
+  t_hooks = on ? (t_hooks | h) : (t_hooks & ~unsigned(h));
+  return was;
+}
+
+double hook_clock_us() {
+  if (!(t_hooks & kProfileHook)) return 0;
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs) {
+  if (advised && inspect::detail::warn_pending_any()) inspect::detail::advise(op, inputs);
+}
+
+void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
+                  double start_us) {
+  if (t_hooks & kAnomalyHook) {
+    for (const Tensor& out : outputs) inspect::detail::check_forward(op, inputs, out);
+    for (const Tensor& out : outputs) {
+      if (out.grad_fn()) Access::set_scope(*out.grad_fn(), inspect::detail::scope());
+    }
+  }
+  if (t_hooks & kProfileHook) profile::detail::add_forward(op, hook_clock_us() - start_us);
+}
+}  // namespace detail
 
 // ---- Context ------------------------------------------------------------------------------------------
 
@@ -32,6 +68,19 @@ const Tensor& Context::saved(std::size_t i) const {
     throw GraphError(fmt::format("saved: asked for saved tensor {}, {} were saved", i, saved_.size()));
   }
   return saved_[i];
+}
+
+void Context::state_error() const {
+  throw GraphError(fmt::format("{}: ctx.state() asked for a value {}", node_ ? node_->name() : "op",
+                               state_.has_value() ? "of another type than set_state kept" : "that set_state never kept"));
+}
+
+void Context::input_error(std::size_t i) const {
+  if (node_ == nullptr) {
+    throw GraphError(fmt::format("op: ctx.input_shape({}) is known only while the call is recorded", i));
+  }
+  throw GraphError(fmt::format("{}: ctx.input_shape({}) asked for, the op has {} tensor inputs", node_->name(), i,
+                               node_->num_inputs()));
 }
 
 // ---- Node -----------------------------------------------------------------------------------------------
@@ -55,16 +104,23 @@ Node::~Node() {
   detail::counters().nodes.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void Node::connect(std::initializer_list<const Tensor*> inputs) {
+void detail::Access::connect(Node& node, std::initializer_list<const Tensor*> inputs) {
   detail::counters().nodes.fetch_add(1, std::memory_order_relaxed);
+  auto& edges_ = node.edges_;
+  auto& input_shapes_ = node.input_shapes_;
+  auto& input_dtypes_ = node.input_dtypes_;
   edges_.reserve(inputs.size());
   input_shapes_.reserve(inputs.size());
   input_dtypes_.reserve(inputs.size());
   for (const Tensor* t : inputs) {
     Edge e;
     if (t->requires_grad()) {
-      if (t->grad_fn()) e.fn = t->grad_fn();
-      else e.leaf = t->impl();
+      if (t->grad_fn()) {
+        e.fn = t->grad_fn();
+        e.output_nr = t->impl()->output_nr;
+      } else {
+        e.leaf = t->impl();
+      }
     }
     edges_.push_back(std::move(e));
     input_shapes_.push_back(t->defined() ? t->shape() : Shape{});
@@ -72,7 +128,7 @@ void Node::connect(std::initializer_list<const Tensor*> inputs) {
   }
 }
 
-std::vector<Tensor> Node::run_backward(const Tensor& gy, bool retain_graph) {
+std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_graph) {
   if (released_) {
     throw GraphError(fmt::format(
         "backward: the graph of this tensor was freed by an earlier backward (at op '{}'); "
@@ -88,7 +144,7 @@ std::vector<Tensor> Node::run_backward(const Tensor& gy, bool retain_graph) {
                                    name(), i, s.version(), ctx.saved_versions_[i]));
     }
   }
-  Grads grads = call_backward(gy);
+  Grads grads = call_backward(gys);
   if (grads.size() != edges_.size()) {
     throw GraphError(fmt::format("{}.backward returned {} gradients for {} tensor inputs", name(),
                                  grads.size(), edges_.size()));
@@ -115,15 +171,28 @@ std::vector<Tensor> Node::run_backward(const Tensor& gy, bool retain_graph) {
 
 namespace detail {
 
-Tensor attach(Tensor out, std::shared_ptr<Node> node, bool aliases_input) {
-  if (!out.defined()) {
-    throw GraphError(fmt::format("{}: forward returned an undefined tensor", node->name()));
+void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs) {
+  for (std::size_t k = 0; k < outs.size(); ++k) {
+    Tensor& out = outs[k];
+    if (!out.defined()) {
+      throw GraphError(fmt::format("{}: forward returned an undefined tensor{}", node->name(),
+                                   outs.size() > 1 ? fmt::format(" as output {}", k) : std::string()));
+    }
+    bool aliases = out.impl()->grad_fn || out.impl()->requires_grad;
+    for (const Tensor* t : inputs) aliases = aliases || out.is_same(*t);
+    for (std::size_t j = 0; j < k; ++j) aliases = aliases || out.is_same(outs[j]);
+    if (aliases) out = out.detach();
+    if (k == 0) {
+      node->output_shape_ = out.shape();
+      node->output_dtype_ = out.dtype();
+    } else {
+      node->more_outputs_.push_back({out.shape(), out.dtype()});
+    }
+    out.impl()->requires_grad = is_floating(out.dtype());
+    out.impl()->grad_fn = node;
+    out.impl()->output_nr = static_cast<std::uint32_t>(k);
   }
-  if (aliases_input || out.impl()->grad_fn || out.impl()->requires_grad) out = out.detach();
-  Access::set_output(*node, out);
-  out.impl()->requires_grad = is_floating(out.dtype());
-  out.impl()->grad_fn = std::move(node);
-  return out;
+  node->more_grad_buffers_.resize(outs.empty() ? 0 : outs.size() - 1);
 }
 
 // ---- the backward walk ----------------------------------------------------------------------------------
@@ -168,34 +237,35 @@ struct Engine {
 
     // Pass 2: run each node once all its gradient has arrived.
     try {
-      start->grad_buffer_ = gradient;
+      start->grad_buffer(root.impl()->output_nr) = gradient;
       std::vector<Node*> ready{start};
+      std::vector<Tensor> gys;
       while (!ready.empty()) {
         Node* n = ready.back();
         ready.pop_back();
-        Tensor gy = std::move(n->grad_buffer_);
+        gys.clear();
+        bool any = n->grad_buffer_.defined();
+        gys.push_back(std::move(n->grad_buffer_));
         n->grad_buffer_ = Tensor{};
-        std::vector<Tensor> grads;
-        if (gy.defined() && inspect::detail::grad_norms_active()) [[unlikely]] {
-          n->grad_norm_ = inspect::detail::l2_norm(gy);
+        for (Tensor& b : n->more_grad_buffers_) {
+          any = any || b.defined();
+          gys.push_back(std::move(b));
+          b = Tensor{};
         }
-        if (gy.defined()) {
-          if (profile::detail::active()) [[unlikely]] {
-            const auto t0 = std::chrono::steady_clock::now();
-            grads = n->run_backward(gy, retain_graph);
-            profile::detail::add_backward(
-                n->name(), std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-          } else {
-            grads = n->run_backward(gy, retain_graph);
-          }
-          if (inspect::detail::anomaly_active()) [[unlikely]] inspect::detail::check_backward(*n, gy, grads);
+        std::vector<Tensor> grads;
+        if (any) {
+          if (detail::hooks() != 0) [[unlikely]] grads = run_hooked(*n, gys, retain_graph);
+          else grads = n->run_backward(gys, retain_graph);
         }
         for (std::size_t i = 0; i < n->edges_.size(); ++i) {
           const Edge& e = n->edges_[i];
           Tensor g = i < grads.size() ? std::move(grads[i]) : Tensor{};
           if (e.fn) {
             Node* m = e.fn.get();
-            if (g.defined()) m->grad_buffer_ = m->grad_buffer_.defined() ? add(m->grad_buffer_, g) : std::move(g);
+            if (g.defined()) {
+              Tensor& buf = m->grad_buffer(e.output_nr);
+              buf = buf.defined() ? add(buf, g) : std::move(g);
+            }
             if (--m->pending_ == 0) ready.push_back(m);
           } else if (e.leaf && g.defined()) {
             accumulate(*e.leaf, std::move(g));
@@ -203,9 +273,29 @@ struct Engine {
         }
       }
     } catch (...) {
-      for (Node* n : reached) n->grad_buffer_ = Tensor{};
+      for (Node* n : reached) {
+        n->grad_buffer_ = Tensor{};
+        for (Tensor& b : n->more_grad_buffers_) b = Tensor{};
+      }
       throw;
     }
+  }
+
+  // One node's backward with the hooks that are active: the gradient norm, profile time, anomaly check.
+  static std::vector<Tensor> run_hooked(Node& n, std::span<const Tensor> gys, bool retain_graph) {
+    const unsigned h = detail::hooks();
+    if (h & kGradNormHook) {
+      double sq = 0;
+      for (const Tensor& g : gys) {
+        if (g.defined()) sq += std::pow(inspect::detail::l2_norm(g), 2);
+      }
+      n.grad_norm_ = std::sqrt(sq);
+    }
+    const double t0 = hook_clock_us();
+    std::vector<Tensor> grads = n.run_backward(gys, retain_graph);
+    if (h & kProfileHook) profile::detail::add_backward(n.name(), hook_clock_us() - t0);
+    if (h & kAnomalyHook) inspect::detail::check_backward(n, gys, grads);
+    return grads;
   }
 };
 

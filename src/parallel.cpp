@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "nabla/train.hpp"
+#include <cblas.h>
 
 namespace nabla::detail {
 
@@ -111,7 +111,8 @@ Pool& pool() {
 void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body) {
   if (n <= 0) return;
   grain = std::max<std::int64_t>(grain, 1);
-  const int threads = std::min<std::int64_t>(num_threads(), (n + grain - 1) / grain);
+  // One thread count for both pools: OpenBLAS's, which nabla::set_num_threads sets.
+  const int threads = std::min<std::int64_t>(openblas_get_num_threads(), (n + grain - 1) / grain);
   if (threads <= 1 || t_inside || !pool().run(n, grain, body, threads - 1)) {
     body(0, n);
   }

@@ -1,6 +1,8 @@
 // src/profile.cpp — per-thread op timing totals.
 #include "nabla/profile.hpp"
 
+#include "nabla/op.hpp"
+
 #include <unordered_map>
 
 namespace nabla::profile {
@@ -11,8 +13,12 @@ thread_local int t_depth = 0;
 thread_local std::unordered_map<std::string_view, OpStats> t_totals;
 }  // namespace
 
-Scope::Scope() { ++t_depth; }
-Scope::~Scope() { --t_depth; }
+Scope::Scope() {
+  if (t_depth++ == 0) nabla::detail::set_hook(nabla::detail::kProfileHook, true);
+}
+Scope::~Scope() {
+  if (--t_depth == 0) nabla::detail::set_hook(nabla::detail::kProfileHook, false);
+}
 
 std::map<std::string, OpStats> totals() {
   std::map<std::string, OpStats> out;

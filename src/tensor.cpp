@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "nabla/ops.hpp"
-#include "kernels/kernels.hpp"
+#include "nabla/kernels.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -413,8 +413,8 @@ namespace {
 /// Calls f(T* data) for a float32 or float64 tensor; a ValueError naming op and shape for int64.
 template <class F>
 void for_each_float(Tensor& t, const char* op, F f) {
-  kernels::check_floating(op, t);
-  kernels::dispatch_float(t.dtype(), op, [&](auto tag) { f(t.mutable_data<decltype(tag)>()); });
+  check_floating(op, t);
+  dispatch_float(t.dtype(), op, [&](auto tag) { f(t.mutable_data<decltype(tag)>()); });
 }
 }  // namespace
 

@@ -42,9 +42,10 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
+  std::uint32_t output_nr = 0;  // which output of grad_fn this tensor is
 };
 
-/// A new uninitialized tensor.
+/// A new uninitialized tensor (the same as nabla::empty).
 Tensor make_tensor(const Shape& shape, Dtype dtype);
 
 template <class T>

@@ -38,7 +38,8 @@ class Module {
   Module& operator=(Module&&) = default;
 
   virtual Tensor forward(const Tensor& x) = 0;
-  /// forward(x); in anomaly mode (nabla/inspect.hpp) it also names the module in the module path.
+  /// forward(x); in anomaly mode (nabla/inspect.hpp) it also adds the module to the module path
+  /// ("[2] Linear(30, 10)" for a child registered as "2").
   Tensor operator()(const Tensor& x);
   /// A short description ("Linear(784, 30)"), used by Sequential's description and by errors.
   virtual std::string describe() const = 0;
@@ -70,6 +71,7 @@ class Module {
 
   std::vector<std::pair<std::string, Param>> params_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::string scope_name_;  // its name in the module that registered it, for the anomaly module path
   bool training_ = true;
 };
 

@@ -5,53 +5,79 @@
 //   <typed parameters as members>                               // e.g. double beta = 1.0;
 //   Tensor forward(Context& ctx, const Tensor& x, ...) const;   // one or more tensor inputs
 //   Grads backward(Context& ctx, const Tensor& gy) const;       // one gradient per tensor input
-// and is called with `apply(Swish{.beta = 1.5}, x)`.
+// and is called with `apply(Swish{.beta = 1.5}, x)`. Its loops and checks come from
+// nabla/toolkit.hpp, as the built-ins' do.
+//
+// Forward validates its inputs (the free function that calls apply only builds the struct), may
+// save tensors for backward with `ctx.save(...)`, and may keep a small non-tensor fact it decided
+// (a layout, a flag) with `ctx.set_state(value)`, read back in backward with `ctx.state<T>()`.
+// Backward reads input shapes and dtypes from the context (`ctx.input_shape(i)`), so the struct
+// holds only its parameters.
+//
+// Several outputs: forward returns std::array<Tensor, N> (or std::vector<Tensor>, for a count
+// known only at run time) and backward takes `const Grads& gys`, one gradient per output, undefined
+// (`!gys[k].defined()`) where no gradient flowed into output k. `apply` returns what forward
+// returns; each output is its own tensor with its own gradient. An int64 output (indices) never
+// requires grad.
 //
 // `apply` records a graph node only when grad mode is on and some input requires grad. Forward
 // always runs with recording off, so it may call other nabla ops freely; so does backward, which
 // is written with nabla ops too (first-order gradients only: asking for a gradient of a gradient
-// is not supported). `ctx.save(...)` keeps tensors for backward; they are version-checked before
-// backward runs (an in-place change after saving is a GraphError) and released after it, unless
-// backward was called with retain_graph. Backward returns one gradient per tensor input, shaped
-// and typed like that input, or an undefined `Tensor{}` for an input that needs none
-// (`ctx.needs_grad(i)` tells which do). A wrong count, shape or dtype is a GraphError naming the op.
+// is not supported). Saved tensors are version-checked before backward runs (an in-place change
+// after saving is a GraphError) and released after it, unless backward was called with
+// retain_graph. Backward returns one gradient per tensor input, shaped and typed like that input,
+// or an undefined `Tensor{}` for an input that needs none (`ctx.needs_grad(i)` tells which do).
+// A wrong count, shape or dtype is a GraphError naming the op.
 #pragma once
 
+#include <any>
 #include <array>
-#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
-#include "nabla/profile.hpp"
 #include "nabla/tensor.hpp"
 
 namespace nabla {
 
-namespace inspect::detail {
-// Hooks of nabla/inspect.hpp; each costs one call per op while no guard is active.
-bool anomaly_active();
-bool grad_norms_active();
-// Throws NumericError when `out` holds a NaN or infinity: names the op, its inputs, the module.
-void check_forward(std::string_view op, std::initializer_list<const Tensor*> inputs, const Tensor& out);
-// The module path of the code running now ("Sequential › [2] Linear(30, 10)"; empty outside modules).
-const std::string& scope();
-}  // namespace inspect::detail
+class Node;
 
 namespace detail {
 struct Access;  // what apply() reaches inside Context and Node
 struct Engine;  // the backward walk (src/autograd.cpp)
-}
 
-/// What backward returns: one gradient per tensor input of the op, in order.
+// The inspection hooks (nabla/profile.hpp, nabla/inspect.hpp) active on this thread, as bits; ops
+// and the backward walk consult them at one point each and take the plain path while they are 0.
+enum Hook : unsigned { kProfileHook = 1, kAnomalyHook = 2, kGradNormHook = 4 };
+unsigned hooks();
+/// Sets or clears one hook bit and returns whether it was set before (guards restore it).
+bool set_hook(Hook h, bool on);
+}  // namespace detail
+
+namespace inspect::detail {
+// Whether the pairing advice of nabla/inspect.hpp watches op `name` (the costs), and whether any
+// advice is still to be given; advise() looks at the inputs and warns once per kind.
+constexpr bool advised(std::string_view name) {
+  return name == "quadratic_cost" || name == "binary_cross_entropy" || name == "binary_cross_entropy_with_logits" ||
+         name == "nll_loss" || name == "softmax_cross_entropy";
+}
+bool warn_pending_any();
+void advise(std::string_view op, std::span<const Tensor* const> inputs);
+}  // namespace inspect::detail
+
+/// What backward returns: one gradient per tensor input of the op, in order. For an op with
+/// several outputs, also what it receives: one gradient per output.
 using Grads = std::vector<Tensor>;
 
-/// Per-call state of an op: the tensors saved for backward and which inputs need a gradient.
+/// Per-call state of an op: the tensors saved for backward, which inputs need a gradient, the
+/// inputs' shapes and dtypes, and one slot for a non-tensor fact forward decided.
 class Context {
  public:
   /// Keeps tensors for backward (a no-op when nothing is being recorded).
@@ -75,23 +101,46 @@ class Context {
   /// Whether this call is being recorded (false when no input requires grad, or under no_grad).
   bool recording() const { return recording_; }
 
+  /// Shape and dtype of tensor input i as forward saw it (while recording: in forward and backward).
+  const Shape& input_shape(std::size_t i) const;
+  Dtype input_dtype(std::size_t i) const;
+
+  /// Keeps one value forward decided, for backward (a no-op when nothing is being recorded):
+  ///   ctx.set_state(Layout::reads_x);   …   auto layout = ctx.state<Layout>();
+  template <class T>
+  void set_state(T value) {
+    if (recording_) state_ = std::move(value);
+  }
+  /// The value set_state kept; a GraphError naming the op if none, or one of another type, was kept.
+  template <class T>
+  const T& state() const {
+    if (const T* p = std::any_cast<T>(&state_)) return *p;
+    state_error();
+  }
+
  private:
   friend class Node;
   friend struct detail::Access;
 
   void save_one(const Tensor& t);
+  [[noreturn]] void state_error() const;
+  [[noreturn]] void input_error(std::size_t i) const;
 
   std::vector<Tensor> saved_;
   std::vector<std::uint64_t> saved_versions_;
+  std::any state_;
+  const Node* node_ = nullptr;
   std::uint32_t needs_grad_ = 0;
   bool recording_ = false;
 };
 
-/// Where a gradient flows from a node: to the node of the op that produced the input, or, for a
-/// leaf that requires grad, into that leaf's .grad. Both empty: the input needs no gradient.
+/// Where a gradient flows from a node: to output `output_nr` of the node of the op that produced
+/// the input, or, for a leaf that requires grad, into that leaf's .grad. Both empty: the input
+/// needs no gradient.
 struct Edge {
   std::shared_ptr<Node> fn;
   std::shared_ptr<detail::TensorImpl> leaf;
+  std::uint32_t output_nr = 0;
 };
 
 /// A recorded op in the graph. Tensors own the node that produced them; a node owns the nodes of
@@ -111,37 +160,44 @@ class Node {
   /// Number of tensor inputs.
   std::size_t num_inputs() const { return input_shapes_.size(); }
   Dtype input_dtype(std::size_t i) const { return input_dtypes_[i]; }
-  /// Shape and dtype of the op's output.
-  const Shape& output_shape() const { return output_shape_; }
-  Dtype output_dtype() const { return output_dtype_; }
+  /// Number of outputs, and the shape and dtype of output k (the first by default).
+  std::size_t num_outputs() const { return 1 + more_outputs_.size(); }
+  const Shape& output_shape(std::size_t k = 0) const { return k == 0 ? output_shape_ : more_outputs_[k - 1].shape; }
+  Dtype output_dtype(std::size_t k = 0) const { return k == 0 ? output_dtype_ : more_outputs_[k - 1].dtype; }
   /// The module path the op was recorded in; recorded only under inspect::AnomalyGuard.
   const std::string& scope() const { return scope_; }
-  /// L2 norm of the gradient that reached this op's output in the last backward, if that backward
+  /// L2 norm of the gradient that reached this op's outputs in the last backward, if that backward
   /// ran under inspect::GradNormGuard; NaN otherwise.
   double grad_norm() const { return grad_norm_; }
   /// True once backward has run through this node without retain_graph.
   bool released() const { return released_; }
 
-  /// Runs the op's backward for `grad_output`; the engine calls this. Checks saved versions before
-  /// and the returned gradients after, then releases saved tensors unless `retain_graph`.
-  std::vector<Tensor> run_backward(const Tensor& grad_output, bool retain_graph);
+  /// Runs the op's backward for one gradient per output; the engine calls this. Checks saved
+  /// versions before and the returned gradients after, then releases saved tensors unless
+  /// `retain_graph`.
+  std::vector<Tensor> run_backward(std::span<const Tensor> grad_outputs, bool retain_graph);
 
  protected:
   Node() = default;
-  virtual Grads call_backward(const Tensor& grad_output) = 0;
+  virtual Grads call_backward(std::span<const Tensor> grad_outputs) = 0;
   virtual Context& context() = 0;
 
  private:
   friend struct detail::Access;
   friend struct detail::Engine;
 
-  void connect(std::initializer_list<const Tensor*> inputs);
+  struct OutputMeta {
+    Shape shape;
+    Dtype dtype;
+  };
+  Tensor& grad_buffer(std::uint32_t k) { return k == 0 ? grad_buffer_ : more_grad_buffers_[k - 1]; }
 
   std::vector<Edge> edges_;
   std::vector<Shape> input_shapes_;
   std::vector<Dtype> input_dtypes_;
   Shape output_shape_;
   Dtype output_dtype_ = Dtype::f32;
+  std::vector<OutputMeta> more_outputs_;  // outputs 1, 2, … of an op with several
   std::string scope_;
   double grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   bool released_ = false;
@@ -149,7 +205,34 @@ class Node {
   std::uint64_t walk_id_ = 0;
   std::int64_t pending_ = 0;
   Tensor grad_buffer_;
+  std::vector<Tensor> more_grad_buffers_;
 };
+
+inline const Shape& Context::input_shape(std::size_t i) const {
+  if (node_ == nullptr || i >= node_->num_inputs()) input_error(i);
+  return node_->input_shape(i);
+}
+inline Dtype Context::input_dtype(std::size_t i) const {
+  if (node_ == nullptr || i >= node_->num_inputs()) input_error(i);
+  return node_->input_dtype(i);
+}
+
+namespace detail {
+/// What an op's forward returns: one tensor, a fixed number, or a number known at run time.
+template <class R>
+inline constexpr bool kTensorArray = false;
+template <std::size_t N>
+inline constexpr bool kTensorArray<std::array<Tensor, N>> = N >= 1;
+template <class R>
+concept OpOutputs = std::same_as<R, Tensor> || std::same_as<R, std::vector<Tensor>> || kTensorArray<R>;
+
+inline std::span<Tensor> as_span(Tensor& t) { return {&t, 1}; }
+inline std::span<Tensor> as_span(std::vector<Tensor>& v) { return v; }
+template <std::size_t N>
+std::span<Tensor> as_span(std::array<Tensor, N>& a) {
+  return a;
+}
+}  // namespace detail
 
 /// The node type `apply` records for an op struct Op.
 template <class Op>
@@ -161,7 +244,13 @@ class OpNode final : public Node {
  private:
   friend struct detail::Access;
 
-  Grads call_backward(const Tensor& gy) override { return op_.backward(ctx_, gy); }
+  Grads call_backward(std::span<const Tensor> gys) override {
+    if constexpr (requires { op_.backward(ctx_, gys[0]); }) {
+      return op_.backward(ctx_, gys[0]);
+    } else {
+      return op_.backward(ctx_, Grads(gys.begin(), gys.end()));
+    }
+  }
   Context& context() override { return ctx_; }
 
   Op op_;
@@ -171,67 +260,70 @@ class OpNode final : public Node {
 namespace detail {
 struct Access {
   template <class Op>
-  static Tensor forward_recorded(OpNode<Op>& node, std::uint32_t needs_grad, const auto&... xs) {
+  static auto forward_recorded(OpNode<Op>& node, std::uint32_t needs_grad, const auto&... xs) {
     node.ctx_.needs_grad_ = needs_grad;
     node.ctx_.recording_ = true;
+    node.ctx_.node_ = &node;
     NoGradGuard no_grad;
     return node.op_.forward(node.ctx_, xs...);
   }
-  static void connect(Node& node, std::initializer_list<const Tensor*> inputs) {
-    node.connect(inputs);
-  }
+  static void connect(Node& node, std::initializer_list<const Tensor*> inputs);
   static void set_scope(Node& node, const std::string& scope) { node.scope_ = scope; }
-  static void set_output(Node& node, const Tensor& out) {
-    node.output_shape_ = out.shape();
-    node.output_dtype_ = out.dtype();
-  }
+  /// Makes outs[k] output k of `node` (aliasing one first if it is an input, another output, or
+  /// already belongs to a graph).
+  static void attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node,
+                     std::initializer_list<const Tensor*> inputs);
 };
 
-/// Makes `out` the output of `node` (aliasing it first if it is one of the inputs or already
-/// belongs to a graph).
-Tensor attach(Tensor out, std::shared_ptr<Node> node, bool aliases_input);
-}
-
-namespace detail {
+/// apply without the hooks: what runs while none is active.
 template <class Op, class... Ts>
-Tensor apply_unprofiled(const Op& op, const Ts&... inputs) {
+auto apply_plain(const Op& op, const Ts&... inputs) {
   static_assert(sizeof...(Ts) >= 1 && sizeof...(Ts) <= 32, "an op takes 1 to 32 tensor inputs");
   static_assert(std::convertible_to<decltype(Op::name), std::string_view>,
                 "an op struct needs: static constexpr std::string_view name = \"...\";");
+  using R = decltype(op.forward(std::declval<Context&>(), inputs...));
+  static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
   const bool record = grad_enabled() && (static_cast<const Tensor&>(inputs).requires_grad() || ...);
   if (!record) {
     Context ctx;
-    Tensor out = op.forward(ctx, inputs...);
-    if (inspect::detail::anomaly_active()) [[unlikely]] {
-      inspect::detail::check_forward(Op::name, {&static_cast<const Tensor&>(inputs)...}, out);
-    }
-    return out;
+    return op.forward(ctx, inputs...);
   }
   auto node = std::make_shared<OpNode<Op>>(op);
   std::uint32_t mask = 0, bit = 1;
   ((mask |= static_cast<const Tensor&>(inputs).requires_grad() ? bit : 0U, bit <<= 1), ...);
-  Tensor out = detail::Access::forward_recorded(*node, mask, inputs...);
-  if (inspect::detail::anomaly_active()) [[unlikely]] {
-    inspect::detail::check_forward(Op::name, {&static_cast<const Tensor&>(inputs)...}, out);
-    detail::Access::set_scope(*node, inspect::detail::scope());
-  }
-  detail::Access::connect(*node, {&static_cast<const Tensor&>(inputs)...});
-  const bool aliases = (out.is_same(inputs) || ...);
-  return detail::attach(std::move(out), std::move(node), aliases);
+  Access::connect(*node, {&static_cast<const Tensor&>(inputs)...});
+  R out = Access::forward_recorded(*node, mask, inputs...);
+  Access::attach(as_span(out), node, {&static_cast<const Tensor&>(inputs)...});
+  return out;
+}
+
+/// apply with the hooks that are active: advice before, profile time around, anomaly checks after.
+void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs);
+void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
+                  double start_us);
+double hook_clock_us();
+
+template <class Op, class... Ts>
+auto apply_hooked(const Op& op, const Ts&... inputs) {
+  const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
+  hooked_before(Op::name, inspect::detail::advised(Op::name), ins);
+  const double t0 = hook_clock_us();
+  auto out = apply_plain(op, inputs...);
+  hooked_after(Op::name, ins, as_span(out), t0);
+  return out;
 }
 }  // namespace detail
 
 /// Runs op on the inputs, recording a node when grad mode is on and some input requires grad.
+/// Returns what Op::forward returns: a Tensor, or one per output.
 template <class Op, class... Ts>
   requires(std::convertible_to<const Ts&, const Tensor&> && ...)
-Tensor apply(const Op& op, const Ts&... inputs) {
-  if (profile::detail::active()) [[unlikely]] {
-    const auto t0 = std::chrono::steady_clock::now();
-    Tensor out = detail::apply_unprofiled(op, inputs...);
-    profile::detail::add_forward(Op::name, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-    return out;
+auto apply(const Op& op, const Ts&... inputs) {
+  constexpr bool advised = inspect::detail::advised(Op::name);
+  if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
+    return detail::apply_hooked(op, inputs...);
   }
-  return detail::apply_unprofiled(op, inputs...);
+  return detail::apply_plain(op, inputs...);
 }
 
 }  // namespace nabla

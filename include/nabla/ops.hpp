@@ -12,9 +12,7 @@
 
 namespace nabla {
 
-// ---- broadcasting helpers (ops/elementwise.cpp) -------------------------------------------------
-/// The shape two shapes broadcast to; a ShapeError naming `op` if they do not.
-Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op);
+// ---- broadcasting (ops/elementwise.cpp; broadcast_shape is in nabla/toolkit.hpp) -------------------
 /// Sums x over the dimensions that broadcasting stretched, giving a tensor of `shape`.
 /// The one place where gradients of broadcast inputs are reduced.
 Tensor sum_to(const Tensor& x, const Shape& shape);
@@ -128,7 +126,7 @@ Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
 /// [N, ...] → [N, product of the rest], a view.
 Tensor flatten(const Tensor& x);
 
-// ---- labels ---------------------------------------------------------------------------------------------
+// ---- labels (src/labels.cpp) -------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).
 Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype = f32);
 /// The fraction of rows of scores [n, classes] whose largest entry is at the row's label.

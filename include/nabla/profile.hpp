@@ -8,7 +8,7 @@
 //
 // Forward time is measured around each apply() and includes the ops an op calls inside its own
 // forward (a conv2d's internal reshape, say); backward time is each node's backward in the
-// engine's walk. Costs one branch per op when no Scope is active.
+// engine's walk. Costs one branch per op when no Scope is active (the hook bits of nabla/op.hpp).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and pairing advice:
-// the thread-local switches the engine consults once per op.
+// src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and the one-time
+// warnings: the guards set the hook bits that apply() and the backward walk consult (nabla/op.hpp).
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -8,15 +8,15 @@
 
 #include <fmt/format.h>
 
-#include "../kernels/kernels.hpp"
+#include "nabla/kernels.hpp"
+#include "nabla/op.hpp"
 #include "nabla/inspect.hpp"
 
 namespace nabla::inspect {
 namespace {
 
-thread_local bool anomaly_on = false;
-thread_local bool grad_norms_on = false;
 thread_local std::string module_path;
+bool anomaly_on() { return (nabla::detail::hooks() & nabla::detail::kAnomalyHook) != 0; }
 
 // What is wrong with a tensor's values: "" when all finite, else e.g. "NaN at element 3 (2 NaN, 0 infinite)".
 std::string nonfinite(const Tensor& t) {
@@ -45,8 +45,7 @@ std::string where(const std::string& scope) {
 
 namespace detail {
 
-bool anomaly_active() { return anomaly_on; }
-bool grad_norms_active() { return grad_norms_on; }
+bool anomaly_active() { return anomaly_on(); }
 const std::string& scope() { return module_path; }
 
 double l2_norm(const Tensor& t) {
@@ -56,7 +55,7 @@ double l2_norm(const Tensor& t) {
 
 bool all_finite(const Tensor& t) { return nonfinite(t).empty(); }
 
-void check_forward(std::string_view op, std::initializer_list<const Tensor*> inputs, const Tensor& out) {
+void check_forward(std::string_view op, std::span<const Tensor* const> inputs, const Tensor& out) {
   const std::string bad = nonfinite(out);
   if (bad.empty()) return;
   std::string ins;
@@ -73,7 +72,7 @@ void check_forward(std::string_view op, std::initializer_list<const Tensor*> inp
                                  out.shape(), out.dtype(), ins, where(module_path)));
 }
 
-void check_backward(const Node& node, const Tensor& grad_output, const std::vector<Tensor>& grads) {
+void check_backward(const Node& node, std::span<const Tensor> grad_outputs, const std::vector<Tensor>& grads) {
   for (std::size_t i = 0; i < grads.size(); ++i) {
     const std::string bad = nonfinite(grads[i]);
     if (bad.empty()) continue;
@@ -81,7 +80,10 @@ void check_backward(const Node& node, const Tensor& grad_output, const std::vect
     for (std::size_t k = 0; k < node.num_inputs(); ++k) {
       ins += fmt::format("{}{} {}", k ? ", " : "", node.input_shape(k), node.input_dtype(k));
     }
-    const std::string gbad = nonfinite(grad_output);
+    std::string gbad;
+    for (const Tensor& g : grad_outputs) {
+      if (gbad.empty()) gbad = nonfinite(g);
+    }
     throw NumericError(fmt::format(
         "anomaly: {} backward produced {} in the gradient of input {}; inputs {}; the gradient arriving at its "
         "output {} was {}; recorded {}",
@@ -91,14 +93,14 @@ void check_backward(const Node& node, const Tensor& grad_output, const std::vect
 
 }  // namespace detail
 
-AnomalyGuard::AnomalyGuard() : prev_(anomaly_on) { anomaly_on = true; }
-AnomalyGuard::~AnomalyGuard() { anomaly_on = prev_; }
+AnomalyGuard::AnomalyGuard() : prev_(nabla::detail::set_hook(nabla::detail::kAnomalyHook, true)) {}
+AnomalyGuard::~AnomalyGuard() { nabla::detail::set_hook(nabla::detail::kAnomalyHook, prev_); }
 
-GradNormGuard::GradNormGuard() : prev_(grad_norms_on) { grad_norms_on = true; }
-GradNormGuard::~GradNormGuard() { grad_norms_on = prev_; }
+GradNormGuard::GradNormGuard() : prev_(nabla::detail::set_hook(nabla::detail::kGradNormHook, true)) {}
+GradNormGuard::~GradNormGuard() { nabla::detail::set_hook(nabla::detail::kGradNormHook, prev_); }
 
 ModuleScope::ModuleScope(std::string_view label) {
-  if (!anomaly_on) return;
+  if (!anomaly_on()) return;
   restore_ = module_path.size();
   if (!module_path.empty()) module_path += " › ";
   module_path += label;
@@ -146,7 +148,7 @@ bool detail::warn_pending(std::string_view key) {
 
 bool detail::warn_pending_any() {
   // Lock-free: costs call this on every evaluation.
-  return advice().on && advice().given_count < 4;  // the four kinds of advice in ops/costs.cpp
+  return advice().on && advice().given_count < 4;  // the four kinds of advice in advice.cpp
 }
 
 void detail::warn_once(std::string_view key, std::string_view message) {

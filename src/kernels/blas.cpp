@@ -1,4 +1,5 @@
-// src/kernels/blas.cpp — makes sure OpenBLAS runs the kernels this CPU can run.
+// src/kernels/blas.cpp — every GEMM of the library (blas_gemm, kernels::gemm), and the choice of
+// OpenBLAS kernels for this CPU.
 //
 // Debian 12's OpenBLAS (0.3.21, built with DYNAMIC_ARCH) picks its kernel set at load time from the
 // CPU model number. CPUs newer than the release (e.g. Sapphire Rapids) are not in its table and
@@ -10,10 +11,14 @@
 // turns it off.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
+#include "gemm.hpp"
+#include "nabla/kernels.hpp"
 #include "nabla/train.hpp"
 
 extern "C" {
@@ -64,4 +69,42 @@ std::string blas_info() {
   return info;
 }
 
+namespace kernels {
+
+template <class T>
+void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+               std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
+    return;
+  }
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, a, blasint(lda), b, blasint(ldb), 0.0f, c, blasint(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a, blasint(lda), b, blasint(ldb), 0.0, c, blasint(ldc));
+  }
+}
+
+template void blas_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
+                               const float*, std::int64_t, float*, std::int64_t);
+template void blas_gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t,
+                                const double*, std::int64_t, double*, std::int64_t);
+
+Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  const std::int64_t m = trans_a ? a.shape()[1] : a.shape()[0];
+  const std::int64_t k = trans_a ? a.shape()[0] : a.shape()[1];
+  const std::int64_t n = trans_b ? b.shape()[0] : b.shape()[1];
+  Tensor c = empty(Shape{m, n}, a.dtype());
+  dispatch_float(a.dtype(), "gemm", [&](auto tag) {
+    using T = decltype(tag);
+    blas_gemm<T>(trans_a, trans_b, m, n, k, a.data<T>(), a.shape()[1], b.data<T>(), b.shape()[1], c.mutable_data<T>(), n);
+  });
+  return c;
+}
+
+}  // namespace kernels
 }  // namespace nabla

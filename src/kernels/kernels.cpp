@@ -1,12 +1,14 @@
-// src/kernels/kernels.cpp — reductions, broadcasting reductions, GEMM and row-wise softmax.
-#include "kernels.hpp"
+// src/kernels/kernels.cpp — sigmoid, reductions (whole, along an axis, back over broadcast axes) and
+// row-wise softmax.
+#include "nabla/kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include <cblas.h>
+#include "reduce.hpp"
+
 #if defined(__AVX512F__)
 #include "avx512.hpp"
 #endif
@@ -39,7 +41,7 @@ inline __m512 exp16(__m512 t) {
 Tensor sigmoid(const Tensor& x) {
 #if defined(__AVX512F__)
   if (x.dtype() == Dtype::f32) {
-    Tensor y = detail::make_tensor(x.shape(), Dtype::f32);
+    Tensor y = empty(x.shape(), Dtype::f32);
     const float* px = x.data<float>();
     float* py = y.mutable_data<float>();
     const std::int64_t n = x.numel();
@@ -55,30 +57,6 @@ Tensor sigmoid(const Tensor& x) {
   }
 #endif
   return map(x, [](auto v) { return 1 / (1 + std::exp(-v)); });
-}
-
-void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype()) {
-    throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op,
-                                 a.dtype(), a.shape(), b.dtype(), b.shape()));
-  }
-}
-
-void check_floating(std::string_view op, const Tensor& a) {
-  if (!is_floating(a.dtype())) {
-    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}", op, a.dtype(), a.shape()));
-  }
-}
-
-BroadcastStrides broadcast_strides(const Shape& shape, const Shape& out) {
-  BroadcastStrides b;
-  const int shift = out.rank() - shape.rank();
-  std::int64_t stride = 1;
-  for (int d = shape.rank() - 1; d >= 0; --d) {
-    b.s[d + shift] = shape[d] == 1 ? 0 : stride;
-    stride *= shape[d];
-  }
-  return b;
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -113,13 +91,6 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
                  });
   });
   return y;
-}
-
-AxisSplit split_at(const Shape& s, int axis) {
-  AxisSplit a{1, s[axis], 1};
-  for (int d = 0; d < axis; ++d) a.outer *= s[d];
-  for (int d = axis + 1; d < s.rank(); ++d) a.inner *= s[d];
-  return a;
 }
 
 Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape) {
@@ -163,7 +134,7 @@ void for_each_argmax(const T* px, const AxisSplit& sp, Visit visit) {
 }  // namespace
 
 Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape) {
-  Tensor y = detail::make_tensor(out_shape, x.dtype());
+  Tensor y = empty(out_shape, x.dtype());
   dispatch_float(x.dtype(), "max", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -175,7 +146,7 @@ Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape) {
 }
 
 Tensor argmax_axis(const Tensor& x, int axis, const Shape& out_shape) {
-  Tensor y = detail::make_tensor(out_shape, Dtype::i64);
+  Tensor y = empty(out_shape, Dtype::i64);
   std::int64_t* py = y.mutable_data<std::int64_t>();
   dispatch_float(x.dtype(), "argmax", [&](auto tag) {
     using T = decltype(tag);
@@ -198,7 +169,7 @@ Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
 }
 
 Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape) {
-  Tensor y = detail::make_tensor(x_shape, g.dtype());
+  Tensor y = empty(x_shape, g.dtype());
   const AxisSplit sp = split_at(x_shape, axis);
   dispatch_float(g.dtype(), "expand", [&](auto tag) {
     using T = decltype(tag);
@@ -213,32 +184,10 @@ Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape) {
   return y;
 }
 
-Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  const std::int64_t m = trans_a ? a.shape()[1] : a.shape()[0];
-  const std::int64_t k = trans_a ? a.shape()[0] : a.shape()[1];
-  const std::int64_t n = trans_b ? b.shape()[0] : b.shape()[1];
-  Tensor c = detail::make_tensor(Shape{m, n}, a.dtype());
-  if (m == 0 || n == 0) return c;
-  if (k == 0) return zeros(Shape{m, n}, a.dtype());
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-  const auto lda = static_cast<blasint>(a.shape()[1]);
-  const auto ldb = static_cast<blasint>(b.shape()[1]);
-  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
-  if (a.dtype() == Dtype::f32) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, a.data<float>(), lda, b.data<float>(), ldb, 0.0f,
-                c.mutable_data<float>(), N);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a.data<double>(), lda, b.data<double>(), ldb, 0.0,
-                c.mutable_data<double>(), N);
-  }
-  return c;
-}
-
 namespace {
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x) {
-  Tensor y = detail::make_tensor(x.shape(), x.dtype());
+  Tensor y = empty(x.shape(), x.dtype());
   const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[x.dim() - 1];
   const std::int64_t rows = n == 0 ? 0 : x.numel() / n;
   dispatch_float(x.dtype(), kLog ? "log_softmax" : "softmax", [&](auto tag) {
@@ -289,15 +238,9 @@ double squared_norm(const Tensor& x) {
     const T* g = x.data<T>();
     const std::int64_t n = x.numel();
     double total = 0;
-    for (std::int64_t start = 0; start < n; start += 4096) {
-      const std::int64_t end = std::min(n, start + 4096);
-      T part[8] = {};
-      std::int64_t i = start;
-      for (; i + 8 <= end; i += 8) {
-        for (int l = 0; l < 8; ++l) part[l] += g[i + l] * g[i + l];
-      }
-      for (; i < end; ++i) part[0] += g[i] * g[i];
-      for (T v : part) total += double(v);
+    for (std::int64_t start = 0; start < n; start += 4096) {  // each block's float sum folded into a double
+      const T* blk = g + start;
+      total += double(partial_sums<T>(std::min<std::int64_t>(4096, n - start), [blk](std::int64_t i) { return blk[i] * blk[i]; }));
     }
     return total;
   });

@@ -23,6 +23,7 @@ Tensor Module::register_parameter(std::string name, Tensor t, bool decay) {
 
 void Module::register_module(std::string name, std::shared_ptr<Module> m) {
   if (!m) throw ValueError(fmt::format("register_module: module '{}' is null", name));
+  m->scope_name_ = name;
   children_.emplace_back(std::move(name), std::move(m));
 }
 
@@ -200,15 +201,10 @@ std::string Reshape::describe() const { return fmt::format("Reshape({})", shape_
 
 void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }
 
-namespace {
-std::string scope_label(const Module& m) {
-  return dynamic_cast<const Sequential*>(&m) != nullptr ? std::string("Sequential") : m.describe();
-}
-}  // namespace
-
 Tensor Module::operator()(const Tensor& x) {
-  if (inspect::detail::anomaly_active() && inspect::detail::scope().empty()) [[unlikely]] {
-    inspect::ModuleScope scope(scope_label(*this));
+  if (inspect::detail::anomaly_active()) [[unlikely]] {  // the module path, for anomaly messages
+    const std::string label = dynamic_cast<const Sequential*>(this) != nullptr ? std::string("Sequential") : describe();
+    inspect::ModuleScope scope(scope_name_.empty() ? label : fmt::format("[{}] {}", scope_name_, label));
     return forward(x);
   }
   return forward(x);
@@ -216,15 +212,7 @@ Tensor Module::operator()(const Tensor& x) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (std::size_t i = 0; i < children().size(); ++i) {
-    Module& m = *children()[i].second;
-    if (inspect::detail::anomaly_active()) [[unlikely]] {
-      inspect::ModuleScope scope(fmt::format("[{}] {}", i, scope_label(m)));
-      h = m.forward(h);
-    } else {
-      h = m.forward(h);
-    }
-  }
+  for (const auto& [name, m] : children()) h = (*m)(h);
   return h;
 }
 

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "../kernels/kernels.hpp"
+#include "nabla/kernels.hpp"
 
 namespace nabla::optim {
 

@@ -1,6 +1,13 @@
-// src/kernels/kernels.hpp — the loops behind the ops (internal). Ops in ops/ say what to compute;
-// these say how to walk memory. Elementwise loops are plain contiguous loops over raw pointers so
-// the compiler can vectorize them; GEMM goes to OpenBLAS.
+// nabla/toolkit.hpp — what an op is written with, built-in or user-defined: the checks that give
+// nabla's standard error messages, one way to dispatch on dtype, and the elementwise and
+// broadcasting loops. Every op in ops/ uses these and nothing internal, so a custom op can do
+// whatever a built-in does (docs/custom-ops.md). The compute kernels the built-ins call (GEMM,
+// convolution, pooling, axis reductions) are public too: nabla/kernels.hpp.
+//
+// The idiom: check in forward, naming the op; then loop. A loop dispatches on the dtype itself,
+// so a parameter is cast inside the lambda, not by a dispatch around the loop:
+//   check_floating(name, x);
+//   return map(x, [c](auto v) { using T = decltype(v); return v + T(c); });
 #pragma once
 
 #include <cstdint>
@@ -9,27 +16,41 @@
 #include <fmt/format.h>
 
 #include "nabla/tensor.hpp"
-#include "../tensor_impl.hpp"
 
-namespace nabla::kernels {
+namespace nabla {
 
-/// Calls f(T{}) with T = float or double for the tensor's dtype; int64 is a ValueError naming op.
+// ---- checks: each throws a nabla::Error whose message names `op` -----------------------------------
+
+/// "op: expected a float32 or float64 tensor, got int64 [3]" (ValueError) unless t is f32 or f64.
+void check_floating(std::string_view op, const Tensor& t);
+/// "op: dtypes differ: float32 [2] and float64 [2]; convert one with .to(dtype)" (ValueError).
+void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
+/// "op: expected a 2-d tensor (what), got [2, 3, 4]" (ShapeError) unless t has `rank` dimensions;
+/// `what` describes the expected layout ("[N, C, H, W]") and may be empty.
+void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view what = {});
+/// axis in [−rank, rank) as an index in [0, rank); otherwise "op: axis 3 is out of range for a
+/// tensor of shape [2, 3]" (ValueError). For ops that insert an axis, pass rank + 1.
+int normalize_axis(std::string_view op, int axis, const Shape& shape);
+int normalize_axis(std::string_view op, int axis, int rank, const Shape& shape);
+
+// ---- dtype dispatch ---------------------------------------------------------------------------------
+
+/// Calls f(T{}) with T = float or double for dtype d and returns what f returns; int64 is the
+/// ValueError of check_floating, naming `op`. For loops over raw data that map/zip do not cover.
 template <class F>
 decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
   if (d == Dtype::f32) return f(float{});
   if (d == Dtype::f64) return f(double{});
-  throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got int64", op));
+  throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(d)));
 }
 
-/// Checks that every tensor has the dtype of the first (ops never convert silently).
-void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
-/// Checks that a tensor is float32 or float64.
-void check_floating(std::string_view op, const Tensor& a);
+// ---- elementwise loops (plain contiguous loops the compiler vectorizes) -----------------------------
+// Each makes a new tensor of the first input's dtype; inputs must be floating (check first).
 
 /// y[i] = f(x[i]); same shape and dtype as x.
 template <class F>
 Tensor map(const Tensor& x, F f) {
-  Tensor y = detail::make_tensor(x.shape(), x.dtype());
+  Tensor y = empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), "map", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -43,7 +64,7 @@ Tensor map(const Tensor& x, F f) {
 /// y[i] = f(a[i], b[i]) for a and b of one shape and dtype.
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
-  Tensor y = detail::make_tensor(a.shape(), a.dtype());
+  Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
@@ -58,7 +79,7 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
 /// y[i] = f(a[i], b[i], c[i]) for tensors of one shape and dtype.
 template <class F>
 Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
-  Tensor y = detail::make_tensor(a.shape(), a.dtype());
+  Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip3", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
@@ -70,6 +91,12 @@ Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
   });
   return y;
 }
+
+// ---- broadcasting loops -----------------------------------------------------------------------------
+
+/// The shape two shapes broadcast to (aligned at the right; a 1 or a missing axis stretches); a
+/// ShapeError naming `op` if they do not.
+Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op);
 
 /// Strides (in elements) of `shape` seen from an output of shape `out` (rank ≥ shape's rank):
 /// 0 on the axes that broadcasting stretches or adds.
@@ -105,10 +132,11 @@ void for_each_row(const Shape& out, const BroadcastStrides& sa, const BroadcastS
   }
 }
 
-/// y = f(a, b) elementwise with NumPy broadcasting to shape `out`.
+/// y = f(a, b) elementwise with broadcasting to shape `out` (from broadcast_shape); a and b share
+/// a floating dtype.
 template <class F>
 Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
-  Tensor y = detail::make_tensor(out, a.dtype());
+  Tensor y = empty(out, a.dtype());
   dispatch_float(a.dtype(), "broadcast", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
@@ -146,40 +174,21 @@ Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
   return y;
 }
 
-/// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
-/// y = 1 / (1 + e^−x). float32 on AVX-512: sixteen at a time, e^−x from a degree-5 polynomial after
-/// range reduction (Cephes' expf, within 2 ulp of the exact value) and 2^n by scalef; NaN stays NaN.
-/// Otherwise std::exp element by element.
-Tensor sigmoid(const Tensor& x);
+// ---- axes -------------------------------------------------------------------------------------------
 
-Tensor sum_to(const Tensor& x, const Shape& shape);
-
-/// Views x as [outer, n, inner] around `axis` (already normalized).
+/// A shape seen as [outer, n, inner] around one (normalized) axis: element (o, k, i) is at
+/// (o · n + k) · inner + i.
 struct AxisSplit {
   std::int64_t outer, n, inner;
 };
 AxisSplit split_at(const Shape& s, int axis);
+/// s without `axis`, or with it as 1 when keepdim.
+Shape reduced_shape(const Shape& s, int axis, bool keepdim);
 
-Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape);
-Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape);
-/// int64 indices of the first maximum along axis.
-Tensor argmax_axis(const Tensor& x, int axis, const Shape& out_shape);
-/// Scatters gy (reduced shape) to the first maximum of each slice of x along axis.
-Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis);
-/// Repeats g (shape with axis reduced to 1 or removed) along axis to x_shape.
-Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape);
+// ---- views ------------------------------------------------------------------------------------------
 
-/// C = op(A) · op(B) through cblas_{s,d}gemm; shapes already checked.
-Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+/// A tensor sharing x's storage and version counter under another shape of the same numel, not
+/// recorded: the forward of a view op (reshape) returns it. A ShapeError if the numels differ.
+Tensor view(const Tensor& x, const Shape& shape);
 
-/// Softmax and log-softmax over each row of the last axis, with the row max subtracted.
-Tensor softmax_rows(const Tensor& x);
-Tensor log_softmax_rows(const Tensor& x);
-
-/// Sum of all elements as double (accumulated in double).
-double sum_all(const Tensor& x);
-/// Σ x² over all elements: eight partial sums in the element type, each folded into a double
-/// every 4,096 terms (vectorizes; the float rounding of a partial sum stays near 4,096 · 2⁻²⁴).
-double squared_norm(const Tensor& x);
-
-}  // namespace nabla::kernels
+}  // namespace nabla

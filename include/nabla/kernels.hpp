@@ -1,11 +1,51 @@
-// src/kernels/conv.hpp — im2col/col2im and pooling loops on NCHW tensors (internal).
+// nabla/kernels.hpp — the compute kernels behind the built-in ops: GEMM through OpenBLAS, axis
+// reductions, row-wise softmax, sigmoid, convolution and pooling on NCHW tensors. Public so that a
+// custom op can call what a built-in calls. They validate nothing: an op checks its inputs in
+// forward (nabla/toolkit.hpp) before it calls them. Each returns a new tensor unless it says
+// otherwise; floating inputs share one dtype.
 #pragma once
 
 #include <cstdint>
 
 #include "nabla/tensor.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::kernels {
+
+// ---- elementwise and reductions (src/kernels/kernels.cpp) -----------------------------------------
+
+/// y = 1 / (1 + e^−x). float32 on AVX-512: sixteen at a time, e^−x from a degree-5 polynomial after
+/// range reduction (Cephes' expf, within 2 ulp of the exact value) and 2^n by scalef; NaN stays NaN.
+/// Otherwise std::exp element by element.
+Tensor sigmoid(const Tensor& x);
+
+/// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+/// Sum along a normalized axis, into `out_shape` (the reduced shape, with or without keepdim).
+Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape);
+Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape);
+/// int64 indices of the first maximum along axis.
+Tensor argmax_axis(const Tensor& x, int axis, const Shape& out_shape);
+/// Scatters gy (reduced shape) to the first maximum of each slice of x along axis.
+Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis);
+/// Repeats g (shape with axis reduced to 1 or removed) along axis to x_shape.
+Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape);
+
+/// Softmax and log-softmax over each row of the last axis, with the row max subtracted.
+Tensor softmax_rows(const Tensor& x);
+Tensor log_softmax_rows(const Tensor& x);
+
+/// Sum of all elements as double (accumulated in double).
+double sum_all(const Tensor& x);
+/// Σ x² over all elements (see partial_sums in src/kernels/reduce.hpp for the rounding).
+double squared_norm(const Tensor& x);
+
+// ---- matrix products (src/kernels/blas.cpp) --------------------------------------------------------
+
+/// C = op(A) · op(B) for 2-d a and b through cblas_{s,d}gemm; shapes already checked.
+Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+
+// ---- convolution (src/kernels/conv_*.cpp) ----------------------------------------------------------
 
 /// The geometry of a 2-d window sliding over an H×W plane.
 struct Window2d {
@@ -29,6 +69,8 @@ Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape
 /// [N, F, P] → [F, N·P]; with `sums`, also y summed over all but axis 1 ([F], the bias gradient),
 /// in the same pass.
 Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
+/// y [N, F, …] summed over all axes but 1 ([F]: a convolution's bias gradient).
+Tensor plane_sums(const Tensor& y);
 
 /// Float convolution with nabla's own AVX-512 GEMM tiles, image by image, straight from and to
 /// NCHW (no unfold or fold of the batch). conv_fast(x) says whether they serve x: float, in a build
@@ -46,8 +88,8 @@ bool conv_fast_reads_x(const Window2d& win);
 /// the columns conv2d_forward_fast kept; with `bias_grad`, also gy summed over all axes but 1 there.
 Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
                                const Window2d& win, Tensor* bias_grad);
-/// y [N, F, …] summed over all axes but 1 ([F]: a convolution's bias gradient).
-Tensor plane_sums(const Tensor& y);
+
+// ---- pooling (src/kernels/pool.cpp) ----------------------------------------------------------------
 
 /// Max over each window; `argmax` receives, per output element, the flat index in its H×W plane
 /// of the first largest input.

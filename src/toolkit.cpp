@@ -1,0 +1,91 @@
+// src/toolkit.cpp — the checks, shape helpers and views of nabla/toolkit.hpp.
+#include "nabla/toolkit.hpp"
+
+#include <algorithm>
+
+#include "tensor_impl.hpp"
+
+namespace nabla {
+
+void check_floating(std::string_view op, const Tensor& t) {
+  if (!is_floating(t.dtype())) {
+    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}", op, t.dtype(), t.shape()));
+  }
+}
+
+void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype()) {
+    throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op, a.dtype(),
+                                 a.shape(), b.dtype(), b.shape()));
+  }
+}
+
+void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view what) {
+  if (t.dim() == rank) return;
+  if (what.empty()) throw ShapeError(fmt::format("{}: expected a {}-d tensor, got {}", op, rank, t.shape()));
+  throw ShapeError(fmt::format("{}: expected a {}-d tensor {}, got {}", op, rank, what, t.shape()));
+}
+
+int normalize_axis(std::string_view op, int axis, int rank, const Shape& shape) {
+  const int a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    throw ValueError(fmt::format("{}: axis {} is out of range for a tensor of shape {}", op, axis, shape));
+  }
+  return a;
+}
+
+int normalize_axis(std::string_view op, int axis, const Shape& shape) {
+  return normalize_axis(op, axis, shape.rank(), shape);
+}
+
+Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op) {
+  if (a == b) return a;
+  const int r = std::max(a.rank(), b.rank());
+  Shape out;
+  for (int d = 0; d < r; ++d) {
+    const int da = d - (r - a.rank()), db = d - (r - b.rank());
+    const std::int64_t x = da >= 0 ? a[da] : 1, y = db >= 0 ? b[db] : 1;
+    if (x != y && x != 1 && y != 1) {
+      throw ShapeError(fmt::format("{}: shapes {} and {} do not broadcast: axis {} has {} and {}", op, a, b, d, x, y));
+    }
+    out.push_back(x == 1 ? y : x);
+  }
+  return out;
+}
+
+BroadcastStrides broadcast_strides(const Shape& shape, const Shape& out) {
+  BroadcastStrides b;
+  const int shift = out.rank() - shape.rank();
+  std::int64_t stride = 1;
+  for (int d = shape.rank() - 1; d >= 0; --d) {
+    b.s[d + shift] = shape[d] == 1 ? 0 : stride;
+    stride *= shape[d];
+  }
+  return b;
+}
+
+AxisSplit split_at(const Shape& s, int axis) {
+  AxisSplit a{1, s[axis], 1};
+  for (int d = 0; d < axis; ++d) a.outer *= s[d];
+  for (int d = axis + 1; d < s.rank(); ++d) a.inner *= s[d];
+  return a;
+}
+
+Shape reduced_shape(const Shape& s, int axis, bool keepdim) {
+  Shape out;
+  for (int d = 0; d < s.rank(); ++d) {
+    if (d != axis) out.push_back(s[d]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+Tensor view(const Tensor& x, const Shape& shape) {
+  if (shape.numel() != x.numel()) {
+    throw ShapeError(fmt::format("view: {} has {} elements, target {} has {}", x.shape(), x.numel(), shape,
+                                 shape.numel()));
+  }
+  return Tensor(std::make_shared<detail::TensorImpl>(x.impl()->storage, shape, x.dtype()));
+}
+
+}  // namespace nabla
