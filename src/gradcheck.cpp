@@ -30,6 +30,11 @@ std::string index_string(const Shape& s, std::int64_t flat) {
 
 GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tensor>& inputs,
                                  GradcheckOptions opts) {
+  return gradcheck_outputs([&f](const std::vector<Tensor>& xs) { return std::vector<Tensor>{f(xs)}; }, inputs, opts);
+}
+
+GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs,
+                                  GradcheckOptions opts) {
   // Work on private leaf copies so the caller's tensors and their .grad stay as they were.
   std::vector<Tensor> xs;
   xs.reserve(inputs.size());
@@ -45,32 +50,41 @@ GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tens
     xs.push_back(x.requires_grad() ? copy.requires_grad(true) : copy);
   }
 
-  Tensor out = f(xs);
-  if (!out.defined() || out.dtype() != Dtype::f64) {
-    throw ValueError(fmt::format("gradcheck: the function must return a float64 tensor, got {}",
-                                 out.defined() ? std::string(dtype_name(out.dtype())) : "undefined"));
+  const std::vector<Tensor> outs = f(xs);
+  if (outs.empty()) throw ValueError("gradcheck: the function returned no tensors");
+  // Each float64 output is checked; int64 outputs (indices) have no gradient and are skipped.
+  for (const Tensor& out : outs) {
+    if (!out.defined() || (out.dtype() != Dtype::f64 && out.dtype() != Dtype::i64) ||
+        (outs.size() == 1 && out.dtype() != Dtype::f64)) {
+      throw ValueError(fmt::format("gradcheck: the function must return a float64 tensor, got {}",
+                                   out.defined() ? std::string(dtype_name(out.dtype())) : "undefined"));
+    }
   }
-  const Shape out_shape = out.shape();
-  const std::int64_t m = out.numel();
+  const bool several = outs.size() > 1;
 
-  // analytic[i][o * n_i + j] = d out[o] / d in[i][j]
-  std::vector<std::vector<double>> analytic(xs.size());
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    if (xs[i].requires_grad()) analytic[i].assign(static_cast<std::size_t>(m * xs[i].numel()), 0.0);
-  }
-  if (out.requires_grad()) {
+  // analytic[k][i][o * n_i + j] = d out_k[o] / d in[i][j], every output's before any input is perturbed.
+  std::vector<std::vector<std::vector<double>>> analytic(outs.size());
+  for (std::size_t k = 0; k < outs.size(); ++k) {
+    const Tensor& out = outs[k];
+    if (out.dtype() != Dtype::f64) continue;
+    const std::int64_t m = out.numel();
+    analytic[k].resize(xs.size());
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      if (xs[i].requires_grad()) analytic[k][i].assign(static_cast<std::size_t>(m * xs[i].numel()), 0.0);
+    }
+    if (!out.requires_grad()) continue;
     for (std::int64_t o = 0; o < m; ++o) {
       for (Tensor& x : xs) {
         if (x.requires_grad()) x.zero_grad();
       }
-      Tensor seed = zeros(out_shape, Dtype::f64);
+      Tensor seed = zeros(out.shape(), Dtype::f64);
       seed.mutable_data<double>()[o] = 1.0;
       out.backward(seed, {.retain_graph = true});
       for (std::size_t i = 0; i < xs.size(); ++i) {
         if (!xs[i].requires_grad() || !xs[i].grad().defined()) continue;
         const double* g = xs[i].grad().data<double>();
         const std::int64_t n = xs[i].numel();
-        for (std::int64_t j = 0; j < n; ++j) analytic[i][static_cast<std::size_t>(o * n + j)] = g[j];
+        for (std::int64_t j = 0; j < n; ++j) analytic[k][i][static_cast<std::size_t>(o * n + j)] = g[j];
       }
     }
   }
@@ -84,21 +98,27 @@ GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tens
     for (std::int64_t j = 0; j < n; ++j) {
       const double orig = x.data<double>()[j];
       x.mutable_data<double>()[j] = orig + opts.eps;
-      const std::vector<double> plus = f(xs).to_vector<double>();
+      const std::vector<Tensor> plus = f(xs);
       x.mutable_data<double>()[j] = orig - opts.eps;
-      const std::vector<double> minus = f(xs).to_vector<double>();
+      const std::vector<Tensor> minus = f(xs);
       x.mutable_data<double>()[j] = orig;
-      for (std::int64_t o = 0; o < m; ++o) {
-        const double numeric = (plus[static_cast<std::size_t>(o)] - minus[static_cast<std::size_t>(o)]) / (2 * opts.eps);
-        const double a = analytic[i][static_cast<std::size_t>(o * n + j)];
-        const double err = std::abs(a - numeric);
-        ++result.entries;
-        if (!(err <= result.max_abs_error)) result.max_abs_error = err;  // also records NaN
-        if (result.ok && !(err <= opts.atol + opts.rtol * std::abs(numeric))) {
-          result.ok = false;
-          result.message = fmt::format(
-              "gradcheck: d out{} / d in[{}] differs at {}: analytic {:.6g}, numeric {:.6g} (atol {:g}, rtol {:g})",
-              index_string(out_shape, o), i, index_string(x.shape(), j), a, numeric, opts.atol, opts.rtol);
+      for (std::size_t k = 0; k < outs.size(); ++k) {
+        if (outs[k].dtype() != Dtype::f64) continue;
+        const std::vector<double> p = plus[k].to_vector<double>(), q = minus[k].to_vector<double>();
+        const std::int64_t m = outs[k].numel();
+        for (std::int64_t o = 0; o < m; ++o) {
+          const double numeric = (p[static_cast<std::size_t>(o)] - q[static_cast<std::size_t>(o)]) / (2 * opts.eps);
+          const double a = analytic[k][i][static_cast<std::size_t>(o * n + j)];
+          const double err = std::abs(a - numeric);
+          ++result.entries;
+          if (!(err <= result.max_abs_error)) result.max_abs_error = err;  // also records NaN
+          if (result.ok && !(err <= opts.atol + opts.rtol * std::abs(numeric))) {
+            result.ok = false;
+            result.message = fmt::format(
+                "gradcheck: d {}{} / d in[{}] differs at {}: analytic {:.6g}, numeric {:.6g} (atol {:g}, rtol {:g})",
+                several ? fmt::format("out{}", k) : std::string("out"), index_string(outs[k].shape(), o), i,
+                index_string(x.shape(), j), a, numeric, opts.atol, opts.rtol);
+          }
         }
       }
     }

@@ -10,6 +10,9 @@
 // |numeric|. The result converts to bool; on failure its message names the output element, input,
 // element index and both values, e.g.
 //   gradcheck: d out[0] / d in[1] differs at [2, 3]: analytic 0.4131, numeric 0.4189 (atol 1e-07, rtol 1e-05)
+// A function or op with several outputs (a std::vector or std::array of tensors) has every float64
+// output checked, each from its own backward; failures name the output ("d out1[0, 2] / d in[0]").
+// int64 outputs (indices) have no gradient and are skipped.
 #pragma once
 
 #include <concepts>
@@ -42,10 +45,14 @@ std::string to_string(const GradcheckResult& r);
 std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
 
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+using TensorsFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 /// The check itself, on a function of a vector of tensors.
 GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tensor>& inputs,
                                  GradcheckOptions opts = {});
+/// The same for a function with several outputs: each float64 output checked in turn.
+GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs,
+                                  GradcheckOptions opts = {});
 
 namespace detail {
 template <std::size_t I>
@@ -67,19 +74,26 @@ constexpr std::size_t tensor_arity() {
   else return 0;
 }
 
+/// A Tensor, std::vector<Tensor> or std::array<Tensor, N> as a vector of tensors.
+template <class R>
+std::vector<Tensor> as_vector(R r) {
+  if constexpr (std::same_as<R, Tensor>) return {std::move(r)};
+  else return std::vector<Tensor>(r.begin(), r.end());
+}
+
 template <class F, std::size_t... I>
-TensorFunction bind_inputs(F f, std::index_sequence<I...>) {
-  return [f](const std::vector<Tensor>& xs) -> Tensor {
+TensorsFunction bind_inputs(F f, std::index_sequence<I...>) {
+  return [f](const std::vector<Tensor>& xs) -> std::vector<Tensor> {
     if constexpr (requires(Context& c) { f.forward(c, xs[I]...); }) {
-      return apply(f, xs[I]...);
+      return as_vector(apply(f, xs[I]...));
     } else {
-      return f(xs[I]...);
+      return as_vector(f(xs[I]...));
     }
   };
 }
 }  // namespace detail
 
-/// Checks f — a callable taking 1 to 4 tensors, or an op struct — at `inputs`.
+/// Checks f — a callable taking 1 to 4 tensors, or an op struct, with one output or several — at `inputs`.
 template <class F>
 GradcheckResult gradcheck(F f, const std::vector<Tensor>& inputs, GradcheckOptions opts = {}) {
   constexpr std::size_t n = detail::tensor_arity<F>();
@@ -88,7 +102,7 @@ GradcheckResult gradcheck(F f, const std::vector<Tensor>& inputs, GradcheckOptio
     throw ValueError(fmt::format("gradcheck: the function takes {} tensors, {} inputs were given",
                                  n, inputs.size()));
   }
-  return gradcheck_vector(detail::bind_inputs(f, std::make_index_sequence<n>{}), inputs, opts);
+  return gradcheck_outputs(detail::bind_inputs(f, std::make_index_sequence<n>{}), inputs, opts);
 }
 
 }  // namespace nabla

@@ -6,6 +6,7 @@
 // input's shape by sum_to. Inputs of one op must share a dtype (f32 or f64).
 #pragma once
 
+#include <initializer_list>
 #include <vector>
 
 #include "nabla/tensor.hpp"
@@ -71,6 +72,15 @@ Tensor argmax(const Tensor& x, int axis);
 Tensor reshape(const Tensor& x, const Shape& shape);
 /// The transpose of a 2-d tensor, as a copy. To multiply by a transpose, prefer matmul's flags.
 Tensor transpose(const Tensor& x);
+
+// ---- splitting (ops/join.cpp) — ops with several outputs, one tensor (a copy) per piece ---------------
+/// Pieces of `size` along `axis` (negative counts from the end); the last may be smaller
+/// (torch.split). split(x, {2, 3}, 1): pieces of the given sizes, which must add up to the axis.
+std::vector<Tensor> split(const Tensor& x, std::int64_t size, int axis = 0);
+std::vector<Tensor> split(const Tensor& x, std::initializer_list<std::int64_t> sizes, int axis = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes, int axis = 0);
+/// `chunks` pieces of ⌈n / chunks⌉ along `axis`, fewer when the axis runs out (torch.chunk).
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, int axis = 0);
 
 // ---- matrix product (ops/matmul.cpp) ----------------------------------------------------------------
 struct MatmulOptions {

@@ -44,6 +44,15 @@ decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
   throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(d)));
 }
 
+/// The same for every dtype: T = float, double or std::int64_t. For ops that move elements
+/// without arithmetic (copies, slices, gathers).
+template <class F>
+decltype(auto) dispatch_all(Dtype d, F&& f) {
+  if (d == Dtype::f32) return f(float{});
+  if (d == Dtype::f64) return f(double{});
+  return f(std::int64_t{});
+}
+
 // ---- elementwise loops (plain contiguous loops the compiler vectorizes) -----------------------------
 // Each makes a new tensor of the first input's dtype; inputs must be floating (check first).
 
