@@ -26,6 +26,15 @@ std::string index_string(const Shape& s, std::int64_t flat) {
   return fmt::format("[{}]", fmt::join(idx, ", "));
 }
 
+// Each float64 output's values (none for the others).
+std::vector<std::vector<double>> values_of(const std::vector<Tensor>& outs) {
+  std::vector<std::vector<double>> v(outs.size());
+  for (std::size_t k = 0; k < outs.size(); ++k) {
+    if (outs[k].defined() && outs[k].dtype() == Dtype::f64) v[k] = outs[k].to_vector<double>();
+  }
+  return v;
+}
+
 }  // namespace
 
 GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tensor>& inputs,
@@ -97,14 +106,16 @@ GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Te
     const std::int64_t n = x.numel();
     for (std::int64_t j = 0; j < n; ++j) {
       const double orig = x.data<double>()[j];
+      // Read each output at once: it may be a view of x (reshape), which the next step changes.
       x.mutable_data<double>()[j] = orig + opts.eps;
-      const std::vector<Tensor> plus = f(xs);
+      const std::vector<std::vector<double>> plus = values_of(f(xs));
       x.mutable_data<double>()[j] = orig - opts.eps;
-      const std::vector<Tensor> minus = f(xs);
+      const std::vector<std::vector<double>> minus = values_of(f(xs));
       x.mutable_data<double>()[j] = orig;
       for (std::size_t k = 0; k < outs.size(); ++k) {
         if (outs[k].dtype() != Dtype::f64) continue;
-        const std::vector<double> p = plus[k].to_vector<double>(), q = minus[k].to_vector<double>();
+        const std::vector<double>& p = plus[k];
+        const std::vector<double>& q = minus[k];
         const std::int64_t m = outs[k].numel();
         for (std::int64_t o = 0; o < m; ++o) {
           const double numeric = (p[static_cast<std::size_t>(o)] - q[static_cast<std::size_t>(o)]) / (2 * opts.eps);
