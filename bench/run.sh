@@ -28,17 +28,10 @@ core=$(build/bench/bench_sgemm_peak 1 | grep -o '"core": "[^"]*"' | cut -d'"' -f
 export OPENBLAS_CORETYPE=$core
 echo "OpenBLAS core for all contenders: $core"
 
-# model mode batch steps
-configs=(
-  "network1 train 10 3000" "network1 train 64 1500" "network1 train 256 600" "network2 train 10 2000"
-  "network3 train 10 300" "network3 train 64 80" "network1 infer 1000 300" "network3 infer 1000 20"
-)
+source bench/rows.sh  # configs, pin_for
 for rep in $(seq "$REPS"); do
   for t in 1 2; do
-    # One thread: every contender on the same CPU. On a virtual machine the CPUs need not be equal
-    # (here the second one is at times a third slower), and a process must not draw a better one.
-    pin=""
-    if [[ $t == 1 ]] && command -v taskset > /dev/null; then pin="taskset -c 0"; fi
+    pin=$(pin_for "$t")
     # The sgemm peak, measured in every repetition beside the models it is compared with.
     OPENBLAS_NUM_THREADS=$t $pin build/bench/bench_sgemm_peak "$t" >> "$results"
     for c in "${configs[@]}"; do
