@@ -10,8 +10,29 @@ namespace ops {
 // gx = gy reshaped back.
 struct Reshape {
   static constexpr std::string_view name = "reshape";
-  Shape shape;
-  Tensor forward(Context&, const Tensor& x) const { return view(x, shape); }
+  Shape shape;  // one dimension may be −1: inferred from x's numel
+
+  Shape resolved(const Tensor& x) const {
+    Shape s = shape;
+    int infer = -1;
+    std::int64_t known = 1;
+    for (int d = 0; d < s.rank(); ++d) {
+      if (s[d] == -1 && infer < 0) infer = d;
+      else if (s[d] < 0) throw ShapeError(fmt::format("reshape: bad target shape {} for {}", s, x.shape()));
+      else known *= s[d];
+    }
+    if (infer >= 0) {
+      if (known == 0 || x.numel() % known != 0) {
+        throw ShapeError(fmt::format("reshape: cannot infer -1 in {} for {} elements of {}", s, x.numel(), x.shape()));
+      }
+      s[infer] = x.numel() / known;
+    }
+    if (s.numel() != x.numel()) {
+      throw ShapeError(fmt::format("reshape: {} has {} elements, target {} has {}", x.shape(), x.numel(), s, s.numel()));
+    }
+    return s;
+  }
+  Tensor forward(Context&, const Tensor& x) const { return view(x, resolved(x)); }
   Grads backward(Context& ctx, const Tensor& gy) const { return {gy.reshape(ctx.input_shape(0))}; }
 };
 
@@ -64,23 +85,6 @@ struct Clone {
 
 Tensor Tensor::reshape(Shape shape) const {
   check_defined("reshape");
-  int infer = -1;
-  std::int64_t known = 1;
-  for (int d = 0; d < shape.rank(); ++d) {
-    if (shape[d] == -1 && infer < 0) infer = d;
-    else if (shape[d] < 0) throw ShapeError(fmt::format("reshape: bad target shape {} for {}", shape, this->shape()));
-    else known *= shape[d];
-  }
-  if (infer >= 0) {
-    if (known == 0 || numel() % known != 0) {
-      throw ShapeError(fmt::format("reshape: cannot infer -1 in {} for {} elements of {}", shape, numel(), this->shape()));
-    }
-    shape[infer] = numel() / known;
-  }
-  if (shape.numel() != numel()) {
-    throw ShapeError(fmt::format("reshape: {} has {} elements, target {} has {}", this->shape(), numel(), shape,
-                                 shape.numel()));
-  }
   return apply(ops::Reshape{.shape = shape}, *this);
 }
 
