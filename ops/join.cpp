@@ -1,5 +1,9 @@
-// ops/join.cpp — splitting a tensor along an axis into several outputs: split (by one size or a
-// list of sizes) and chunk (into n nearly equal pieces), as PyTorch's torch.split and torch.chunk.
+// ops/join.cpp — joining tensors along an axis (cat, stack) and splitting one into several outputs
+// (split by one size or a list of sizes, chunk into n nearly equal pieces), as PyTorch's torch.cat,
+// torch.stack, torch.split and torch.chunk.
+//
+//   cat: y = [x_0, x_1, …] side by side along the axis; every other axis must agree.
+//   gx_k = the slice of gy where x_k went.
 //
 //   split: y_k = x[…, o_k : o_k + s_k, …] along the axis, o_k = s_0 + … + s_{k−1}; Σ s_k = x.size(axis).
 //   gx = the gys put back side by side along the axis, zeros where no gradient reached an output.
@@ -101,7 +105,79 @@ struct Split {
   }
 };
 
+// cat: a run-time number of inputs, one gradient each.
+struct Cat {
+  static constexpr std::string_view name = "cat";
+  int axis = 0;
+  Tensor forward(Context&, const std::vector<Tensor>& xs) const {
+    if (xs.empty()) throw ValueError("cat: no tensors to join");
+    const Tensor& x0 = xs[0];
+    if (x0.dim() == 0) throw ShapeError("cat: tensor 0 is 0-d; cat joins along an axis (use stack for scalars)");
+    const int a = normalize_axis(name, axis, x0.shape());
+    Shape out = x0.shape();
+    out[a] = 0;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      const Tensor& x = xs[k];
+      if (x.dtype() != x0.dtype()) {
+        throw ValueError(fmt::format("cat: tensor {} is {}, tensor 0 is {}; convert one with .to(dtype)", k, x.dtype(),
+                                     x0.dtype()));
+      }
+      bool fits = x.dim() == x0.dim();
+      for (int d = 0; fits && d < x.dim(); ++d) fits = d == a || x.shape()[d] == x0.shape()[d];
+      if (!fits) {
+        throw ShapeError(fmt::format("cat: tensor {} is {}, tensor 0 is {}; all but axis {} must match", k, x.shape(),
+                                     x0.shape(), a));
+      }
+      out[a] += x.shape()[a];
+    }
+    Tensor y = empty(out, x0.dtype());
+    const AxisSplit so = split_at(out, a);
+    dispatch_all(y.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      T* py = y.mutable_data<T>();
+      std::int64_t offset = 0;
+      for (const Tensor& x : xs) {
+        const std::int64_t k = x.shape()[a], block = k * so.inner;
+        const T* px = x.data<T>();
+        for (std::int64_t o = 0; o < so.outer; ++o) {
+          std::memcpy(py + (o * so.n + offset) * so.inner, px + o * block, sizeof(T) * std::size_t(block));
+        }
+        offset += k;
+      }
+    });
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    const int a = normalize_axis(name, axis, gy.shape());
+    Grads gxs;
+    std::int64_t offset = 0;
+    for (std::size_t k = 0; k < ctx.node_inputs(); ++k) {
+      const std::int64_t n = ctx.input_shape(k)[a];
+      gxs.push_back(ctx.needs_grad(k) ? slice(gy, a, offset, offset + n) : Tensor{});
+      offset += n;
+    }
+    return gxs;
+  }
+};
+
 }  // namespace ops
+
+Tensor cat(const std::vector<Tensor>& tensors, int axis) { return nabla::apply(ops::Cat{.axis = axis}, tensors); }
+
+Tensor stack(const std::vector<Tensor>& tensors, int axis) {
+  if (tensors.empty()) throw ValueError("stack: no tensors to stack");
+  for (std::size_t k = 1; k < tensors.size(); ++k) {
+    if (tensors[k].shape() != tensors[0].shape()) {
+      throw ShapeError(fmt::format("stack: tensor {} is {}, tensor 0 is {}; all must have one shape", k,
+                                   tensors[k].shape(), tensors[0].shape()));
+    }
+  }
+  const int a = normalize_axis("stack", axis, tensors[0].dim() + 1, tensors[0].shape());
+  std::vector<Tensor> parts;
+  parts.reserve(tensors.size());
+  for (const Tensor& t : tensors) parts.push_back(unsqueeze(t, a));
+  return cat(parts, a);
+}
 
 std::vector<Tensor> split(const Tensor& x, std::int64_t size, int axis) {
   return apply(ops::Split{.by = ops::Split::By::size, .count = size, .axis = axis}, x);

@@ -104,7 +104,7 @@ Node::~Node() {
   detail::counters().nodes.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void detail::Access::connect(Node& node, std::initializer_list<const Tensor*> inputs) {
+void detail::Access::connect(Node& node, std::span<const Tensor* const> inputs) {
   detail::counters().nodes.fetch_add(1, std::memory_order_relaxed);
   auto& edges_ = node.edges_;
   auto& input_shapes_ = node.input_shapes_;
@@ -171,7 +171,7 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
 
 namespace detail {
 
-void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs) {
+void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::span<const Tensor* const> inputs) {
   for (std::size_t k = 0; k < outs.size(); ++k) {
     Tensor& out = outs[k];
     if (!out.defined()) {

@@ -154,7 +154,30 @@ Tensor make_tensor(const Shape& shape, Dtype dtype) {
   return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(bytes), shape, dtype));
 }
 
+double load(const Tensor& t, std::int64_t i) {
+  switch (t.dtype()) {
+    case Dtype::f32: return t.data<float>()[i];
+    case Dtype::f64: return t.data<double>()[i];
+    case Dtype::i64: return static_cast<double>(t.data<std::int64_t>()[i]);
+    case Dtype::b8: return t.data<bool>()[i] ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+void store(const Tensor& t, std::int64_t i, double v) {
+  void* p = t.impl()->storage->data;
+  switch (t.dtype()) {
+    case Dtype::f32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case Dtype::f64: static_cast<double*>(p)[i] = v; break;
+    case Dtype::i64: static_cast<std::int64_t*>(p)[i] = static_cast<std::int64_t>(v); break;
+    case Dtype::b8: static_cast<bool*>(p)[i] = v != 0; break;
+  }
+}
+
 }  // namespace detail
+
+using detail::load;
+using detail::store;
 
 // ---- dtype and shape ------------------------------------------------------------------------------
 
@@ -163,11 +186,12 @@ std::string_view dtype_name(Dtype d) {
     case Dtype::f32: return "float32";
     case Dtype::f64: return "float64";
     case Dtype::i64: return "int64";
+    case Dtype::b8: return "bool";
   }
   return "?";
 }
 
-std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : 8; }
+std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : d == Dtype::b8 ? 1 : 8; }
 
 Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span(dims.begin(), dims.size())) {}
 
@@ -267,9 +291,11 @@ T* Tensor::mutable_data() {
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 template const std::int64_t* Tensor::data<std::int64_t>() const;
+template const bool* Tensor::data<bool>() const;
 template float* Tensor::mutable_data<float>();
 template double* Tensor::mutable_data<double>();
 template std::int64_t* Tensor::mutable_data<std::int64_t>();
+template bool* Tensor::mutable_data<bool>();
 
 namespace {
 
@@ -288,24 +314,6 @@ std::int64_t flat_index(const Shape& shape, std::initializer_list<std::int64_t> 
     ++axis;
   }
   return flat;
-}
-
-double load(const Tensor& t, std::int64_t i) {
-  switch (t.dtype()) {
-    case Dtype::f32: return t.data<float>()[i];
-    case Dtype::f64: return t.data<double>()[i];
-    case Dtype::i64: return static_cast<double>(t.data<std::int64_t>()[i]);
-  }
-  return 0;
-}
-
-void store(const Tensor& t, std::int64_t i, double v) {
-  void* p = t.impl()->storage->data;
-  switch (t.dtype()) {
-    case Dtype::f32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
-    case Dtype::f64: static_cast<double*>(p)[i] = v; break;
-    case Dtype::i64: static_cast<std::int64_t*>(p)[i] = static_cast<std::int64_t>(v); break;
-  }
 }
 
 void check_inplace_allowed(const Tensor& t, const char* op) {
@@ -349,6 +357,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+template std::vector<bool> Tensor::to_vector<bool>() const;
 
 // ---- Tensor: autodiff state ----------------------------------------------------------------------------
 
@@ -454,6 +463,10 @@ Tensor& Tensor::fill_(double value) {
     std::fill_n(mutable_data<std::int64_t>(), n, static_cast<std::int64_t>(value));
     return *this;
   }
+  if (dtype() == Dtype::b8) {
+    std::fill_n(mutable_data<bool>(), n, value != 0);
+    return *this;
+  }
   for_each_float(*this, "fill_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
     std::fill_n(p, n, static_cast<T>(value));
@@ -547,49 +560,6 @@ Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Generat
   std::uniform_real_distribution<double> dist(low, high);
   for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));
   return t;
-}
-
-// ---- printing ------------------------------------------------------------------------------------------
-
-namespace {
-constexpr std::int64_t kSummarizeAbove = 1000;  // elements
-constexpr std::int64_t kEdgeItems = 3;
-
-void format_axis(std::string& out, const Tensor& t, int axis, std::int64_t offset, bool summarize,
-                 int indent) {
-  const Shape& s = t.shape();
-  const std::int64_t n = s[axis];
-  std::int64_t stride = 1;
-  for (int a = axis + 1; a < s.rank(); ++a) stride *= s[a];
-  out += '[';
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) {
-      out += axis + 1 == s.rank() ? "..., " : fmt::format("...,\n{:{}}", "", indent + 1);
-      i = n - kEdgeItems;
-    }
-    if (axis + 1 == s.rank()) {
-      const double v = load(t, offset + i);
-      out += t.dtype() == Dtype::i64 ? fmt::format("{}", static_cast<std::int64_t>(v)) : fmt::format("{:.6g}", v);
-    } else {
-      format_axis(out, t, axis + 1, offset + i * stride, summarize, indent + 1);
-    }
-    if (i + 1 < n) out += axis + 1 == s.rank() ? ", " : fmt::format(",\n{:{}}", "", indent + 1);
-  }
-  out += ']';
-}
-}  // namespace
-
-std::string to_string(const Tensor& t) {
-  if (!t.defined()) return "tensor(undefined)";
-  std::string head = fmt::format("tensor({}, {}, ", t.dtype(), t.shape());
-  std::string body;
-  if (t.dim() == 0) {
-    body = t.dtype() == Dtype::i64 ? fmt::format("{}", static_cast<std::int64_t>(load(t, 0)))
-                                   : fmt::format("{:.6g}", load(t, 0));
-  } else {
-    format_axis(body, t, 0, 0, t.numel() > kSummarizeAbove, static_cast<int>(head.size()));
-  }
-  return head + body + (t.requires_grad() ? ", requires_grad)" : ")");
 }
 
 }  // namespace nabla

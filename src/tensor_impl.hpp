@@ -45,6 +45,10 @@ struct TensorImpl {
   std::uint32_t output_nr = 0;  // which output of grad_fn this tensor is
 };
 
+/// Element i (row-major) as double, and written from double, for any dtype.
+double load(const Tensor& t, std::int64_t i);
+void store(const Tensor& t, std::int64_t i, double v);
+
 /// A new uninitialized tensor (the same as nabla::empty).
 Tensor make_tensor(const Shape& shape, Dtype dtype);
 
@@ -52,6 +56,7 @@ template <class T>
 constexpr Dtype dtype_of() {
   if constexpr (std::is_same_v<T, float>) return Dtype::f32;
   else if constexpr (std::is_same_v<T, double>) return Dtype::f64;
+  else if constexpr (std::is_same_v<T, bool>) return Dtype::b8;
   else return Dtype::i64;
 }
 

@@ -40,10 +40,40 @@ double sum_all(const Tensor& x);
 /// Σ x² over all elements (see partial_sums in src/kernels/reduce.hpp for the rounding).
 double squared_norm(const Tensor& x);
 
+// ---- strided copies: the movement and indexing ops (src/kernels/movement.cpp) ---------------------
+
+/// A view of a contiguous tensor's elements: element idx (of `shape`) is at
+/// offset + Σ_d idx_d · strides[d] of the base. Strides may be 0 (broadcast) or negative (flip).
+struct Strided {
+  Shape shape;
+  std::int64_t strides[Shape::kMaxRank]{};
+  std::int64_t offset = 0;
+};
+/// The row-major layout of a contiguous tensor of shape s.
+Strided contiguous_layout(const Shape& s);
+/// A new contiguous tensor of v.shape holding x's elements as v lays them out (any dtype).
+Tensor gather_strided(const Tensor& x, const Strided& v);
+/// Writes src (contiguous, of v.shape) into dst at the places v names: assigned, or added when
+/// `add` (then places may repeat). Any dtype; dst's version is bumped.
+void scatter_strided(const Tensor& src, Tensor& dst, const Strided& v, bool add);
+/// Along `axis` of x ([outer, n, inner]), the slices idx[k] in order: [outer, len(idx), inner]
+/// reshaped to x's shape with the axis replaced; indices already checked.
+Tensor index_select_axis(const Tensor& x, int axis, const Tensor& idx);
+/// dst[…, idx[k], …] += src[…, k, …] along `axis`: the adjoint of index_select_axis.
+void index_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& src);
+/// out[i…] = x[i… with i_axis replaced by idx[i…]] for idx of x's rank (torch.gather), and its
+/// adjoint dst[i… with i_axis replaced by idx[i…]] += src[i…] (torch.scatter_add_); checked indices.
+Tensor gather_axis(const Tensor& x, int axis, const Tensor& idx);
+void scatter_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& src);
+
 // ---- matrix products (src/kernels/blas.cpp) --------------------------------------------------------
 
 /// C = op(A) · op(B) for 2-d a and b through cblas_{s,d}gemm; shapes already checked.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+/// The batched product of a [..., M, K] and b [..., K, N] (each after its transpose flag on the
+/// last two axes), batch axes broadcast to `batch`: one GEMM per batch entry into one output
+/// [batch..., M, N], no per-entry allocation.
+Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch);
 
 // ---- convolution (src/kernels/conv_*.cpp) ----------------------------------------------------------
 

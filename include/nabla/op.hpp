@@ -14,6 +14,10 @@
 // Backward reads input shapes and dtypes from the context (`ctx.input_shape(i)`), so the struct
 // holds only its parameters.
 //
+// A run-time number of inputs (cat): forward takes `const std::vector<Tensor>&` and the op is
+// called with `nabla::apply(op, tensors)` (qualified: std::apply is found for a std::vector
+// argument too); backward returns one gradient per tensor of the vector.
+//
 // Several outputs: forward returns std::array<Tensor, N> (or std::vector<Tensor>, for a count
 // known only at run time) and backward takes `const Grads& gys`, one gradient per output, undefined
 // (`!gys[k].defined()`) where no gradient flowed into output k. `apply` returns what forward
@@ -97,10 +101,15 @@ class Context {
   }
   std::size_t saved_count() const { return saved_.size(); }
   /// Whether tensor input i needs a gradient in this call.
-  bool needs_grad(std::size_t input) const { return (needs_grad_ >> input) & 1U; }
+  bool needs_grad(std::size_t input) const {
+    if (input < 32) return (needs_grad_ >> input) & 1U;
+    return input - 32 < more_needs_grad_.size() && more_needs_grad_[input - 32];
+  }
   /// Whether this call is being recorded (false when no input requires grad, or under no_grad).
   bool recording() const { return recording_; }
 
+  /// The number of tensor inputs of this call (while recording).
+  std::size_t node_inputs() const;
   /// Shape and dtype of tensor input i as forward saw it (while recording: in forward and backward).
   const Shape& input_shape(std::size_t i) const;
   Dtype input_dtype(std::size_t i) const;
@@ -131,6 +140,7 @@ class Context {
   std::any state_;
   const Node* node_ = nullptr;
   std::uint32_t needs_grad_ = 0;
+  std::vector<bool> more_needs_grad_;  // inputs 32, 33, … of an op called with a vector of tensors
   bool recording_ = false;
 };
 
@@ -208,6 +218,7 @@ class Node {
   std::vector<Tensor> more_grad_buffers_;
 };
 
+inline std::size_t Context::node_inputs() const { return node_ == nullptr ? 0 : node_->num_inputs(); }
 inline const Shape& Context::input_shape(std::size_t i) const {
   if (node_ == nullptr || i >= node_->num_inputs()) input_error(i);
   return node_->input_shape(i);
@@ -267,12 +278,27 @@ struct Access {
     NoGradGuard no_grad;
     return node.op_.forward(node.ctx_, xs...);
   }
-  static void connect(Node& node, std::initializer_list<const Tensor*> inputs);
+  static void connect(Node& node, std::span<const Tensor* const> inputs);
   static void set_scope(Node& node, const std::string& scope) { node.scope_ = scope; }
   /// Makes outs[k] output k of `node` (aliasing one first if it is an input, another output, or
   /// already belongs to a graph).
-  static void attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node,
-                     std::initializer_list<const Tensor*> inputs);
+  static void attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::span<const Tensor* const> inputs);
+  template <class Op>
+  static auto forward_recorded_vector(OpNode<Op>& node, const std::vector<Tensor>& xs) {
+    node.ctx_.recording_ = true;
+    node.ctx_.node_ = &node;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      if (!xs[i].requires_grad()) continue;
+      if (i < 32) {
+        node.ctx_.needs_grad_ |= 1U << i;
+      } else {
+        node.ctx_.more_needs_grad_.resize(xs.size() - 32);
+        node.ctx_.more_needs_grad_[i - 32] = true;
+      }
+    }
+    NoGradGuard no_grad;
+    return node.op_.forward(node.ctx_, xs);
+  }
 };
 
 /// apply without the hooks: what runs while none is active.
@@ -291,9 +317,33 @@ auto apply_plain(const Op& op, const Ts&... inputs) {
   auto node = std::make_shared<OpNode<Op>>(op);
   std::uint32_t mask = 0, bit = 1;
   ((mask |= static_cast<const Tensor&>(inputs).requires_grad() ? bit : 0U, bit <<= 1), ...);
-  Access::connect(*node, {&static_cast<const Tensor&>(inputs)...});
+  const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
+  Access::connect(*node, ins);
   R out = Access::forward_recorded(*node, mask, inputs...);
-  Access::attach(as_span(out), node, {&static_cast<const Tensor&>(inputs)...});
+  Access::attach(as_span(out), node, ins);
+  return out;
+}
+
+/// The same for an op whose forward takes a vector of tensors.
+template <class Op>
+auto apply_plain_vector(const Op& op, const std::vector<Tensor>& inputs) {
+  using R = decltype(op.forward(std::declval<Context&>(), inputs));
+  static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
+  bool record = false;
+  if (grad_enabled()) {
+    for (const Tensor& t : inputs) record = record || t.requires_grad();
+  }
+  if (!record) {
+    Context ctx;
+    return op.forward(ctx, inputs);
+  }
+  auto node = std::make_shared<OpNode<Op>>(op);
+  std::vector<const Tensor*> ins;
+  ins.reserve(inputs.size());
+  for (const Tensor& t : inputs) ins.push_back(&t);
+  Access::connect(*node, ins);
+  R out = Access::forward_recorded_vector(*node, inputs);
+  Access::attach(as_span(out), node, ins);
   return out;
 }
 
@@ -324,6 +374,23 @@ auto apply(const Op& op, const Ts&... inputs) {
     return detail::apply_hooked(op, inputs...);
   }
   return detail::apply_plain(op, inputs...);
+}
+
+/// Runs an op whose forward takes `const std::vector<Tensor>&` (a run-time number of inputs).
+template <class Op>
+  requires requires(const Op& op, Context& ctx, const std::vector<Tensor>& xs) { op.forward(ctx, xs); }
+auto apply(const Op& op, const std::vector<Tensor>& inputs) {
+  constexpr bool advised = inspect::detail::advised(Op::name);
+  if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
+    std::vector<const Tensor*> ins;
+    for (const Tensor& t : inputs) ins.push_back(&t);
+    detail::hooked_before(Op::name, advised, ins);
+    const double t0 = detail::hook_clock_us();
+    auto out = detail::apply_plain_vector(op, inputs);
+    detail::hooked_after(Op::name, ins, detail::as_span(out), t0);
+    return out;
+  }
+  return detail::apply_plain_vector(op, inputs);
 }
 
 }  // namespace nabla

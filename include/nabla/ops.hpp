@@ -7,6 +7,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <limits>
 #include <vector>
 
 #include "nabla/tensor.hpp"
@@ -73,7 +74,39 @@ Tensor reshape(const Tensor& x, const Shape& shape);
 /// The transpose of a 2-d tensor, as a copy. To multiply by a transpose, prefer matmul's flags.
 Tensor transpose(const Tensor& x);
 
-// ---- splitting (ops/join.cpp) — ops with several outputs, one tensor (a copy) per piece ---------------
+// ---- movement (ops/movement.cpp) — each a copy (nabla's tensors are contiguous), differentiable ------
+// Axes may be negative (counted from the end); an axis out of range is a ValueError naming the op.
+/// y's axis k is x's axis dims[k] (torch.permute).
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
+/// x with axes d0 and d1 swapped, any rank (torch.transpose).
+Tensor transpose(const Tensor& x, int d0, int d1);
+/// x[…, start:stop:step, …] along `axis`, with Python's rules: negative start/stop count from the
+/// end, both are clamped to the axis (an empty result is fine), step ≥ 1.
+Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop = std::numeric_limits<std::int64_t>::max(),
+             std::int64_t step = 1);
+/// x[…, start:start+length, …] along `axis`; the range must lie inside it (torch.narrow).
+Tensor narrow(const Tensor& x, int axis, std::int64_t start, std::int64_t length);
+/// x[…, index, …] with `axis` removed; a negative index counts from the end (torch.select).
+Tensor select(const Tensor& x, int axis, std::int64_t index);
+/// x without its size-1 axes, or without `axis` if it has size 1 (otherwise x); views.
+Tensor squeeze(const Tensor& x);
+Tensor squeeze(const Tensor& x, int axis);
+/// x with a new size-1 axis at `axis` (−1: last; in [−rank − 1, rank]); a view.
+Tensor unsqueeze(const Tensor& x, int axis);
+/// x broadcast to `shape` (−1 keeps an axis, new axes may lead): torch.expand / broadcast_to. A copy.
+Tensor expand(const Tensor& x, const Shape& shape);
+/// x reversed along each of `axes`.
+Tensor flip(const Tensor& x, const std::vector<int>& axes);
+/// Constant padding: widths as torch.nn.functional.pad, (before, after) pairs from the last axis back.
+Tensor pad(const Tensor& x, const std::vector<std::int64_t>& widths, double value = 0);
+/// x itself: every nabla tensor is contiguous (kept for code written against PyTorch).
+Tensor contiguous(const Tensor& x);
+
+// ---- joining and splitting (ops/join.cpp); split and chunk are ops with several outputs --------------
+/// The tensors side by side along `axis`; all other axes must agree, and the dtypes (torch.cat).
+Tensor cat(const std::vector<Tensor>& tensors, int axis = 0);
+/// Tensors of one shape joined along a new axis `axis` (torch.stack).
+Tensor stack(const std::vector<Tensor>& tensors, int axis = 0);
 /// Pieces of `size` along `axis` (negative counts from the end); the last may be smaller
 /// (torch.split). split(x, {2, 3}, 1): pieces of the given sizes, which must add up to the axis.
 std::vector<Tensor> split(const Tensor& x, std::int64_t size, int axis = 0);

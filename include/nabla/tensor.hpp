@@ -6,8 +6,9 @@
 // Tensors are row-major and contiguous; `reshape` returns a view sharing the storage.
 //
 // Floating dtypes are f32 and f64; i64 holds integer labels and indices (one_hot, nll_loss) and
-// is not accepted by arithmetic ops. Ops never convert dtypes silently: mixing f32 and f64 in one
-// op is a ValueError; convert explicitly with `to(dtype)`.
+// b8 the masks that comparisons return (one byte per element, 0 or 1; read as `bool`); neither is
+// accepted by arithmetic ops. Ops never convert dtypes silently: mixing f32 and f64 in one op is a
+// ValueError; convert explicitly with `to(dtype)`.
 #pragma once
 
 #include <array>
@@ -26,16 +27,17 @@
 
 namespace nabla {
 
-enum class Dtype : std::uint8_t { f32, f64, i64 };
+enum class Dtype : std::uint8_t { f32, f64, i64, b8 };
 inline constexpr Dtype f32 = Dtype::f32;
 inline constexpr Dtype f64 = Dtype::f64;
 inline constexpr Dtype i64 = Dtype::i64;
+inline constexpr Dtype b8 = Dtype::b8;
 
-/// "float32", "float64" or "int64".
+/// "float32", "float64", "int64" or "bool".
 std::string_view dtype_name(Dtype d);
 /// Bytes per element.
 std::size_t dtype_size(Dtype d);
-inline bool is_floating(Dtype d) { return d != Dtype::i64; }
+inline bool is_floating(Dtype d) { return d == Dtype::f32 || d == Dtype::f64; }
 
 /// The extent of each dimension, at most kMaxRank of them, stored inline (no heap allocation).
 /// Prints as [64, 784].
@@ -107,7 +109,7 @@ class Tensor {
   std::int64_t numel() const;
   Dtype dtype() const;
 
-  /// Element pointer for reading. T must match the dtype (float, double or int64_t).
+  /// Element pointer for reading. T must match the dtype (float, double, int64_t or bool).
   template <class T>
   const T* data() const;
   /// Element pointer for writing. Bumps the version counter, like every in-place change.

@@ -44,12 +44,13 @@ decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
   throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(d)));
 }
 
-/// The same for every dtype: T = float, double or std::int64_t. For ops that move elements
+/// The same for every dtype: T = float, double, std::int64_t or bool. For ops that move elements
 /// without arithmetic (copies, slices, gathers).
 template <class F>
 decltype(auto) dispatch_all(Dtype d, F&& f) {
   if (d == Dtype::f32) return f(float{});
   if (d == Dtype::f64) return f(double{});
+  if (d == Dtype::b8) return f(bool{});
   return f(std::int64_t{});
 }
 

@@ -32,6 +32,7 @@ const char* st_dtype(Dtype d) {
     case Dtype::f32: return "F32";
     case Dtype::f64: return "F64";
     case Dtype::i64: return "I64";
+    case Dtype::b8: return "BOOL";
   }
   return "?";
 }
@@ -41,6 +42,7 @@ const void* raw_data(const Tensor& t) {
     case Dtype::f32: return t.data<float>();
     case Dtype::f64: return t.data<double>();
     case Dtype::i64: return t.data<std::int64_t>();
+    case Dtype::b8: return t.data<bool>();
   }
   return nullptr;
 }
@@ -50,6 +52,7 @@ void* raw_mutable(Tensor& t) {
     case Dtype::f32: return t.mutable_data<float>();
     case Dtype::f64: return t.mutable_data<double>();
     case Dtype::i64: return t.mutable_data<std::int64_t>();
+    case Dtype::b8: return t.mutable_data<bool>();
   }
   return nullptr;
 }
@@ -172,7 +175,8 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     if (jd == "F32") dtype = f32;
     else if (jd == "F64") dtype = f64;
     else if (jd == "I64") dtype = i64;
-    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64", name, jd.dump()));
+    else if (jd == "BOOL") dtype = b8;
+    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64 (and BOOL masks)", name, jd.dump()));
     const json& js = v["shape"];
     if (!js.is_array() || js.size() > Shape::kMaxRank) fail(source, fmt::format("\"{}\": bad shape {}", name, js.dump()));
     Shape shape;
@@ -199,6 +203,12 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     }
     ranges.push_back({begin, end, name});
     Tensor t = empty(shape, dtype);
+    if (dtype == b8) {  // a bool byte is 0 or 1; anything else is not a bool
+      for (std::uint64_t k = begin; k < end; ++k) {
+        const auto byte = static_cast<unsigned char>(bytes[8 + n + k]);
+        if (byte > 1) fail(source, fmt::format("\"{}\" is BOOL but element {} is {}, not 0 or 1", name, k - begin, byte));
+      }
+    }
     if (end > begin) std::memcpy(raw_mutable(t), bytes.data() + 8 + n + begin, end - begin);
     out.tensors.emplace(name, t);
   }

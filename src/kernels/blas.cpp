@@ -106,5 +106,45 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return c;
 }
 
+Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch) {
+  const int ra = a.dim(), rb = b.dim();
+  const std::int64_t m = trans_a ? a.shape()[ra - 1] : a.shape()[ra - 2];
+  const std::int64_t k = trans_a ? a.shape()[ra - 2] : a.shape()[ra - 1];
+  const std::int64_t n = trans_b ? b.shape()[rb - 2] : b.shape()[rb - 1];
+  Shape out = batch;
+  out.push_back(m);
+  out.push_back(n);
+  Tensor c = empty(out, a.dtype());
+  // Each operand's batch axes, seen from the broadcast batch: stride 0 where it is stretched.
+  Shape ba, bb;
+  for (int d = 0; d < ra - 2; ++d) ba.push_back(a.shape()[d]);
+  for (int d = 0; d < rb - 2; ++d) bb.push_back(b.shape()[d]);
+  const BroadcastStrides sa = broadcast_strides(ba, batch), sb = broadcast_strides(bb, batch);
+  const std::int64_t mat_a = a.shape()[ra - 2] * a.shape()[ra - 1], mat_b = b.shape()[rb - 2] * b.shape()[rb - 1];
+  const std::int64_t entries = batch.numel();
+  dispatch_float(a.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* pc = c.mutable_data<T>();
+    std::int64_t idx[Shape::kMaxRank]{};
+    std::int64_t oa = 0, ob = 0;
+    for (std::int64_t e = 0; e < entries; ++e) {
+      blas_gemm<T>(trans_a, trans_b, m, n, k, pa + oa * mat_a, a.shape()[ra - 1], pb + ob * mat_b, b.shape()[rb - 1],
+                   pc + e * m * n, n);
+      for (int d = batch.rank() - 1; d >= 0; --d) {  // the next batch entry's offsets
+        ++idx[d];
+        oa += sa.s[d];
+        ob += sb.s[d];
+        if (idx[d] < batch[d]) break;
+        oa -= sa.s[d] * batch[d];
+        ob -= sb.s[d] * batch[d];
+        idx[d] = 0;
+      }
+    }
+  });
+  return c;
+}
+
 }  // namespace kernels
 }  // namespace nabla

@@ -1,0 +1,179 @@
+// src/kernels/movement.cpp — strided gathers and scatters: every movement op (permute, slice,
+// flip, expand, pad, select) and the axis-indexed ones (index_select, gather, scatter_add) are
+// one of these loops over a view of a contiguous tensor.
+#include <cstring>
+
+#include "nabla/kernels.hpp"
+
+namespace nabla::kernels {
+
+Strided contiguous_layout(const Shape& s) {
+  Strided v;
+  v.shape = s;
+  std::int64_t stride = 1;
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    v.strides[d] = stride;
+    stride *= s[d];
+  }
+  return v;
+}
+
+namespace {
+/// Calls row(base_offset, inner_stride, inner_n, out_offset) for each innermost row of the view.
+template <class Row>
+void for_each_view_row(const Strided& v, Row row) {
+  const int r = v.shape.rank();
+  if (r == 0) {
+    row(v.offset, 0, 1, 0);
+    return;
+  }
+  const std::int64_t inner = v.shape[r - 1];
+  if (inner == 0) return;
+  const std::int64_t rows = v.shape.numel() / inner;
+  std::int64_t idx[Shape::kMaxRank]{};
+  std::int64_t off = v.offset;
+  for (std::int64_t k = 0; k < rows; ++k) {
+    row(off, v.strides[r - 1], inner, k * inner);
+    for (int d = r - 2; d >= 0; --d) {
+      ++idx[d];
+      off += v.strides[d];
+      if (idx[d] < v.shape[d]) break;
+      off -= v.strides[d] * v.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+Tensor gather_strided(const Tensor& x, const Strided& v) {
+  Tensor y = empty(v.shape, x.dtype());
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for_each_view_row(v, [&](std::int64_t off, std::int64_t s, std::int64_t n, std::int64_t o) {
+      const T* src = px + off;
+      T* dst = py + o;
+      if (s == 1) std::memcpy(dst, src, sizeof(T) * std::size_t(n));
+      else for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * s];
+    });
+  });
+  return y;
+}
+
+void scatter_strided(const Tensor& src, Tensor& dst, const Strided& v, bool add) {
+  dispatch_all(dst.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = src.data<T>();
+    T* pd = dst.mutable_data<T>();
+    for_each_view_row(v, [&](std::int64_t off, std::int64_t s, std::int64_t n, std::int64_t o) {
+      T* d = pd + off;
+      const T* in = ps + o;
+      if constexpr (std::is_same_v<T, bool>) {
+        for (std::int64_t i = 0; i < n; ++i) d[i * s] = add ? (d[i * s] || in[i]) : in[i];
+      } else if (add) {
+        for (std::int64_t i = 0; i < n; ++i) d[i * s] += in[i];
+      } else if (s == 1) {
+        std::memcpy(d, in, sizeof(T) * std::size_t(n));
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) d[i * s] = in[i];
+      }
+    });
+  });
+}
+
+Tensor index_select_axis(const Tensor& x, int axis, const Tensor& idx) {
+  const AxisSplit sp = split_at(x.shape(), axis);
+  Shape out = x.shape();
+  out[axis] = idx.numel();
+  Tensor y = empty(out, x.dtype());
+  const std::int64_t* pi = idx.data<std::int64_t>();
+  const std::int64_t m = idx.numel();
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for (std::int64_t o = 0; o < sp.outer; ++o) {
+      for (std::int64_t k = 0; k < m; ++k) {
+        std::memcpy(py + (o * m + k) * sp.inner, px + (o * sp.n + pi[k]) * sp.inner, sizeof(T) * std::size_t(sp.inner));
+      }
+    }
+  });
+  return y;
+}
+
+void index_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& src) {
+  const AxisSplit sp = split_at(dst.shape(), axis);
+  const std::int64_t* pi = idx.data<std::int64_t>();
+  const std::int64_t m = idx.numel();
+  dispatch_float(dst.dtype(), "index_add", [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = src.data<T>();
+    T* pd = dst.mutable_data<T>();
+    for (std::int64_t o = 0; o < sp.outer; ++o) {
+      for (std::int64_t k = 0; k < m; ++k) {
+        T* d = pd + (o * sp.n + pi[k]) * sp.inner;
+        const T* s = ps + (o * m + k) * sp.inner;
+        for (std::int64_t i = 0; i < sp.inner; ++i) d[i] += s[i];
+      }
+    }
+  });
+}
+
+namespace {
+/// Calls f(flat index in idx's layout, flat index of x's element it names) for gather/scatter_add:
+/// idx's multi-index with its `axis` coordinate replaced by the index's value, laid out in `base`.
+template <class F>
+void for_each_indexed(const Shape& base, int axis, const Tensor& idx, F f) {
+  const Shape& is = idx.shape();
+  const int r = is.rank();
+  const std::int64_t* pi = idx.data<std::int64_t>();
+  const Strided lb = contiguous_layout(base);
+  std::int64_t m[Shape::kMaxRank]{};
+  const std::int64_t n = is.numel();
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::int64_t off = 0;
+    for (int d = 0; d < r; ++d) off += (d == axis ? pi[k] : m[d]) * lb.strides[d];
+    f(k, off);
+    for (int d = r - 1; d >= 0; --d) {
+      if (++m[d] < is[d]) break;
+      m[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+Tensor gather_axis(const Tensor& x, int axis, const Tensor& idx) {
+  Tensor y = empty(idx.shape(), x.dtype());
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.mutable_data<T>();
+    for_each_indexed(x.shape(), axis, idx, [&](std::int64_t k, std::int64_t off) { py[k] = px[off]; });
+  });
+  return y;
+}
+
+void scatter_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& src) {
+  // src may be larger than idx along any axis (torch.scatter_add_): element k of idx reads src at
+  // the same multi-index.
+  const Strided ls = contiguous_layout(src.shape());
+  const Shape& is = idx.shape();
+  dispatch_float(dst.dtype(), "scatter_add", [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = src.data<T>();
+    T* pd = dst.mutable_data<T>();
+    std::int64_t m[Shape::kMaxRank]{};
+    for_each_indexed(dst.shape(), axis, idx, [&](std::int64_t, std::int64_t off) {
+      std::int64_t so = 0;
+      for (int d = 0; d < is.rank(); ++d) so += m[d] * ls.strides[d];
+      pd[off] += ps[so];
+      for (int d = is.rank() - 1; d >= 0; --d) {
+        if (++m[d] < is[d]) break;
+        m[d] = 0;
+      }
+    });
+  });
+}
+
+}  // namespace nabla::kernels
