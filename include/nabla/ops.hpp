@@ -102,6 +102,55 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& widths, double valu
 /// x itself: every nabla tensor is contiguous (kept for code written against PyTorch).
 Tensor contiguous(const Tensor& x);
 
+// ---- comparisons and masks (ops/compare.cpp) — bool results, not differentiable -----------------------
+/// a == b, a != b, a < b, a <= b, a > b, a >= b elementwise with broadcasting, as bool tensors; a and
+/// b share a dtype (any, int64 labels included).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double c);
+Tensor ne(const Tensor& a, double c);
+Tensor lt(const Tensor& a, double c);
+Tensor le(const Tensor& a, double c);
+Tensor gt(const Tensor& a, double c);
+Tensor ge(const Tensor& a, double c);
+/// Logic on bool tensors: not, and, or (broadcasting).
+Tensor logical_not(const Tensor& a);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+inline Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
+inline Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
+inline Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+inline Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+inline Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+inline Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+inline Tensor operator==(const Tensor& a, double c) { return eq(a, c); }
+inline Tensor operator!=(const Tensor& a, double c) { return ne(a, c); }
+inline Tensor operator<(const Tensor& a, double c) { return lt(a, c); }
+inline Tensor operator<=(const Tensor& a, double c) { return le(a, c); }
+inline Tensor operator>(const Tensor& a, double c) { return gt(a, c); }
+inline Tensor operator>=(const Tensor& a, double c) { return ge(a, c); }
+inline Tensor operator~(const Tensor& a) { return logical_not(a); }
+inline Tensor operator&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
+inline Tensor operator|(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
+
+// ---- indexing (ops/indexing.cpp) — indices int64; each checked, repeated ones add their gradients ---------
+/// The slices index[0], index[1], … of x along `axis` (index 1-d).
+Tensor index_select(const Tensor& x, int axis, const Tensor& index);
+/// y[i…] = x[i… with i_axis replaced by index[i…]]; index has x's rank (torch.gather).
+Tensor gather(const Tensor& x, int axis, const Tensor& index);
+/// x with src[i…] added at [i… with i_axis replaced by index[i…]] (torch.scatter_add, out of place).
+Tensor scatter_add(const Tensor& x, int axis, const Tensor& index, const Tensor& src);
+/// cond ? a : b elementwise, all three broadcast; cond a bool tensor. Differentiable in a and b.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, const Tensor& b);
+/// x with `value` where mask (bool, broadcast to x) is true.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
 // ---- joining and splitting (ops/join.cpp); split and chunk are ops with several outputs --------------
 /// The tensors side by side along `axis`; all other axes must agree, and the dtypes (torch.cat).
 Tensor cat(const std::vector<Tensor>& tensors, int axis = 0);

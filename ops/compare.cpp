@@ -1,0 +1,75 @@
+// ops/compare.cpp — comparisons and logic on masks: eq, ne, lt, le, gt, ge (and their operators)
+// with broadcasting, returning bool tensors; logical_not, logical_and, logical_or (~, &, |).
+// None is differentiable: a mask has no gradient (it is an input of where and masked_fill).
+#include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
+
+namespace nabla {
+namespace {
+
+/// out[i] = f(a[i'], b[i'']) with broadcasting, as bool; a and b share a dtype (any).
+template <class F>
+Tensor compare(std::string_view op, const Tensor& a, const Tensor& b, F f) {
+  if (a.dtype() != b.dtype()) {
+    throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op, a.dtype(),
+                                 a.shape(), b.dtype(), b.shape()));
+  }
+  const Shape out = broadcast_shape(a.shape(), b.shape(), op);
+  Tensor y = empty(out, b8);
+  bool* py = y.mutable_data<bool>();
+  dispatch_all(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    for_each_row(out, broadcast_strides(a.shape(), out), broadcast_strides(b.shape(), out),
+                 [&](std::int64_t oa, std::int64_t ob, std::int64_t oy, std::int64_t sa, std::int64_t sb, std::int64_t n) {
+                   for (std::int64_t i = 0; i < n; ++i) py[oy + i] = f(pa[oa + i * sa], pb[ob + i * sb]);
+                 });
+  });
+  return y;
+}
+
+/// A 0-d tensor of a's dtype holding c, for comparisons with a number.
+Tensor like(const Tensor& a, double c) { return full({}, c, a.dtype()); }
+
+void check_bool(std::string_view op, const Tensor& t) {
+  if (t.dtype() != b8) {
+    throw ValueError(fmt::format("{}: expected a bool tensor (a mask), got {} {}", op, t.dtype(), t.shape()));
+  }
+}
+
+}  // namespace
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto x, auto y) { return x >= y; }); }
+Tensor eq(const Tensor& a, double c) { return eq(a, like(a, c)); }
+Tensor ne(const Tensor& a, double c) { return ne(a, like(a, c)); }
+Tensor lt(const Tensor& a, double c) { return lt(a, like(a, c)); }
+Tensor le(const Tensor& a, double c) { return le(a, like(a, c)); }
+Tensor gt(const Tensor& a, double c) { return gt(a, like(a, c)); }
+Tensor ge(const Tensor& a, double c) { return ge(a, like(a, c)); }
+
+Tensor logical_not(const Tensor& a) {
+  check_bool("logical_not", a);
+  Tensor y = empty(a.shape(), b8);
+  const bool* pa = a.data<bool>();
+  bool* py = y.mutable_data<bool>();
+  for (std::int64_t i = 0; i < a.numel(); ++i) py[i] = !pa[i];
+  return y;
+}
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  check_bool("logical_and", a);
+  check_bool("logical_and", b);
+  return compare("logical_and", a, b, [](auto x, auto y) { return x && y; });
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  check_bool("logical_or", a);
+  check_bool("logical_or", b);
+  return compare("logical_or", a, b, [](auto x, auto y) { return x || y; });
+}
+
+}  // namespace nabla
