@@ -1,6 +1,8 @@
-// ops/activations.cpp — sigmoid (book eq. 3), tanh, ReLU and leaky ReLU (book ch. 3), elementwise
-// on any shape. Each saves what its derivative needs and nothing more.
+// ops/activations.cpp — sigmoid (book eq. 3), tanh, ReLU and leaky ReLU (book ch. 3), and the
+// activations of later models with PyTorch's definitions: softplus, GELU (exact and tanh), SiLU,
+// ELU. Elementwise on any shape; each saves what its derivative needs and nothing more.
 #include <cmath>
+#include <numbers>
 
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
@@ -67,11 +69,114 @@ struct LeakyRelu {
   }
 };
 
+// softplus: y = ln(1 + e^{βx}) / β, and y = x where βx > threshold (torch.nn.Softplus, for
+// stability). dy/dx = σ(βx), 1 above the threshold; save x.
+struct Softplus {
+  static constexpr std::string_view name = "softplus";
+  double beta = 1, threshold = 20;
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [b = beta, t = threshold](auto v) {
+      using T = decltype(v);
+      const T bx = T(b) * v;
+      return bx > T(t) ? v : std::log1p(std::exp(bx)) / T(b);
+    });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [b = beta, t = threshold](auto g, auto v) {
+      using T = decltype(v);
+      const T bx = T(b) * v;
+      return bx > T(t) ? g : g / (1 + std::exp(-bx));
+    })};
+  }
+};
+
+// gelu: exact y = x Φ(x) = x (1 + erf(x/√2)) / 2, dy/dx = Φ(x) + x φ(x); tanh approximation
+// y = x (1 + tanh u) / 2 with u = √(2/π) (x + 0.044715 x³), dy/dx = (1 + tanh u)/2 + x (1 − tanh² u) u′/2.
+// As torch.nn.functional.gelu(approximate="none" | "tanh"). Save x.
+struct Gelu {
+  static constexpr std::string_view name = "gelu";
+  bool tanh_approximation = false;
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    if (tanh_approximation) {
+      return map(x, [](auto v) {
+        using T = decltype(v);
+        const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);  // √(2/π)
+        return v * (1 + std::tanh(k * (v + T(0.044715) * v * v * v))) / 2;
+      });
+    }
+    return map(x, [](auto v) {
+      using T = decltype(v);
+      return v * (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
+    });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    if (tanh_approximation) {
+      return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+        using T = decltype(v);
+        const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+        const T t = std::tanh(k * (v + T(0.044715) * v * v * v));
+        return g * ((1 + t) / 2 + v * (1 - t * t) * k * (1 + 3 * T(0.044715) * v * v) / 2);
+      })};
+    }
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+      using T = decltype(v);
+      const T cdf = (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
+      const T pdf = std::exp(-v * v / 2) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+      return g * (cdf + v * pdf);
+    })};
+  }
+};
+
+// silu (swish): y = x σ(x). dy/dx = σ(x) (1 + x (1 − σ(x))); save x.
+struct Silu {
+  static constexpr std::string_view name = "silu";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [](auto v) { return v / (1 + std::exp(-v)); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+      const auto s = 1 / (1 + std::exp(-v));
+      return g * s * (1 + v * (1 - s));
+    })};
+  }
+};
+
+// elu: y = x for x > 0, α (e^x − 1) otherwise. dy/dx = 1 or α e^x; save x.
+struct Elu {
+  static constexpr std::string_view name = "elu";
+  double alpha = 1;
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [a = alpha](auto v) { using T = decltype(v); return v > 0 ? v : T(a) * std::expm1(v); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [a = alpha](auto g, auto v) { using T = decltype(v); return v > 0 ? g : g * T(a) * std::exp(v); })};
+  }
+};
+
 }  // namespace ops
 
 Tensor sigmoid(const Tensor& x) { return apply(ops::Sigmoid{}, x); }
 Tensor tanh(const Tensor& x) { return apply(ops::Tanh{}, x); }
 Tensor relu(const Tensor& x) { return apply(ops::Relu{}, x); }
 Tensor leaky_relu(const Tensor& x, double slope) { return apply(ops::LeakyRelu{.slope = slope}, x); }
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  return apply(ops::Softplus{.beta = beta, .threshold = threshold}, x);
+}
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  if (approximate != "none" && approximate != "tanh") {
+    throw ValueError(fmt::format("gelu: approximate must be \"none\" or \"tanh\", got \"{}\"", approximate));
+  }
+  return apply(ops::Gelu{.tanh_approximation = approximate == "tanh"}, x);
+}
+Tensor silu(const Tensor& x) { return apply(ops::Silu{}, x); }
+Tensor elu(const Tensor& x, double alpha) { return apply(ops::Elu{.alpha = alpha}, x); }
 
 }  // namespace nabla

@@ -1,4 +1,5 @@
-// ops/elementwise.cpp — add, sub, mul, div with NumPy broadcasting; their scalar forms; neg.
+// ops/elementwise.cpp — add, sub, mul, div, maximum, minimum with NumPy broadcasting; the scalar forms
+// of the first four; neg.
 //
 // Broadcasting: shapes align at the right; an axis of size 1 (or a missing one) stretches. The
 // gradient of a broadcast input is the output gradient summed back over the stretched axes, by
@@ -92,6 +93,28 @@ struct Div {
   }
 };
 
+// maximum / minimum: y = the larger (smaller) of a and b. The gradient goes to the one taken; at a
+// tie each gets half of it (PyTorch's rule). Saves a and b.
+template <bool kMax>
+struct Extremum {
+  static constexpr std::string_view name = kMax ? "maximum" : "minimum";
+  Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
+    const Shape out = binary_shape(name, a, b);
+    ctx.save(a, b);
+    return broadcast_zip(a, b, out, [](auto x, auto y) { return (kMax ? x > y : x < y) || x != x ? x : y; });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [a, b] = ctx.saved<2>();
+    // The share of the gradient that a gets: 1 where it was taken, 1/2 at a tie, else 0.
+    const Tensor share = broadcast_zip(a, b, gy.shape(), [](auto x, auto y) {
+      using T = decltype(x);
+      return (kMax ? x > y : x < y) ? T(1) : x == y ? T(0.5) : T(0);
+    });
+    return {ctx.needs_grad(0) ? sum_to(gy * share, ctx.input_shape(0)) : Tensor{},
+            ctx.needs_grad(1) ? sum_to(gy * (1.0 - share), ctx.input_shape(1)) : Tensor{}};
+  }
+};
+
 // add_scalar: y = a + c. ga = gy.
 struct AddScalar {
   static constexpr std::string_view name = "add_scalar";
@@ -167,5 +190,7 @@ Tensor mul(const Tensor& a, double c) { return apply(ops::MulScalar{.c = c}, a);
 Tensor rsub(const Tensor& a, double c) { return apply(ops::RsubScalar{.c = c}, a); }
 Tensor rdiv(const Tensor& a, double c) { return apply(ops::RdivScalar{.c = c}, a); }
 Tensor neg(const Tensor& a) { return apply(ops::Neg{}, a); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return apply(ops::Extremum<true>{}, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return apply(ops::Extremum<false>{}, a, b); }
 
 }  // namespace nabla

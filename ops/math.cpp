@@ -1,5 +1,8 @@
-// ops/math.cpp — elementwise exp, log, square, sqrt, abs, pow (scalar exponent).
+// ops/math.cpp — elementwise math: exp, log, square, sqrt, abs, pow (scalar exponent), log1p, expm1,
+// sin, cos, sign, reciprocal, rsqrt, erf, clamp. Each saves what its derivative needs.
 #include <cmath>
+#include <limits>
+#include <numbers>
 
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
@@ -91,6 +94,135 @@ struct Pow {
   }
 };
 
+// log1p: y = ln(1 + x), exact for small x. dy/dx = 1 / (1 + x); save x.
+struct Log1p {
+  static constexpr std::string_view name = "log1p";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [](auto v) { return std::log1p(v); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (1 + v); })};
+  }
+};
+
+// expm1: y = e^x − 1, exact for small x. dy/dx = y + 1; save y.
+struct Expm1 {
+  static constexpr std::string_view name = "expm1";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return std::expm1(v); });
+    ctx.save(y);
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (y + 1); })};
+  }
+};
+
+// sin: dy/dx = cos x; cos: dy/dx = −sin x. Save x.
+struct Sin {
+  static constexpr std::string_view name = "sin";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [](auto v) { return std::sin(v); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g * std::cos(v); })};
+  }
+};
+struct Cos {
+  static constexpr std::string_view name = "cos";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [](auto v) { return std::cos(v); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return -g * std::sin(v); })};
+  }
+};
+
+// sign: −1, 0 or 1 (NaN stays NaN). Its gradient is 0 everywhere (as PyTorch's).
+struct Sign {
+  static constexpr std::string_view name = "sign";
+  Tensor forward(Context&, const Tensor& x) const {
+    check_floating(name, x);
+    return map(x, [](auto v) {
+      using T = decltype(v);
+      return v > T(0) ? T(1) : v < T(0) ? T(-1) : v;  // keeps ±0 and NaN
+    });
+  }
+  Grads backward(Context&, const Tensor& gy) const { return {zeros_like(gy)}; }
+};
+
+// reciprocal: y = 1/x. dy/dx = −y²; save y.
+struct Reciprocal {
+  static constexpr std::string_view name = "reciprocal";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return 1 / v; });
+    ctx.save(y);
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y; })};
+  }
+};
+
+// rsqrt: y = 1/√x. dy/dx = −y³/2; save y.
+struct Rsqrt {
+  static constexpr std::string_view name = "rsqrt";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    Tensor y = map(x, [](auto v) { return 1 / std::sqrt(v); });
+    ctx.save(y);
+    return y;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y * y / 2; })};
+  }
+};
+
+// erf: the error function. dy/dx = (2/√π) e^(−x²); save x.
+struct Erf {
+  static constexpr std::string_view name = "erf";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [](auto v) { return std::erf(v); });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+      using T = decltype(v);
+      return g * T(std::numbers::inv_sqrtpi * 2) * std::exp(-v * v);
+    })};
+  }
+};
+
+// clamp: y = min(max(x, lo), hi), as torch.clamp (lo > hi gives hi everywhere). dy/dx = 1 where
+// lo ≤ x ≤ hi — the ends included, as PyTorch — else 0; save x.
+struct Clamp {
+  static constexpr std::string_view name = "clamp";
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    check_floating(name, x);
+    ctx.save(x);
+    return map(x, [lo = lo, hi = hi](auto v) {
+      using T = decltype(v);
+      return v != v ? v : std::min(std::max(v, T(lo)), T(hi));  // NaN stays NaN
+    });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [lo = lo, hi = hi](auto g, auto v) {
+      using T = decltype(v);
+      return v >= T(lo) && v <= T(hi) ? g : T(0);
+    })};
+  }
+};
+
 }  // namespace ops
 
 Tensor exp(const Tensor& x) { return apply(ops::Exp{}, x); }
@@ -99,5 +231,17 @@ Tensor square(const Tensor& x) { return apply(ops::Square{}, x); }
 Tensor sqrt(const Tensor& x) { return apply(ops::Sqrt{}, x); }
 Tensor abs(const Tensor& x) { return apply(ops::Abs{}, x); }
 Tensor pow(const Tensor& x, double p) { return apply(ops::Pow{.p = p}, x); }
+
+Tensor log1p(const Tensor& x) { return apply(ops::Log1p{}, x); }
+Tensor expm1(const Tensor& x) { return apply(ops::Expm1{}, x); }
+Tensor sin(const Tensor& x) { return apply(ops::Sin{}, x); }
+Tensor cos(const Tensor& x) { return apply(ops::Cos{}, x); }
+Tensor sign(const Tensor& x) { return apply(ops::Sign{}, x); }
+Tensor reciprocal(const Tensor& x) { return apply(ops::Reciprocal{}, x); }
+Tensor rsqrt(const Tensor& x) { return apply(ops::Rsqrt{}, x); }
+Tensor erf(const Tensor& x) { return apply(ops::Erf{}, x); }
+Tensor clamp(const Tensor& x, double lo, double hi) { return apply(ops::Clamp{.lo = lo, .hi = hi}, x); }
+Tensor clamp_min(const Tensor& x, double lo) { return apply(ops::Clamp{.lo = lo}, x); }
+Tensor clamp_max(const Tensor& x, double hi) { return apply(ops::Clamp{.hi = hi}, x); }
 
 }  // namespace nabla

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <string_view>
 #include <limits>
 #include <vector>
 
@@ -30,6 +31,10 @@ Tensor mul(const Tensor& a, double c);
 Tensor rsub(const Tensor& a, double c);
 Tensor rdiv(const Tensor& a, double c);
 Tensor neg(const Tensor& a);
+/// The larger and the smaller of a and b elementwise (broadcasting). At a tie each gets half the
+/// gradient, as PyTorch.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
@@ -55,6 +60,22 @@ Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 /// x^p for a scalar exponent p.
 Tensor pow(const Tensor& x, double p);
+/// ln(1 + x) and e^x − 1, exact for small x.
+Tensor log1p(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+/// −1, 0 or 1 (NaN stays NaN); its gradient is 0.
+Tensor sign(const Tensor& x);
+/// 1/x and 1/√x.
+Tensor reciprocal(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+/// The error function; its gradient is (2/√π) e^(−x²).
+Tensor erf(const Tensor& x);
+/// min(max(x, lo), hi) (lo > hi gives hi); gradient 1 where lo ≤ x ≤ hi, the ends included, else 0.
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor clamp_min(const Tensor& x, double lo);
+Tensor clamp_max(const Tensor& x, double hi);
 
 // ---- reductions (ops/reductions.cpp) -------------------------------------------------------------
 /// Sum of all elements, as a 0-d tensor.
@@ -180,6 +201,14 @@ Tensor tanh(const Tensor& x);
 Tensor relu(const Tensor& x);
 /// x for x > 0, slope · x otherwise.
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+/// ln(1 + e^{βx}) / β, or x where βx > threshold (torch.nn.functional.softplus).
+Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
+/// x Φ(x) ("none", exact, with erf) or its tanh approximation ("tanh"), as torch's gelu.
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");
+/// x σ(x) (swish).
+Tensor silu(const Tensor& x);
+/// x for x > 0, α (e^x − 1) otherwise.
+Tensor elu(const Tensor& x, double alpha = 1);
 
 // ---- softmax (ops/softmax.cpp) -------------------------------------------------------------------------
 /// e^{x_j} / Σ_k e^{x_k} along the last axis (book eq. 78), computed with the row max subtracted.

@@ -71,3 +71,26 @@ TEST_CASE("activations: float32 sigmoid is within 2 ulp of the exact value, from
   CHECK(got[finite + 1] == 0.0);
   CHECK(std::isnan(got[finite + 2]));
 }
+
+TEST_CASE("activations: softplus, gelu (exact and tanh), silu, elu — values as PyTorch's and gradients") {
+  Tensor x = tensor({-3, -0.5, 0, 0.5, 3}, {5}, f64);
+  CHECK(softplus(x).at({0}) == doctest::Approx(std::log1p(std::exp(-3.0))));
+  CHECK(softplus(tensor({30}, {1}, f64)).item() == 30);  // above the threshold: x itself
+  CHECK(softplus(x, 2.0).at({4}) == doctest::Approx(std::log1p(std::exp(6.0)) / 2));
+  CHECK(gelu(x).at({3}) == doctest::Approx(0.5 * 0.5 * (1 + std::erf(0.5 / std::sqrt(2.0)))));
+  CHECK(gelu(x, "tanh").at({3}) ==
+        doctest::Approx(0.25 * (1 + std::tanh(std::sqrt(2 / 3.141592653589793) * (0.5 + 0.044715 * 0.125)))));
+  CHECK(silu(x).at({4}) == doctest::Approx(3 / (1 + std::exp(-3.0))));
+  CHECK(elu(x).at({0}) == doctest::Approx(std::expm1(-3.0)));
+  CHECK(elu(x, 0.5).at({1}) == doctest::Approx(0.5 * std::expm1(-0.5)));
+  CHECK_THROWS_WITH_AS(gelu(x, "erf"), "gelu: approximate must be \"none\" or \"tanh\", got \"erf\"", ValueError);
+  Generator gen(112);
+  for (Shape s : awkward_shapes()) {
+    Tensor p = param(s, gen), away = param_away_from_zero(s, gen);
+    CHECK(check_grad([](const Tensor& t) { return softplus(t, 1.5); }, {p}));
+    CHECK(check_grad([](const Tensor& t) { return gelu(t); }, {p}));
+    CHECK(check_grad([](const Tensor& t) { return gelu(t, "tanh"); }, {p}));
+    CHECK(check_grad([](const Tensor& t) { return silu(t); }, {p}));
+    CHECK(check_grad([](const Tensor& t) { return elu(t, 0.7); }, {away}));  // a kink at 0 for α ≠ 1
+  }
+}

@@ -67,3 +67,19 @@ TEST_CASE("elementwise: shapes that do not broadcast are a ShapeError naming bot
   CHECK_THROWS_WITH_AS(sum_to(ones({2, 3}), {4}), "sum_to: shapes [4] and [2, 3] do not broadcast: axis 1 has 4 and 3",
                        ShapeError);
 }
+
+TEST_CASE("maximum and minimum: broadcasting, gradients, ties split evenly") {
+  Tensor a = tensor({1, 5, 3}, {3}, f64), b = tensor({2, 2, 3, 0, 9, 3}, {2, 3}, f64);
+  CHECK(maximum(a, b).to_vector() == std::vector<double>{2, 5, 3, 1, 9, 3});
+  CHECK(minimum(a, b).to_vector() == std::vector<double>{1, 2, 3, 0, 5, 3});
+  Tensor x = tensor({1, 3}, {2}, f64).requires_grad(true), y = tensor({1, 2}, {2}, f64).requires_grad(true);
+  sum(maximum(x, y)).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{0.5, 1});
+  CHECK(y.grad().to_vector() == std::vector<double>{0.5, 0});
+  Generator gen(113);
+  Tensor p = param_distinct({3, 4}, gen), q = param_distinct({4}, gen);
+  CHECK(check_grad([](const Tensor& u, const Tensor& v) { return maximum(u, v); }, {p, q}));
+  CHECK(check_grad([](const Tensor& u, const Tensor& v) { return minimum(u, v); }, {p, q}));
+  CHECK_THROWS_WITH_AS(maximum(a, zeros({2})), "maximum: dtypes differ: float64 [3] and float32 [2]; convert one with .to(dtype)",
+                       ValueError);
+}

@@ -41,3 +41,45 @@ TEST_CASE("math: gradients agree with central differences in float64") {
 TEST_CASE("math: integer tensors are rejected") {
   CHECK_THROWS_WITH_AS(exp(zeros({3}, i64)), "exp: expected a float32 or float64 tensor, got int64 [3]", ValueError);
 }
+
+TEST_CASE("math: log1p, expm1, sin, cos, sign, reciprocal, rsqrt, erf, clamp — values") {
+  Tensor x = tensor({-2, -0.5, 0, 0.5, 3}, {5}, f64);
+  CHECK(log1p(tensor({1e-10}, {1}, f64)).item() == doctest::Approx(1e-10).epsilon(1e-12));
+  CHECK(expm1(tensor({1e-10}, {1}, f64)).item() == doctest::Approx(1e-10).epsilon(1e-12));
+  CHECK(sin(x).at({4}) == doctest::Approx(std::sin(3.0)));
+  CHECK(cos(x).at({0}) == doctest::Approx(std::cos(-2.0)));
+  CHECK(sign(x).to_vector() == std::vector<double>{-1, -1, 0, 1, 1});
+  CHECK(reciprocal(x).at({3}) == 2);
+  CHECK(rsqrt(tensor({4}, {1}, f64)).item() == 0.5);
+  CHECK(erf(x).at({4}) == doctest::Approx(std::erf(3.0)));
+  CHECK(clamp(x, -1, 1).to_vector() == std::vector<double>{-1, -0.5, 0, 0.5, 1});
+  CHECK(clamp(x, 2, 1).to_vector() == std::vector<double>{1, 1, 1, 1, 1});  // lo > hi: hi, as torch.clamp
+  CHECK(clamp_min(x, 0).to_vector() == std::vector<double>{0, 0, 0, 0.5, 3});
+  CHECK(clamp_max(x, 0).to_vector() == std::vector<double>{-2, -0.5, 0, 0, 0});
+  CHECK(std::isnan(clamp(tensor({NAN}, {1}, f64), 0, 1).item()));
+}
+
+TEST_CASE("math: the new elementwise ops agree with central differences in float64") {
+  Generator gen(111);
+  for (Shape s : awkward_shapes()) {
+    Tensor x = param(s, gen);
+    Tensor pos = uniform(s, 0.2, 3.0, f64, gen).requires_grad(true);
+    Tensor away = param_away_from_zero(s, gen);
+    CHECK(check_grad([](const Tensor& t) { return log1p(t); }, {pos}));
+    CHECK(check_grad([](const Tensor& t) { return expm1(t); }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return sin(t); }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return cos(t); }, {x}));
+    CHECK(check_grad([](const Tensor& t) { return sign(t) * t; }, {away}));
+    CHECK(check_grad([](const Tensor& t) { return reciprocal(t); }, {away}));
+    CHECK(check_grad([](const Tensor& t) { return rsqrt(t); }, {pos}));
+    CHECK(check_grad([](const Tensor& t) { return erf(t); }, {x}));
+  }
+  // clamp has kinks at lo and hi: inputs drawn at least 0.05 (50,000 steps) from both.
+  Tensor c = tensor({-1.7, -0.6, -0.3, 0.2, 0.45, 0.9, 1.4}, {7}, f64).requires_grad(true);
+  CHECK(check_grad([](const Tensor& t) { return clamp(t, -0.5, 0.5); }, {c}));
+  CHECK(check_grad([](const Tensor& t) { return clamp_min(t, 0.0); }, {c}));
+  CHECK(check_grad([](const Tensor& t) { return clamp_max(t, 1.0); }, {c}));
+  Tensor ends = tensor({-0.5, 0.5}, {2}, f64).requires_grad(true);  // at the ends the gradient passes
+  sum(clamp(ends, -0.5, 0.5)).backward();
+  CHECK(ends.grad().to_vector() == std::vector<double>{1, 1});
+}
