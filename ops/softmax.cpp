@@ -1,4 +1,4 @@
-// ops/softmax.cpp — softmax and log-softmax along the last axis (book eq. 78).
+// ops/softmax.cpp — softmax and log-softmax along the last axis (book eq. 78) or any other.
 //
 // Both subtract the row maximum before exponentiating, so inputs of ±1000 give exact results
 // instead of inf/inf. Backward is written with nabla ops:
@@ -17,32 +17,36 @@ void check_softmax_input(std::string_view op, const Tensor& x) {
   if (x.dim() == 0) throw ShapeError(fmt::format("{}: expected at least 1 dimension, got a 0-d tensor", op));
 }
 
-// softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k. Saves y.
+// softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k, along `axis`. Saves y.
 struct Softmax {
   static constexpr std::string_view name = "softmax";
+  int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_softmax_input(name, x);
-    Tensor y = kernels::softmax_rows(x);
+    const int a = normalize_axis(name, axis, x.shape());
+    Tensor y = a == x.dim() - 1 ? kernels::softmax_rows(x) : kernels::softmax_axis(x, a, false);
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& y = ctx.saved(0);
-    return {y * (gy - sum(gy * y, -1, true))};
+    return {y * (gy - sum(gy * y, axis, true))};
   }
 };
 
-// log_softmax: y_j = x_j − m − log Σ_k e^{x_k − m}. Saves y.
+// log_softmax: y_j = x_j − m − log Σ_k e^{x_k − m}, along `axis`. Saves y.
 struct LogSoftmax {
   static constexpr std::string_view name = "log_softmax";
+  int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_softmax_input(name, x);
-    Tensor y = kernels::log_softmax_rows(x);
+    const int a = normalize_axis(name, axis, x.shape());
+    Tensor y = a == x.dim() - 1 ? kernels::log_softmax_rows(x) : kernels::softmax_axis(x, a, true);
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {gy - exp(ctx.saved(0)) * sum(gy, -1, true)};
+    return {gy - exp(ctx.saved(0)) * sum(gy, axis, true)};
   }
 };
 
@@ -50,5 +54,7 @@ struct LogSoftmax {
 
 Tensor softmax(const Tensor& x) { return apply(ops::Softmax{}, x); }
 Tensor log_softmax(const Tensor& x) { return apply(ops::LogSoftmax{}, x); }
+Tensor softmax(const Tensor& x, int axis) { return apply(ops::Softmax{.axis = axis}, x); }
+Tensor log_softmax(const Tensor& x, int axis) { return apply(ops::LogSoftmax{.axis = axis}, x); }
 
 }  // namespace nabla

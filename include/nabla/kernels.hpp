@@ -31,6 +31,21 @@ Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis);
 /// Repeats g (shape with axis reduced to 1 or removed) along axis to x_shape.
 Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape);
 
+// Along one (normalized) axis (src/kernels/axis.cpp); results keep the axis as size 1.
+/// The first largest (or smallest) value of each line, NaN winning; with `indices`, where (int64).
+Tensor extreme_axis(const Tensor& x, int axis, bool largest, Tensor* indices = nullptr);
+/// log Σ e^x of each line, the line's maximum subtracted first.
+Tensor logsumexp_axis(const Tensor& x, int axis);
+/// Softmax or log-softmax along any axis (x's shape).
+Tensor softmax_axis(const Tensor& x, int axis, bool log);
+/// Π of each line, and its gradient gy · Π_{j≠k} x_j by prefix and suffix products (exact with zeros).
+Tensor prod_axis(const Tensor& x, int axis);
+Tensor prod_axis_backward(const Tensor& x, const Tensor& gy, int axis);
+/// Running sums along the axis, from the end when `reverse` (x's shape).
+Tensor cumsum_axis(const Tensor& x, int axis, bool reverse);
+/// The first k of each line in sorted order (stable; NaN as the largest), and their int64 indices.
+void sort_axis(const Tensor& x, int axis, bool descending, std::int64_t k, Tensor& values, Tensor& indices);
+
 /// Softmax and log-softmax over each row of the last axis, with the row max subtracted.
 Tensor softmax_rows(const Tensor& x);
 Tensor log_softmax_rows(const Tensor& x);

@@ -89,6 +89,47 @@ Tensor max(const Tensor& x, int axis, bool keepdim = false);
 /// Index of the first largest value along an axis, as int64 (not differentiable).
 Tensor argmax(const Tensor& x, int axis);
 
+// ---- more reductions (ops/reductions_more.cpp, ops/sort.cpp) — PyTorch's names ------------------------
+// `axes`: several axes, negative allowed; an empty list means all of them.
+/// Sum and mean over several axes.
+Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+/// The largest / smallest values over axes; tied extremes share the gradient evenly (torch.amax).
+Tensor amax(const Tensor& x, const std::vector<int>& axes = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const std::vector<int>& axes = {}, bool keepdim = false);
+/// Values and their int64 indices: what torch.max(x, dim) and torch.sort return.
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+/// The largest / smallest value along an axis and where it is (the first, on ties; NaN wins);
+/// the gradient goes to that element. torch.max(x, dim) and torch.min(x, dim).
+ValuesIndices max_with_indices(const Tensor& x, int axis, bool keepdim = false);
+ValuesIndices min_with_indices(const Tensor& x, int axis, bool keepdim = false);
+/// The smallest value along an axis (its gradient to the first smallest), and its index.
+Tensor min(const Tensor& x, int axis, bool keepdim = false);
+Tensor argmin(const Tensor& x, int axis);
+/// log Σ e^x over axes, computed with the maximum subtracted (finite for inputs of any size).
+Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+/// Σ (x − mean)² / (n − correction) over axes (correction 1: the unbiased estimate), and its root
+/// (call it as nabla::std: unqualified, `std` names the namespace).
+Tensor var(const Tensor& x, const std::vector<int>& axes = {}, double correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const std::vector<int>& axes = {}, double correction = 1, bool keepdim = false);
+/// The p-norm over axes: p = 1, 2, infinity or any p > 0 (torch.linalg.vector_norm). The 2-norm's
+/// gradient at x = 0 is taken as 0.
+Tensor norm(const Tensor& x, double p = 2, const std::vector<int>& axes = {}, bool keepdim = false);
+/// The product of all elements (0-d), or along an axis; the gradient is exact with zeros.
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, int axis, bool keepdim = false);
+/// Running sums along an axis.
+Tensor cumsum(const Tensor& x, int axis);
+/// x sorted along an axis (stable; NaN last ascending) and the int64 indices of the order. The
+/// values are differentiable, the indices not.
+ValuesIndices sort(const Tensor& x, int axis = -1, bool descending = false);
+Tensor argsort(const Tensor& x, int axis = -1, bool descending = false);
+/// The k largest (or smallest) values along an axis in order, and their indices.
+ValuesIndices topk(const Tensor& x, std::int64_t k, int axis = -1, bool largest = true);
+
 // ---- shape (ops/shape.cpp) --------------------------------------------------------------------------
 /// A view with a new shape (see Tensor::reshape).
 Tensor reshape(const Tensor& x, const Shape& shape);
@@ -215,6 +256,9 @@ Tensor elu(const Tensor& x, double alpha = 1);
 Tensor softmax(const Tensor& x);
 /// log softmax(x) along the last axis, stable for inputs of any magnitude.
 Tensor log_softmax(const Tensor& x);
+/// The same along any axis.
+Tensor softmax(const Tensor& x, int axis);
+Tensor log_softmax(const Tensor& x, int axis);
 
 // ---- costs (ops/costs.cpp) — each the mean over the batch (first axis), the book's 1/n --------------
 /// 1/(2n) Σ_x ||y − a||² (book eq. 6). a and y of the same shape.

@@ -45,3 +45,20 @@ TEST_CASE("softmax: gradients agree with central differences in float64") {
 TEST_CASE("softmax: a 0-d input is a ShapeError") {
   CHECK_THROWS_WITH_AS(softmax(scalar(1.0)), "softmax: expected at least 1 dimension, got a 0-d tensor", ShapeError);
 }
+
+TEST_CASE("softmax and log_softmax along any axis: values, gradients, and the last axis as before") {
+  Generator gen(131);
+  Tensor x = param({2, 3, 4}, gen);
+  for (int axis : {0, 1, -1}) {
+    Tensor s = softmax(x, axis);
+    const Tensor total = sum(s, axis);
+    for (double v : total.to_vector()) CHECK(v == doctest::Approx(1));
+    CHECK(max_abs_diff(log_softmax(x, axis), log(s)) < 1e-12);
+    CHECK(check_grad([axis](const Tensor& t) { return softmax(t, axis); }, {x}));
+    CHECK(check_grad([axis](const Tensor& t) { return log_softmax(t, axis); }, {x}));
+  }
+  CHECK(max_abs_diff(softmax(x, -1), softmax(x)) == 0);
+  CHECK(max_abs_diff(softmax(x * 1000.0, 1), softmax(x * 1000.0, 1)) == 0);
+  for (double v : softmax(x * 1000.0, 0).to_vector()) CHECK(std::isfinite(v));
+  CHECK_THROWS_WITH_AS(softmax(x, 3), "softmax: axis 3 is out of range for a tensor of shape [2, 3, 4]", ValueError);
+}
