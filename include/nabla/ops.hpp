@@ -231,8 +231,21 @@ struct MatmulOptions {
   bool trans_a = false;  // use aᵀ (a is read transposed, never copied)
   bool trans_b = false;  // use bᵀ
 };
-/// op(a) · op(b) for 2-d tensors, through OpenBLAS GEMM: matmul(x, w, {.trans_b = true}) is x wᵀ.
+/// The matrix product with PyTorch's rules (torch.matmul): 2-d · 2-d through one GEMM
+/// (matmul(x, w, {.trans_b = true}) is x wᵀ, nothing transposed in memory); 1-d · 1-d is dot; a 1-d
+/// operand is a row (first) or column (second) vector, removed from the result; otherwise a batched
+/// product of [..., M, K] · [..., K, N] with the batch axes broadcast (the flags apply to the last two).
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts = {});
+/// Batched product of two 3-d tensors with one batch size.
+Tensor bmm(const Tensor& a, const Tensor& b);
+/// Σ a_i b_i for two 1-d tensors of one length (0-d), and the outer product a_i b_j.
+Tensor dot(const Tensor& a, const Tensor& b);
+Tensor outer(const Tensor& a, const Tensor& b);
+/// Einstein summation of two operands, e.g. einsum("bij,bjk->bik", a, b) (torch.einsum): labels
+/// are letters; shared labels not in the output are summed over, labels of one operand not in the
+/// output are summed first; without "->" the output is the labels seen once, in alphabetical order.
+/// Computed with one batched matmul. No "..." and no label repeated within an operand.
+Tensor einsum(std::string_view equation, const Tensor& a, const Tensor& b);
 
 // ---- activations (ops/activations.cpp) ----------------------------------------------------------------
 /// σ(x) = 1 / (1 + e^−x) (book eq. 3).
