@@ -69,6 +69,44 @@ void maxpool(benchmark::State& st) {  // [10, 20, 24, 24], 2×2
   run(st, [](auto& v) { return max_pool2d(v[0], 2); }, {rnd({10, 20, 24, 24})}, st.range(0));
 }
 
+// The tensor surface (beside the same ops in PyTorch, bench/torch_micro.py): each at a model's
+// size and at a tiny one, where the per-op cost is all there is.
+Tensor labels_idx(std::int64_t n, std::int64_t k) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = (i * 7) % k;
+  return from_vector(std::span<const std::int64_t>(v), {n, 1});
+}
+void surface_cat(benchmark::State& st) {  // [64, 128] and [64, 128] along 1, or [2, 3] and [2, 3]
+  const bool tiny = st.range(1);
+  const Shape s = tiny ? Shape{2, 3} : Shape{64, 128};
+  run(st, [](auto& v) { return cat({v[0], v[1]}, 1); }, {rnd(s), rnd(s)}, st.range(0));
+}
+void surface_permute_sum(benchmark::State& st) {  // [32, 64, 64] permuted (2, 0, 1), summed over the last axis
+  const bool tiny = st.range(1);
+  run(st, [](auto& v) { return sum(permute(v[0], {2, 0, 1}), -1); }, {rnd(tiny ? Shape{2, 3, 4} : Shape{32, 64, 64})},
+      st.range(0));
+}
+void surface_gather(benchmark::State& st) {  // x [1000, 10], one index per row along 1
+  const bool tiny = st.range(1);
+  const std::int64_t n = tiny ? 4 : 1000, k = tiny ? 3 : 10;
+  Tensor idx = labels_idx(n, k);
+  run(st, [idx](auto& v) { return gather(v[0], 1, idx); }, {rnd({n, k})}, st.range(0));
+}
+void surface_bmm(benchmark::State& st) {  // [32, 64, 64] · [32, 64, 64], or [2, 3, 3] · [2, 3, 3]
+  const bool tiny = st.range(1);
+  const Shape s = tiny ? Shape{2, 3, 3} : Shape{32, 64, 64};
+  run(st, [](auto& v) { return matmul(v[0], v[1]); }, {rnd(s), rnd(s)}, st.range(0));
+}
+void surface_logsumexp(benchmark::State& st) {  // [1000, 10] over axis 1
+  const bool tiny = st.range(1);
+  run(st, [](auto& v) { return logsumexp(v[0], {1}); }, {rnd(tiny ? Shape{2, 3} : Shape{1000, 10})}, st.range(0));
+}
+void surface_where(benchmark::State& st) {  // where(x > 0, x, y) on [1000, 100]
+  const bool tiny = st.range(1);
+  const Shape s = tiny ? Shape{2, 3} : Shape{1000, 100};
+  run(st, [](auto& v) { return where(v[0] > 0.0, v[0], v[1]); }, {rnd(s), rnd(s)}, st.range(0));
+}
+
 // The overhead of one recorded op: a chain of 100 tiny ops (x · 1.0001 on a 1-element tensor),
 // recorded and backpropagated; the time per op is the total over 100.
 void op_overhead(benchmark::State& st) {
@@ -99,6 +137,13 @@ CONV(conv1);
 CONV(conv2);
 FWD_BWD(maxpool);
 BENCHMARK(op_overhead)->Unit(benchmark::kMicrosecond);
+#define SURFACE(f) BENCHMARK(f)->ArgNames({"backward", "tiny"})->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond)
+SURFACE(surface_cat);
+SURFACE(surface_permute_sum);
+SURFACE(surface_gather);
+SURFACE(surface_bmm);
+SURFACE(surface_logsumexp);
+SURFACE(surface_where);
 
 int main(int argc, char** argv) {
   inspect::set_warnings(false);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <numbers>
 
+#include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
@@ -11,12 +12,12 @@
 namespace nabla {
 namespace ops {
 
-// exp: y = e^x. dy/dx = y, so save y.
+// exp: y = e^x (float32 on AVX-512: kernels::exp, within 2 ulp). dy/dx = y, so save y.
 struct Exp {
   static constexpr std::string_view name = "exp";
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
-    Tensor y = map(x, [](auto v) { return std::exp(v); });
+    Tensor y = kernels::exp(x);
     ctx.save(y);
     return y;
   }

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "nabla/kernels.hpp"
+#include "vexp.hpp"
 
 namespace nabla::kernels {
 
@@ -67,7 +69,11 @@ Tensor logsumexp_axis(const Tensor& x, int axis) {
       for (std::int64_t k = 0; k < sp.n; ++k) m = std::max(m, px[base + k * sp.inner]);
       if (!std::isfinite(m)) m = 0;  // all −inf, or an inf/NaN: the arithmetic below says so
       T total = 0;
-      for (std::int64_t k = 0; k < sp.n; ++k) total += std::exp(px[base + k * sp.inner] - m);
+      if constexpr (std::is_same_v<T, float>) {
+        total = sum_exp(px + base, sp.n, sp.inner, m);
+      } else {
+        for (std::int64_t k = 0; k < sp.n; ++k) total += std::exp(px[base + k * sp.inner] - m);
+      }
       py[line] = m + std::log(total);
     });
   });

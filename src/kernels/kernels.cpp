@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "reduce.hpp"
+#include "vexp.hpp"
 
 #if defined(__AVX512F__)
 #include "avx512.hpp"
@@ -37,6 +38,52 @@ inline __m512 exp16(__m512 t) {
 }
 }  // namespace
 #endif
+
+void exp_floats(const float* in, float* out, std::int64_t n) {
+#if defined(__AVX512F__)
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first_lanes(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, in + i);
+    const __m512 e = _mm512_mask_mov_ps(exp16(v), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
+    _mm512_mask_storeu_ps(out + i, m, e);
+  }
+#else
+  for (std::int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
+#endif
+}
+
+float sum_exp(const float* p, std::int64_t n, std::int64_t stride, float m) {
+#if defined(__AVX512F__)
+  if (stride == 1) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512 mv = _mm512_set1_ps(m);
+    for (std::int64_t i = 0; i < n; i += 16) {
+      const __mmask16 k = first_lanes(n - i);
+      const __m512 v = _mm512_maskz_loadu_ps(k, p + i);
+      __m512 e = exp16(_mm512_sub_ps(v, mv));
+      e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+      acc = _mm512_mask_add_ps(acc, k, acc, e);
+    }
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc);
+    float total = 0;
+    for (float l : lanes) total += l;
+    return total;
+  }
+#endif
+  float total = 0;
+  for (std::int64_t i = 0; i < n; ++i) total += std::exp(p[i * stride] - m);
+  return total;
+}
+
+Tensor exp(const Tensor& x) {
+  if (x.dtype() == Dtype::f32) {
+    Tensor y = empty(x.shape(), Dtype::f32);
+    exp_floats(x.data<float>(), y.mutable_data<float>(), x.numel());
+    return y;
+  }
+  return map(x, [](auto v) { return std::exp(v); });
+}
 
 Tensor sigmoid(const Tensor& x) {
 #if defined(__AVX512F__)

@@ -1,6 +1,7 @@
 // src/kernels/movement.cpp — strided gathers and scatters: every movement op (permute, slice,
 // flip, expand, pad, select) and the axis-indexed ones (index_select, gather, scatter_add) are
 // one of these loops over a view of a contiguous tensor.
+#include <algorithm>
 #include <cstring>
 
 #include "nabla/kernels.hpp"
@@ -45,8 +46,65 @@ void for_each_view_row(const Strided& v, Row row) {
 }
 }  // namespace
 
+namespace {
+/// The view axis (not the last) along which the source is contiguous, if the last axis is not:
+/// permutes and transposes, where a row-by-row gather would read one element per cache line.
+int transposed_axis(const Strided& v) {
+  const int r = v.shape.rank();
+  if (r < 2 || v.strides[r - 1] == 1 || v.shape[r - 1] < 8) return -1;
+  for (int d = r - 2; d >= 0; --d) {
+    if (v.strides[d] == 1 && v.shape[d] >= 8) return d;
+  }
+  return -1;
+}
+
+/// gather_strided for a view whose last axis L is strided and whose axis K is contiguous in the
+/// source: over every index of the other axes, the [n_K, n_L] block is moved in 16 × 16 tiles, so
+/// both the reads (along K) and the writes (along L) stay within a few cache lines.
+template <class T>
+void gather_transposed(const T* px, T* py, const Strided& v, int k_axis) {
+  const int r = v.shape.rank(), l_axis = r - 1;
+  const Strided out = contiguous_layout(v.shape);
+  const std::int64_t nk = v.shape[k_axis], nl = v.shape[l_axis], sl = v.strides[l_axis], ok = out.strides[k_axis];
+  // The other axes, walked as a multi-index.
+  std::int64_t idx[Shape::kMaxRank]{};
+  const std::int64_t outer = v.shape.numel() / (nk * nl);
+  for (std::int64_t b = 0; b < outer; ++b) {
+    std::int64_t src = v.offset, dst = 0;
+    for (int d = 0; d < r; ++d) {
+      if (d == k_axis || d == l_axis) continue;
+      src += idx[d] * v.strides[d];
+      dst += idx[d] * out.strides[d];
+    }
+    constexpr std::int64_t kTile = 16;
+    for (std::int64_t k0 = 0; k0 < nk; k0 += kTile) {
+      for (std::int64_t l0 = 0; l0 < nl; l0 += kTile) {
+        const std::int64_t k1 = std::min(nk, k0 + kTile), l1 = std::min(nl, l0 + kTile);
+        for (std::int64_t l = l0; l < l1; ++l) {
+          const T* in = px + src + l * sl;
+          T* o = py + dst + l;
+          for (std::int64_t k = k0; k < k1; ++k) o[k * ok] = in[k];
+        }
+      }
+    }
+    for (int d = r - 1; d >= 0; --d) {  // the next index of the other axes
+      if (d == k_axis || d == l_axis) continue;
+      if (++idx[d] < v.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+}  // namespace
+
 Tensor gather_strided(const Tensor& x, const Strided& v) {
   Tensor y = empty(v.shape, x.dtype());
+  if (const int k = transposed_axis(v); k >= 0 && v.shape.numel() > 0) {
+    dispatch_all(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      gather_transposed(x.data<T>(), y.mutable_data<T>(), v, k);
+    });
+    return y;
+  }
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
