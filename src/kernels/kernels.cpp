@@ -147,6 +147,13 @@ Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.mutable_data<T>();
+    if (sp.inner == 1) {  // along the last axis: each row's sum, eight partial sums so it vectorizes
+      for (std::int64_t o = 0; o < sp.outer; ++o) {
+        const T* rx = px + o * sp.n;
+        py[o] = partial_sums<T>(sp.n, [rx](std::int64_t k) { return rx[k]; });
+      }
+      return;
+    }
     for (std::int64_t o = 0; o < sp.outer; ++o) {
       T* ry = py + o * sp.inner;
       for (std::int64_t k = 0; k < sp.n; ++k) {
@@ -222,6 +229,10 @@ Tensor expand_axis(const Tensor& g, int axis, const Shape& x_shape) {
     using T = decltype(tag);
     const T* pg = g.data<T>();
     T* py = y.mutable_data<T>();
+    if (sp.inner == 1) {
+      for (std::int64_t o = 0; o < sp.outer; ++o) std::fill(py + o * sp.n, py + (o + 1) * sp.n, pg[o]);
+      return;
+    }
     for (std::int64_t o = 0; o < sp.outer; ++o) {
       for (std::int64_t k = 0; k < sp.n; ++k) {
         std::memcpy(py + (o * sp.n + k) * sp.inner, pg + o * sp.inner, static_cast<std::size_t>(sp.inner) * sizeof(T));

@@ -60,7 +60,7 @@ int transposed_axis(const Strided& v) {
 
 /// gather_strided for a view whose last axis L is strided and whose axis K is contiguous in the
 /// source: over every index of the other axes, the [n_K, n_L] block is moved in 16 × 16 tiles, so
-/// both the reads (along K) and the writes (along L) stay within a few cache lines.
+/// the reads and the writes of a tile stay within 16 cache lines each.
 template <class T>
 void gather_transposed(const T* px, T* py, const Strided& v, int k_axis) {
   const int r = v.shape.rank(), l_axis = r - 1;
@@ -80,10 +80,12 @@ void gather_transposed(const T* px, T* py, const Strided& v, int k_axis) {
     for (std::int64_t k0 = 0; k0 < nk; k0 += kTile) {
       for (std::int64_t l0 = 0; l0 < nl; l0 += kTile) {
         const std::int64_t k1 = std::min(nk, k0 + kTile), l1 = std::min(nl, l0 + kTile);
-        for (std::int64_t l = l0; l < l1; ++l) {
-          const T* in = px + src + l * sl;
-          T* o = py + dst + l;
-          for (std::int64_t k = k0; k < k1; ++k) o[k * ok] = in[k];
+        // Writes run along L (contiguous); reads step sl apart, on 16 lines of different cache
+        // sets (writing along K instead, 2^k floats apart, put every line of a tile in one set).
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const T* in = px + src + k;
+          T* o = py + dst + k * ok;
+          for (std::int64_t l = l0; l < l1; ++l) o[l] = in[l * sl];
         }
       }
     }
@@ -201,12 +203,34 @@ void for_each_indexed(const Shape& base, int axis, const Tensor& idx, F f) {
 }
 }  // namespace
 
+namespace {
+/// Whether idx matches x's shape on every axis but `axis` (the common case: one loop nest).
+bool same_off_axis(const Shape& x, const Shape& idx, int axis) {
+  if (x.rank() != idx.rank()) return false;
+  for (int d = 0; d < x.rank(); ++d) {
+    if (d != axis && x[d] != idx[d]) return false;
+  }
+  return true;
+}
+}  // namespace
+
 Tensor gather_axis(const Tensor& x, int axis, const Tensor& idx) {
   Tensor y = empty(idx.shape(), x.dtype());
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* py = y.mutable_data<T>();
+    if (same_off_axis(x.shape(), idx.shape(), axis)) {
+      const AxisSplit sx = split_at(x.shape(), axis), si = split_at(idx.shape(), axis);
+      const std::int64_t* pi = idx.data<std::int64_t>();
+      for (std::int64_t o = 0; o < si.outer; ++o) {
+        for (std::int64_t k = 0; k < si.n; ++k) {
+          const std::int64_t row = (o * si.n + k) * si.inner;
+          for (std::int64_t i = 0; i < si.inner; ++i) py[row + i] = px[(o * sx.n + pi[row + i]) * sx.inner + i];
+        }
+      }
+      return;
+    }
     for_each_indexed(x.shape(), axis, idx, [&](std::int64_t k, std::int64_t off) { py[k] = px[off]; });
   });
   return y;
@@ -221,6 +245,17 @@ void scatter_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& sr
     using T = decltype(tag);
     const T* ps = src.data<T>();
     T* pd = dst.mutable_data<T>();
+    if (same_off_axis(dst.shape(), is, axis) && src.shape() == is) {
+      const AxisSplit sd = split_at(dst.shape(), axis), si = split_at(is, axis);
+      const std::int64_t* pi = idx.data<std::int64_t>();
+      for (std::int64_t o = 0; o < si.outer; ++o) {
+        for (std::int64_t k = 0; k < si.n; ++k) {
+          const std::int64_t row = (o * si.n + k) * si.inner;
+          for (std::int64_t i = 0; i < si.inner; ++i) pd[(o * sd.n + pi[row + i]) * sd.inner + i] += ps[row + i];
+        }
+      }
+      return;
+    }
     std::int64_t m[Shape::kMaxRank]{};
     for_each_indexed(dst.shape(), axis, idx, [&](std::int64_t, std::int64_t off) {
       std::int64_t so = 0;
