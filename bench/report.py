@@ -135,12 +135,40 @@ with open(md_path, "w") as f:
         f.write("Forward alone (no graph recorded) and forward + backward of each op at the book's shapes; "
                 "`op_overhead` records and backpropagates a chain of 100 one-element multiplications and gives the time per op.\n\n")
         f.write("| benchmark | wall time | CPU time |\n|---|---|---|\n")
+        surface = [b for b in micro["benchmarks"] if b["name"].startswith("surface_")]
         for b in micro["benchmarks"]:
+            if b["name"].startswith("surface_"):
+                continue
             name = b["name"].replace("/backward:0", " (forward)").replace("/backward:1", " (forward + backward)")
             unit = b.get("time_unit", "us")
             scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[unit]
             extra = f" — {b['us_per_op'] * 1e6:.2f} µs per op (CPU)" if "us_per_op" in b else ""
             f.write(f"| {name} | {fmt_time(b['real_time'] * scale)} | {fmt_time(b['cpu_time'] * scale)}{extra} |\n")
+
+    torch_path = os.path.join(os.path.dirname(results_path), "torch_micro.jsonl")
+    if os.path.exists(micro_path) and os.path.exists(torch_path) and surface:
+        torch_us = {}
+        for line in open(torch_path):
+            r = json.loads(line)
+            torch_us[r["name"]] = r["us"]
+        f.write("\n## Tensor surface beside PyTorch (bench/micro.cpp surface_*, bench/torch_micro.py; 1 thread, float32)\n\n")
+        f.write("Each op at a model's size and at a tiny one (`tiny:1`: [2, 3]-sized inputs, where the cost per op is all "
+                "there is); forward alone, and forward + backward with a ones gradient. Ratio = PyTorch time / nabla time.\n\n")
+        f.write("| op | size | mode | nabla | PyTorch | ratio |\n|---|---|---|---|---|---|\n")
+        shapes = {"surface_cat": ("2 × [64, 128] along 1", "2 × [2, 3]"),
+                  "surface_permute_sum": ("[32, 64, 64] permute (2, 0, 1), sum last", "[2, 3, 4]"),
+                  "surface_gather": ("[1000, 10], [1000, 1] indices", "[4, 3]"),
+                  "surface_bmm": ("[32, 64, 64] · [32, 64, 64]", "[2, 3, 3] · [2, 3, 3]"),
+                  "surface_logsumexp": ("[1000, 10] over 1", "[2, 3]"),
+                  "surface_where": ("where(x > 0, x, y), [1000, 100]", "[2, 3]")}
+        for b in surface:
+            base, bwd, tiny = b["name"].split("/")
+            us = b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b.get("time_unit", "us")]
+            t = torch_us.get(b["name"])
+            ratio = f"**{t / us:.2f}×**" if t else "—"
+            f.write(f"| {base.replace('surface_', '')} | {shapes.get(base, ('', ''))[tiny.endswith('1')]} | "
+                    f"{'forward + backward' if bwd.endswith('1') else 'forward'} | {fmt_time(us)} | "
+                    f"{fmt_time(t) if t else '—'} | {ratio} |\n")
 
 data_path = png_path + ".dat"
 with open(data_path, "w") as d:

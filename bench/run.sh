@@ -56,8 +56,10 @@ build/bench/bench_models --model network1 --batch 10 --steps 100000 --warmup 0 -
 build/bench/bench_models --model network2 --batch 10 --steps 100000 --warmup 0 --rss-every 10000 --threads 1 >> "$results"
 build/bench/bench_models --model network3 --batch 10 --steps 20000 --warmup 0 --rss-every 2000 --threads 1 >> "$results"
 # Single ops and the per-op overhead (Google Benchmark), one thread.
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench/bench_micro --benchmark_min_time=0.3 --benchmark_format=json \
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 build/bench/bench_micro --benchmark_min_time=0.3 --benchmark_format=json \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json > /dev/null
+# The tensor surface in PyTorch, the same ops and shapes as bench_micro's surface_* rows, one thread.
+OMP_NUM_THREADS=1 taskset -c 0 /usr/bin/python3 bench/torch_micro.py > "$out/torch_micro.jsonl"
 # Where the time goes: each op's share of a training step (nabla::profile), one thread.
 {
   OPENBLAS_NUM_THREADS=1 build/bench/bench_mlp_step 20000
