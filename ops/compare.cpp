@@ -58,7 +58,7 @@ Tensor logical_not(const Tensor& a) {
   Tensor y = empty(a.shape(), b8);
   const bool* pa = a.data<bool>();
   bool* py = y.mutable_data<bool>();
-  for (std::int64_t i = 0; i < a.numel(); ++i) py[i] = !pa[i];
+  for (std::int64_t i = 0, n = a.numel(); i < n; ++i) py[i] = !pa[i];
   return y;
 }
 Tensor logical_and(const Tensor& a, const Tensor& b) {

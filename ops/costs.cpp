@@ -44,7 +44,7 @@ void check_labels(std::string_view op, const Tensor& scores, const Tensor& label
   }
   const std::int64_t k = scores.shape()[1];
   const std::int64_t* pl = labels.data<std::int64_t>();
-  for (std::int64_t i = 0; i < labels.numel(); ++i) {
+  for (std::int64_t i = 0, count = labels.numel(); i < count; ++i) {
     if (pl[i] < 0 || pl[i] >= k) {
       throw ValueError(fmt::format("{}: label {} at row {} is out of range for {} classes", op, pl[i], i, k));
     }

@@ -27,7 +27,7 @@ void check_indices(std::string_view op, const Tensor& idx, int axis, std::int64_
     throw ValueError(fmt::format("{}: indices must be int64, got {} {}", op, idx.dtype(), idx.shape()));
   }
   const std::int64_t* p = idx.data<std::int64_t>();
-  for (std::int64_t k = 0; k < idx.numel(); ++k) {
+  for (std::int64_t k = 0, count = idx.numel(); k < count; ++k) {
     if (p[k] < 0 || p[k] >= n) {
       std::string at;
       std::int64_t rest = k;

@@ -35,7 +35,7 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
   const std::int64_t* pp = predicted.data<std::int64_t>();
   const std::int64_t* pl = labels.data<std::int64_t>();
   std::int64_t correct = 0;
-  for (std::int64_t i = 0; i < labels.numel(); ++i) correct += pp[i] == pl[i];
+  for (std::int64_t i = 0, n = labels.numel(); i < n; ++i) correct += pp[i] == pl[i];
   return double(correct) / double(labels.numel());
 }
 

@@ -33,7 +33,7 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& data, const CostFunc
       const Tensor predicted = argmax(out, 1);
       const std::int64_t* pp = predicted.data<std::int64_t>();
       const std::int64_t* py = y.data<std::int64_t>();
-      for (std::int64_t i = 0; i < y.numel(); ++i) e.correct += pp[i] == py[i];
+      for (std::int64_t i = 0, n = y.numel(); i < n; ++i) e.correct += pp[i] == py[i];
       e.examples += y.numel();
     }
   } catch (...) {
