@@ -21,6 +21,16 @@ Tensor compare(std::string_view op, const Tensor& a, const Tensor& b, F f) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
+    const std::int64_t n = out.numel();
+    if (a.shape() == out && b.shape() == out) {  // the common cases as plain loops, which vectorize
+      for (std::int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
+      return;
+    }
+    if (a.shape() == out && b.numel() == 1) {
+      const T vb = pb[0];
+      for (std::int64_t i = 0; i < n; ++i) py[i] = f(pa[i], vb);
+      return;
+    }
     for_each_row(out, broadcast_strides(a.shape(), out), broadcast_strides(b.shape(), out),
                  [&](std::int64_t oa, std::int64_t ob, std::int64_t oy, std::int64_t sa, std::int64_t sb, std::int64_t n) {
                    for (std::int64_t i = 0; i < n; ++i) py[oy + i] = f(pa[oa + i * sa], pb[ob + i * sb]);
