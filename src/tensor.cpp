@@ -205,7 +205,12 @@ Shape::Shape(std::span<const std::int64_t> dims) {
 
 std::int64_t Shape::numel() const {
   std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
+  for (int i = 0; i < rank_; ++i) {
+    // A product past int64 (from a file, or a typo) would wrap, to 0 even, and pass size checks.
+    if (__builtin_mul_overflow(n, dims_[static_cast<std::size_t>(i)], &n)) {
+      throw ShapeError(fmt::format("shape {}: the number of elements does not fit in 64 bits", *this));
+    }
+  }
   return n;
 }
 
@@ -350,6 +355,12 @@ void Tensor::set(std::initializer_list<std::int64_t> index, double value) {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   check_defined("to_vector");
+  if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (dtype() == Dtype::i64) {  // exactly, as from_vector stores them
+      const std::int64_t* p = data<std::int64_t>();
+      return std::vector<T>(p, p + numel());
+    }
+  }
   std::vector<T> out(static_cast<std::size_t>(numel()));
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(load(*this, static_cast<std::int64_t>(i)));
   return out;
@@ -531,6 +542,12 @@ Tensor from_values(std::span<const V> values, const Shape& shape, Dtype dtype) {
                                  values.size(), shape, shape.numel()));
   }
   Tensor t = detail::make_tensor(shape, dtype);
+  if constexpr (std::is_same_v<V, std::int64_t>) {
+    if (dtype == Dtype::i64) {  // exactly: through double, integers past 2^53 would change
+      std::copy(values.begin(), values.end(), t.mutable_data<std::int64_t>());
+      return t;
+    }
+  }
   for (std::size_t i = 0; i < values.size(); ++i) {
     store(t, static_cast<std::int64_t>(i), static_cast<double>(values[i]));
   }

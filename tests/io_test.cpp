@@ -174,3 +174,25 @@ TEST_CASE("checkpoints: model and optimizer state round-trip; a checkpoint of an
                        IoError);
   CHECK(net3.parameters()[0].tensor.to_vector() == before3);
 }
+
+TEST_CASE("safetensors: hostile headers are refused with an IoError, never read out of bounds or overflow the stack") {
+  // A shape whose element count wraps to 0 in 64 bits, with an empty data range to match.
+  CHECK_THROWS_WITH_AS(
+      decode(file_with(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0)),
+      Contains("\"w\": shape [4294967296,4294967296] is too large"), IoError);
+  // A dtype of 100,000 nested arrays: refused by depth while parsing, nothing recursive follows.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK_THROWS_WITH_AS(decode(file_with("{\"w\":{\"dtype\":" + deep + ",\"shape\":[1],\"data_offsets\":[0,4]}}", 4)),
+                       Contains("header nests deeper than 16 levels"), IoError);
+  // Long values are quoted by kind and size, not dumped whole into the message.
+  CHECK_THROWS_WITH_AS(decode(file_with(R"({"w":{"dtype":"F32","shape":[1,2,3,4,5,6,7,8,9],"data_offsets":[0,4]}})", 4)),
+                       Contains("\"w\": bad shape an array of 9"), IoError);
+}
+
+TEST_CASE("shapes: an element count past 64 bits is a ShapeError, not a wrapped number") {
+  const std::int64_t big = std::int64_t(1) << 32;
+  CHECK_THROWS_WITH_AS(Shape({big, big}).numel(), "shape [4294967296, 4294967296]: the number of elements does not fit in 64 bits",
+                       ShapeError);
+  CHECK_THROWS_AS(zeros({big, big}), ShapeError);
+  CHECK_THROWS_AS(zeros({0}).reshape({big, big, 0, big}), ShapeError);
+}

@@ -26,6 +26,16 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::uint64_t kMaxHeader = 100ULL << 20;  // as the reference implementation
+constexpr int kMaxDepth = 16;                        // JSON nesting; a valid header has 3
+
+/// A header value for an error message: short values as JSON, others by kind and size (never the
+/// whole of a value a file chose).
+std::string excerpt(const json& j) {
+  if (j.is_array()) return j.size() <= 8 && j.dump().size() <= 80 ? j.dump() : fmt::format("an array of {}", j.size());
+  if (j.is_object()) return fmt::format("an object of {} keys", j.size());
+  const std::string d = j.dump();
+  return d.size() <= 80 ? d : d.substr(0, 77) + "...";
+}
 
 const char* st_dtype(Dtype d) {
   switch (d) {
@@ -144,7 +154,12 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
   const auto* head = reinterpret_cast<const char*>(bytes.data() + 8);
   json header;
   try {
-    header = json::parse(head, head + n);
+    // A safetensors header nests three deep; a bound far above that keeps a hostile header (100,000
+    // nested arrays) from recursing through the parser, and later through dump() and the destructor.
+    header = json::parse(head, head + n, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) fail(source, fmt::format("header nests deeper than {} levels", kMaxDepth));
+      return true;
+    });
   } catch (const json::exception& e) {
     fail(source, fmt::format("header is not valid JSON: {}", e.what()));
   }
@@ -176,22 +191,26 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     else if (jd == "F64") dtype = f64;
     else if (jd == "I64") dtype = i64;
     else if (jd == "BOOL") dtype = b8;
-    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64 (and BOOL masks)", name, jd.dump()));
+    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64 (and BOOL masks)", name, excerpt(jd)));
     const json& js = v["shape"];
-    if (!js.is_array() || js.size() > Shape::kMaxRank) fail(source, fmt::format("\"{}\": bad shape {}", name, js.dump()));
+    if (!js.is_array() || js.size() > Shape::kMaxRank) fail(source, fmt::format("\"{}\": bad shape {}", name, excerpt(js)));
     Shape shape;
     std::uint64_t numel = 1;
     for (const json& d : js) {
       if (!d.is_number_unsigned() || d.get<std::uint64_t>() > (1ULL << 40)) {
-        fail(source, fmt::format("\"{}\": bad shape {}", name, js.dump()));
+        fail(source, fmt::format("\"{}\": bad shape {}", name, excerpt(js)));
       }
-      numel *= d.get<std::uint64_t>();
-      if (numel > (1ULL << 40)) fail(source, fmt::format("\"{}\": shape {} is too large", name, js.dump()));
+      // Checked before multiplying: [2^32, 2^32] must not wrap to 0 elements.
+      const std::uint64_t extent = d.get<std::uint64_t>();
+      if (extent != 0 && numel > (1ULL << 40) / extent) {
+        fail(source, fmt::format("\"{}\": shape {} is too large", name, excerpt(js)));
+      }
+      numel *= extent;
       shape.push_back(d.get<std::int64_t>());
     }
     const json& jo = v["data_offsets"];
     if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned()) {
-      fail(source, fmt::format("\"{}\": bad data_offsets {}", name, jo.dump()));
+      fail(source, fmt::format("\"{}\": bad data_offsets {}", name, excerpt(jo)));
     }
     const auto begin = jo[0].get<std::uint64_t>(), end = jo[1].get<std::uint64_t>();
     if (begin > end || end > data_size) {

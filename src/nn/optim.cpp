@@ -103,7 +103,8 @@ void Sgd::step() {
 std::map<std::string, Tensor> Sgd::state() const {
   std::map<std::string, Tensor> s;
   for (std::size_t k = 0; k < velocity_.size(); ++k) s.emplace("velocity." + params_[k].name, velocity_[k]);
-  s.emplace("steps", scalar(double(steps_), i64));
+  const std::int64_t steps = steps_;
+  s.emplace("steps", from_vector(std::span<const std::int64_t>(&steps, 1), Shape{}));
   return s;
 }
 
@@ -111,6 +112,11 @@ void Sgd::load_state(const std::map<std::string, Tensor>& state) {
   auto steps = state.find("steps");
   if (steps == state.end() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
     throw ValueError("Sgd.load_state: 'steps' (a 0-d int64) is missing");
+  }
+  // Read as the int64 it is (through double, INT64_MAX is undefined behaviour); a count is ≥ 0.
+  const std::int64_t loaded_steps = steps->second.data<std::int64_t>()[0];
+  if (loaded_steps < 0) {
+    throw ValueError(fmt::format("Sgd.load_state: 'steps' is {}; a count of steps cannot be negative", loaded_steps));
   }
   for (std::size_t k = 0; k < velocity_.size(); ++k) {
     const std::string name = "velocity." + params_[k].name;
@@ -126,7 +132,7 @@ void Sgd::load_state(const std::map<std::string, Tensor>& state) {
                                  velocity_.size() + 1, opts_.momentum));
   }
   for (std::size_t k = 0; k < velocity_.size(); ++k) velocity_[k].copy_(state.at("velocity." + params_[k].name));
-  steps_ = static_cast<std::int64_t>(steps->second.item());
+  steps_ = loaded_steps;
 }
 
 // ---- schedules ----------------------------------------------------------------------------------------
