@@ -165,60 +165,20 @@ Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape) {
   return y;
 }
 
-namespace {
-/// For each (outer, inner) slice, the index along the axis of its first maximum.
-template <class T, class Visit>
-void for_each_argmax(const T* px, const AxisSplit& sp, Visit visit) {
-  for (std::int64_t o = 0; o < sp.outer; ++o) {
-    for (std::int64_t i = 0; i < sp.inner; ++i) {
-      const T* base = px + o * sp.n * sp.inner + i;
-      std::int64_t best = 0;
-      T best_v = base[0];
-      for (std::int64_t k = 1; k < sp.n; ++k) {
-        const T v = base[k * sp.inner];
-        if (v > best_v || (std::isnan(v) && !std::isnan(best_v))) {
-          best_v = v;
-          best = k;
-        }
-      }
-      visit(o * sp.inner + i, o * sp.n * sp.inner + best * sp.inner + i, best);
-    }
-  }
-}
-}  // namespace
-
-Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape) {
-  Tensor y = empty(out_shape, x.dtype());
-  dispatch_float(x.dtype(), "max", [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = x.data<T>();
-    T* py = y.mutable_data<T>();
-    for_each_argmax(px, split_at(x.shape(), axis),
-                    [&](std::int64_t out, std::int64_t flat, std::int64_t) { py[out] = px[flat]; });
-  });
-  return y;
-}
+// max along an axis: the one search for the first extreme (NaN winning) is extreme_axis (axis.cpp).
+Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape) { return view(extreme_axis(x, axis, true), out_shape); }
 
 Tensor argmax_axis(const Tensor& x, int axis, const Shape& out_shape) {
-  Tensor y = empty(out_shape, Dtype::i64);
-  std::int64_t* py = y.mutable_data<std::int64_t>();
-  dispatch_float(x.dtype(), "argmax", [&](auto tag) {
-    using T = decltype(tag);
-    for_each_argmax(x.data<T>(), split_at(x.shape(), axis),
-                    [&](std::int64_t out, std::int64_t, std::int64_t k) { py[out] = k; });
-  });
-  return y;
+  Tensor idx;
+  extreme_axis(x, axis, true, &idx);
+  return view(idx, out_shape);
 }
 
 Tensor max_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
+  Tensor idx;
+  extreme_axis(x, axis, true, &idx);
   Tensor gx = zeros(x.shape(), x.dtype());
-  dispatch_float(x.dtype(), "max.backward", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pg = gy.data<T>();
-    T* pgx = gx.mutable_data<T>();
-    for_each_argmax(x.data<T>(), split_at(x.shape(), axis),
-                    [&](std::int64_t out, std::int64_t flat, std::int64_t) { pgx[flat] = pg[out]; });
-  });
+  scatter_add_axis(gx, axis, idx, view(gy, idx.shape()));
   return gx;
 }
 
