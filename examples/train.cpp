@@ -175,6 +175,96 @@ const Preset& preset(const std::string& model) {
   throw ValueError(fmt::format("unknown model '{}'", model));
 }
 
+// ---- reading a checkpoint's metadata: every field checked, every fault naming file, field and value ----
+
+/// A value for an error message: short as it is, long ones cut.
+std::string excerpt(const std::string& v) { return v.size() <= 60 ? "'" + v + "'" : "'" + v.substr(0, 57) + "...'"; }
+
+/// A metadata field parsed as JSON (nested at most 8 deep: the fields nabla writes nest 2).
+json meta_json(const io::TensorFile& file, const std::string& key) {
+  const std::string& text = file.meta(key);
+  try {
+    return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > 8) throw IoError(fmt::format("\"{}\": metadata field \"{}\" nests deeper than 8 levels", file.source, key));
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw IoError(fmt::format("\"{}\": metadata field \"{}\" is not valid JSON ({}): {}", file.source, key, e.what(),
+                              excerpt(text)));
+  }
+}
+
+/// Why a configuration cannot be run (the field and its value), or "" — the same ranges as the flags.
+std::string config_fault(const Config& c) {
+  auto bad = [](const char* field, const auto& v, const char* expected) {
+    return fmt::format("\"{}\" is {}; expected {}", field, v, expected);
+  };
+  bool known = false;
+  for (const Preset& p : kPresets) known = known || c.model == p.name;
+  if (!known) return bad("model", excerpt(c.model), "one of nabla-train's models");
+  if (c.data != "fashion" && c.data != "digits" && c.data != "mnist") return bad("data", excerpt(c.data), "fashion, digits or mnist");
+  if (c.hidden < 1 || c.hidden > (1 << 20)) return bad("hidden", c.hidden, "1 to 2^20");
+  if (c.batch < 1 || c.batch > (1 << 20)) return bad("batch", c.batch, "1 to 2^20");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) return bad("lr", c.lr, "a finite number above 0");
+  if (!(c.lambda >= 0) || !std::isfinite(c.lambda)) return bad("lambda", c.lambda, "a finite number at least 0");
+  if (!(c.momentum >= 0 && c.momentum < 1)) return bad("momentum", c.momentum, "a number in [0, 1)");
+  if (c.schedule != "constant" && c.schedule != "step" && c.schedule != "cosine" && c.schedule != "halve") {
+    return bad("schedule", excerpt(c.schedule), "constant, step, cosine or halve");
+  }
+  if (c.patience < 1) return bad("patience", c.patience, "at least 1");
+  if (c.step_epochs < 1) return bad("step_epochs", c.step_epochs, "at least 1");
+  if (!(c.gamma > 0 && c.gamma <= 1)) return bad("gamma", c.gamma, "a number in (0, 1]");
+  if (c.early_stop < 0) return bad("early_stop", c.early_stop, "at least 0");
+  if (c.limit_train < 0) return bad("limit_train", c.limit_train, "at least 0");
+  if (c.limit_test < 0) return bad("limit_test", c.limit_test, "at least 0");
+  if (c.validation < -1) return bad("validation", c.validation, "at least -1");
+  if (!(c.dropout >= 0 && c.dropout <= 0.95)) return bad("dropout", c.dropout, "a number in [0, 0.95]");
+  if (c.fc_layers < 1 || c.fc_layers > 8) return bad("fc_layers", c.fc_layers, "1 to 8");
+  return {};
+}
+
+/// The configuration a checkpoint was trained with, each of its fields checked.
+Config config_from(const io::TensorFile& file) {
+  const json j = meta_json(file, "config");
+  if (!j.is_object()) throw IoError(fmt::format("\"{}\": metadata field \"config\" is not a JSON object", file.source));
+  for (auto it = j.begin(); it != j.end(); ++it) {  // one key at a time, so that a fault names its key
+    try {
+      (void)json::object({{it.key(), it.value()}}).get<Config>();
+    } catch (const json::exception&) {
+      const std::string v = it.value().dump().substr(0, 200);
+      throw IoError(fmt::format("\"{}\": metadata field \"config\": \"{}\" has the wrong type: {}", file.source, it.key(),
+                                excerpt(v)));
+    }
+  }
+  const Config cfg = j.get<Config>();
+  if (const std::string fault = config_fault(cfg); !fault.empty()) {
+    throw IoError(fmt::format("\"{}\": metadata field \"config\": {}", file.source, fault));
+  }
+  return cfg;
+}
+
+/// The metrics rows a checkpoint carries, one per epoch trained.
+std::vector<Row> rows_from(const io::TensorFile& file, int epochs) {
+  const json j = meta_json(file, "rows");
+  if (!j.is_array() || j.size() != static_cast<std::size_t>(epochs)) {
+    throw IoError(fmt::format("\"{}\": metadata field \"rows\" is not an array of {} rows (one per epoch trained)", file.source,
+                              epochs));
+  }
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const json& r = j[i];
+    bool ok = r.is_array() && r.size() == 9 && r[0].is_number_integer() && r[0].get<std::int64_t>() == std::int64_t(i) + 1;
+    for (std::size_t k = 1; ok && k < 9; ++k) ok = r[k].is_number() || r[k].is_null();
+    if (!ok) {
+      throw IoError(fmt::format("\"{}\": metadata field \"rows\": row {} is {}; expected [epoch {}, then 8 numbers or nulls]",
+                                file.source, i, excerpt(r.dump().substr(0, 200)), i + 1));
+    }
+    rows.push_back(row_from_json(r));
+  }
+  return rows;
+}
+
+
 nn::Sequential build_model(const Config& c, Generator& gen) { return preset(c.model).build(c, gen); }
 
 /// Reseeds every dropout mask generator for an epoch, so that a resumed run draws the same masks.
@@ -244,7 +334,7 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
       throw IoError(fmt::format("--vote: \"{}\" has no configuration in its metadata; expected a model.safetensors "
                                 "written by nabla-train", path));
     }
-    const Config cfg = json::parse(file.metadata.at("config")).get<Config>();
+    const Config cfg = config_from(file);
     if (mirror && cfg.data != "fashion") {
       throw ValueError(fmt::format("--vote-mirror: \"{}\" was trained on {}; mirrored digits are not digits, the mirror is for "
                                    "fashion only", path, cfg.data));
@@ -284,13 +374,18 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     if (!resumed.metadata.contains("config") || !resumed.metadata.contains("epoch") || !resumed.metadata.contains("rows")) {
       throw IoError(fmt::format("--resume: \"{}\" is not a nabla-train checkpoint (no config in its metadata)", resume));
     }
-    cfg = json::parse(resumed.metadata.at("config")).get<Config>();
+    cfg = config_from(resumed);
   }
+  // Every metadata field is read before anything is loaded or written.
+  const int start = resume.empty() ? 0 : static_cast<int>(resumed.meta_int("epoch", 0, 1'000'000));
+  std::vector<Row> rows = resume.empty() ? std::vector<Row>{} : rows_from(resumed, start);
   const data::Split data = load_data(cfg);
   if ((cfg.schedule == "halve" || cfg.early_stop > 0) && data.validation.empty()) {
     throw ValueError("the halving schedule and early stopping need validation data: pass --validation N");
   }
-  fs::create_directories(out);
+  if (std::error_code ec; !fs::create_directories(out, ec) && ec) {
+    throw IoError(fmt::format("--out: cannot create \"{}\": {}", out.string(), ec.message()));
+  }
   Generator gen(cfg.seed);
   nn::Sequential net = build_model(cfg, gen);
   const Preset& model = preset(cfg.model);
@@ -301,13 +396,9 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   optim::EarlyStopping stopping(cfg.early_stop > 0 ? cfg.early_stop : 1);
   const train::CostFunction cost = model.cost;
 
-  std::vector<Row> rows;
-  int start = 0;
   if (!resume.empty()) {
     io::load_checkpoint(resumed, resume, net, &opt);
-    start = std::stoi(resumed.metadata.at("epoch"));
     std::vector<double> history;
-    for (const json& r : json::parse(resumed.metadata.at("rows"))) rows.push_back(row_from_json(r));
     for (const Row& r : rows) {
       schedule->epoch_end(r.validation_accuracy);
       history.push_back(r.validation_accuracy);
@@ -512,9 +603,6 @@ int main(int argc, char** argv) {
     return run(cfg, epochs, out, resume, quiet, command);
   } catch (const Error& e) {
     fmt::print(stderr, "nabla-train: {}\n", e.what());
-    return 1;
-  } catch (const json::exception& e) {
-    fmt::print(stderr, "nabla-train: --resume: the checkpoint's metadata is malformed: {}\n", e.what());
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "nabla-train: {}\n", e.what());

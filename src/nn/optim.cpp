@@ -115,8 +115,11 @@ void Sgd::load_state(const std::map<std::string, Tensor>& state) {
   }
   // Read as the int64 it is (through double, INT64_MAX is undefined behaviour); a count is ≥ 0.
   const std::int64_t loaded_steps = steps->second.data<std::int64_t>()[0];
-  if (loaded_steps < 0) {
-    throw ValueError(fmt::format("Sgd.load_state: 'steps' is {}; a count of steps cannot be negative", loaded_steps));
+  // A count is ≥ 0, and far below INT64_MAX (the next step would overflow): 2^62 steps is more than
+  // any run takes.
+  constexpr std::int64_t kMaxSteps = std::int64_t(1) << 62;
+  if (loaded_steps < 0 || loaded_steps > kMaxSteps) {
+    throw ValueError(fmt::format("Sgd.load_state: 'steps' is {}; expected a count of steps in [0, 2^62]", loaded_steps));
   }
   for (std::size_t k = 0; k < velocity_.size(); ++k) {
     const std::string name = "velocity." + params_[k].name;
@@ -125,6 +128,20 @@ void Sgd::load_state(const std::map<std::string, Tensor>& state) {
     if (it->second.shape() != velocity_[k].shape() || it->second.dtype() != velocity_[k].dtype()) {
       throw ValueError(fmt::format("Sgd.load_state: '{}' is {} {}, expected {} {}", name, it->second.dtype(),
                                    it->second.shape(), velocity_[k].dtype(), velocity_[k].shape()));
+    }
+    // A velocity that is not finite would make every later step NaN.
+    const Tensor& v = it->second;
+    const std::int64_t n = v.numel();
+    std::int64_t bad = -1;
+    if (v.dtype() == f32) {
+      const float* p = v.data<float>();
+      for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
+    } else {
+      const double* p = v.data<double>();
+      for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
+    }
+    if (bad >= 0) {
+      throw ValueError(fmt::format("Sgd.load_state: '{}' element {} is not finite", name, bad));
     }
   }
   if (state.size() != velocity_.size() + 1) {
