@@ -2,6 +2,7 @@
 #include "nabla/data.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
@@ -112,23 +113,25 @@ IdxU8 read_idx_u8(const std::string& path, int expected_rank) {
     }
     out.dims.push_back(n);
   }
-  // The data, in pieces: memory grows with the bytes that arrive, never past what the header promises.
-  constexpr std::size_t kPiece = std::size_t(1) << 24;
+  // The data, in pieces that double from 64 KiB to 16 MiB: memory grows with the bytes that arrive,
+  // never past what the header promises.
+  std::size_t piece = std::size_t(1) << 16;
   while (out.bytes.size() < total) {
     const std::size_t at = out.bytes.size();
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(total - at, kPiece));
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(total - at, piece));
     out.bytes.resize(at + want);
     const std::size_t n = in.read(out.bytes.data() + at, want);
     if (n < want) {
       out.bytes.resize(at + n);
       break;
     }
+    piece = std::min(piece * 2, std::size_t(1) << 24);
   }
   if (out.bytes.size() < total) {
     throw IoError(fmt::format("\"{}\": truncated: header promises {} bytes of data, file has {}", path, total, out.bytes.size()));
   }
   // Anything after the data is a fault; count up to kTrailingScan of it for the message, no more.
-  std::vector<std::uint8_t> scratch(1 << 16);
+  std::array<std::uint8_t, 1 << 14> scratch;
   std::size_t extra = 0;
   while (extra < kTrailingScan) {
     const std::size_t n = in.read(scratch.data(), scratch.size());

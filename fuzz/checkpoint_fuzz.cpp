@@ -1,0 +1,38 @@
+// fuzz/checkpoint_fuzz.cpp — libFuzzer harness: any bytes as a checkpoint loaded into a model and its
+// optimizer (the model of fuzz/seeds.cpp: Linear(4, 3), Sigmoid, Linear(3, 2), SGD with momentum).
+// A refusal must be a nabla::Error that leaves the model and the optimizer bit-for-bit as they were;
+// an accepted checkpoint must leave them holding exactly its tensors.
+#include <cstdint>
+
+#include <nabla/nabla.hpp>
+
+#include "fuzz_util.hpp"
+#include "models.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static fuzz_models::Checkpointed m;
+  static const auto model0 = snapshot(m.net.state());
+  static const auto optim0 = snapshot(m.opt.state());
+  nabla::io::TensorFile file;
+  try {
+    file = nabla::io::decode_safetensors(std::as_bytes(std::span(data, size)), "input.safetensors");
+  } catch (const nabla::Error&) {
+    return 0;
+  }
+  try {
+    nabla::io::load_checkpoint(file, "input.safetensors", m.net, &m.opt);
+  } catch (const nabla::Error&) {
+    fuzz_check(same_state(m.net.state(), model0), "a refused checkpoint changed the model");
+    fuzz_check(same_state(m.opt.state(), optim0), "a refused checkpoint changed the optimizer");
+    return 0;
+  }
+  for (const auto& [name, t] : m.net.state()) {
+    fuzz_check(same_bits(t, file.tensors.at("model." + name)), "the model does not hold the checkpoint's tensors");
+  }
+  for (const auto& [name, t] : m.opt.state()) {
+    fuzz_check(same_bits(t, file.tensors.at("optim." + name)), "the optimizer does not hold the checkpoint's state");
+  }
+  m.net.load_state(model0);  // back to the start for the next input
+  m.opt.load_state(optim0);
+  return 0;
+}
