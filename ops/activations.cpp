@@ -15,6 +15,7 @@ namespace ops {
 // sigmoid: y = 1 / (1 + e^−x). dy/dx = σ'(x) = y (1 − y) (book eq. 3 and ch. 2), so save y.
 struct Sigmoid {
   static constexpr std::string_view name = "sigmoid";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = kernels::sigmoid(x);
@@ -22,13 +23,16 @@ struct Sigmoid {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * y * (1 - y); })};
+    const Tensor& y = ctx.saved(0);
+    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return g * v * (1 - v); })};
+    return {gy * (y * (1.0 - y))};  // create_graph: the same, recorded
   }
 };
 
 // tanh: y = tanh x. dy/dx = 1 − y², so save y.
 struct Tanh {
   static constexpr std::string_view name = "tanh";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return std::tanh(v); });
@@ -36,7 +40,9 @@ struct Tanh {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (1 - y * y); })};
+    const Tensor& y = ctx.saved(0);
+    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return g * (1 - v * v); })};
+    return {gy * (1.0 - y * y)};
   }
 };
 
@@ -44,6 +50,7 @@ struct Tanh {
 // x > 0, so save y.
 struct Relu {
   static constexpr std::string_view name = "relu";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
@@ -51,13 +58,17 @@ struct Relu {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return y > 0 ? g : decltype(g)(0); })};
+    const Tensor& y = ctx.saved(0);
+    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return v > 0 ? g : decltype(g)(0); })};
+    // The derivative is a step: a constant mask to the second derivative (0 away from the kink).
+    return {gy * map(y, [](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(0); })};
   }
 };
 
 // leaky_relu: y = x for x > 0, slope · x otherwise. dy/dx = 1 or slope; save x.
 struct LeakyRelu {
   static constexpr std::string_view name = "leaky_relu";
+  static constexpr bool differentiable_backward = true;
   double slope = 0.01;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -65,7 +76,11 @@ struct LeakyRelu {
     return map(x, [s = slope](auto v) { using T = decltype(v); return v > 0 ? v : T(s) * v; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [s = slope](auto g, auto v) { using T = decltype(v); return v > 0 ? g : T(s) * g; })};
+    const Tensor& x = ctx.saved(0);
+    if (!grad_enabled()) {
+      return {zip(gy, x, [s = slope](auto g, auto v) { using T = decltype(v); return v > 0 ? g : T(s) * g; })};
+    }
+    return {gy * map(x, [s = slope](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(s); })};
   }
 };
 
@@ -73,6 +88,7 @@ struct LeakyRelu {
 // stability). dy/dx = σ(βx), 1 above the threshold; save x.
 struct Softplus {
   static constexpr std::string_view name = "softplus";
+  static constexpr bool differentiable_backward = true;
   double beta = 1, threshold = 20;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -84,11 +100,17 @@ struct Softplus {
     });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [b = beta, t = threshold](auto g, auto v) {
-      using T = decltype(v);
-      const T bx = T(b) * v;
-      return bx > T(t) ? g : g / (1 + std::exp(-bx));
-    })};
+    const Tensor& x = ctx.saved(0);
+    if (!grad_enabled()) {
+      return {zip(gy, x, [b = beta, t = threshold](auto g, auto v) {
+        using T = decltype(v);
+        const T bx = T(b) * v;
+        return bx > T(t) ? g : g / (1 + std::exp(-bx));
+      })};
+    }
+    // σ(βx) below the threshold, 1 above it (m = 1 there).
+    const Tensor m = map(x, [b = beta, t = threshold](auto v) { using T = decltype(v); return T(b) * v > T(t) ? T(1) : T(0); });
+    return {gy * (sigmoid(x * beta) * (1.0 - m) + m)};
   }
 };
 
@@ -97,6 +119,7 @@ struct Softplus {
 // As torch.nn.functional.gelu(approximate="none" | "tanh"). Save x.
 struct Gelu {
   static constexpr std::string_view name = "gelu";
+  static constexpr bool differentiable_backward = true;
   bool tanh_approximation = false;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -114,6 +137,17 @@ struct Gelu {
     });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) {
+      const Tensor& x = ctx.saved(0);
+      if (tanh_approximation) {
+        const double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;
+        const Tensor t = tanh((x + c * x * x * x) * k);
+        return {gy * ((1.0 + t) * 0.5 + x * (1.0 - t * t) * (1.0 + 3 * c * x * x) * (k / 2))};
+      }
+      const Tensor cdf = (1.0 + erf(x * (1 / std::numbers::sqrt2))) * 0.5;
+      const Tensor pdf = exp(x * x * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+      return {gy * (cdf + x * pdf)};
+    }
     if (tanh_approximation) {
       return {zip(gy, ctx.saved(0), [](auto g, auto v) {
         using T = decltype(v);
@@ -134,13 +168,19 @@ struct Gelu {
 // silu (swish): y = x σ(x). dy/dx = σ(x) (1 + x (1 − σ(x))); save x.
 struct Silu {
   static constexpr std::string_view name = "silu";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return v / (1 + std::exp(-v)); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+    const Tensor& x = ctx.saved(0);
+    if (grad_enabled()) {
+      const Tensor s = sigmoid(x);
+      return {gy * (s * (1.0 + x * (1.0 - s)))};
+    }
+    return {zip(gy, x, [](auto g, auto v) {
       const auto s = 1 / (1 + std::exp(-v));
       return g * s * (1 + v * (1 - s));
     })};
@@ -150,6 +190,7 @@ struct Silu {
 // elu: y = x for x > 0, α (e^x − 1) otherwise. dy/dx = 1 or α e^x; save x.
 struct Elu {
   static constexpr std::string_view name = "elu";
+  static constexpr bool differentiable_backward = true;
   double alpha = 1;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -157,7 +198,12 @@ struct Elu {
     return map(x, [a = alpha](auto v) { using T = decltype(v); return v > 0 ? v : T(a) * std::expm1(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {zip(gy, ctx.saved(0), [a = alpha](auto g, auto v) { using T = decltype(v); return v > 0 ? g : g * T(a) * std::exp(v); })};
+    const Tensor& x = ctx.saved(0);
+    if (grad_enabled()) {  // 1 where x > 0 (m = 1), α e^x elsewhere (e^min(x, 0): no overflow where it is not used)
+      const Tensor m = map(x, [](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(0); });
+      return {gy * (m + (1.0 - m) * (exp(clamp_max(x, 0.0)) * alpha))};
+    }
+    return {zip(gy, x, [a = alpha](auto g, auto v) { using T = decltype(v); return v > 0 ? g : g * T(a) * std::exp(v); })};
   }
 };
 

@@ -15,6 +15,7 @@ namespace ops {
 // sum_to: y = x summed over the axes where `shape` broadcasts to x.shape(). dy/dx repeats gy.
 struct SumTo {
   static constexpr std::string_view name = "sum_to";
+  static constexpr bool differentiable_backward = true;
   Shape shape;
   Tensor forward(Context&, const Tensor& x) const {
     check_floating(name, x);
@@ -24,7 +25,9 @@ struct SumTo {
     return x.shape() == shape ? x : kernels::sum_to(x, shape);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    // gx = gy broadcast over x's shape: added to zeros of that shape.
+    // gx = gy broadcast over x's shape: added to zeros of that shape (recorded under create_graph:
+    // add's backward sums it back, sum_to's own derivative).
+    if (grad_enabled()) return {gy + zeros(ctx.input_shape(0), gy.dtype())};
     return {broadcast_zip(gy, zeros({}, gy.dtype()), ctx.input_shape(0), [](auto g, auto) { return g; })};
   }
 };
@@ -44,6 +47,7 @@ Tensor reduce_to_input(const Context& ctx, std::size_t i, const Tensor& g) {
 // add: y = a + b. ga = sum_to(gy), gb = sum_to(gy).
 struct Add {
   static constexpr std::string_view name = "add";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
     return broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto y) { return x + y; });
   }
@@ -55,6 +59,7 @@ struct Add {
 // sub: y = a − b. ga = sum_to(gy), gb = −sum_to(gy).
 struct Sub {
   static constexpr std::string_view name = "sub";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
     return broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto y) { return x - y; });
   }
@@ -66,6 +71,7 @@ struct Sub {
 // mul: y = a ⊙ b. ga = sum_to(gy ⊙ b), gb = sum_to(gy ⊙ a). Saves a and b.
 struct Mul {
   static constexpr std::string_view name = "mul";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
     ctx.save(ctx.needs_grad(1) ? a : Tensor{}, ctx.needs_grad(0) ? b : Tensor{});
@@ -81,6 +87,7 @@ struct Mul {
 // div: y = a / b. ga = sum_to(gy / b), gb = −sum_to(gy ⊙ y / b). Saves b and y.
 struct Div {
   static constexpr std::string_view name = "div";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     Tensor y = broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto z) { return x / z; });
     ctx.save(b, ctx.needs_grad(1) ? y : Tensor{});
@@ -98,6 +105,7 @@ struct Div {
 template <bool kMax>
 struct Extremum {
   static constexpr std::string_view name = kMax ? "maximum" : "minimum";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
     ctx.save(a, b);
@@ -118,6 +126,7 @@ struct Extremum {
 // add_scalar: y = a + c. ga = gy.
 struct AddScalar {
   static constexpr std::string_view name = "add_scalar";
+  static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
     check_floating(name, a);
@@ -129,6 +138,7 @@ struct AddScalar {
 // mul_scalar: y = c · a. ga = c · gy.
 struct MulScalar {
   static constexpr std::string_view name = "mul_scalar";
+  static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
     check_floating(name, a);
@@ -140,6 +150,7 @@ struct MulScalar {
 // rsub: y = c − a. ga = −gy.
 struct RsubScalar {
   static constexpr std::string_view name = "rsub_scalar";
+  static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
     check_floating(name, a);
@@ -151,6 +162,7 @@ struct RsubScalar {
 // rdiv: y = c / a. ga = −gy ⊙ y / a. Saves a and y.
 struct RdivScalar {
   static constexpr std::string_view name = "rdiv_scalar";
+  static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context& ctx, const Tensor& a) const {
     check_floating(name, a);
@@ -160,6 +172,7 @@ struct RdivScalar {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, y] = ctx.saved<2>();
+    if (grad_enabled()) return {-(gy * y / a)};
     return {zip3(gy, y, a, [](auto g, auto v, auto x) { return -g * v / x; })};
   }
 };
@@ -167,6 +180,7 @@ struct RdivScalar {
 // neg: y = −a. ga = −gy.
 struct Neg {
   static constexpr std::string_view name = "neg";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a) const {
     check_floating(name, a);
     return map(a, [](auto x) { return -x; });

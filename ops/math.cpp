@@ -15,6 +15,7 @@ namespace ops {
 // exp: y = e^x (float32 on AVX-512: kernels::exp, within 2 ulp). dy/dx = y, so save y.
 struct Exp {
   static constexpr std::string_view name = "exp";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = kernels::exp(x);
@@ -27,6 +28,7 @@ struct Exp {
 // log: y = ln x. dy/dx = 1/x, so save x.
 struct Log {
   static constexpr std::string_view name = "log";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
@@ -38,12 +40,14 @@ struct Log {
 // square: y = x². dy/dx = 2x, so save x.
 struct Square {
   static constexpr std::string_view name = "square";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return v * v; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * ctx.saved(0) * 2.0};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) { return 2 * v * g; })};
   }
 };
@@ -51,6 +55,7 @@ struct Square {
 // sqrt: y = √x. dy/dx = 1/(2y), so save y.
 struct Sqrt {
   static constexpr std::string_view name = "sqrt";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return std::sqrt(v); });
@@ -58,6 +63,7 @@ struct Sqrt {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy / (ctx.saved(0) * 2.0)};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (2 * v); })};
   }
 };
@@ -65,12 +71,14 @@ struct Sqrt {
 // abs: y = |x|. dy/dx = sgn(x), taken as 0 at x = 0 (a kink: gradient checks keep away from it).
 struct Abs {
   static constexpr std::string_view name = "abs";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return std::abs(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * sign(ctx.saved(0))};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) {
       using T = decltype(v);
       return v > T(0) ? g : (v < T(0) ? -g : T(0));
@@ -81,6 +89,7 @@ struct Abs {
 // pow: y = x^p for a scalar p. dy/dx = p x^(p−1), so save x.
 struct Pow {
   static constexpr std::string_view name = "pow";
+  static constexpr bool differentiable_backward = true;
   double p;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -88,6 +97,7 @@ struct Pow {
     return map(x, [p = p](auto v) { using T = decltype(v); return std::pow(v, T(p)); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * (pow(ctx.saved(0), p - 1) * p)};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [p = p](auto g, auto v) {
       using T = decltype(v);
       return g * T(p) * std::pow(v, T(p) - T(1));
@@ -98,12 +108,14 @@ struct Pow {
 // log1p: y = ln(1 + x), exact for small x. dy/dx = 1 / (1 + x); save x.
 struct Log1p {
   static constexpr std::string_view name = "log1p";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return std::log1p(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy / (ctx.saved(0) + 1.0)};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (1 + v); })};
   }
 };
@@ -111,6 +123,7 @@ struct Log1p {
 // expm1: y = e^x − 1, exact for small x. dy/dx = y + 1; save y.
 struct Expm1 {
   static constexpr std::string_view name = "expm1";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return std::expm1(v); });
@@ -118,6 +131,7 @@ struct Expm1 {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * (ctx.saved(0) + 1.0)};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (y + 1); })};
   }
 };
@@ -125,23 +139,27 @@ struct Expm1 {
 // sin: dy/dx = cos x; cos: dy/dx = −sin x. Save x.
 struct Sin {
   static constexpr std::string_view name = "sin";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return std::sin(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * cos(ctx.saved(0))};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g * std::cos(v); })};
   }
 };
 struct Cos {
   static constexpr std::string_view name = "cos";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return std::cos(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {-(gy * sin(ctx.saved(0)))};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) { return -g * std::sin(v); })};
   }
 };
@@ -149,6 +167,7 @@ struct Cos {
 // sign: −1, 0 or 1 (NaN stays NaN). Its gradient is 0 everywhere (as PyTorch's).
 struct Sign {
   static constexpr std::string_view name = "sign";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& x) const {
     check_floating(name, x);
     return map(x, [](auto v) {
@@ -162,6 +181,7 @@ struct Sign {
 // reciprocal: y = 1/x. dy/dx = −y²; save y.
 struct Reciprocal {
   static constexpr std::string_view name = "reciprocal";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return 1 / v; });
@@ -169,6 +189,7 @@ struct Reciprocal {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {-(gy * ctx.saved(0) * ctx.saved(0))};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y; })};
   }
 };
@@ -176,6 +197,7 @@ struct Reciprocal {
 // rsqrt: y = 1/√x. dy/dx = −y³/2; save y.
 struct Rsqrt {
   static constexpr std::string_view name = "rsqrt";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     Tensor y = map(x, [](auto v) { return 1 / std::sqrt(v); });
@@ -183,6 +205,7 @@ struct Rsqrt {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * pow(ctx.saved(0), 3) * -0.5};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y * y / 2; })};
   }
 };
@@ -190,12 +213,14 @@ struct Rsqrt {
 // erf: the error function. dy/dx = (2/√π) e^(−x²); save x.
 struct Erf {
   static constexpr std::string_view name = "erf";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
     return map(x, [](auto v) { return std::erf(v); });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * exp(-square(ctx.saved(0))) * (std::numbers::inv_sqrtpi * 2)};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [](auto g, auto v) {
       using T = decltype(v);
       return g * T(std::numbers::inv_sqrtpi * 2) * std::exp(-v * v);
@@ -207,6 +232,7 @@ struct Erf {
 // lo ≤ x ≤ hi — the ends included, as PyTorch — else 0; save x.
 struct Clamp {
   static constexpr std::string_view name = "clamp";
+  static constexpr bool differentiable_backward = true;
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -217,6 +243,7 @@ struct Clamp {
     });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * map(ctx.saved(0), [lo = lo, hi = hi](auto v) { using T = decltype(v); return v >= T(lo) && v <= T(hi) ? T(1) : T(0); })};  // create_graph: recorded
     return {zip(gy, ctx.saved(0), [lo = lo, hi = hi](auto g, auto v) {
       using T = decltype(v);
       return v >= T(lo) && v <= T(hi) ? g : T(0);

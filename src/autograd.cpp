@@ -4,6 +4,7 @@
 // so graphs of any depth work): the first counts, for each node, the edges that reach it; the
 // second runs nodes in topological order (Kahn's algorithm), summing gradients where paths meet
 // and running a node once every path into it has delivered. Leaf gradients accumulate into .grad.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/autograd.hpp"
 #include "nabla/inspect.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
@@ -58,16 +60,27 @@ void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, st
 
 void Context::save_one(const Tensor& t) {
   // A detached alias shares the storage (and so its version counter) but not the graph: saving
-  // an op's own output would otherwise make a cycle tensor → node → saved tensor.
+  // an op's own output would otherwise make a cycle tensor → node → saved tensor. Where it sat in
+  // the graph is kept beside it (SavedLink), for create_graph.
   saved_.push_back(t.defined() ? t.detach() : Tensor{});
   saved_versions_.push_back(t.defined() ? t.version() : 0);
+  SavedLink link;
+  if (t.defined() && t.requires_grad()) {
+    if (t.grad_fn()) {
+      link.fn = t.grad_fn();
+      link.output_nr = t.impl()->output_nr;
+    } else {
+      link.leaf = t.impl();
+    }
+  }
+  links_.push_back(std::move(link));
 }
 
 const Tensor& Context::saved(std::size_t i) const {
   if (i >= saved_.size()) {
     throw GraphError(fmt::format("saved: asked for saved tensor {}, {} were saved", i, saved_.size()));
   }
-  return saved_[i];
+  return live_.empty() || !live_[i].defined() ? saved_[i] : live_[i];
 }
 
 void Context::state_error() const {
@@ -128,7 +141,26 @@ void detail::Access::connect(Node& node, std::span<const Tensor* const> inputs) 
   }
 }
 
-std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_graph) {
+namespace {
+
+// The mark on a gradient computed by an op whose backward is not differentiable, under
+// create_graph: passes the gradient through, and refuses to be differentiated.
+struct NotDifferentiable {
+  static constexpr std::string_view name = "not_differentiable";
+  std::string_view op;
+  Tensor forward(Context&, const std::vector<Tensor>& xs) const { return xs[0]; }
+  Grads backward(Context&, const Tensor&) const {
+    throw GraphError(fmt::format(
+        "{}: a second derivative through this op was asked for, but its backward is not differentiable "
+        "(it does not declare differentiable_backward; write its backward with nabla ops and declare it, "
+        "see nabla/op.hpp)",
+        op));
+  }
+};
+
+}  // namespace
+
+std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_graph, bool create_graph) {
   if (released_) {
     throw GraphError(fmt::format(
         "backward: the graph of this tensor was freed by an earlier backward (at op '{}'); "
@@ -144,14 +176,55 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
                                    name(), i, s.version(), ctx.saved_versions_[i]));
     }
   }
-  Grads grads = call_backward(gys);
+  // Under create_graph, the saved inputs and outputs take their places in the graph again.
+  bool graph_inputs = false;
+  if (create_graph) {
+    for (const Tensor& g : gys) graph_inputs = graph_inputs || (g.defined() && g.requires_grad());
+    ctx.live_.assign(ctx.saved_.size(), Tensor{});
+    for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
+      const Context::SavedLink& link = ctx.links_[i];
+      Tensor& live = ctx.live_[i];
+      if (auto leaf = link.leaf.lock()) {
+        live = Tensor(std::move(leaf));
+      } else if (link.fn || link.own_output >= 0) {
+        live = ctx.saved_[i].detach();
+        live.impl()->requires_grad = true;
+        live.impl()->grad_fn = link.fn ? link.fn : shared_from_this();
+        live.impl()->output_nr = link.fn ? link.output_nr : static_cast<std::uint32_t>(link.own_output);
+      }
+      graph_inputs = graph_inputs || live.defined();
+    }
+  }
+  Grads grads;
+  try {
+    grads = call_backward(gys);
+  } catch (...) {
+    ctx.live_.clear();
+    throw;
+  }
+  if (create_graph && graph_inputs && !differentiable_backward()) {
+    // Mark each gradient, connected to everything its backward read that is in the graph.
+    std::vector<Tensor> from{Tensor{}};
+    for (const Tensor& g : gys) {
+      if (g.defined() && g.requires_grad()) from.push_back(g);
+    }
+    for (const Tensor& t : ctx.live_) {
+      if (t.defined()) from.push_back(t);
+    }
+    for (Tensor& g : grads) {
+      if (!g.defined()) continue;
+      from[0] = g;
+      g = nabla::apply(NotDifferentiable{name()}, from);
+    }
+  }
+  ctx.live_.clear();
   if (grads.size() != edges_.size()) {
     throw GraphError(fmt::format("{}.backward returned {} gradients for {} tensor inputs", name(),
                                  grads.size(), edges_.size()));
   }
   for (std::size_t i = 0; i < grads.size(); ++i) {
     Tensor& g = grads[i];
-    if (!edges_[i].fn && !edges_[i].leaf) {
+    if (!edges_[i].needs_grad()) {
       g = Tensor{};
       continue;
     }
@@ -161,9 +234,10 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
                                    g.dtype(), g.shape(), i, input_dtypes_[i], input_shapes_[i]));
     }
   }
-  if (!retain_graph) {
+  if (!retain_graph && !create_graph) {
     ctx.saved_.clear();
     ctx.saved_versions_.clear();
+    ctx.links_.clear();
     released_ = true;
   }
   return grads;
@@ -191,6 +265,17 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
     out.impl()->requires_grad = is_floating(out.dtype());
     out.impl()->grad_fn = node;
     out.impl()->output_nr = static_cast<std::uint32_t>(k);
+    // A saved tensor that is this output (its storage and shape) is reconnected as the output
+    // under create_graph.
+    Context& ctx = node->context();
+    for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
+      const Tensor& t = ctx.saved_[i];
+      Context::SavedLink& link = ctx.links_[i];
+      if (t.defined() && !link.fn && link.leaf.expired() && link.own_output < 0 &&
+          t.impl()->storage == out.impl()->storage && t.shape() == out.shape()) {
+        link.own_output = static_cast<std::int32_t>(k);
+      }
+    }
   }
   node->more_grad_buffers_.resize(outs.empty() ? 0 : outs.size() - 1);
 }
@@ -208,20 +293,47 @@ struct Engine {
     }
   }
 
-  static void run(const Tensor& root, const Tensor& gradient, bool retain_graph) {
-    NoGradGuard no_grad;
-    Node* start = root.grad_fn().get();
-    if (start == nullptr) {
-      accumulate(*root.impl(), gradient);
-      return;
+  /// What grad() asks for instead of accumulating into .grad: the total gradient of each input,
+  /// a leaf (by its impl) or a non-leaf (by the node and output that made it).
+  struct Capture {
+    std::vector<Tensor> results;
+    std::vector<std::pair<const TensorImpl*, std::size_t>> leaves;
+    std::vector<std::pair<std::pair<const Node*, std::uint32_t>, std::size_t>> outputs;
+  };
+
+  static void add_into(Tensor& sum, Tensor g) { sum = sum.defined() ? add(sum, g) : std::move(g); }
+
+  /// Backpropagates from each roots[r] with gradient gradients[r]. Without `capture`, leaf gradients
+  /// accumulate into .grad; with it, they (and those of the captured non-leaves) are collected
+  /// there, and only the nodes on a path to a captured input run.
+  static void run(std::span<const Tensor> roots, std::span<const Tensor> gradients, bool retain_graph, bool create_graph,
+                  Capture* capture) {
+    GradModeGuard grad_mode(create_graph);
+    std::vector<Node*> starts;
+    for (std::size_t r = 0; r < roots.size(); ++r) {
+      if (Node* n = roots[r].grad_fn().get()) {
+        starts.push_back(n);
+      } else if (capture == nullptr) {
+        accumulate(*roots[r].impl(), gradients[r]);
+      } else {
+        for (const auto& [impl, k] : capture->leaves) {
+          if (impl == roots[r].impl().get()) add_into(capture->results[k], gradients[r]);
+        }
+      }
     }
+    if (starts.empty()) return;
     static std::atomic<std::uint64_t> next_walk{1};
     const std::uint64_t walk = next_walk.fetch_add(1);
 
     // Pass 1: count the edges into each reachable node.
-    std::vector<Node*> reached{start};
-    start->walk_id_ = walk;
-    start->pending_ = 0;
+    std::vector<Node*> reached;
+    for (Node* n : starts) {
+      if (n->walk_id_ != walk) {
+        n->walk_id_ = walk;
+        n->pending_ = 0;
+        reached.push_back(n);
+      }
+    }
     for (std::size_t k = 0; k < reached.size(); ++k) {
       for (const Edge& e : reached[k]->edges_) {
         Node* m = e.fn.get();
@@ -235,10 +347,55 @@ struct Engine {
       }
     }
 
+    // With a capture: which nodes must run (some path from them reaches a captured input) and which
+    // must receive gradient (those, and the nodes whose outputs are captured), found in reverse
+    // topological order.
+    std::vector<std::uint8_t> run_it, receive;  // indexed through Node::run_index_
+    if (capture != nullptr) {
+      for (std::size_t k = 0; k < reached.size(); ++k) reached[k]->run_index_ = static_cast<std::int64_t>(k);
+      std::vector<std::int64_t> pending(reached.size());
+      for (std::size_t k = 0; k < reached.size(); ++k) pending[k] = reached[k]->pending_;
+      std::vector<Node*> order, ready;
+      for (Node* n : starts) {
+        if (pending[n->run_index_] == 0 && std::find(ready.begin(), ready.end(), n) == ready.end()) ready.push_back(n);
+      }
+      while (!ready.empty()) {
+        Node* n = ready.back();
+        ready.pop_back();
+        order.push_back(n);
+        for (const Edge& e : n->edges_) {
+          if (e.fn && --pending[e.fn->run_index_] == 0) ready.push_back(e.fn.get());
+        }
+      }
+      run_it.assign(reached.size(), 0);
+      receive.assign(reached.size(), 0);
+      for (const auto& [key, k] : capture->outputs) {
+        if (key.first->walk_id_ == walk) receive[key.first->run_index_] = 1;
+      }
+      for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        Node* n = *it;
+        bool needed = false;
+        for (const Edge& e : n->edges_) {
+          if (e.fn) {
+            needed = needed || receive[e.fn->run_index_];
+          } else if (const auto leaf = e.leaf.lock()) {
+            for (const auto& [impl, k] : capture->leaves) needed = needed || impl == leaf.get();
+          }
+        }
+        run_it[n->run_index_] = needed;
+        receive[n->run_index_] = receive[n->run_index_] || needed;
+      }
+    }
+
     // Pass 2: run each node once all its gradient has arrived.
     try {
-      start->grad_buffer(root.impl()->output_nr) = gradient;
-      std::vector<Node*> ready{start};
+      std::vector<Node*> ready;
+      for (std::size_t r = 0; r < roots.size(); ++r) {
+        if (Node* n = roots[r].grad_fn().get()) add_into(n->grad_buffer(roots[r].impl()->output_nr), gradients[r]);
+      }
+      for (Node* n : starts) {
+        if (n->pending_ == 0 && std::find(ready.begin(), ready.end(), n) == ready.end()) ready.push_back(n);
+      }
       std::vector<Tensor> gys;
       while (!ready.empty()) {
         Node* n = ready.back();
@@ -252,23 +409,34 @@ struct Engine {
           gys.push_back(std::move(b));
           b = Tensor{};
         }
+        if (capture != nullptr) {
+          for (const auto& [key, k] : capture->outputs) {
+            if (key.first == n && gys[key.second].defined()) add_into(capture->results[k], gys[key.second]);
+          }
+        }
+        const bool run_node = any && (capture == nullptr || run_it[n->run_index_]);
         std::vector<Tensor> grads;
-        if (any) {
-          if (detail::hooks() != 0) [[unlikely]] grads = run_hooked(*n, gys, retain_graph);
-          else grads = n->run_backward(gys, retain_graph);
+        if (run_node) {
+          if (detail::hooks() != 0) [[unlikely]] grads = run_hooked(*n, gys, retain_graph, create_graph);
+          else grads = n->run_backward(gys, retain_graph, create_graph);
         }
         for (std::size_t i = 0; i < n->edges_.size(); ++i) {
           const Edge& e = n->edges_[i];
           Tensor g = i < grads.size() ? std::move(grads[i]) : Tensor{};
           if (e.fn) {
             Node* m = e.fn.get();
-            if (g.defined()) {
-              Tensor& buf = m->grad_buffer(e.output_nr);
-              buf = buf.defined() ? add(buf, g) : std::move(g);
-            }
+            if (g.defined() && (capture == nullptr || receive[m->run_index_])) add_into(m->grad_buffer(e.output_nr), std::move(g));
             if (--m->pending_ == 0) ready.push_back(m);
-          } else if (e.leaf && g.defined()) {
-            accumulate(*e.leaf, std::move(g));
+          } else if (g.defined()) {
+            const auto leaf = e.leaf.lock();
+            if (!leaf) continue;
+            if (capture == nullptr) {
+              accumulate(*leaf, std::move(g));
+            } else {
+              for (const auto& [impl, k] : capture->leaves) {
+                if (impl == leaf.get()) add_into(capture->results[k], g);
+              }
+            }
           }
         }
       }
@@ -282,7 +450,7 @@ struct Engine {
   }
 
   // One node's backward with the hooks that are active: the gradient norm, profile time, anomaly check.
-  static std::vector<Tensor> run_hooked(Node& n, std::span<const Tensor> gys, bool retain_graph) {
+  static std::vector<Tensor> run_hooked(Node& n, std::span<const Tensor> gys, bool retain_graph, bool create_graph) {
     const unsigned h = detail::hooks();
     if (h & kGradNormHook) {
       double sq = 0;
@@ -292,7 +460,7 @@ struct Engine {
       n.grad_norm_ = std::sqrt(sq);
     }
     const double t0 = hook_clock_us();
-    std::vector<Tensor> grads = n.run_backward(gys, retain_graph);
+    std::vector<Tensor> grads = n.run_backward(gys, retain_graph, create_graph);
     if (h & kProfileHook) profile::detail::add_backward(n.name(), hook_clock_us() - t0);
     if (h & kAnomalyHook) inspect::detail::check_backward(n, gys, grads);
     return grads;
@@ -321,7 +489,56 @@ void Tensor::backward(const Tensor& gradient, BackwardOptions opts) const {
     throw ShapeError(fmt::format("backward: gradient is {} {}, output is {} {}; they must match",
                                  g.dtype(), g.shape(), dtype(), shape()));
   }
-  detail::Engine::run(*this, g, opts.retain_graph);
+  detail::Engine::run(std::span(this, 1), std::span(&g, 1), opts.retain_graph, opts.create_graph, nullptr);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, GradOptions opts) {
+  if (outputs.empty()) throw ValueError("grad: no outputs given");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size()) {
+    throw ValueError(fmt::format("grad: {} grad_outputs for {} outputs; give one per output, or none", grad_outputs.size(),
+                                 outputs.size()));
+  }
+  std::vector<Tensor> roots, gradients;
+  for (std::size_t r = 0; r < outputs.size(); ++r) {
+    const Tensor& y = outputs[r];
+    if (!y.defined()) throw ValueError(fmt::format("grad: output {} is undefined", r));
+    if (!y.requires_grad()) {
+      throw GraphError(fmt::format("grad: output {} ({} {}) does not require grad: none of the tensors it was computed "
+                                   "from requires grad, or it was made under no_grad", r, y.dtype(), y.shape()));
+    }
+    Tensor g = grad_outputs.empty() ? Tensor{} : grad_outputs[r];
+    if (!g.defined()) {
+      if (y.numel() != 1) {
+        throw GraphError(fmt::format("grad: output {} is {}, not a scalar; pass grad_outputs", r, y.shape()));
+      }
+      g = ones(y.shape(), y.dtype());
+    } else if (g.shape() != y.shape() || g.dtype() != y.dtype()) {
+      throw ShapeError(fmt::format("grad: grad_outputs[{}] is {} {}, output {} is {} {}; they must match", r, g.dtype(),
+                                   g.shape(), r, y.dtype(), y.shape()));
+    }
+    roots.push_back(y);
+    gradients.push_back(std::move(g));
+  }
+  detail::Engine::Capture capture;
+  capture.results.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& x = inputs[i];
+    if (!x.defined() || !x.requires_grad()) {
+      throw GraphError(fmt::format("grad: input {} {} does not require grad", i,
+                                   x.defined() ? fmt::format("({} {})", x.dtype(), x.shape()) : std::string("(undefined)")));
+    }
+    if (x.grad_fn()) capture.outputs.push_back({{x.grad_fn().get(), x.impl()->output_nr}, i});
+    else capture.leaves.push_back({x.impl().get(), i});
+  }
+  detail::Engine::run(roots, gradients, opts.retain_graph, opts.create_graph, &capture);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!capture.results[i].defined() && !opts.allow_unused) {
+      throw GraphError(fmt::format("grad: the outputs do not depend on input {} ({} {}); pass allow_unused = true to "
+                                   "get an undefined tensor for it", i, inputs[i].dtype(), inputs[i].shape()));
+    }
+  }
+  return std::move(capture.results);
 }
 
 }  // namespace nabla

@@ -2,6 +2,8 @@
 // differences (two forwards per input element), entry by entry.
 #include "nabla/gradcheck.hpp"
 
+#include "nabla/autograd.hpp"
+
 #include <cmath>
 
 #include <fmt/format.h>
@@ -135,6 +137,52 @@ GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Te
     }
   }
   return result;
+}
+
+GradcheckResult gradgradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions opts,
+                                      std::uint64_t seed) {
+  // The outputs' shapes, for the random vectors v_k.
+  std::vector<Tensor> outs;
+  {
+    NoGradGuard no_grad;
+    outs = f(inputs);
+  }
+  Generator gen(seed);
+  std::vector<Tensor> all = inputs;
+  std::vector<std::size_t> float_outputs;
+  for (std::size_t k = 0; k < outs.size(); ++k) {
+    if (!outs[k].defined() || outs[k].dtype() != Dtype::f64) continue;
+    float_outputs.push_back(k);
+    all.push_back(randn(outs[k].shape(), Dtype::f64, gen).requires_grad(true));
+  }
+  if (float_outputs.empty()) throw ValueError("gradgradcheck: the function returned no float64 tensor");
+  const std::size_t n = inputs.size();
+  // g(x, v): the vector–Jacobian products, one per input that requires grad, as a graph.
+  const TensorsFunction vjp = [&](const std::vector<Tensor>& xs_vs) {
+    GradModeGuard recording(true);  // gradcheck evaluates with grad mode off; grad() needs a graph
+    std::vector<Tensor> xs(xs_vs.begin(), xs_vs.begin() + static_cast<std::ptrdiff_t>(n)), wrt;
+    for (const Tensor& x : xs) {
+      if (x.requires_grad()) wrt.push_back(x);
+    }
+    const std::vector<Tensor> ys = f(xs);
+    std::vector<Tensor> roots, vs;
+    for (std::size_t j = 0; j < float_outputs.size(); ++j) {
+      const Tensor& y = ys[float_outputs[j]];
+      if (!y.requires_grad()) continue;  // a constant output adds nothing
+      roots.push_back(y);
+      vs.push_back(xs_vs[n + j]);
+    }
+    std::vector<Tensor> gs;
+    if (!roots.empty()) gs = grad(roots, wrt, vs, {.create_graph = true, .allow_unused = true});
+    std::vector<Tensor> out;
+    for (std::size_t i = 0; i < wrt.size(); ++i) {
+      out.push_back(gs.empty() || !gs[i].defined() ? zeros(wrt[i].shape(), Dtype::f64) : gs[i]);
+    }
+    return out;
+  };
+  GradcheckResult r = gradcheck_outputs(vjp, all, opts);
+  if (!r.ok) r.message = "gradgradcheck: " + r.message.substr(r.message.find(':') + 2);
+  return r;
 }
 
 }  // namespace nabla

@@ -105,6 +105,28 @@ GradcheckResult gradcheck(F f, const std::vector<Tensor>& inputs, GradcheckOptio
   return gradcheck_outputs(detail::bind_inputs(f, std::make_index_sequence<n>{}), inputs, opts);
 }
 
+/// Second derivatives (torch.autograd.gradgradcheck): with random float64 vectors v_k, one per
+/// float64 output k (drawn from `seed`), the vector–Jacobian products
+///   g_i(x, v) = Σ_k v_kᵀ ∂out_k/∂x_i,  computed by grad(..., {.create_graph = true}),
+/// are gradchecked as functions of the inputs and of the v_k: their backward (the second
+/// derivatives) against central differences of the analytic first derivatives. The failure
+/// message is gradcheck's, prefixed "gradgradcheck:"; "d out[j] / d in[i]" there means d g_j / d
+/// (input i), the v_k counting as inputs after the function's own. An op whose backward is not
+/// differentiable fails with the GraphError naming it.
+GradcheckResult gradgradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions opts = {},
+                                      std::uint64_t seed = 0);
+
+/// gradgradcheck of f — a callable taking 1 to 4 tensors, or an op struct — at `inputs`.
+template <class F>
+GradcheckResult gradgradcheck(F f, const std::vector<Tensor>& inputs, GradcheckOptions opts = {}) {
+  constexpr std::size_t n = detail::tensor_arity<F>();
+  static_assert(n > 0, "gradgradcheck: f must take 1 to 4 tensors (use gradgradcheck_outputs for more)");
+  if (inputs.size() != n) {
+    throw ValueError(fmt::format("gradgradcheck: the function takes {} tensors, {} inputs were given", n, inputs.size()));
+  }
+  return gradgradcheck_outputs(detail::bind_inputs(f, std::make_index_sequence<n>{}), inputs, opts);
+}
+
 }  // namespace nabla
 
 template <>

@@ -1,6 +1,7 @@
 // nabla/nabla.hpp — the whole public API.
 #pragma once
 
+#include "nabla/autograd.hpp"
 #include "nabla/data.hpp"
 #include "nabla/error.hpp"
 #include "nabla/gradcheck.hpp"

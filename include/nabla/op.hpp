@@ -25,11 +25,19 @@
 // requires grad.
 //
 // `apply` records a graph node only when grad mode is on and some input requires grad. Forward
-// always runs with recording off, so it may call other nabla ops freely; so does backward, which
-// is written with nabla ops too (first-order gradients only: asking for a gradient of a gradient
-// is not supported). Saved tensors are version-checked before backward runs (an in-place change
-// after saving is a GraphError) and released after it, unless backward was called with
-// retain_graph. Backward returns one gradient per tensor input, shaped and typed like that input,
+// always runs with recording off, so it may call other nabla ops freely. Backward runs with
+// recording off too, except under `create_graph` (a gradient that is to be differentiated again):
+// then it records, and an op that declares
+//   static constexpr bool differentiable_backward = true;
+// promises that its backward, when grad mode is on, computes with recorded nabla ops (a fused
+// kernel may serve the plain case: `if (!grad_enabled()) return fast_path(...)`). Under
+// create_graph, saved tensors that are inputs or outputs of the op come back from `ctx.saved(i)`
+// connected to the graph; anything else forward computed and saved is a constant to the second
+// derivative, so recompute it in backward from the inputs if it depends on them. The gradients of
+// an op without the declaration are marked: differentiating them again is a GraphError naming the
+// op, never a silently wrong second derivative. Saved tensors are version-checked before backward
+// runs (an in-place change after saving is a GraphError) and released after it, unless backward
+// was called with retain_graph (or create_graph). Backward returns one gradient per tensor input, shaped and typed like that input,
 // or an undefined `Tensor{}` for an input that needs none (`ctx.needs_grad(i)` tells which do).
 // A wrong count, shape or dtype is a GraphError naming the op.
 #pragma once
@@ -135,8 +143,19 @@ class Context {
   [[noreturn]] void state_error() const;
   [[noreturn]] void input_error(std::size_t i) const;
 
+  // Where a saved tensor sits in the graph, to reconnect it under create_graph: an input that is a
+  // leaf (weakly held: the graph never keeps a leaf, and so its .grad, alive), an input made by
+  // another node, or output `own_output` of this op.
+  struct SavedLink {
+    std::weak_ptr<detail::TensorImpl> leaf;
+    std::shared_ptr<Node> fn;
+    std::uint32_t output_nr = 0;
+    std::int32_t own_output = -1;
+  };
   std::vector<Tensor> saved_;
   std::vector<std::uint64_t> saved_versions_;
+  std::vector<SavedLink> links_;
+  std::vector<Tensor> live_;  // the saved tensors reconnected, while a create_graph backward runs
   std::any state_;
   const Node* node_ = nullptr;
   std::uint32_t needs_grad_ = 0;
@@ -145,17 +164,20 @@ class Context {
 };
 
 /// Where a gradient flows from a node: to output `output_nr` of the node of the op that produced
-/// the input, or, for a leaf that requires grad, into that leaf's .grad. Both empty: the input
-/// needs no gradient.
+/// the input, or, for a leaf that requires grad, into that leaf's .grad. The leaf is held weakly: a
+/// graph does not keep its leaves alive (a leaf's .grad may hold a graph, under create_graph, and
+/// the two would otherwise keep each other); a gradient for a leaf that is gone goes nowhere. Both
+/// empty: the input needs no gradient.
 struct Edge {
   std::shared_ptr<Node> fn;
-  std::shared_ptr<detail::TensorImpl> leaf;
+  std::weak_ptr<detail::TensorImpl> leaf;
   std::uint32_t output_nr = 0;
+  bool needs_grad() const { return fn != nullptr || !leaf.expired(); }
 };
 
 /// A recorded op in the graph. Tensors own the node that produced them; a node owns the nodes of
 /// its inputs through its edges, so a graph lives exactly as long as some tensor refers to it.
-class Node {
+class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -181,11 +203,14 @@ class Node {
   double grad_norm() const { return grad_norm_; }
   /// True once backward has run through this node without retain_graph.
   bool released() const { return released_; }
+  /// Whether the op's backward records differentiable ops under create_graph (see the top).
+  virtual bool differentiable_backward() const = 0;
 
   /// Runs the op's backward for one gradient per output; the engine calls this. Checks saved
   /// versions before and the returned gradients after, then releases saved tensors unless
-  /// `retain_graph`.
-  std::vector<Tensor> run_backward(std::span<const Tensor> grad_outputs, bool retain_graph);
+  /// `retain_graph`. With `create_graph`, saved tensors are reconnected to the graph for the call
+  /// and the gradients of an op without a differentiable backward are marked (see the top).
+  std::vector<Tensor> run_backward(std::span<const Tensor> grad_outputs, bool retain_graph, bool create_graph = false);
 
  protected:
   Node() = default;
@@ -214,6 +239,7 @@ class Node {
   // Scratch space of the backward walk (see src/autograd.cpp).
   std::uint64_t walk_id_ = 0;
   std::int64_t pending_ = 0;
+  std::int64_t run_index_ = 0;
   Tensor grad_buffer_;
   std::vector<Tensor> more_grad_buffers_;
 };
@@ -251,6 +277,13 @@ class OpNode final : public Node {
  public:
   explicit OpNode(const Op& op) : op_(op) {}
   std::string_view name() const override { return Op::name; }
+  bool differentiable_backward() const override {
+    if constexpr (requires { Op::differentiable_backward; }) {
+      return Op::differentiable_backward;
+    } else {
+      return false;
+    }
+  }
 
  private:
   friend struct detail::Access;

@@ -93,6 +93,10 @@ struct TensorImpl;
 struct BackwardOptions {
   /// Keep the saved tensors after this pass, so that backward can run through the graph again.
   bool retain_graph = false;
+  /// Record the backward pass itself as a graph, so that the gradients it produces can be
+  /// differentiated again (second derivatives, Hessian-vector products, gradient penalties).
+  /// Implies retain_graph.
+  bool create_graph = false;
 };
 
 class Tensor {
@@ -212,6 +216,19 @@ class NoGradGuard {
   ~NoGradGuard();
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Sets grad mode on this thread to `enabled` for its lifetime, then restores the previous mode
+/// (torch::AutoGradMode): GradModeGuard on(true) records again inside a NoGradGuard.
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;

@@ -127,10 +127,10 @@ std::string to_dot(const Tensor& root, const DotOptions& opts) {
           continue;
         }
         to_node(e.fn.get(), "");
-      } else if (e.leaf) {
-        auto [it, fresh] = leaf_id.try_emplace(e.leaf.get(), int(leaf_id.size()));
+      } else if (const auto leaf = e.leaf.lock()) {
+        auto [it, fresh] = leaf_id.try_emplace(leaf.get(), int(leaf_id.size()));
         if (fresh) {
-          const nabla::detail::TensorImpl& t = *e.leaf;
+          const nabla::detail::TensorImpl& t = *leaf;
           out += fmt::format("  l{} [shape=ellipse, label=\"{} {}{}\"];\n", it->second, t.shape, t.dtype,
                              t.grad.defined() ? norm_text(detail::l2_norm(t.grad)) : "");
         }
