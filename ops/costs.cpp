@@ -72,6 +72,7 @@ T scale(const Tensor& gy, std::int64_t n) {
 // quadratic: C = 1/(2n) Σ (a − y)². ga = (a − y) g/n, gy = −(a − y) g/n. Saves a, y.
 struct QuadraticCost {
   static constexpr std::string_view name = "quadratic_cost";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
     const std::int64_t n = check_pair(name, a, y);
     ctx.save(a, y);
@@ -80,6 +81,10 @@ struct QuadraticCost {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, y] = ctx.saved<2>();
+    if (grad_enabled()) {  // create_graph: the same, recorded (gy / n a 0-d tensor, broadcast)
+      const Tensor ga = (a - y) * (gy * (1.0 / double(a.shape()[0])));
+      return {ga, ctx.needs_grad(1) ? neg(ga) : Tensor{}};
+    }
     const double s = gy.item() / double(a.shape()[0]);
     Tensor ga = zip(a, y, [s](auto p, auto t) { using T = decltype(p); return (p - t) * T(s); });
     return {ga, ctx.needs_grad(1) ? neg(ga) : Tensor{}};
@@ -95,6 +100,7 @@ constexpr double kLogFloor = -100.0;
 constexpr double kDenominatorFloor = 1e-12;
 struct BinaryCrossEntropy {
   static constexpr std::string_view name = "binary_cross_entropy";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
     const std::int64_t n = check_pair(name, a, y);
     ctx.save(a, y);
@@ -108,6 +114,11 @@ struct BinaryCrossEntropy {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, y] = ctx.saved<2>();
+    if (grad_enabled()) {
+      const Tensor s = gy * (1.0 / double(a.shape()[0]));
+      return {ctx.needs_grad(0) ? (a - y) / clamp_min(a * (1.0 - a), kDenominatorFloor) * s : Tensor{},
+              ctx.needs_grad(1) ? (clamp_min(log(1.0 - a), kLogFloor) - clamp_min(log(a), kLogFloor)) * s : Tensor{}};
+    }
     const double s = gy.item() / double(a.shape()[0]);
     return {ctx.needs_grad(0) ? zip(a, y, [s](auto p, auto t) {
                                   using T = decltype(p);
@@ -126,6 +137,7 @@ struct BinaryCrossEntropy {
 // overflows. gz = (σ(z) − y) g/n, gy = −z g/n. Saves z, y.
 struct BinaryCrossEntropyWithLogits {
   static constexpr std::string_view name = "binary_cross_entropy_with_logits";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& z, const Tensor& y) const {
     const std::int64_t n = check_pair(name, z, y);
     ctx.save(z, y);
@@ -137,6 +149,10 @@ struct BinaryCrossEntropyWithLogits {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [z, y] = ctx.saved<2>();
+    if (grad_enabled()) {
+      const Tensor s = gy * (1.0 / double(z.shape()[0]));
+      return {ctx.needs_grad(0) ? (sigmoid(z) - y) * s : Tensor{}, ctx.needs_grad(1) ? -(z * s) : Tensor{}};
+    }
     const double s = gy.item() / double(z.shape()[0]);
     return {ctx.needs_grad(0) ? zip(z, y, [s](auto v, auto t) { using T = decltype(v); return (1 / (1 + std::exp(-v)) - t) * T(s); })
                               : Tensor{},
@@ -148,6 +164,7 @@ struct BinaryCrossEntropyWithLogits {
 // Saves the labels. The labels (int64) get no gradient.
 struct NllLoss {
   static constexpr std::string_view name = "nll_loss";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& lp, const Tensor& labels) const {
     check_labels(name, lp, labels);
     ctx.save(labels);
@@ -157,13 +174,15 @@ struct NllLoss {
     const Tensor& labels = ctx.saved(0);
     const std::int64_t n = labels.numel(), k = ctx.input_shape(0)[1];
     Tensor g = zeros({n, k}, gy.dtype());
+    const bool recorded = grad_enabled();  // create_graph: a constant one-hot mask times −gy/n, recorded
     dispatch_float(gy.dtype(), name, [&](auto tag) {
       using T = decltype(tag);
-      const T s = -scale<T>(gy, n);
+      const T s = recorded ? T(1) : -scale<T>(gy, n);
       T* pg = g.mutable_data<T>();
       const std::int64_t* pl = labels.data<std::int64_t>();
       for (std::int64_t i = 0; i < n; ++i) pg[i * k + pl[i]] = s;
     });
+    if (recorded) return {g * (gy * (-1.0 / double(n))), Tensor{}};
     return {g, Tensor{}};
   }
 };
@@ -173,15 +192,27 @@ struct NllLoss {
 // and the labels.
 struct SoftmaxCrossEntropy {
   static constexpr std::string_view name = "softmax_cross_entropy";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& z, const Tensor& labels) const {
     check_labels(name, z, labels);
     const Tensor lp = kernels::log_softmax_rows(z);
-    if (ctx.recording()) ctx.save(map(lp, [](auto v) { return std::exp(v); }), labels);
+    // z too (a handle, no copy): under create_graph the probabilities are recomputed from it.
+    if (ctx.recording()) ctx.save(map(lp, [](auto v) { return std::exp(v); }), labels, z);
     return scalar(-sum_at_labels(lp, labels) / static_cast<double>(z.shape()[0]), z.dtype());
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    auto [probs, labels] = ctx.saved<2>();
+    auto [probs, labels, z] = ctx.saved<3>();
     const std::int64_t n = probs.shape()[0], k = probs.shape()[1];
+    if (grad_enabled()) {  // (softmax(z) − one_hot(label)) · gy / n, recorded
+      Tensor hot = zeros(probs.shape(), probs.dtype());
+      dispatch_float(probs.dtype(), name, [&](auto tag) {
+        using T = decltype(tag);
+        T* ph = hot.mutable_data<T>();
+        const std::int64_t* pl = labels.data<std::int64_t>();
+        for (std::int64_t i = 0; i < n; ++i) ph[i * k + pl[i]] = T(1);
+      });
+      return {(softmax(z) - hot) * (gy * (1.0 / double(n))), Tensor{}};
+    }
     Tensor gz = empty(probs.shape(), probs.dtype());
     dispatch_float(probs.dtype(), name, [&](auto tag) {
       using T = decltype(tag);

@@ -17,6 +17,7 @@ namespace ops {
 
 struct Matmul {
   static constexpr std::string_view name = "matmul";
+  static constexpr bool differentiable_backward = true;
   bool trans_a = false;
   bool trans_b = false;
 
@@ -40,6 +41,11 @@ struct Matmul {
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, b] = ctx.saved<2>();
     Tensor ga, gb;
+    if (grad_enabled()) {  // create_graph: the same two products, recorded
+      if (ctx.needs_grad(0)) ga = trans_a ? matmul(b, gy, {.trans_a = trans_b, .trans_b = true}) : matmul(gy, b, {.trans_b = !trans_b});
+      if (ctx.needs_grad(1)) gb = trans_b ? matmul(gy, a, {.trans_a = true, .trans_b = trans_a}) : matmul(a, gy, {.trans_a = !trans_a});
+      return {ga, gb};
+    }
     if (ctx.needs_grad(0)) ga = trans_a ? kernels::gemm(b, gy, trans_b, true) : kernels::gemm(gy, b, false, !trans_b);
     if (ctx.needs_grad(1)) gb = trans_b ? kernels::gemm(gy, a, true, trans_a) : kernels::gemm(a, gy, !trans_a, false);
     return {ga, gb};
@@ -51,6 +57,7 @@ struct Matmul {
 // 2-d, batched, each summed back over the batch axes its operand was broadcast along.
 struct BatchedMatmul {
   static constexpr std::string_view name = "matmul";
+  static constexpr bool differentiable_backward = true;
   bool trans_a = false;
   bool trans_b = false;
 

@@ -49,15 +49,43 @@ Tensor permuted(const Tensor& x, const std::vector<int>& p) {
 }
 }  // namespace
 
+// A strided window of a tensor of shape `whole`: gather_window reads it out (x → window),
+// scatter_window writes a window into zeros of `whole`. Each is the other's adjoint, so each one's
+// backward is the other: the backward of slice and pad, differentiable to any order.
+struct ScatterWindow;
+struct GatherWindow {
+  static constexpr std::string_view name = "gather_window";
+  static constexpr bool differentiable_backward = true;
+  kernels::Strided view;
+  Shape whole;
+  Tensor forward(Context&, const Tensor& x) const { return kernels::gather_strided(x, view); }
+  Grads backward(Context&, const Tensor& gy) const;
+};
+struct ScatterWindow {
+  static constexpr std::string_view name = "scatter_window";
+  static constexpr bool differentiable_backward = true;
+  kernels::Strided view;
+  Shape whole;
+  Tensor forward(Context&, const Tensor& w) const {
+    Tensor x = zeros(whole, w.dtype());
+    kernels::scatter_strided(w, x, view, false);
+    return x;
+  }
+  Grads backward(Context&, const Tensor& gx) const { return {apply(GatherWindow{view, whole}, gx)}; }
+};
+inline Grads GatherWindow::backward(Context&, const Tensor& gy) const { return {apply(ScatterWindow{view, whole}, gy)}; }
+
 // permute: y[i_0, …] = x[i_{p⁻¹(0)}, …], i.e. y's axis k is x's axis dims[k]. gx = gy permuted back.
 struct Permute {
   static constexpr std::string_view name = "permute";
+  static constexpr bool differentiable_backward = true;
   std::vector<int> dims = {};
   Tensor forward(Context&, const Tensor& x) const { return permuted(x, checked_permutation(name, dims, x.shape())); }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const std::vector<int> p = checked_permutation(name, dims, ctx.input_shape(0));
     std::vector<int> inverse(p.size());
     for (std::size_t i = 0; i < p.size(); ++i) inverse[static_cast<std::size_t>(p[i])] = static_cast<int>(i);
+    if (grad_enabled()) return {permute(gy, inverse)};
     return {permuted(gy, inverse)};
   }
 };
@@ -65,6 +93,7 @@ struct Permute {
 // transpose: swaps axes d0 and d1 (any rank). gx = gy with the same two axes swapped.
 struct TransposeAxes {
   static constexpr std::string_view name = "transpose";
+  static constexpr bool differentiable_backward = true;
   int d0 = 0, d1 = 1;
   std::vector<int> swap(const Shape& s) const {
     const int a = normalize_axis(name, d0, s), b = normalize_axis(name, d1, s);
@@ -74,7 +103,10 @@ struct TransposeAxes {
     return p;
   }
   Tensor forward(Context&, const Tensor& x) const { return permuted(x, swap(x.shape())); }
-  Grads backward(Context& ctx, const Tensor& gy) const { return {permuted(gy, swap(ctx.input_shape(0)))}; }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {transpose(gy, d0, d1)};
+    return {permuted(gy, swap(ctx.input_shape(0)))};
+  }
 };
 
 // slice: y = x[…, start:stop:step, …] along `axis`, Python's rules (negative start and stop count
@@ -83,6 +115,7 @@ struct TransposeAxes {
 // gx = zeros of x's shape with gy written back where it came from.
 struct Slice {
   static constexpr std::string_view name = "slice";
+  static constexpr bool differentiable_backward = true;
   std::string_view op = name;  // "slice", "narrow" or "select", for errors
   int axis = 0;
   std::int64_t start = 0, stop = std::numeric_limits<std::int64_t>::max(), step = 1;
@@ -122,6 +155,7 @@ struct Slice {
   }
   Tensor forward(Context&, const Tensor& x) const { return kernels::gather_strided(x, view(x.shape())); }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {apply(ScatterWindow{view(ctx.input_shape(0)), ctx.input_shape(0)}, gy)};
     Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
     kernels::scatter_strided(gy, gx, view(ctx.input_shape(0)), false);
     return {gx};
@@ -132,6 +166,7 @@ struct Slice {
 // A copy. gx = sum_to(gy, x's shape).
 struct Expand {
   static constexpr std::string_view name = "expand";
+  static constexpr bool differentiable_backward = true;
   Shape shape;
   Tensor forward(Context&, const Tensor& x) const {
     const Shape& s = x.shape();
@@ -159,6 +194,7 @@ struct Expand {
 // flip: x reversed along each of `axes`. gx = gy flipped along the same axes.
 struct Flip {
   static constexpr std::string_view name = "flip";
+  static constexpr bool differentiable_backward = true;
   std::vector<int> axes = {};
   Tensor flipped(const Tensor& x) const {
     kernels::Strided v = kernels::contiguous_layout(x.shape());
@@ -176,13 +212,14 @@ struct Flip {
     return kernels::gather_strided(x, v);
   }
   Tensor forward(Context&, const Tensor& x) const { return flipped(x); }
-  Grads backward(Context&, const Tensor& gy) const { return {flipped(gy)}; }
+  Grads backward(Context&, const Tensor& gy) const { return {grad_enabled() ? flip(gy, axes) : flipped(gy)}; }
 };
 
 // pad: constant padding, widths as torch.nn.functional.pad: (before, after) pairs from the last
 // axis backwards. y = value outside, x inside. gx = the inside of gy.
 struct Pad {
   static constexpr std::string_view name = "pad";
+  static constexpr bool differentiable_backward = true;
   std::vector<std::int64_t> widths = {};
   double value = 0;
   kernels::Strided inside(const Shape& x_shape, Shape& out) const {
@@ -215,7 +252,9 @@ struct Pad {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     Shape out;
-    return {kernels::gather_strided(gy, inside(ctx.input_shape(0), out))};
+    const kernels::Strided v = inside(ctx.input_shape(0), out);
+    if (grad_enabled()) return {apply(GatherWindow{v, out}, gy)};
+    return {kernels::gather_strided(gy, v)};
   }
 };
 

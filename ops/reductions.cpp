@@ -10,16 +10,21 @@ namespace ops {
 // sum: y = Σ_i x_i, a 0-d tensor. gx = gy everywhere.
 struct Sum {
   static constexpr std::string_view name = "sum";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& x) const {
     check_floating(name, x);
     return scalar(kernels::sum_all(x), x.dtype());
   }
-  Grads backward(Context& ctx, const Tensor& gy) const { return {full(ctx.input_shape(0), gy.item(), gy.dtype())}; }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {expand(gy, ctx.input_shape(0))};  // create_graph: gy repeated, recorded
+    return {full(ctx.input_shape(0), gy.item(), gy.dtype())};
+  }
 };
 
 // sum along axis: y[o, i] = Σ_k x[o, k, i]. gx[o, k, i] = gy[o, i].
 struct SumAxis {
   static constexpr std::string_view name = "sum";
+  static constexpr bool differentiable_backward = true;
   int axis;
   bool keepdim;
   Tensor forward(Context&, const Tensor& x) const {
@@ -29,7 +34,9 @@ struct SumAxis {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Shape& x_shape = ctx.input_shape(0);
-    return {kernels::expand_axis(gy, normalize_axis(name, axis, x_shape), x_shape)};
+    const int a = normalize_axis(name, axis, x_shape);
+    if (grad_enabled()) return {expand(keepdim ? gy : unsqueeze(gy, a), x_shape)};
+    return {kernels::expand_axis(gy, a, x_shape)};
   }
 };
 
@@ -37,6 +44,7 @@ struct SumAxis {
 // rare in real data; gradient checks keep inputs free of them). Saves x to find the maxima again.
 struct MaxAxis {
   static constexpr std::string_view name = "max";
+  static constexpr bool differentiable_backward = true;
   int axis;
   bool keepdim;
   Tensor forward(Context& ctx, const Tensor& x) const {
@@ -47,7 +55,13 @@ struct MaxAxis {
     return kernels::max_axis(x, a, reduced_shape(x.shape(), a, keepdim));
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::max_axis_backward(ctx.saved(0), gy, normalize_axis(name, axis, ctx.input_shape(0)))};
+    const int a = normalize_axis(name, axis, ctx.input_shape(0));
+    if (grad_enabled()) {  // gy at the first maximum: a constant one-hot mask times gy repeated
+      const Tensor& x = ctx.saved(0);
+      const Tensor at_max = kernels::max_axis_backward(x.detach(), ones(reduced_shape(x.shape(), a, keepdim), x.dtype()), a);
+      return {expand(keepdim ? gy : unsqueeze(gy, a), x.shape()) * at_max};
+    }
+    return {kernels::max_axis_backward(ctx.saved(0), gy, a)};
   }
 };
 

@@ -75,6 +75,7 @@ namespace ops {
 template <bool kLargest>
 struct Extreme {
   static constexpr std::string_view name = kLargest ? "amax" : "amin";
+  static constexpr bool differentiable_backward = true;
   std::vector<int> axes = {};
   bool keepdim = false;
   Tensor forward(Context& ctx, const Tensor& x) const {
@@ -101,6 +102,7 @@ struct Extreme {
 template <bool kLargest>
 struct ExtremeWithIndices {
   static constexpr std::string_view name = kLargest ? "max" : "min";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   bool keepdim = false;
   std::array<Tensor, 2> forward(Context& ctx, const Tensor& x) const {
@@ -117,6 +119,8 @@ struct ExtremeWithIndices {
   Grads backward(Context& ctx, const Grads& gys) const {
     const Tensor& idx = ctx.saved(0);
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
+    if (!gys[0].defined()) return {Tensor{}};
+    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), ctx.input_dtype(0)), a, idx, gys[0].reshape(idx.shape()))};
     Tensor gx = zeros(ctx.input_shape(0), ctx.input_dtype(0));
     kernels::scatter_add_axis(gx, a, idx, gys[0].reshape(idx.shape()));
     return {gx};
@@ -126,6 +130,7 @@ struct ExtremeWithIndices {
 // logsumexp along one axis: y = m + log Σ e^{x − m}; gx = gy · e^{x − y}. Saves x and y.
 struct LogSumExp {
   static constexpr std::string_view name = "logsumexp";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -143,6 +148,7 @@ struct LogSumExp {
 // PyTorch's). Saves x and y (axes kept).
 struct Norm2 {
   static constexpr std::string_view name = "norm";
+  static constexpr bool differentiable_backward = true;
   std::vector<int> axes = {};
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -160,6 +166,7 @@ struct Norm2 {
 // prod along one axis (kept): y = Π x; gx = gy · Π_{j≠k} x_j. Saves x.
 struct Prod {
   static constexpr std::string_view name = "prod";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
@@ -168,7 +175,20 @@ struct Prod {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& x = ctx.saved(0);
-    return {kernels::prod_axis_backward(x, gy, normalize_axis(name, axis, x.shape()))};
+    const int a = normalize_axis(name, axis, x.shape());
+    if (grad_enabled()) {
+      // Π_{j≠k} x_j, recorded: the product of the slices before and after k (exact with zeros).
+      const std::int64_t n = x.shape()[a];
+      std::vector<Tensor> others;
+      for (std::int64_t k = 0; k < n; ++k) {
+        std::vector<Tensor> rest;
+        if (k > 0) rest.push_back(narrow(x, a, 0, k));
+        if (k + 1 < n) rest.push_back(narrow(x, a, k + 1, n - k - 1));
+        others.push_back(rest.empty() ? ones(reduced_shape(x.shape(), a, true), x.dtype()) : prod(cat(rest, a), a, true));
+      }
+      return {gy * cat(others, a)};
+    }
+    return {kernels::prod_axis_backward(x, gy, a)};
   }
 };
 

@@ -10,6 +10,7 @@ namespace ops {
 // gx = gy reshaped back.
 struct Reshape {
   static constexpr std::string_view name = "reshape";
+  static constexpr bool differentiable_backward = true;
   Shape shape;  // one dimension may be −1: inferred from x's numel
 
   Shape resolved(const Tensor& x) const {
@@ -39,6 +40,7 @@ struct Reshape {
 // transpose: y[j, i] = x[i, j], copied. gx = gyᵀ.
 struct Transpose {
   static constexpr std::string_view name = "transpose";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& x) const {
     if (x.dim() != 2) throw ShapeError(fmt::format("transpose: expected a 2-d tensor, got {}", x.shape()));
     const std::int64_t r = x.shape()[0], c = x.shape()[1];
@@ -61,6 +63,7 @@ struct Transpose {
 // to: y = x converted to another floating dtype. gx = gy converted back.
 struct Convert {
   static constexpr std::string_view name = "to";
+  static constexpr bool differentiable_backward = true;
   Dtype dtype;
   Tensor forward(Context&, const Tensor& x) const {
     Tensor y = empty(x.shape(), dtype);
@@ -73,6 +76,7 @@ struct Convert {
 // clone: y = a copy of x. gx = gy.
 struct Clone {
   static constexpr std::string_view name = "clone";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& x) const {
     Tensor y = empty(x.shape(), x.dtype());
     y.copy_(x);

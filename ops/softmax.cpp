@@ -20,6 +20,7 @@ void check_softmax_input(std::string_view op, const Tensor& x) {
 // softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k, along `axis`. Saves y.
 struct Softmax {
   static constexpr std::string_view name = "softmax";
+  static constexpr bool differentiable_backward = true;
   int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_softmax_input(name, x);
@@ -37,6 +38,7 @@ struct Softmax {
 // log_softmax: y_j = x_j − m − log Σ_k e^{x_k − m}, along `axis`. Saves y.
 struct LogSoftmax {
   static constexpr std::string_view name = "log_softmax";
+  static constexpr bool differentiable_backward = true;
   int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_softmax_input(name, x);
