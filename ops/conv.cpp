@@ -23,8 +23,49 @@
 namespace nabla {
 namespace ops {
 
+// The two products of conv2d's backward, as ops of their own so that create_graph can
+// differentiate them again: gx = conv_input_grad(gy, w) (a transposed convolution) and gw =
+// conv_weight_grad(x, gy). Each is linear in both inputs; their derivatives are conv2d and each
+// other.
+struct ConvWeightGrad;
+struct ConvInputGrad {
+  static constexpr std::string_view name = "conv2d_input_grad";
+  static constexpr bool differentiable_backward = true;
+  Shape x_shape;
+  kernels::Window2d win;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& w) const {
+    ctx.save(gy, w);
+    if (kernels::conv_fast(gy)) return kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
+    return kernels::conv2d_input_grad(w.reshape({w.shape()[0], -1}), kernels::unfold_batch(gy), x_shape, win);
+  }
+  Grads backward(Context& ctx, const Tensor& ggx) const;
+};
+struct ConvWeightGrad {
+  static constexpr std::string_view name = "conv2d_weight_grad";
+  static constexpr bool differentiable_backward = true;
+  Shape w_shape;
+  kernels::Window2d win;
+  Tensor forward(Context& ctx, const Tensor& x, const Tensor& gy) const {
+    ctx.save(x, gy);
+    return kernels::gemm(kernels::unfold_batch(gy), kernels::im2col(x, win), false, true).reshape(w_shape);
+  }
+  Grads backward(Context& ctx, const Tensor& ggw) const {
+    auto [x, gy] = ctx.saved<2>();
+    const Conv2dOptions opts{.stride = win.stride, .padding = win.padding};
+    return {ctx.needs_grad(0) ? apply(ConvInputGrad{x.shape(), win}, gy, ggw) : Tensor{},
+            ctx.needs_grad(1) ? conv2d(x, ggw, Tensor{}, opts) : Tensor{}};
+  }
+};
+inline Grads ConvInputGrad::backward(Context& ctx, const Tensor& ggx) const {
+  auto [gy, w] = ctx.saved<2>();
+  const Conv2dOptions opts{.stride = win.stride, .padding = win.padding};
+  return {ctx.needs_grad(0) ? conv2d(ggx, w, Tensor{}, opts) : Tensor{},
+          ctx.needs_grad(1) ? apply(ConvWeightGrad{w.shape(), win}, ggx, gy) : Tensor{}};
+}
+
 struct Conv2d {
   static constexpr std::string_view name = "conv2d";
+  static constexpr bool differentiable_backward = true;
   std::int64_t stride = 1;
   std::int64_t padding = 0;
 
@@ -64,26 +105,33 @@ struct Conv2d {
       const bool reads_x = kernels::conv_fast_reads_x(win);
       Tensor cols;
       Tensor y = kernels::conv2d_forward_fast(x, w, b, win, ctx.needs_grad(1) && !reads_x ? &cols : nullptr);
-      ctx.save(ctx.needs_grad(1) ? (reads_x ? x : cols) : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+      ctx.save(ctx.needs_grad(1) ? (reads_x ? x : cols) : Tensor{}, ctx.needs_grad(0) ? w : Tensor{},
+               ctx.needs_grad(1) ? x : Tensor{});  // x (a handle) for create_graph
       return y;
     }
     ctx.set_state(Path::portable);
     const Tensor wm = w.reshape({w.shape()[0], -1});
     if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
-      ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+      ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{}, Tensor{});
       return kernels::conv2d_forward_streamed(x, wm, b, win);
     }
     const Tensor cols = kernels::im2col(x, win);
-    ctx.save(ctx.needs_grad(1) ? cols : Tensor{}, ctx.needs_grad(0) ? w : Tensor{});
+    ctx.save(cols, ctx.needs_grad(0) ? w : Tensor{}, x);
     return kernels::conv2d_forward(wm, cols, b, Shape{x.shape()[0], w.shape()[0], oh, ow});
   }
 
   Grads backward(Context& ctx, const Tensor& gy) const {
-    auto [cols, w] = ctx.saved<2>();
+    auto [cols, w, x] = ctx.saved<3>();
     const Shape& x_shape = ctx.input_shape(0);
     const Shape& w_shape = ctx.input_shape(1);
     const kernels::Window2d win = window(w_shape);
     Tensor gx, gw, gb;
+    if (grad_enabled()) {  // create_graph: the products as ops (above), the bias gradient a sum
+      if (ctx.needs_grad(0)) gx = apply(ConvInputGrad{x_shape, win}, gy, w);
+      if (ctx.needs_grad(1)) gw = apply(ConvWeightGrad{w_shape, win}, x, gy);
+      if (ctx.needs_grad(2)) gb = sum(gy, {0, 2, 3});
+      return {gx, gw, gb};
+    }
     if (ctx.state<Path>() == Path::fast) {
       if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
       if (ctx.needs_grad(1)) {

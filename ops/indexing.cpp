@@ -60,6 +60,7 @@ void check_index_shape(std::string_view op, const Tensor& idx, const Shape& boun
 
 struct IndexSelect {
   static constexpr std::string_view name = "index_select";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& idx) const {
     const int a = normalize_axis(name, axis, x.shape());
@@ -70,6 +71,13 @@ struct IndexSelect {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
+    if (grad_enabled()) {  // create_graph: a scatter_add with the indices spread over gy's shape, recorded
+      kernels::Strided v;
+      v.shape = gy.shape();
+      v.strides[a] = 1;
+      const Tensor spread = kernels::gather_strided(ctx.saved(0).reshape({-1}), v);
+      return {scatter_add(zeros(ctx.input_shape(0), gy.dtype()), a, spread, gy), Tensor{}};
+    }
     Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
     kernels::index_add_axis(gx, a, ctx.saved(0).reshape({-1}), gy);
     return {gx, Tensor{}};
@@ -78,6 +86,7 @@ struct IndexSelect {
 
 struct Gather {
   static constexpr std::string_view name = "gather";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& idx) const {
     const int a = normalize_axis(name, axis, x.shape());
@@ -88,6 +97,7 @@ struct Gather {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
+    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), gy.dtype()), a, ctx.saved(0), gy), Tensor{}};
     Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
     kernels::scatter_add_axis(gx, a, ctx.saved(0), gy);
     return {gx, Tensor{}};
@@ -96,6 +106,7 @@ struct Gather {
 
 struct ScatterAdd {
   static constexpr std::string_view name = "scatter_add";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& idx, const Tensor& src) const {
     check_floating(name, x);
@@ -113,7 +124,14 @@ struct ScatterAdd {
     const Tensor& idx = ctx.saved(0);
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
     Tensor gsrc;
-    if (ctx.needs_grad(2)) {
+    if (ctx.needs_grad(2) && grad_enabled()) {  // create_graph: gather, padded out to src's shape
+      gsrc = gather(gy, a, idx);
+      if (idx.shape() != ctx.input_shape(2)) {
+        std::vector<std::int64_t> widths;
+        for (int d = idx.dim() - 1; d >= 0; --d) widths.insert(widths.end(), {0, ctx.input_shape(2)[d] - idx.shape()[d]});
+        gsrc = pad(gsrc, widths);
+      }
+    } else if (ctx.needs_grad(2)) {
       const Tensor taken = kernels::gather_axis(gy, a, idx);  // idx's shape; src may be larger
       if (idx.shape() == ctx.input_shape(2)) {
         gsrc = taken;
@@ -168,6 +186,7 @@ void check_mask(std::string_view op, const Tensor& m) {
 
 struct Where {
   static constexpr std::string_view name = "where";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& cond, const Tensor& a, const Tensor& b) const {
     check_mask(name, cond);
     check_floating(name, a);
@@ -186,6 +205,7 @@ struct Where {
 
 struct MaskedFill {
   static constexpr std::string_view name = "masked_fill";
+  static constexpr bool differentiable_backward = true;
   double value = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& mask) const {
     check_mask(name, mask);

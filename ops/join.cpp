@@ -22,6 +22,7 @@ namespace ops {
 
 struct Split {
   static constexpr std::string_view name = "split";
+  static constexpr bool differentiable_backward = true;
   // Pieces of `count` along the axis, the last may be smaller (by_size); the given `sizes`; or
   // `count` chunks of ⌈n / count⌉ (fewer if n runs out, as torch.chunk).
   enum class By { size, sizes, chunks };
@@ -83,6 +84,15 @@ struct Split {
   Grads backward(Context& ctx, const Grads& gys) const {
     const Shape& x_shape = ctx.input_shape(0);
     const int a = normalize_axis(name, axis, x_shape);
+    if (grad_enabled()) {  // create_graph: the pieces joined again (zeros where none flowed), recorded
+      std::vector<Tensor> pieces;
+      for (const std::int64_t k : piece_sizes(x_shape, a)) {
+        Shape s = x_shape;
+        s[a] = k;
+        pieces.push_back(gys[pieces.size()].defined() ? gys[pieces.size()] : zeros(s, ctx.input_dtype(0)));
+      }
+      return {cat(pieces, a)};
+    }
     const AxisSplit sp = split_at(x_shape, a);
     Tensor gx = zeros(x_shape, ctx.input_dtype(0));
     dispatch_float(gx.dtype(), name, [&](auto tag) {
@@ -108,6 +118,7 @@ struct Split {
 // cat: a run-time number of inputs, one gradient each.
 struct Cat {
   static constexpr std::string_view name = "cat";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context&, const std::vector<Tensor>& xs) const {
     if (xs.empty()) throw ValueError("cat: no tensors to join");

@@ -20,10 +20,22 @@ kernels::Window2d pool_window(std::string_view op, const Tensor& x, std::int64_t
   return {kernel, kernel, stride, 0};
 }
 
+// avg_pool2d's backward as an op: gx spreads gy / k² over each window; its own backward (the
+// adjoint) is avg_pool2d itself. Also l2_pool2d's backward is written with it.
+struct AvgPoolGrad {
+  static constexpr std::string_view name = "avg_pool2d_backward";
+  static constexpr bool differentiable_backward = true;
+  Shape x_shape;
+  kernels::Window2d win;
+  Tensor forward(Context&, const Tensor& gy) const { return kernels::avg_pool2d_backward(gy, x_shape, win); }
+  Grads backward(Context&, const Tensor& ggx) const { return {avg_pool2d(ggx, win.kh, win.stride)}; }
+};
+
 // max_pool2d: y = the largest x in each window. The gradient goes to that element (the first, on
 // ties). Saves the argmax of each window (int64), not x.
 struct MaxPool2d {
   static constexpr std::string_view name = "max_pool2d";
+  static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context& ctx, const Tensor& x) const {
     Tensor argmax;
@@ -32,16 +44,24 @@ struct MaxPool2d {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    return {kernels::max_pool2d_backward(gy, ctx.saved(0), ctx.input_shape(0), {kernel, kernel, stride, 0})};
+    const Shape& s = ctx.input_shape(0);
+    if (grad_enabled()) {  // create_graph: gy added at each window's argmax in its H×W plane, recorded
+      const Tensor& argmax = ctx.saved(0);
+      const Tensor at = argmax.reshape({s[0], s[1], -1});
+      return {scatter_add(zeros({s[0], s[1], s[2] * s[3]}, gy.dtype()), 2, at, gy.reshape(at.shape())).reshape(s)};
+    }
+    return {kernels::max_pool2d_backward(gy, ctx.saved(0), s, {kernel, kernel, stride, 0})};
   }
 };
 
 // avg_pool2d: y = the mean of each window. gx spreads gy / k² over the window. Saves nothing.
 struct AvgPool2d {
   static constexpr std::string_view name = "avg_pool2d";
+  static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context&, const Tensor& x) const { return kernels::avg_pool2d(x, pool_window(name, x, kernel, stride)); }
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {apply(AvgPoolGrad{ctx.input_shape(0), {kernel, kernel, stride, 0}}, gy)};
     return {kernels::avg_pool2d_backward(gy, ctx.input_shape(0), {kernel, kernel, stride, 0})};
   }
 };
@@ -51,6 +71,7 @@ struct AvgPool2d {
 // Saves x and y.
 struct L2Pool2d {
   static constexpr std::string_view name = "l2_pool2d";
+  static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context& ctx, const Tensor& x) const {
     Tensor y = kernels::l2_pool2d(x, pool_window(name, x, kernel, stride));
@@ -59,6 +80,12 @@ struct L2Pool2d {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [x, y] = ctx.saved<2>();
+    if (grad_enabled()) {
+      // create_graph: gx_e = x_e Σ_{windows w ∋ e} gy_w / y_w = x_e · k² · avg_pool2d_backward(gy / y)_e.
+      const Tensor zero = y == 0.0;  // there gx is 0; divide by 1 instead, so no NaN reaches a gradient
+      const Tensor per_window = where(zero, 0.0, gy / where(zero, 1.0, y));
+      return {x * (apply(AvgPoolGrad{x.shape(), {kernel, kernel, stride, 0}}, per_window) * double(kernel * kernel))};
+    }
     return {kernels::l2_pool2d_backward(gy, x, y, {kernel, kernel, stride, 0})};
   }
 };

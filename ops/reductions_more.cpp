@@ -159,7 +159,8 @@ struct Norm2 {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [x, y] = ctx.saved<2>();
-    return {where(y == 0.0, 0.0, gy * x / y)};
+    const Tensor zero = y == 0.0;  // gx is 0 there; divide by 1 instead, so no NaN reaches a second derivative
+    return {where(zero, 0.0, gy * x / where(zero, 1.0, y))};
   }
 };
 

@@ -14,6 +14,7 @@ namespace ops {
 
 struct Sort {
   static constexpr std::string_view name = "sort";
+  static constexpr bool differentiable_backward = true;
   std::string_view op = name;  // "sort" or "topk", for errors
   int axis = -1;
   bool descending = false;
@@ -33,14 +34,18 @@ struct Sort {
   }
   Grads backward(Context& ctx, const Grads& gys) const {
     const Tensor& idx = ctx.saved(0);
+    if (!gys[0].defined()) return {Tensor{}};
+    const int a = normalize_axis(op, axis, ctx.input_shape(0));
+    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), ctx.input_dtype(0)), a, idx, gys[0])};
     Tensor gx = zeros(ctx.input_shape(0), ctx.input_dtype(0));
-    kernels::scatter_add_axis(gx, normalize_axis(op, axis, ctx.input_shape(0)), idx, gys[0]);
+    kernels::scatter_add_axis(gx, a, idx, gys[0]);
     return {gx};
   }
 };
 
 struct Cumsum {
   static constexpr std::string_view name = "cumsum";
+  static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context&, const Tensor& x) const {
     check_floating(name, x);
@@ -49,7 +54,9 @@ struct Cumsum {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     if (gy.dim() == 0) return {gy};
-    return {kernels::cumsum_axis(gy, normalize_axis(name, axis, ctx.input_shape(0)), true)};
+    const int a = normalize_axis(name, axis, ctx.input_shape(0));
+    if (grad_enabled()) return {flip(cumsum(flip(gy, {a}), a), {a})};  // the reversed cumsum, recorded
+    return {kernels::cumsum_axis(gy, a, true)};
   }
 };
 

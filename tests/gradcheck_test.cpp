@@ -12,6 +12,7 @@ namespace {
 // y = x · σ(βx), written as a user would (see examples/custom_op.cpp).
 struct Swish {
   static constexpr std::string_view name = "swish";
+  static constexpr bool differentiable_backward = true;
   double beta = 1.0;
   Tensor forward(Context& ctx, const Tensor& x) const {
     Tensor s = sigmoid(beta * x);
@@ -19,7 +20,10 @@ struct Swish {
     return x * s;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    auto [x, s] = ctx.saved<2>();
+    auto [x, s_saved] = ctx.saved<2>();
+    // s depends on x but is neither an input nor the output: under create_graph it is recomputed
+    // from x, so that its dependence on x is recorded (the saved copy would be a constant).
+    const Tensor s = grad_enabled() ? sigmoid(beta * x) : s_saved;
     return {gy * (s + beta * x * s * (1.0 - s))};
   }
 };
@@ -52,6 +56,7 @@ struct WrongShape {
 // An op that skips the gradient of its second input when it is not needed.
 struct ScaleBy {
   static constexpr std::string_view name = "scale_by";
+  static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& k) const {
     ctx.save(x, k);
     return x * k;

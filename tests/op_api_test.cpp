@@ -16,6 +16,7 @@ namespace {
 // its output received a gradient.
 struct SinCos {
   static constexpr std::string_view name = "sincos";
+  static constexpr bool differentiable_backward = true;
   std::array<Tensor, 2> forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
@@ -23,6 +24,12 @@ struct SinCos {
   }
   Grads backward(Context& ctx, const Grads& gys) const {
     const Tensor& x = ctx.saved(0);
+    if (grad_enabled()) {  // create_graph: the same with recorded ops, so it can be differentiated again
+      Tensor gx = zeros_like(x);
+      if (gys[0].defined()) gx = gx + gys[0] * cos(x);
+      if (gys[1].defined()) gx = gx - gys[1] * sin(x);
+      return {gx};
+    }
     Tensor gx = zeros_like(x);
     if (gys[0].defined()) gx = gx + zip(gys[0], x, [](auto g, auto v) { return g * std::cos(v); });
     if (gys[1].defined()) gx = gx - zip(gys[1], x, [](auto g, auto v) { return g * std::sin(v); });
@@ -52,6 +59,7 @@ struct RowMax {
 // Keeps which branch forward took in the context's state.
 struct Branchy {
   static constexpr std::string_view name = "branchy";
+  static constexpr bool differentiable_backward = true;
   enum class Took { square, twice };
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);

@@ -1,0 +1,159 @@
+// higher order: create_graph, grad(), gradients of gradients, the mark on ops without a second
+// derivative, and no cycles or leaks between a graph and the gradients it produced.
+#include <cmath>
+
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using doctest::Contains;
+using nabla_test::param;
+
+namespace {
+
+// A custom op whose backward is a raw loop and does not declare differentiable_backward.
+struct RawCube {
+  static constexpr std::string_view name = "raw_cube";
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    ctx.save(x);
+    return map(x, [](auto v) { return v * v * v; });
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return 3 * v * v * g; })};
+  }
+};
+
+// Declares differentiable_backward but keeps an intermediate of forward (s = σ(x)) that depends on
+// x as a constant: its second derivative is wrong, and gradgradcheck must say so.
+struct SwishKeepingS {
+  static constexpr std::string_view name = "swish_keeping_s";
+  static constexpr bool differentiable_backward = true;
+  Tensor forward(Context& ctx, const Tensor& x) const {
+    Tensor s = sigmoid(x);
+    ctx.save(x, s);
+    return x * s;
+  }
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    auto [x, s] = ctx.saved<2>();
+    return {gy * (s + x * s * (1.0 - s))};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("higher order: d/dx of x³ three times over, by grad() and by backward(create_graph)") {
+  Tensor x = tensor({0.5, -2.0, 3.0}, {3}, f64).requires_grad(true);
+  Tensor y = sum(x * x * x);
+  const auto g = grad({y}, {x}, {}, {.create_graph = true});
+  CHECK(g[0].requires_grad());
+  CHECK(g[0].to_vector() == std::vector<double>{0.75, 12.0, 27.0});  // 3x²
+  const auto h = grad({sum(g[0])}, {x}, {}, {.create_graph = true});
+  CHECK(h[0].to_vector() == std::vector<double>{3.0, -12.0, 18.0});  // 6x
+  const auto t = grad({sum(h[0])}, {x});
+  CHECK(t[0].to_vector() == std::vector<double>{6.0, 6.0, 6.0});
+  CHECK_FALSE(x.grad().defined());  // grad() leaves .grad alone
+
+  // The same through .grad: backward with create_graph, then backward of the gradient.
+  Tensor w = tensor({1.0, 2.0}, {2}, f64).requires_grad(true);
+  sum(w * w * w).backward({.create_graph = true});
+  Tensor gw = w.grad();
+  CHECK(gw.requires_grad());
+  CHECK(gw.to_vector() == std::vector<double>{3.0, 12.0});
+  w.zero_grad();
+  sum(gw).backward();
+  CHECK(w.grad().to_vector() == std::vector<double>{6.0, 12.0});
+}
+
+TEST_CASE("higher order: grad() for non-leaf inputs, several outputs, grad_outputs and unused inputs") {
+  Generator gen(5);
+  Tensor x = param({3}, gen), b = param({3}, gen), unused = param({2}, gen);
+  Tensor h = x * 2.0;                      // a non-leaf input
+  Tensor y1 = sum(h * h), y2 = sum(h * b);  // two outputs
+  const auto g = grad({y1, y2}, {h, x}, {}, {.retain_graph = true});
+  // d(y1 + y2)/dh = 2h + b; d/dx = 2 (2h + b).
+  const auto hv = h.to_vector(), bv = b.to_vector();
+  for (int i = 0; i < 3; ++i) {
+    CHECK(g[0].at({i}) == doctest::Approx(2 * hv[i] + bv[i]));
+    CHECK(g[1].at({i}) == doctest::Approx(2 * (2 * hv[i] + bv[i])));
+  }
+  // grad_outputs weight the outputs.
+  const auto gw = grad({y1, y2}, {b}, {scalar(1.0, f64), scalar(3.0, f64)}, {.retain_graph = true});
+  for (int i = 0; i < 3; ++i) CHECK(gw[0].at({i}) == doctest::Approx(3 * hv[i]));
+  CHECK_THROWS_WITH_AS(grad({y1}, {unused}, {}, {.retain_graph = true}),
+                       "grad: the outputs do not depend on input 0 (float64 [2]); pass allow_unused = true to get an "
+                       "undefined tensor for it",
+                       GraphError);
+  const auto some = grad({y1}, {unused, x}, {}, {.retain_graph = true, .allow_unused = true});
+  CHECK_FALSE(some[0].defined());
+  CHECK(some[1].defined());
+  CHECK_THROWS_WITH_AS(grad({h}, {x}), "grad: output 0 is [3], not a scalar; pass grad_outputs", GraphError);
+  CHECK_THROWS_WITH_AS(grad({y1}, {zeros({2})}), "grad: input 0 (float32 [2]) does not require grad", GraphError);
+  CHECK_THROWS_WITH_AS(grad({y1}, {x}, {ones({2}, f64)}), Contains("grad: grad_outputs[0] is float64 [2], output 0 is float64 []"),
+                       ShapeError);
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("higher order: an op without a differentiable backward works to first order and refuses the second") {
+  Tensor x = tensor({1.0, 2.0}, {2}, f64).requires_grad(true);
+  const auto g = grad({sum(apply(RawCube{}, x))}, {x}, {}, {.create_graph = true});
+  CHECK(g[0].to_vector() == std::vector<double>{3.0, 12.0});
+  CHECK(g[0].requires_grad());  // marked, not silently a constant
+  CHECK_THROWS_WITH_AS(grad({sum(g[0])}, {x}),
+                       Contains("raw_cube: a second derivative through this op was asked for, but its backward is not differentiable"),
+                       GraphError);
+  CHECK_THROWS_WITH_AS(gradgradcheck(RawCube{}, {x}), Contains("raw_cube: a second derivative"), GraphError);
+  // Without create_graph nothing changes for it.
+  sum(apply(RawCube{}, x)).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{3.0, 12.0});
+}
+
+TEST_CASE("higher order: gradgradcheck catches a second derivative made wrong by a saved intermediate") {
+  Generator gen(8);
+  Tensor x = param({4}, gen);
+  CHECK(gradcheck(SwishKeepingS{}, {x}));  // first order: right
+  const GradcheckResult r = gradgradcheck(SwishKeepingS{}, {x});
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.starts_with("gradgradcheck: d out[0] / d in[0] differs at [0]"));
+  // And a right one passes: σ written through the op itself, whose output is reconnected.
+  CHECK(gradgradcheck([](const Tensor& t) { return t * sigmoid(t); }, {x}));
+}
+
+TEST_CASE("higher order: a Hessian-vector product by double backward equals A v for ½ xᵀ A x") {
+  Generator gen(3);
+  Tensor a = randn({4, 4}, f64, gen);
+  Tensor sym = (a + transpose(a)) * 0.5;
+  Tensor x = param({4}, gen), v = randn({4}, f64, gen);
+  Tensor f = sum(x * matmul(sym, x)) * 0.5;
+  const auto g = grad({f}, {x}, {}, {.create_graph = true});
+  const auto hv = grad({sum(g[0] * v)}, {x});
+  const Tensor expected = matmul(sym, v);
+  for (int i = 0; i < 4; ++i) CHECK(hv[0].at({i}) == doctest::Approx(expected.at({i})).epsilon(1e-12));
+}
+
+TEST_CASE("higher order: a training loop with a gradient penalty leaks nothing and makes no cycles") {
+  Generator gen(4);
+  nn::Sequential net{nn::Linear(6, 5, {}, gen), nn::Tanh(), nn::Linear(5, 3, {}, gen)};
+  optim::Sgd opt(net.parameters(), {.lr = 0.01});
+  Tensor x = randn({8, 6}, f32, gen);
+  Tensor labels = nabla_test::labels(8, 3, gen);
+  MemoryStats first[2]{};  // by the parity of the step: odd steps end with a graph in each .grad
+  for (int step = 0; step < 1000; ++step) {
+    opt.zero_grad();
+    Tensor xr = x.detach().requires_grad(true);
+    Tensor cost = softmax_cross_entropy(net(xr), labels);
+    const auto gx = grad({cost}, {xr}, {}, {.create_graph = true});
+    Tensor total = cost + sum(gx[0] * gx[0]) * 0.1;  // double backpropagation (Drucker & LeCun)
+    total.backward({.create_graph = step % 2 == 0});  // half the steps leave a graph in each .grad
+    opt.step();
+    if (step == 10 || step == 11) first[step % 2] = memory_stats();
+    if (step > 11) {
+      const MemoryStats now = memory_stats();
+      REQUIRE(now.tensors == first[step % 2].tensors);
+      REQUIRE(now.nodes == first[step % 2].nodes);
+      REQUIRE(now.storage_bytes == first[step % 2].storage_bytes);
+    }
+  }
+  opt.zero_grad();
+}
