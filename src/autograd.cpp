@@ -283,7 +283,49 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
 // ---- the backward walk ----------------------------------------------------------------------------------
 
 struct Engine {
+  /// g after each hook: a defined result replaces it (of the same shape and dtype).
+  template <class Hooks, class Fn>
+  static Tensor run_hooks(const Hooks& hooks, Tensor g, Fn fn_of) {
+    for (const auto& h : hooks) {
+      Tensor r = fn_of(h)(g);
+      if (!r.defined()) continue;
+      if (r.shape() != g.shape() || r.dtype() != g.dtype()) {
+        throw GraphError(fmt::format("register_hook: a hook returned {} {} for a gradient of {} {}; it must keep the shape and "
+                                     "dtype (or return an undefined tensor to keep the gradient)",
+                                     r.dtype(), r.shape(), g.dtype(), g.shape()));
+      }
+      g = std::move(r);
+    }
+    return g;
+  }
+  static Tensor leaf_hooks(const TensorImpl& leaf, Tensor g) {
+    if (leaf.hooks.empty()) return g;
+    return run_hooks(leaf.hooks, std::move(g), [](const auto& h) -> const auto& { return h.second; });
+  }
+  static void node_hooks(Node& n, std::vector<Tensor>& gys) {
+    for (const Node::PreHook& h : n.pre_hooks_) {
+      Tensor& g = gys[h.output_nr];
+      if (g.defined()) g = run_hooks(std::span(&h, 1), std::move(g), [](const Node::PreHook& p) -> const auto& { return p.fn; });
+    }
+  }
+
+  static std::size_t next_hook_id() {
+    static std::atomic<std::size_t> next{1};
+    return next.fetch_add(1);
+  }
+  static std::size_t add_hook(const Tensor& t, std::function<Tensor(const Tensor&)> fn) {
+    const std::size_t id = next_hook_id();
+    if (t.grad_fn()) t.grad_fn()->pre_hooks_.push_back({t.impl()->output_nr, id, std::move(fn)});
+    else t.impl()->hooks.emplace_back(id, std::move(fn));
+    return id;
+  }
+  static bool remove_hook(const Tensor& t, std::size_t id) {
+    if (t.grad_fn()) return std::erase_if(t.grad_fn()->pre_hooks_, [&](const Node::PreHook& h) { return h.id == id; }) > 0;
+    return std::erase_if(t.impl()->hooks, [&](const auto& h) { return h.first == id; }) > 0;
+  }
+
   static void accumulate(TensorImpl& leaf, Tensor g) {
+    g = leaf_hooks(leaf, std::move(g));
     if (!leaf.grad.defined()) {
       // Keep the gradient itself only if nothing else refers to its data.
       const bool unique = g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
@@ -317,7 +359,7 @@ struct Engine {
         accumulate(*roots[r].impl(), gradients[r]);
       } else {
         for (const auto& [impl, k] : capture->leaves) {
-          if (impl == roots[r].impl().get()) add_into(capture->results[k], gradients[r]);
+          if (impl == roots[r].impl().get()) add_into(capture->results[k], leaf_hooks(*impl, gradients[r]));
         }
       }
     }
@@ -409,6 +451,7 @@ struct Engine {
           gys.push_back(std::move(b));
           b = Tensor{};
         }
+        if (!n->pre_hooks_.empty()) node_hooks(*n, gys);
         if (capture != nullptr) {
           for (const auto& [key, k] : capture->outputs) {
             if (key.first == n && gys[key.second].defined()) add_into(capture->results[k], gys[key.second]);
@@ -434,7 +477,7 @@ struct Engine {
               accumulate(*leaf, std::move(g));
             } else {
               for (const auto& [impl, k] : capture->leaves) {
-                if (impl == leaf.get()) add_into(capture->results[k], g);
+                if (impl == leaf.get()) add_into(capture->results[k], leaf_hooks(*leaf, g));
               }
             }
           }
@@ -490,6 +533,38 @@ void Tensor::backward(const Tensor& gradient, BackwardOptions opts) const {
                                  g.dtype(), g.shape(), dtype(), shape()));
   }
   detail::Engine::run(std::span(this, 1), std::span(&g, 1), opts.retain_graph, opts.create_graph, nullptr);
+}
+
+std::size_t Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
+  check_defined("register_hook");
+  if (!impl_->requires_grad) {
+    throw GraphError(fmt::format("register_hook: this tensor {} {} does not require grad, so no gradient flows into it",
+                                 dtype(), shape()));
+  }
+  if (!hook) throw ValueError("register_hook: the hook is empty");
+  return detail::Engine::add_hook(*this, std::move(hook));
+}
+
+void Tensor::remove_hook(std::size_t id) const {
+  check_defined("remove_hook");
+  if (!detail::Engine::remove_hook(*this, id)) {
+    throw ValueError(fmt::format("remove_hook: no hook {} is registered on this tensor", id));
+  }
+}
+
+void Tensor::retain_grad() const {
+  check_defined("retain_grad");
+  if (!impl_->requires_grad) {
+    throw GraphError(fmt::format("retain_grad: this tensor {} {} does not require grad", dtype(), shape()));
+  }
+  if (!impl_->grad_fn || impl_->retains_grad) return;  // a leaf keeps its gradient anyway
+  impl_->retains_grad = true;
+  // Held weakly: the node must not keep the tensor (and its .grad) alive.
+  std::weak_ptr<detail::TensorImpl> weak = impl_;
+  detail::Engine::add_hook(*this, [weak](const Tensor& g) {
+    if (auto impl = weak.lock()) impl->grad = impl->grad.defined() ? add(impl->grad, g) : g.clone();
+    return Tensor{};
+  });
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "nabla/op.hpp"
 #include "nabla/tensor.hpp"
@@ -43,6 +45,9 @@ struct TensorImpl {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
   std::uint32_t output_nr = 0;  // which output of grad_fn this tensor is
+  // Hooks on a leaf's incoming gradient (a non-leaf's live on its node: Node::pre_hooks_).
+  std::vector<std::pair<std::size_t, std::function<Tensor(const Tensor&)>>> hooks;
+  bool retains_grad = false;
 };
 
 /// Element i (row-major) as double, and written from double, for any dtype.

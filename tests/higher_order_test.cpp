@@ -157,3 +157,70 @@ TEST_CASE("higher order: a training loop with a gradient penalty leaks nothing a
   }
   opt.zero_grad();
 }
+
+TEST_CASE("higher order: vjp, jvp, hvp, jacobian and hessian against closed forms") {
+  Generator gen(12);
+  Tensor a = randn({3, 3}, f64, gen);
+  Tensor x = randn({3}, f64, gen), v = randn({3}, f64, gen);
+  // f(x) = tanh(A x): J = diag(1 − tanh²(Ax)) A.
+  const auto f = [&](const std::vector<Tensor>& xs) { return tanh(matmul(a, xs[0])); };
+  const Tensor s = 1.0 - square(tanh(matmul(a, x)));
+  const Tensor jv = s * matmul(a, v);                    // J v
+  const Tensor vj = matmul(transpose(a), s * v);         // vᵀ J
+  const autograd::Result r1 = autograd::vjp(f, {x}, v);
+  const autograd::Result r2 = autograd::jvp(f, {x}, {v});
+  for (int i = 0; i < 3; ++i) {
+    CHECK(r1.values[0].at({i}) == doctest::Approx(vj.at({i})).epsilon(1e-12));
+    CHECK(r2.values[0].at({i}) == doctest::Approx(jv.at({i})).epsilon(1e-12));
+  }
+  CHECK_FALSE(r1.values[0].requires_grad());
+  CHECK_FALSE(x.requires_grad());  // the caller's tensor is untouched
+  const Tensor jac = autograd::jacobian([&](const Tensor& t) { return tanh(matmul(a, t)); }, x);
+  CHECK(jac.shape() == Shape{3, 3});
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) CHECK(jac.at({i, j}) == doctest::Approx(s.at({i}) * a.at({i, j})).epsilon(1e-12));
+  }
+  // g(x) = Σ x³ + x₀ x₁: H = diag(6x) + the x₀x₁ cross term.
+  const auto g = [](const Tensor& t) { return sum(t * t * t) + select(t, 0, 0) * select(t, 0, 1); };
+  const Tensor h = autograd::hessian(g, x);
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      const double expected = (i == j ? 6 * x.at({i}) : 0.0) + ((i == 0 && j == 1) || (i == 1 && j == 0) ? 1.0 : 0.0);
+      CHECK(h.at({i, j}) == doctest::Approx(expected).epsilon(1e-12));
+    }
+  }
+  const autograd::Result r3 = autograd::hvp([&](const std::vector<Tensor>& xs) { return g(xs[0]); }, {x}, {v});
+  const Tensor hv = matmul(h, v);
+  for (int i = 0; i < 3; ++i) CHECK(r3.values[0].at({i}) == doctest::Approx(hv.at({i})).epsilon(1e-12));
+  CHECK(r3.output.item() == doctest::Approx(g(x).item()));
+  CHECK_THROWS_WITH_AS(autograd::hvp(f, {x}, {v}), "hvp: the function must return one value, got [3]", ShapeError);
+  CHECK_THROWS_WITH_AS(autograd::jvp(f, {x}, {ones({2}, f64)}), "jvp: tangent 0 is float64 [2]; expected float64 [3]", ShapeError);
+}
+
+TEST_CASE("higher order: tensor hooks see, replace and stop seeing gradients; retain_grad keeps a non-leaf's") {
+  Tensor x = tensor({1.0, 2.0}, {2}, f64).requires_grad(true);
+  Tensor h = x * 3.0;
+  std::vector<double> seen;
+  const std::size_t id = h.register_hook([&](const Tensor& g) {
+    seen = g.to_vector();
+    return g * 10.0;  // replaces the gradient flowing on
+  });
+  h.retain_grad();
+  sum(h * h).backward({.retain_graph = true});
+  CHECK(seen == std::vector<double>{6.0, 12.0});           // 2h
+  CHECK(h.grad().to_vector() == std::vector<double>{60.0, 120.0});  // retain_grad runs after the replacing hook
+  CHECK(x.grad().to_vector() == std::vector<double>{180.0, 360.0});  // 3 · 10 · 2h
+  h.remove_hook(id);
+  CHECK_THROWS_WITH_AS(h.remove_hook(id), Contains("no hook"), ValueError);
+  x.zero_grad();
+  sum(h * h).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{18.0, 36.0});
+  // A leaf's hook, in grad() too.
+  Tensor w = tensor({1.0}, {1}, f64).requires_grad(true);
+  w.register_hook([](const Tensor& g) { return g * 2.0; });
+  CHECK(grad({sum(w * 5.0)}, {w})[0].item() == 10.0);
+  CHECK_THROWS_WITH_AS(zeros({1}).register_hook([](const Tensor& g) { return g; }), Contains("does not require grad"), GraphError);
+  w.register_hook([](const Tensor&) { return zeros({3}, f64); });
+  CHECK_THROWS_WITH_AS(sum(w * 5.0).backward(), Contains("register_hook: a hook returned float64 [3] for a gradient of float64 [1]"),
+                       GraphError);
+}

@@ -6,6 +6,7 @@
 //   auto [h] = grad({sum(g)}, {x});                           // h = 6x
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "nabla/tensor.hpp"
@@ -27,5 +28,37 @@ struct GradOptions {
 /// outputs and the inputs runs, and no .grad is changed.
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, GradOptions opts = {});
+
+/// Functions of derivatives, as torch.autograd.functional: f is evaluated at fresh leaf copies of
+/// the inputs (the caller's tensors and graphs are not touched), every result is detached unless
+/// `create_graph`, in which case the inputs are used as they are (they must require grad) and the
+/// results can be differentiated again.
+namespace autograd {
+
+/// A function of several tensors with one tensor result.
+using Function = std::function<Tensor(const std::vector<Tensor>&)>;
+
+struct Result {
+  Tensor output;                // f(inputs)
+  std::vector<Tensor> values;   // one per input: the product asked for
+};
+
+/// vᵀ ∂f/∂x_i for each input: v has f's output shape.
+Result vjp(const Function& f, const std::vector<Tensor>& inputs, const Tensor& v, bool create_graph = false);
+/// Σ_i ∂f/∂x_i t_i (one tensor of f's output shape, in `values[0]`): the Jacobian times the tangents
+/// t (one per input, each of its input's shape), by the double-vjp trick — the vjp with a dummy
+/// cotangent u is linear in u, and its vjp with t is J t.
+Result jvp(const Function& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents, bool create_graph = false);
+/// H v for a scalar f: the Hessian of f times v (one v per input, of its shape), by double
+/// backward: ∇_x (∇f · v). Costs about two backward passes, never forms H.
+Result hvp(const Function& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v, bool create_graph = false);
+/// The Jacobian of f at x: shape f(x).shape + x.shape, one backward per output element (for small
+/// outputs).
+Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
+/// The Hessian of a scalar f at x: shape x.shape + x.shape, one double backward per element of x
+/// (for small inputs).
+Tensor hessian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x);
+
+}  // namespace autograd
 
 }  // namespace nabla

@@ -46,6 +46,7 @@
 #include <array>
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <memory>
@@ -237,6 +238,13 @@ class Node : public std::enable_shared_from_this<Node> {
   double grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   bool released_ = false;
   // Scratch space of the backward walk (see src/autograd.cpp).
+  // Tensor hooks of this node's outputs (Tensor::register_hook on a non-leaf), by output and id.
+  struct PreHook {
+    std::uint32_t output_nr;
+    std::size_t id;
+    std::function<Tensor(const Tensor&)> fn;
+  };
+  std::vector<PreHook> pre_hooks_;
   std::uint64_t walk_id_ = 0;
   std::int64_t pending_ = 0;
   std::int64_t run_index_ = 0;

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <random>
@@ -152,6 +153,16 @@ class Tensor {
   void backward(const Tensor& gradient, BackwardOptions opts = {}) const;
   /// A tensor sharing the data but cut from the graph (no grad_fn, requires_grad false).
   Tensor detach() const;
+  /// Calls `hook` with the gradient flowing into this tensor in every later backward or grad()
+  /// (for a non-leaf, the total over all its uses, once; for a leaf, each contribution before it
+  /// is accumulated). A defined return value replaces the gradient. Returns an id for remove_hook.
+  /// The tensor must require grad.
+  std::size_t register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  /// Removes a hook registered on this tensor; an unknown id is a ValueError.
+  void remove_hook(std::size_t id) const;
+  /// Keeps the gradient of this non-leaf tensor in its .grad in later backward passes (leaves
+  /// keep theirs anyway).
+  void retain_grad() const;
 
   // ---- layout and conversion ------------------------------------------------------------------
   /// A view with another shape of the same numel; one dimension may be -1 (inferred).
