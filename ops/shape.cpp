@@ -16,12 +16,16 @@ struct Reshape {
   Shape resolved(const Tensor& x) const {
     Shape s = shape;
     int infer = -1;
-    std::int64_t known = 1;
+    Shape known_dims = s;  // the target without the inferred axis, its count through Shape's checked multiply
     for (int d = 0; d < s.rank(); ++d) {
-      if (s[d] == -1 && infer < 0) infer = d;
-      else if (s[d] < 0) throw ShapeError(fmt::format("reshape: bad target shape {} for {}", s, x.shape()));
-      else known *= s[d];
+      if (s[d] == -1 && infer < 0) {
+        infer = d;
+        known_dims[d] = 1;
+      } else if (s[d] < 0) {
+        throw ShapeError(fmt::format("reshape: bad target shape {} for {}", s, x.shape()));
+      }
     }
+    const std::int64_t known = known_dims.numel();
     if (infer >= 0) {
       if (known == 0 || x.numel() % known != 0) {
         throw ShapeError(fmt::format("reshape: cannot infer -1 in {} for {} elements of {}", s, x.numel(), x.shape()));

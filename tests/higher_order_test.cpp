@@ -224,3 +224,26 @@ TEST_CASE("higher order: tensor hooks see, replace and stop seeing gradients; re
   CHECK_THROWS_WITH_AS(sum(w * 5.0).backward(), Contains("register_hook: a hook returned float64 [3] for a gradient of float64 [1]"),
                        GraphError);
 }
+
+TEST_CASE("higher order: sharpness is the largest Hessian eigenvalue (a linear model's, in closed form)") {
+  Generator gen(21);
+  const std::int64_t n = 12, d = 3;
+  Tensor x = randn({n, d}, f64, gen), y = randn({n, 1}, f64, gen);
+  nn::Linear lin(d, 1, {.dtype = f64}, gen);
+  // C = 1/(2n) Σ (w·x + b − y)²: the Hessian in (w, b) is (1/n) X̃ᵀ X̃ with X̃ = [X, 1].
+  Tensor xt = cat({x, ones({n, 1}, f64)}, 1);
+  Tensor m = matmul(xt, xt, {.trans_a = true}) * (1.0 / double(n));
+  Tensor u = ones({d + 1}, f64);
+  double expected = 0;
+  for (int k = 0; k < 2000; ++k) {
+    Tensor mu = matmul(m, u);
+    expected = sum(u * mu).item() / sum(u * u).item();
+    u = mu / std::sqrt(sum(mu * mu).item());
+  }
+  const inspect::Sharpness s =
+      inspect::sharpness(lin, x, y, [](const Tensor& a, const Tensor& t) { return quadratic_cost(a, t); },
+                         {.iterations = 500, .tolerance = 1e-13});
+  CHECK(s.value == doctest::Approx(expected).epsilon(1e-8));
+  CHECK(s.iterations > 1);
+  CHECK_FALSE(lin.parameters()[0].tensor.grad().defined());
+}

@@ -163,6 +163,25 @@ class ModuleScope {
   std::size_t restore_ = std::string::npos;
 };
 
+// ---- sharpness --------------------------------------------------------------------------------------
+
+struct SharpnessOptions {
+  int iterations = 20;       // power-iteration steps at most
+  double tolerance = 1e-4;   // stop once the estimate changes by less than this, relatively
+  std::uint64_t seed = 0;    // of the starting vector
+};
+struct Sharpness {
+  double value = 0;          // the largest eigenvalue of the Hessian (in magnitude) — λ_max
+  int iterations = 0;        // Hessian-vector products taken
+};
+/// The sharpness of the cost at the current parameters: the largest eigenvalue of the Hessian of
+/// cost(net(x), labels) with respect to all of net's parameters, by power iteration on
+/// Hessian-vector products (double backward; the Hessian is never formed). Gradient descent with
+/// step η is stable along the top eigenvector only while λ_max < 2/η (book ch. 3, choosing η).
+/// The module runs in its current mode (call eval() first to leave dropout out); no .grad changes.
+Sharpness sharpness(nn::Module& net, const Tensor& x, const Tensor& labels,
+                    const std::function<Tensor(const Tensor&, const Tensor&)>& cost, SharpnessOptions opts = {});
+
 // ---- pairing advice ------------------------------------------------------------------------------
 
 /// Costs print a one-time warning (each kind once per process) when their input looks paired
