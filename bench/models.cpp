@@ -4,7 +4,8 @@
 //   bench_models --model network1|network2|network3 --batch 10 [--mode train|infer] [--threads 1]
 //                [--steps 2000] [--warmup 200]
 // train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
-// with recording off. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
+// with recording off; hvp: one Hessian-vector product of the cost in all parameters (forward, the
+// gradient with create_graph, and the backward of ∇C · v), network2 as the book's [784, 30, 10]. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
 // With --rss-every N it is the memory run instead: the resident set size is sampled every N steps
 // (and before the first) and printed as "rss_trace": [[step, kB], ...] under impl "nabla-memory".
 #include <unistd.h>
@@ -32,14 +33,14 @@ struct Model {
 };
 
 /// The same models as examples/train.cpp, with the same initialization scale, cost and optimizer.
-Model make(const std::string& name, std::int64_t batch, Generator& gen) {
+Model make(const std::string& name, std::int64_t batch, Generator& gen, std::int64_t hidden2 = 100) {
   if (name == "network1") {
     return {std::make_unique<nn::Sequential>(nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
                                              nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()),
             [](const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); }, 3.0, 0.0};
   }
   if (name == "network2") {
-    return {std::make_unique<nn::Sequential>(nn::Linear(784, 100, {}, gen), nn::Sigmoid(), nn::Linear(100, 10, {}, gen)),
+    return {std::make_unique<nn::Sequential>(nn::Linear(784, hidden2, {}, gen), nn::Sigmoid(), nn::Linear(hidden2, 10, {}, gen)),
             [](const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); }, 0.5, 5.0};
   }
   return {std::make_unique<nn::Sequential>(nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
 
   set_num_threads(threads);
   Generator gen(0);
-  Model m = make(model, batch, gen);
+  Model m = make(model, batch, gen, mode == "hvp" ? 30 : 100);
   optim::Sgd opt(m.net->parameters(), {.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
   Tensor x = uniform({batch, 784}, 0, 1, f32, gen);
   std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
@@ -87,6 +88,19 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     (*m.net)(x);
   };
+  std::vector<Tensor> params, v;
+  for (const nn::Param& p : m.net->parameters()) {
+    params.push_back(p.tensor);
+    v.push_back(randn(p.tensor.shape(), p.tensor.dtype(), gen));
+  }
+  auto hvp_step = [&] {
+    Tensor c = m.cost((*m.net)(x), y);
+    const std::vector<Tensor> g = grad({c}, params, {}, {.create_graph = true});
+    Tensor gv = sum(g[0] * v[0]);
+    for (std::size_t i = 1; i < g.size(); ++i) gv = gv + sum(g[i] * v[i]);
+    const std::vector<Tensor> hv = grad({gv}, params);
+    (void)hv;
+  };
   if (mode == "infer") m.net->eval();
   std::vector<std::pair<int, long>> rss_trace;
   rss_trace.reserve(static_cast<std::size_t>(rss_every > 0 ? (warmup + steps) / rss_every + 2 : 0));
@@ -94,7 +108,8 @@ int main(int argc, char** argv) {
     if (rss_every > 0 && i % rss_every == 0) rss_trace.emplace_back(i, rss_kb());
   };
   const std::vector<double> us = mode == "train" ? bench::time_steps(warmup, steps, train_step, sample)
-                                                 : bench::time_steps(warmup, steps, infer_step, sample);
+                                 : mode == "hvp"   ? bench::time_steps(warmup, steps, hvp_step, sample)
+                                                   : bench::time_steps(warmup, steps, infer_step, sample);
   if (rss_every > 0) {
     rss_trace.emplace_back(warmup + steps, rss_kb());
     std::string trace;

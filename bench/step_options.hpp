@@ -17,7 +17,7 @@ struct StepOptions {
 /// Adds --model (one of `models`), --mode, --batch, --threads, --steps and --warmup to `app`.
 inline void add_step_options(CLI::App& app, StepOptions& o, const std::vector<std::string>& models) {
   app.add_option("--model", o.model)->check(CLI::IsMember(models));
-  app.add_option("--mode", o.mode)->check(CLI::IsMember({"train", "infer"}));
+  app.add_option("--mode", o.mode)->check(CLI::IsMember({"train", "infer", "hvp"}));
   app.add_option("--batch", o.batch)->check(CLI::Range(1, 100000));
   app.add_option("--threads", o.threads)->check(CLI::Range(1, 64));
   app.add_option("--steps", o.steps)->check(CLI::Range(1, 10000000));

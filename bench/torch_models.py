@@ -2,7 +2,7 @@
 """PyTorch side of the side-by-side benchmarks: the same models, initialization scale, cost,
 optimizer and fixed random batch as bench/models.cpp, timed the same way; prints one JSON line.
 
-  /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer]
+  /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer|hvp]
                                          [--threads 1] [--steps 2000] [--warmup 200]
 """
 import argparse
@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def make(name, batch):
+def make(name, batch, hidden2=100):
     n = 50000
     if name == "network1":  # network.py: N(0,1) weights and biases, sigmoid, quadratic cost, eta 3.0
         net = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
@@ -25,7 +25,7 @@ def make(name, batch):
         cost = lambda a, y: 0.5 * ((a - F.one_hot(y, 10).float()) ** 2).sum(1).mean()
         return net, cost, 3.0, 0.0
     if name == "network2":  # network2.py: N(0,1/n_in) weights, N(0,1) biases, cross-entropy, L2 5.0, eta 0.5
-        net = nn.Sequential(nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10))
+        net = nn.Sequential(nn.Linear(784, hidden2), nn.Sigmoid(), nn.Linear(hidden2, 10))
         cost = lambda z, y: F.binary_cross_entropy_with_logits(z, F.one_hot(y, 10).float(), reduction="sum") / z.shape[0]
         lr, l2 = 0.5, 5.0 / n
     else:  # network3.py's CNN: conv-pool-ReLU x2, FC 100 ReLU, softmax; L2 0.1 per mini-batch count
@@ -44,7 +44,7 @@ def make(name, batch):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3"])
-    ap.add_argument("--mode", default="train", choices=["train", "infer"])
+    ap.add_argument("--mode", default="train", choices=["train", "infer", "hvp"])
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=2000)
@@ -52,7 +52,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net, cost, lr, l2 = make(a.model, a.batch)
+    net, cost, lr, l2 = make(a.model, a.batch, 30 if a.mode == "hvp" else 100)
     weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
     biases = [p for name, p in net.named_parameters() if name.endswith("bias")]
     opt = torch.optim.SGD([{"params": weights, "weight_decay": l2}, {"params": biases, "weight_decay": 0.0}], lr=lr)
@@ -71,7 +71,16 @@ def main():
         with torch.no_grad():
             net(x)
 
-    step = train_step if a.mode == "train" else infer_step
+    params = list(net.parameters())
+    v = [torch.randn_like(p) for p in params]
+
+    def hvp_step():  # double backward, as torch.autograd.functional.hvp does it, without its copies
+        c = cost(net(x), y)
+        g = torch.autograd.grad(c, params, create_graph=True)
+        gv = sum((gi * vi).sum() for gi, vi in zip(g, v))
+        torch.autograd.grad(gv, params)
+
+    step = {"train": train_step, "infer": infer_step, "hvp": hvp_step}[a.mode]
     us = []
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()

@@ -62,25 +62,25 @@ void Context::save_one(const Tensor& t) {
   // A detached alias shares the storage (and so its version counter) but not the graph: saving
   // an op's own output would otherwise make a cycle tensor → node → saved tensor. Where it sat in
   // the graph is kept beside it (SavedLink), for create_graph.
-  saved_.push_back(t.defined() ? t.detach() : Tensor{});
-  saved_versions_.push_back(t.defined() ? t.version() : 0);
-  SavedLink link;
-  if (t.defined() && t.requires_grad()) {
+  Saved& e = saved_.emplace_back();
+  if (!t.defined()) return;
+  e.tensor = t.detach();
+  e.version = t.version();
+  if (t.requires_grad()) {
     if (t.grad_fn()) {
-      link.fn = t.grad_fn();
-      link.output_nr = t.impl()->output_nr;
+      e.fn = t.grad_fn();
+      e.output_nr = t.impl()->output_nr;
     } else {
-      link.leaf = t.impl();
+      e.leaf = t.impl();
     }
   }
-  links_.push_back(std::move(link));
 }
 
 const Tensor& Context::saved(std::size_t i) const {
   if (i >= saved_.size()) {
     throw GraphError(fmt::format("saved: asked for saved tensor {}, {} were saved", i, saved_.size()));
   }
-  return live_.empty() || !live_[i].defined() ? saved_[i] : live_[i];
+  return live_.empty() || !live_[i].defined() ? saved_[i].tensor : live_[i];
 }
 
 void Context::state_error() const {
@@ -169,11 +169,11 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
   }
   Context& ctx = context();
   for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
-    const Tensor& s = ctx.saved_[i];
-    if (s.defined() && s.version() != ctx.saved_versions_[i]) {
+    const Tensor& s = ctx.saved_[i].tensor;
+    if (s.defined() && s.version() != ctx.saved_[i].version) {
       throw GraphError(fmt::format("{}.backward: saved tensor {} was modified in place after forward "
                                    "(version {}, saved at {})",
-                                   name(), i, s.version(), ctx.saved_versions_[i]));
+                                   name(), i, s.version(), ctx.saved_[i].version));
     }
   }
   // Under create_graph, the saved inputs and outputs take their places in the graph again.
@@ -182,12 +182,12 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
     for (const Tensor& g : gys) graph_inputs = graph_inputs || (g.defined() && g.requires_grad());
     ctx.live_.assign(ctx.saved_.size(), Tensor{});
     for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
-      const Context::SavedLink& link = ctx.links_[i];
+      const Context::Saved& link = ctx.saved_[i];
       Tensor& live = ctx.live_[i];
       if (auto leaf = link.leaf.lock()) {
         live = Tensor(std::move(leaf));
       } else if (link.fn || link.own_output >= 0) {
-        live = ctx.saved_[i].detach();
+        live = link.tensor.detach();
         live.impl()->requires_grad = true;
         live.impl()->grad_fn = link.fn ? link.fn : shared_from_this();
         live.impl()->output_nr = link.fn ? link.output_nr : static_cast<std::uint32_t>(link.own_output);
@@ -236,8 +236,6 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
   }
   if (!retain_graph && !create_graph) {
     ctx.saved_.clear();
-    ctx.saved_versions_.clear();
-    ctx.links_.clear();
     released_ = true;
   }
   return grads;
@@ -269,8 +267,8 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
     // under create_graph.
     Context& ctx = node->context();
     for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
-      const Tensor& t = ctx.saved_[i];
-      Context::SavedLink& link = ctx.links_[i];
+      Context::Saved& link = ctx.saved_[i];
+      const Tensor& t = link.tensor;
       if (t.defined() && !link.fn && link.leaf.expired() && link.own_output < 0 &&
           t.impl()->storage == out.impl()->storage && t.shape() == out.shape()) {
         link.own_output = static_cast<std::int32_t>(k);
@@ -351,10 +349,17 @@ struct Engine {
   static void run(std::span<const Tensor> roots, std::span<const Tensor> gradients, bool retain_graph, bool create_graph,
                   Capture* capture) {
     GradModeGuard grad_mode(create_graph);
-    std::vector<Node*> starts;
+    static std::atomic<std::uint64_t> next_walk{1};
+    const std::uint64_t walk = next_walk.fetch_add(1);
+    // reached[0, starts) are the roots' nodes, each once; the rest are found by pass 1.
+    std::vector<Node*> reached;
     for (std::size_t r = 0; r < roots.size(); ++r) {
       if (Node* n = roots[r].grad_fn().get()) {
-        starts.push_back(n);
+        if (n->walk_id_ != walk) {
+          n->walk_id_ = walk;
+          n->pending_ = 0;
+          reached.push_back(n);
+        }
       } else if (capture == nullptr) {
         accumulate(*roots[r].impl(), gradients[r]);
       } else {
@@ -363,19 +368,10 @@ struct Engine {
         }
       }
     }
-    if (starts.empty()) return;
-    static std::atomic<std::uint64_t> next_walk{1};
-    const std::uint64_t walk = next_walk.fetch_add(1);
+    if (reached.empty()) return;
+    const std::size_t starts = reached.size();
 
     // Pass 1: count the edges into each reachable node.
-    std::vector<Node*> reached;
-    for (Node* n : starts) {
-      if (n->walk_id_ != walk) {
-        n->walk_id_ = walk;
-        n->pending_ = 0;
-        reached.push_back(n);
-      }
-    }
     for (std::size_t k = 0; k < reached.size(); ++k) {
       for (const Edge& e : reached[k]->edges_) {
         Node* m = e.fn.get();
@@ -398,8 +394,8 @@ struct Engine {
       std::vector<std::int64_t> pending(reached.size());
       for (std::size_t k = 0; k < reached.size(); ++k) pending[k] = reached[k]->pending_;
       std::vector<Node*> order, ready;
-      for (Node* n : starts) {
-        if (pending[n->run_index_] == 0 && std::find(ready.begin(), ready.end(), n) == ready.end()) ready.push_back(n);
+      for (std::size_t k = 0; k < starts; ++k) {
+        if (pending[k] == 0) ready.push_back(reached[k]);
       }
       while (!ready.empty()) {
         Node* n = ready.back();
@@ -435,8 +431,8 @@ struct Engine {
       for (std::size_t r = 0; r < roots.size(); ++r) {
         if (Node* n = roots[r].grad_fn().get()) add_into(n->grad_buffer(roots[r].impl()->output_nr), gradients[r]);
       }
-      for (Node* n : starts) {
-        if (n->pending_ == 0 && std::find(ready.begin(), ready.end(), n) == ready.end()) ready.push_back(n);
+      for (std::size_t k = 0; k < starts; ++k) {
+        if (reached[k]->pending_ == 0) ready.push_back(reached[k]);
       }
       std::vector<Tensor> gys;
       while (!ready.empty()) {

@@ -97,7 +97,10 @@ class Context {
   template <class... Ts>
     requires(std::convertible_to<const Ts&, const Tensor&> && ...)
   void save(const Ts&... tensors) {
-    if (recording_) (save_one(tensors), ...);
+    if (recording_) {
+      saved_.reserve(saved_.size() + sizeof...(Ts));
+      (save_one(tensors), ...);
+    }
   }
   /// Saved tensor i, in the order saved.
   const Tensor& saved(std::size_t i) const;
@@ -147,15 +150,15 @@ class Context {
   // Where a saved tensor sits in the graph, to reconnect it under create_graph: an input that is a
   // leaf (weakly held: the graph never keeps a leaf, and so its .grad, alive), an input made by
   // another node, or output `own_output` of this op.
-  struct SavedLink {
+  struct Saved {
+    Tensor tensor;              // a detached alias
+    std::uint64_t version = 0;  // of its storage when saved
     std::weak_ptr<detail::TensorImpl> leaf;
     std::shared_ptr<Node> fn;
     std::uint32_t output_nr = 0;
     std::int32_t own_output = -1;
   };
-  std::vector<Tensor> saved_;
-  std::vector<std::uint64_t> saved_versions_;
-  std::vector<SavedLink> links_;
+  std::vector<Saved> saved_;
   std::vector<Tensor> live_;  // the saved tensors reconnected, while a create_graph backward runs
   std::any state_;
   const Node* node_ = nullptr;
