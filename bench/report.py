@@ -66,6 +66,8 @@ for model, mode, batch, threads in configs:
         continue
     n_med, p_med = statistics.median(nb), statistics.median(pt)
     gflops = flops(model, mode, batch) / n_med / 1e3
+    # A Hessian-vector product's work is not the training step's GEMMs: no rate for it.
+    rate_cell = "—" if mode == "hvp" else f"{gflops:.1f} ({100 * gflops / peak.get(threads, float('nan')):.0f}%)"
     lt = runs.get((model, mode, batch, threads, "libtorch"), [])
     loop = runs.get((model, mode, batch, threads, "openblas-loop"), [])
     lt_cell = f"{fmt_time(statistics.median(lt))} (**{statistics.median(lt) / n_med:.2f}×**)" if lt else "—"
@@ -74,7 +76,7 @@ for model, mode, batch, threads in configs:
         f"| {model} | {mode} | {batch} | {threads} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) "
         f"| {fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** "
         f"| {lt_cell} | {loop_cell} "
-        f"| {gflops:.1f} ({100 * gflops / peak.get(threads, float('nan')):.0f}%) "
+        f"| {rate_cell} "
         f"| {rss[(model, mode, batch, threads, 'nabla')] / 1024:.0f} / {rss[(model, mode, batch, threads, 'pytorch')] / 1024:.0f} |")
     chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
 

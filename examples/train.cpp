@@ -365,7 +365,34 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
   return 0;
 }
 
-int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command) {
+/// The sharpness log: per epoch, η, μ and λ_max of the cost's Hessian in the parameters.
+struct SharpnessRow {
+  int epoch;
+  double lr, momentum, lambda_max;
+};
+
+void write_sharpness(const fs::path& dir, const std::vector<SharpnessRow>& rows) {
+  std::string s = "epoch,lr,lambda_max,stability_limit\n";
+  for (const SharpnessRow& r : rows) {
+    s += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", r.epoch, r.lr, r.lambda_max, 2 * (1 + r.momentum) / r.lr);
+  }
+  io::write_file_atomic((dir / "sharpness.csv").string(), std::as_bytes(std::span(s.data(), s.size())));
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return;
+  const fs::path script = dir / "sharpness.gp";
+  std::ofstream gp(script);
+  gp << "set terminal pngcairo size 800,450 font 'sans,10'\n"
+     << "set output '" << (dir / "sharpness.png").string() << "'\n"
+     << "set datafile separator ','\nset key autotitle columnhead top left\nset grid\nset xlabel 'epoch'\n"
+     << "set logscale y\nset title 'sharpness: the largest Hessian eigenvalue of the cost, and where gradient descent "
+        "stops being stable'\n"
+     << "plot '" << (dir / "sharpness.csv").string() << "' using 1:3 with linespoints title 'λ_max', "
+     << "'' using 1:4 with lines dashtype 2 title '2(1 + μ)/η'\n";
+  gp.close();
+  (void)std::system(fmt::format("gnuplot '{}' 2> /dev/null", script.string()).c_str());
+}
+
+int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command,
+        std::int64_t sharpness_examples) {
   const auto started = std::chrono::steady_clock::now();
   // Resuming: the checkpoint's configuration rules; only the number of epochs may grow.
   io::TensorFile resumed;
@@ -379,6 +406,17 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   // Every metadata field is read before anything is loaded or written.
   const int start = resume.empty() ? 0 : static_cast<int>(resumed.meta_int("epoch", 0, 1'000'000));
   std::vector<Row> rows = resume.empty() ? std::vector<Row>{} : rows_from(resumed, start);
+  std::vector<SharpnessRow> sharp;
+  if (!resume.empty() && resumed.metadata.contains("sharpness")) {
+    for (const json& r : meta_json(resumed, "sharpness")) {
+      if (!r.is_array() || r.size() != 4 || !r[0].is_number_integer() || !r[1].is_number() || !r[2].is_number() ||
+          !r[3].is_number()) {
+        throw IoError(fmt::format("\"{}\": metadata field \"sharpness\": row {} is not [epoch, η, μ, λ_max]", resume,
+                                  excerpt(r.dump().substr(0, 200))));
+      }
+      sharp.push_back({r[0].get<int>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>()});
+    }
+  }
   const data::Split data = load_data(cfg);
   if ((cfg.schedule == "halve" || cfg.early_stop > 0) && data.validation.empty()) {
     throw ValueError("the halving schedule and early stopping need validation data: pass --validation N");
@@ -462,6 +500,15 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
                te.cost, te.accuracy, seconds);
     std::fflush(stdout);  // each epoch's line as it happens, also into a pipe or a log
 
+    if (sharpness_examples > 0) {  // λ_max on a fixed slice of the training set, in evaluation mode
+      const data::Dataset probe = data.train.slice(0, std::min<std::int64_t>(sharpness_examples, data.train.size()));
+      net.eval();
+      const inspect::Sharpness sh = inspect::sharpness(net, probe.x(), probe.y(), cost, {.iterations = 30, .tolerance = 1e-3});
+      sharp.push_back({epoch + 1, opt.lr(), cfg.momentum, sh.value});
+      fmt::print("           sharpness λ_max {:.4g} (stable below 2(1 + μ)/η = {:.4g}; {} Hessian-vector products)\n", sh.value,
+                 2 * (1 + cfg.momentum) / opt.lr(), sh.iterations);
+      write_sharpness(out, sharp);
+    }
     schedule->epoch_end(has_val ? va.accuracy : NAN);
     std::map<std::string, Tensor> extra;
     if (cfg.early_stop > 0) {
@@ -479,8 +526,13 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     }
     json jrows = json::array();
     for (const Row& r : rows) jrows.push_back(to_json(r));
-    io::save_checkpoint(checkpoint.string(), net, &opt,
-                        {{"config", json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}}, extra);
+    std::map<std::string, std::string> meta{{"config", json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}};
+    if (!sharp.empty()) {
+      json js = json::array();
+      for (const SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
+      meta["sharpness"] = js.dump();
+    }
+    io::save_checkpoint(checkpoint.string(), net, &opt, meta, extra);
     write_csv(out / "metrics.csv", rows);
   }
 
@@ -566,6 +618,10 @@ int main(int argc, char** argv) {
   config(app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
                                          "images left–right) on the fly"));
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
+  std::int64_t sharpness_examples = 0;
+  app.add_option("--sharpness", sharpness_examples, "after each epoch, the largest Hessian eigenvalue of the cost on the first N "
+                 "training examples, beside the stability limit 2(1 + μ)/η (sharpness.csv, sharpness.png; 0: off)")
+      ->check(cli_checks::non_negative);
   std::vector<std::string> vote_paths;
   app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
       ->check(CLI::ExistingFile);
@@ -600,7 +656,7 @@ int main(int argc, char** argv) {
     }
     std::string command = "nabla-train";
     for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-    return run(cfg, epochs, out, resume, quiet, command);
+    return run(cfg, epochs, out, resume, quiet, command, sharpness_examples);
   } catch (const Error& e) {
     fmt::print(stderr, "nabla-train: {}\n", e.what());
     return 1;
