@@ -247,3 +247,49 @@ TEST_CASE("higher order: sharpness is the largest Hessian eigenvalue (a linear m
   CHECK(s.iterations > 1);
   CHECK_FALSE(lin.parameters()[0].tensor.grad().defined());
 }
+
+TEST_CASE("higher order: in float32, the recorded backward (create_graph) agrees with the fused one, and H v with float64's") {
+  Generator gen(31);
+  nn::Sequential net{nn::Reshape({1, 12, 12}), nn::Conv2d(1, 4, 3, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(),
+                     nn::Linear(100, 16, {}, gen), nn::Sigmoid(), nn::Linear(16, 10, {}, gen)};
+  Tensor x = randn({6, 144}, f32, gen);
+  Tensor labels = nabla_test::labels(6, 10, gen);
+  std::vector<Tensor> params;
+  for (const nn::Param& p : net.parameters()) params.push_back(p.tensor);
+  // First order: the fused kernels (AVX-512 convolution and pooling where the CPU has them) and the
+  // recorded ops of create_graph give the same gradients.
+  const std::vector<Tensor> fused = grad({softmax_cross_entropy(net(x), labels)}, params);
+  const std::vector<Tensor> recorded = grad({softmax_cross_entropy(net(x), labels)}, params, {}, {.create_graph = true});
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto a = fused[i].to_vector(), b = recorded[i].to_vector();
+    double scale = 1e-6;
+    for (double v : a) scale = std::max(scale, std::abs(v));
+    for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(std::abs(a[k] - b[k]) <= 1e-5 * scale);
+  }
+  // Second order: H v in float32 against the same network and v in float64.
+  std::vector<Tensor> v;
+  for (const Tensor& p : params) v.push_back(randn(p.shape(), f32, gen));
+  const auto hv_of = [&](nn::Module& m, const Tensor& xs, const std::vector<Tensor>& vs) {
+    std::vector<Tensor> ps;
+    for (const nn::Param& p : m.parameters()) ps.push_back(p.tensor);
+    const std::vector<Tensor> g = grad({softmax_cross_entropy(m(xs), labels)}, ps, {}, {.create_graph = true});
+    Tensor gv = sum(g[0] * vs[0]);
+    for (std::size_t i = 1; i < g.size(); ++i) gv = gv + sum(g[i] * vs[i]);
+    return grad({gv}, ps);
+  };
+  const std::vector<Tensor> hv32 = hv_of(net, x, v);
+  nn::Sequential net64{nn::Reshape({1, 12, 12}), nn::Conv2d(1, 4, 3, {.dtype = f64}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(),
+                       nn::Linear(100, 16, {.dtype = f64}, gen), nn::Sigmoid(), nn::Linear(16, 10, {.dtype = f64}, gen)};
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, t] : net.state()) state.emplace(name, t.to(f64));
+  net64.load_state(state);
+  std::vector<Tensor> v64;
+  for (const Tensor& t : v) v64.push_back(t.to(f64));
+  const std::vector<Tensor> hv64 = hv_of(net64, x.to(f64), v64);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto a = hv32[i].to_vector(), b = hv64[i].to_vector();
+    double scale = 1e-6;
+    for (double t : b) scale = std::max(scale, std::abs(t));
+    for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(std::abs(a[k] - b[k]) <= 1e-3 * scale);
+  }
+}
