@@ -380,7 +380,7 @@ void write_sharpness(const fs::path& dir, const std::vector<SharpnessRow>& rows)
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return;
   const fs::path script = dir / "sharpness.gp";
   std::ofstream gp(script);
-  gp << "set terminal pngcairo size 800,450 font 'sans,10'\n"
+  gp << "set terminal pngcairo size 800,450 font 'sans,10' noenhanced\n"
      << "set output '" << (dir / "sharpness.png").string() << "'\n"
      << "set datafile separator ','\nset key autotitle columnhead top left\nset grid\nset xlabel 'epoch'\n"
      << "set logscale y\nset title 'sharpness: the largest Hessian eigenvalue of the cost, and where gradient descent "
