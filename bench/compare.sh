@@ -11,6 +11,17 @@ new=${2:-build}
 REPS=${REPS:-5}
 out=$(mktemp)
 source bench/rows.sh  # configs, pin_for
+# Only the rows both builds can run (an older build may lack a mode, such as hvp).
+both=()
+for c in "${configs[@]}"; do
+  read -r model mode batch steps <<< "$c"
+  if "$old/bench/bench_models" --model "$model" --mode "$mode" --batch 1 --steps 1 --warmup 0 > /dev/null 2>&1; then
+    both+=("$c")
+  else
+    echo "skipping $model $mode: $old/bench/bench_models cannot run it" >&2
+  fi
+done
+configs=("${both[@]}")
 for rep in $(seq "$REPS"); do
   for t in 1 2; do
     pin=$(pin_for "$t")

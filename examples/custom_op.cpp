@@ -21,6 +21,7 @@ using namespace nabla;
 // The op: a struct with a name, typed parameters, forward and backward side by side.
 struct Softplus {
   static constexpr std::string_view name = "softplus";
+  static constexpr bool differentiable_backward = true;  // backward below records under create_graph
   double beta = 1.0;  // softplus_β(x) = ln(1 + e^{βx}) / β
 
   // Forward: checked as a built-in is, then one loop, computed stably as max(βx, 0) + ln(1 + e^{−|βx|}),
@@ -34,8 +35,11 @@ struct Softplus {
       return (std::max(bx, T(0)) + std::log1p(std::exp(-std::abs(bx)))) / T(b);
     });
   }
-  // Backward: d/dx softplus_β(x) = σ(βx). One gradient per input.
+  // Backward: d/dx softplus_β(x) = σ(βx). One gradient per input. Under create_graph (grad mode on)
+  // the same formula with nabla ops, so that it can be differentiated again (second derivatives);
+  // otherwise one fused loop.
   Grads backward(Context& ctx, const Tensor& gy) const {
+    if (grad_enabled()) return {gy * sigmoid(ctx.saved(0) * beta)};
     return {zip(gy, ctx.saved(0), [b = beta](auto g, auto v) {
       using T = decltype(v);
       return g / (T(1) + std::exp(-T(b) * v));
@@ -97,6 +101,9 @@ int main(int argc, char** argv) {
   GradcheckResult check = gradcheck(Softplus{.beta = 1.5}, {probe});
   fmt::print("softplus: {}\n", check);
   if (!check) return 1;
+  GradcheckResult check_second = gradgradcheck(Softplus{.beta = 1.5}, {probe});  // d²/dx² = β σ′(βx)
+  fmt::print("softplus, second derivative: {}\n", check_second);
+  if (!check_second) return 1;
   const double differs = max_abs(my_softplus(probe, 1.5) - nabla::softplus(probe, 1.5));
   fmt::print("softplus: largest difference from the built-in nabla::softplus {:.3g}\n", differs);
   if (!(differs < 1e-12)) return 1;

@@ -293,3 +293,57 @@ TEST_CASE("higher order: in float32, the recorded backward (create_graph) agrees
     for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(std::abs(a[k] - b[k]) <= 1e-3 * scale);
   }
 }
+
+TEST_CASE("higher order: the HVP of a random MLP equals finite differences of its gradient and the explicit Hessian times v") {
+  Generator gen(41);
+  // [5, 4, 3] with tanh, softmax cross-entropy, as a function of one parameter vector θ (float64).
+  const std::int64_t n_in = 5, n_h = 4, n_out = 3, count = n_h * n_in + n_h + n_out * n_h + n_out;
+  Tensor x = randn({7, n_in}, f64, gen);
+  Tensor labels = nabla_test::labels(7, n_out, gen);
+  const auto f = [&](const Tensor& theta) {
+    std::int64_t at = 0;
+    auto take = [&](std::int64_t k, Shape s) {
+      Tensor t = narrow(theta, 0, at, k).reshape(s);
+      at += k;
+      return t;
+    };
+    const Tensor w1 = take(n_h * n_in, {n_h, n_in}), b1 = take(n_h, {n_h}), w2 = take(n_out * n_h, {n_out, n_h}),
+                 b2 = take(n_out, {n_out});
+    return softmax_cross_entropy(matmul(tanh(matmul(x, w1, {.trans_b = true}) + b1), w2, {.trans_b = true}) + b2, labels);
+  };
+  const Tensor theta = randn({count}, f64, gen), v = randn({count}, f64, gen);
+  const Tensor hv = autograd::hvp([&](const std::vector<Tensor>& t) { return f(t[0]); }, {theta}, {v}).values[0];
+  // Central differences of the analytic gradient along v: (∇f(θ + εv) − ∇f(θ − εv)) / 2ε.
+  const auto gradient = [&](const Tensor& t) {
+    const Tensor leaf = t.detach().requires_grad(true);
+    return grad({f(leaf)}, {leaf})[0];
+  };
+  const double eps = 1e-5;
+  const Tensor fd = (gradient(theta + v * eps) - gradient(theta - v * eps)) * (1 / (2 * eps));
+  const Tensor hmat = autograd::hessian(f, theta);
+  const Tensor explicit_hv = matmul(hmat, v);
+  double scale = 0;
+  for (double t : explicit_hv.to_vector()) scale = std::max(scale, std::abs(t));
+  for (std::int64_t i = 0; i < count; ++i) {
+    CHECK(std::abs(hv.at({i}) - explicit_hv.at({i})) <= 1e-8 * scale);
+    CHECK(std::abs(hv.at({i}) - fd.at({i})) <= 1e-8 * scale);
+  }
+  // The Hessian is symmetric, as a Hessian must be.
+  for (std::int64_t i = 0; i < count; ++i) {
+    for (std::int64_t j = 0; j < i; ++j) REQUIRE(std::abs(hmat.at({i, j}) - hmat.at({j, i})) <= 1e-12);
+  }
+}
+
+TEST_CASE("higher order: hooks fire once per backward, in the order registered") {
+  Tensor x = tensor({1.0, -1.0}, {2}, f64).requires_grad(true);
+  Tensor h = x * 2.0;
+  std::vector<std::string> calls;
+  h.register_hook([&](const Tensor&) { calls.push_back("first"); return Tensor{}; });
+  h.register_hook([&](const Tensor& g) { calls.push_back("second"); return g * 0.5; });
+  x.register_hook([&](const Tensor&) { calls.push_back("leaf"); return Tensor{}; });
+  // h is used twice: its hooks still see the total once.
+  (sum(h * h) + sum(h)).backward();
+  CHECK(calls == std::vector<std::string>{"first", "second", "leaf"});
+  // d/dx = 2 · ½ · (2h + 1)
+  CHECK(x.grad().to_vector() == std::vector<double>{5.0, -3.0});
+}
