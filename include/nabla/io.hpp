@@ -54,16 +54,17 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 /// Reads a regular file of at most 64 GiB (a FIFO or directory is an IoError, never a wait).
 TensorFile load_safetensors(const std::string& path);
 
-/// Saves a model's parameters ("model.<name>"), the optimizer's state ("optim.<name>", if given),
-/// any `extra` tensors ("extra.<name>") and metadata, atomically.
-void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer,
+/// Saves a model's parameters ("model.<name>"), the optimizer's state ("optim.<name>", if given,
+/// and its kind as metadata "nabla.optimizer"), any `extra` tensors ("extra.<name>") and metadata,
+/// atomically.
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
                      const std::map<std::string, std::string>& metadata = {},
                      const std::map<std::string, Tensor>& extra = {});
 /// Loads a checkpoint into the model (and optimizer, if given). Every name, dtype and shape must
-/// match the model and optimizer; otherwise an IoError naming the file and the first fault, and
-/// neither is changed. Returns the whole file (for its metadata and extra tensors).
-TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer);
+/// match the model and optimizer — and the optimizer's kind the one that saved the state — otherwise
+/// an IoError naming the file and the first fault, and neither is changed. Returns the whole file (for its metadata and extra tensors).
+TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer);
 /// The same for a file already read (`path` names it in errors).
-void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Sgd* optimizer);
+void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Optimizer* optimizer);
 
 }  // namespace nabla::io

@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nabla/nn.hpp"
@@ -36,34 +37,164 @@ struct SgdOptions {
   double clip_norm = 0.0;   // if > 0, gradients are rescaled so their joint L2 norm is at most this
 };
 
-class Sgd {
- public:
-  Sgd(std::vector<nn::Param> params, SgdOptions opts);
+/// Parameters with their own learning rate and weight decay (torch.optim's param_groups). An
+/// unset (NaN) field takes the optimizer's option.
+struct ParamGroup {
+  std::vector<nn::Param> params;
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  double weight_decay = std::numeric_limits<double>::quiet_NaN();
+};
 
+/// What every optimizer shares: parameter groups, zero_grad, the learning rate a schedule sets, a
+/// step count, and a state that checkpoints save and load (nabla/io.hpp). Weight decay, in every
+/// optimizer, applies to the parameters with `decay` (weights, not biases — the book's rule).
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  /// "sgd", "adam", "adamw", "rmsprop", "adagrad": recorded in checkpoints, so that a checkpoint
+  /// of one optimizer is refused by another.
+  virtual std::string_view kind() const = 0;
   /// Forgets every parameter's gradient.
   void zero_grad();
   /// One update of every parameter from its .grad (parameters without a gradient are skipped).
-  void step();
-
-  double lr() const { return opts_.lr; }
+  virtual void step() = 0;
+  /// The base learning rate. set_lr (a schedule's) sets it, and every group's in proportion: a
+  /// group made with its own lr keeps its ratio to the base.
+  double lr() const { return lr_; }
   void set_lr(double lr);
-  const SgdOptions& options() const { return opts_; }
+  /// The learning rate and weight decay group g uses now.
+  double group_lr(std::size_t g) const { return lr_ * groups_.at(g).lr_factor; }
+  double group_weight_decay(std::size_t g) const { return groups_.at(g).weight_decay; }
+  std::size_t group_count() const { return groups_.size(); }
   std::int64_t steps() const { return steps_; }
-  /// The joint L2 norm of the parameters' gradients as they are now (computed on each call; after
-  /// step() and before zero_grad() that is the norm the step used, before clipping).
-  double grad_norm() const;
+  /// Every parameter, group after group.
   const std::vector<nn::Param>& params() const { return params_; }
+  /// The joint L2 norm of the parameters' gradients as they are now.
+  double grad_norm() const;
 
-  /// Momentum buffers ("velocity.<parameter name>") and the step count ("steps", a 0-d int64).
+  /// Buffers ("<buffer>.<parameter name>") and the step count ("steps", a 0-d int64).
   std::map<std::string, Tensor> state() const;
-  /// Restores state(); checks every name, shape and dtype first (ValueError, nothing changed).
+  /// Restores state(); checks every name, shape, dtype and value first (the step count in
+  /// [0, 2^62], buffers finite, no entry left over): a ValueError naming it, nothing changed.
   void load_state(const std::map<std::string, Tensor>& state);
 
+ protected:
+  /// `who` names the optimizer in errors; `lr` and `weight_decay` are the defaults of the groups.
+  Optimizer(std::string_view who, std::vector<ParamGroup> groups, double lr, double weight_decay);
+  /// Adds a buffer per parameter (zeros, or `fill`), saved as "<name>.<parameter name>".
+  void add_buffer(const std::string& name, double fill = 0.0);
+  Tensor& buffer(std::size_t b, std::size_t param) { return buffers_[b].tensors[param]; }
+  std::size_t group_of(std::size_t param) const { return group_of_[param]; }
+  void count_step() { ++steps_; }
+  std::string_view who_;
+
  private:
+  struct Group {
+    double lr_factor, weight_decay;
+  };
+  struct Buffer {
+    std::string name;
+    std::vector<Tensor> tensors;
+  };
   std::vector<nn::Param> params_;
-  std::vector<Tensor> velocity_;  // empty when momentum is 0
-  SgdOptions opts_;
+  std::vector<std::size_t> group_of_;
+  std::vector<Group> groups_;
+  std::vector<Buffer> buffers_;
+  double lr_;
   std::int64_t steps_ = 0;
+};
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(std::vector<nn::Param> params, SgdOptions opts);
+  /// With groups: a group's weight_decay is its λ₂ (the book's L2, over n).
+  Sgd(std::vector<ParamGroup> groups, SgdOptions opts);
+  std::string_view kind() const override { return "sgd"; }
+  void step() override;
+  const SgdOptions& options() const { return opts_; }
+
+ private:
+  SgdOptions opts_;
+};
+
+/// Adam (Kingma & Ba, 2015), as torch.optim.Adam: g = ∇C + λ w (L2, where decay);
+/// m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g², w ← w − η m̂ / (√v̂ + ε) with the bias corrections
+/// m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ). State: "exp_avg.*", "exp_avg_sq.*", "steps".
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+};
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<nn::Param> params, AdamOptions opts = {});
+  Adam(std::vector<ParamGroup> groups, AdamOptions opts = {});
+  std::string_view kind() const override { return decoupled_ ? "adamw" : "adam"; }
+  void step() override;
+  const AdamOptions& options() const { return opts_; }
+
+ protected:
+  Adam(std::string_view who, std::vector<ParamGroup> groups, AdamOptions opts, bool decoupled);
+
+ private:
+  AdamOptions opts_;
+  bool decoupled_;
+};
+
+/// AdamW (Loshchilov & Hutter, 2019), as torch.optim.AdamW: the decay taken out of the gradient and
+/// applied to the weights directly, w ← w − η λ w, then Adam's step on ∇C. weight_decay 0.01 by default.
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+};
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<nn::Param> params, AdamWOptions opts = {});
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions opts = {});
+};
+
+/// RMSprop (Hinton), as torch.optim.RMSprop (not centered): v ← α v + (1 − α) g²; without momentum
+/// w ← w − η g / (√v + ε), with it b ← μ b + g / (√v + ε), w ← w − η b. State: "square_avg.*",
+/// "momentum_buffer.*" (with momentum), "steps".
+struct RmspropOptions {
+  double lr = 1e-2;
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double momentum = 0.0;
+};
+class Rmsprop : public Optimizer {
+ public:
+  Rmsprop(std::vector<nn::Param> params, RmspropOptions opts = {});
+  Rmsprop(std::vector<ParamGroup> groups, RmspropOptions opts = {});
+  std::string_view kind() const override { return "rmsprop"; }
+  void step() override;
+
+ private:
+  RmspropOptions opts_;
+};
+
+/// Adagrad (Duchi et al., 2011), as torch.optim.Adagrad: s ← s + g², w ← w − η_t g / (√s + ε) with
+/// η_t = η / (1 + (t − 1) lr_decay). State: "sum.*", "steps".
+struct AdagradOptions {
+  double lr = 1e-2;
+  double lr_decay = 0.0;
+  double eps = 1e-10;
+  double weight_decay = 0.0;
+  double initial_accumulator_value = 0.0;
+};
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(std::vector<nn::Param> params, AdagradOptions opts = {});
+  Adagrad(std::vector<ParamGroup> groups, AdagradOptions opts = {});
+  std::string_view kind() const override { return "adagrad"; }
+  void step() override;
+
+ private:
+  AdagradOptions opts_;
 };
 
 /// A learning-rate schedule, advanced once per epoch with that epoch's validation metric (higher

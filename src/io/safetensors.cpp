@@ -332,7 +332,7 @@ std::int64_t TensorFile::meta_int(const std::string& key, std::int64_t lo, std::
 
 // ---- checkpoints ---------------------------------------------------------------------------------------
 
-void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Sgd* optimizer,
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
                      const std::map<std::string, std::string>& metadata, const std::map<std::string, Tensor>& extra) {
   std::map<std::string, Tensor> all;
   for (const auto& [name, t] : model.state()) all.emplace("model." + name, t);
@@ -340,16 +340,18 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
     for (const auto& [name, t] : optimizer->state()) all.emplace("optim." + name, t);
   }
   for (const auto& [name, t] : extra) all.emplace("extra." + name, t);
-  save_safetensors(path, all, metadata);
+  std::map<std::string, std::string> meta = metadata;
+  if (optimizer != nullptr) meta["nabla.optimizer"] = std::string(optimizer->kind());
+  save_safetensors(path, all, meta);
 }
 
-TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
+TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer) {
   TensorFile file = load_safetensors(path);
   load_checkpoint(file, path, model, optimizer);
   return file;
 }
 
-void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Sgd* optimizer) {
+void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Optimizer* optimizer) {
   std::map<std::string, Tensor> model_state, optim_state;
   for (const auto& [name, t] : file.tensors) {
     if (name.starts_with("model.")) model_state.emplace(name.substr(6), t);
@@ -366,6 +368,12 @@ void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module
                               model.describe(), e.what()));
   }
   if (optimizer != nullptr) {
+    const auto kind = file.metadata.find("nabla.optimizer");
+    if (kind != file.metadata.end() && kind->second != optimizer->kind()) {
+      model.load_state(before);
+      throw IoError(fmt::format("load_checkpoint: \"{}\" holds the state of a {} optimizer; this one is {}", path,
+                                excerpt(json(kind->second)), optimizer->kind()));
+    }
     try {
       optimizer->load_state(optim_state);
     } catch (const Error& e) {

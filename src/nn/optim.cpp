@@ -11,32 +11,140 @@
 
 namespace nabla::optim {
 
-Sgd::Sgd(std::vector<nn::Param> params, SgdOptions opts) : params_(std::move(params)), opts_(opts) {
-  if (!(opts.lr >= 0) || !std::isfinite(opts.lr)) throw ValueError(fmt::format("Sgd: lr must be ≥ 0, got {}", opts.lr));
+// ---- Optimizer ------------------------------------------------------------------------------------------
+
+namespace {
+void check_rate(std::string_view who, const char* what, double v) {
+  if (!(v >= 0) || !std::isfinite(v)) throw ValueError(fmt::format("{}: {} must be a finite number ≥ 0, got {}", who, what, v));
+}
+}  // namespace
+
+Optimizer::Optimizer(std::string_view who, std::vector<ParamGroup> groups, double lr, double weight_decay)
+    : who_(who), lr_(lr) {
+  check_rate(who, "lr", lr);
+  check_rate(who, "weight decay", weight_decay);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    ParamGroup& group = groups[g];
+    double factor = 1;
+    if (!std::isnan(group.lr)) {
+      check_rate(who, "a group's lr", group.lr);
+      if (!(lr > 0)) throw ValueError(fmt::format("{}: group {} has its own lr, which needs a base lr above 0", who, g));
+      factor = group.lr / lr;
+    }
+    const double wd = std::isnan(group.weight_decay) ? weight_decay : group.weight_decay;
+    check_rate(who, "a group's weight decay", wd);
+    groups_.push_back({factor, wd});
+    for (nn::Param& p : group.params) {
+      if (!p.tensor.defined() || !p.tensor.requires_grad()) {
+        throw ValueError(fmt::format("{}: parameter '{}' does not require grad", who, p.name));
+      }
+      for (const nn::Param& q : params_) {
+        if (q.tensor.is_same(p.tensor)) throw ValueError(fmt::format("{}: parameter '{}' appears twice", who, p.name));
+      }
+      params_.push_back(std::move(p));
+      group_of_.push_back(g);
+    }
+  }
+}
+
+void Optimizer::set_lr(double lr) {
+  check_rate(who_, "lr", lr);
+  lr_ = lr;
+}
+
+void Optimizer::zero_grad() {
+  for (nn::Param& p : params_) p.tensor.zero_grad();
+}
+
+double Optimizer::grad_norm() const {
+  double norm2 = 0;
+  for (const nn::Param& p : params_) {
+    Tensor g = p.tensor.grad();
+    if (!g.defined()) continue;
+    norm2 += kernels::squared_norm(g);
+  }
+  return std::sqrt(norm2);
+}
+
+void Optimizer::add_buffer(const std::string& name, double fill) {
+  Buffer b{name, {}};
+  for (const nn::Param& p : params_) b.tensors.push_back(fill == 0 ? zeros_like(p.tensor) : full(p.tensor.shape(), fill, p.tensor.dtype()));
+  buffers_.push_back(std::move(b));
+}
+
+std::map<std::string, Tensor> Optimizer::state() const {
+  std::map<std::string, Tensor> s;
+  for (const Buffer& b : buffers_) {
+    for (std::size_t k = 0; k < params_.size(); ++k) s.emplace(b.name + "." + params_[k].name, b.tensors[k]);
+  }
+  const std::int64_t steps = steps_;
+  s.emplace("steps", from_vector(std::span<const std::int64_t>(&steps, 1), Shape{}));
+  return s;
+}
+
+void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
+  auto steps = state.find("steps");
+  if (steps == state.end() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
+    throw ValueError(fmt::format("{}.load_state: 'steps' (a 0-d int64) is missing", who_));
+  }
+  // Read as the int64 it is (through double, INT64_MAX is undefined behaviour); a count is ≥ 0,
+  // and far below INT64_MAX (the next step would overflow): 2^62 steps is more than any run takes.
+  const std::int64_t loaded_steps = steps->second.data<std::int64_t>()[0];
+  constexpr std::int64_t kMaxSteps = std::int64_t(1) << 62;
+  if (loaded_steps < 0 || loaded_steps > kMaxSteps) {
+    throw ValueError(fmt::format("{}.load_state: 'steps' is {}; expected a count of steps in [0, 2^62]", who_, loaded_steps));
+  }
+  for (const Buffer& b : buffers_) {
+    for (std::size_t k = 0; k < params_.size(); ++k) {
+      const std::string name = b.name + "." + params_[k].name;
+      auto it = state.find(name);
+      if (it == state.end()) throw ValueError(fmt::format("{}.load_state: '{}' is missing", who_, name));
+      const Tensor& v = it->second;
+      if (v.shape() != b.tensors[k].shape() || v.dtype() != b.tensors[k].dtype()) {
+        throw ValueError(fmt::format("{}.load_state: '{}' is {} {}, expected {} {}", who_, name, v.dtype(), v.shape(),
+                                     b.tensors[k].dtype(), b.tensors[k].shape()));
+      }
+      // A buffer that is not finite would make every later step NaN.
+      const std::int64_t n = v.numel();
+      std::int64_t bad = -1;
+      if (v.dtype() == f32) {
+        const float* p = v.data<float>();
+        for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
+      } else {
+        const double* p = v.data<double>();
+        for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
+      }
+      if (bad >= 0) throw ValueError(fmt::format("{}.load_state: '{}' element {} is not finite", who_, name, bad));
+    }
+  }
+  const std::size_t expected = buffers_.size() * params_.size() + 1;
+  if (state.size() != expected) {
+    std::string names;
+    for (const Buffer& b : buffers_) names += (names.empty() ? "" : ", ") + b.name + ".*";
+    throw ValueError(fmt::format("{}.load_state: got {} entries, expected {} ({}steps)", who_, state.size(), expected,
+                                 names.empty() ? "" : names + ", "));
+  }
+  for (Buffer& b : buffers_) {
+    for (std::size_t k = 0; k < params_.size(); ++k) b.tensors[k].copy_(state.at(b.name + "." + params_[k].name));
+  }
+  steps_ = loaded_steps;
+}
+
+// ---- Sgd --------------------------------------------------------------------------------------------------
+
+Sgd::Sgd(std::vector<nn::Param> params, SgdOptions opts) : Sgd(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opts) {}
+
+Sgd::Sgd(std::vector<ParamGroup> groups, SgdOptions opts) : Optimizer("Sgd", std::move(groups), opts.lr, opts.l2), opts_(opts) {
   if (!(opts.momentum >= 0 && opts.momentum < 1)) {
     throw ValueError(fmt::format("Sgd: momentum must be in [0, 1), got {}", opts.momentum));
   }
   if (opts.nesterov && opts.momentum == 0) throw ValueError("Sgd: nesterov needs momentum > 0");
   if (opts.l2 < 0 || opts.l1 < 0) throw ValueError(fmt::format("Sgd: l2 and l1 must be ≥ 0, got {} and {}", opts.l2, opts.l1));
-  if ((opts.l2 > 0 || opts.l1 > 0) && opts.n <= 0) {
-    throw ValueError("Sgd: l2 and l1 need n, the training-set size of the book's λ/n");
-  }
+  bool decays = opts.l1 > 0;
+  for (std::size_t g = 0; g < group_count(); ++g) decays = decays || group_weight_decay(g) > 0;
+  if (decays && opts.n <= 0) throw ValueError("Sgd: l2 and l1 need n, the training-set size of the book's λ/n");
   if (opts.clip_norm < 0) throw ValueError(fmt::format("Sgd: clip_norm must be ≥ 0, got {}", opts.clip_norm));
-  for (const nn::Param& p : params_) {
-    if (!p.tensor.defined() || !p.tensor.requires_grad()) {
-      throw ValueError(fmt::format("Sgd: parameter '{}' does not require grad", p.name));
-    }
-    if (opts.momentum > 0) velocity_.push_back(zeros_like(p.tensor));
-  }
-}
-
-void Sgd::set_lr(double lr) {
-  if (!(lr >= 0) || !std::isfinite(lr)) throw ValueError(fmt::format("Sgd: lr must be ≥ 0, got {}", lr));
-  opts_.lr = lr;
-}
-
-void Sgd::zero_grad() {
-  for (nn::Param& p : params_) p.tensor.zero_grad();
+  if (opts.momentum > 0) add_buffer("velocity");
 }
 
 namespace {
@@ -66,90 +174,30 @@ void sgd_update(T* w, const T* g, T* v, std::int64_t n, T eta, T c, T l2, T l1, 
 }
 }  // namespace
 
-double Sgd::grad_norm() const {
-  double norm2 = 0;
-  for (const nn::Param& p : params_) {
-    Tensor g = p.tensor.grad();
-    if (!g.defined()) continue;
-    norm2 += kernels::squared_norm(g);
-  }
-  return std::sqrt(norm2);
-}
-
 void Sgd::step() {
   double clip = 1.0;
   if (opts_.clip_norm > 0) {
     const double norm = grad_norm();
     if (norm > opts_.clip_norm) clip = opts_.clip_norm / norm;
   }
-  for (std::size_t k = 0; k < params_.size(); ++k) {
-    Tensor w = params_[k].tensor;
+  const std::vector<nn::Param>& ps = params();
+  for (std::size_t k = 0; k < ps.size(); ++k) {
+    Tensor w = ps[k].tensor;
     Tensor g = w.grad();
     if (!g.defined()) continue;
-    const bool decay = params_[k].decay;
-    const double l2 = decay && opts_.l2 > 0 ? opts_.l2 / double(opts_.n) : 0;
+    const bool decay = ps[k].decay;
+    const std::size_t grp = group_of(k);
+    const double l2 = decay && group_weight_decay(grp) > 0 ? group_weight_decay(grp) / double(opts_.n) : 0;
     const double l1 = decay && opts_.l1 > 0 ? opts_.l1 / double(opts_.n) : 0;
     auto update = [&](auto tag) {
       using T = decltype(tag);
-      sgd_update<T>(w.mutable_data<T>(), g.data<T>(), velocity_.empty() ? nullptr : velocity_[k].mutable_data<T>(),
-                    w.numel(), T(opts_.lr), T(clip), T(l2), T(l1), T(opts_.momentum), opts_.nesterov);
+      sgd_update<T>(w.mutable_data<T>(), g.data<T>(), opts_.momentum > 0 ? buffer(0, k).mutable_data<T>() : nullptr, w.numel(),
+                    T(group_lr(grp)), T(clip), T(l2), T(l1), T(opts_.momentum), opts_.nesterov);
     };
     if (w.dtype() == f32) update(float{});
     else update(double{});
   }
-  ++steps_;
-}
-
-std::map<std::string, Tensor> Sgd::state() const {
-  std::map<std::string, Tensor> s;
-  for (std::size_t k = 0; k < velocity_.size(); ++k) s.emplace("velocity." + params_[k].name, velocity_[k]);
-  const std::int64_t steps = steps_;
-  s.emplace("steps", from_vector(std::span<const std::int64_t>(&steps, 1), Shape{}));
-  return s;
-}
-
-void Sgd::load_state(const std::map<std::string, Tensor>& state) {
-  auto steps = state.find("steps");
-  if (steps == state.end() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
-    throw ValueError("Sgd.load_state: 'steps' (a 0-d int64) is missing");
-  }
-  // Read as the int64 it is (through double, INT64_MAX is undefined behaviour); a count is ≥ 0.
-  const std::int64_t loaded_steps = steps->second.data<std::int64_t>()[0];
-  // A count is ≥ 0, and far below INT64_MAX (the next step would overflow): 2^62 steps is more than
-  // any run takes.
-  constexpr std::int64_t kMaxSteps = std::int64_t(1) << 62;
-  if (loaded_steps < 0 || loaded_steps > kMaxSteps) {
-    throw ValueError(fmt::format("Sgd.load_state: 'steps' is {}; expected a count of steps in [0, 2^62]", loaded_steps));
-  }
-  for (std::size_t k = 0; k < velocity_.size(); ++k) {
-    const std::string name = "velocity." + params_[k].name;
-    auto it = state.find(name);
-    if (it == state.end()) throw ValueError(fmt::format("Sgd.load_state: '{}' is missing", name));
-    if (it->second.shape() != velocity_[k].shape() || it->second.dtype() != velocity_[k].dtype()) {
-      throw ValueError(fmt::format("Sgd.load_state: '{}' is {} {}, expected {} {}", name, it->second.dtype(),
-                                   it->second.shape(), velocity_[k].dtype(), velocity_[k].shape()));
-    }
-    // A velocity that is not finite would make every later step NaN.
-    const Tensor& v = it->second;
-    const std::int64_t n = v.numel();
-    std::int64_t bad = -1;
-    if (v.dtype() == f32) {
-      const float* p = v.data<float>();
-      for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
-    } else {
-      const double* p = v.data<double>();
-      for (std::int64_t i = 0; i < n && bad < 0; ++i) bad = std::isfinite(p[i]) ? -1 : i;
-    }
-    if (bad >= 0) {
-      throw ValueError(fmt::format("Sgd.load_state: '{}' element {} is not finite", name, bad));
-    }
-  }
-  if (state.size() != velocity_.size() + 1) {
-    throw ValueError(fmt::format("Sgd.load_state: got {} entries, expected {} (momentum {})", state.size(),
-                                 velocity_.size() + 1, opts_.momentum));
-  }
-  for (std::size_t k = 0; k < velocity_.size(); ++k) velocity_[k].copy_(state.at("velocity." + params_[k].name));
-  steps_ = loaded_steps;
+  count_step();
 }
 
 // ---- schedules ----------------------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+// optimizers: Adam, AdamW, RMSprop, Adagrad against PyTorch's updates (scripts/optimizer_reference.py
+// printed the literals below), parameter groups, and checkpoints of every optimizer.
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using nabla_test::TempDir;
+using doctest::Contains;
+
+namespace {
+
+const std::vector<std::vector<double>> kGrads = {{0.5, -1.0, 2.0}, {-0.25, 0.75, 1.5}, {1.0, 0.5, -0.5}};
+
+/// Three steps from w = [1, −2, 0.5] with the gradients above; the parameter after each.
+template <class Make>
+std::vector<std::vector<double>> three_steps(Make make) {
+  nn::Param p{"w", tensor({1.0, -2.0, 0.5}, {3}, f64).requires_grad(true), true};
+  auto opt = make(std::vector<nn::Param>{p});
+  std::vector<std::vector<double>> out;
+  for (const auto& g : kGrads) {
+    p.tensor.set_grad(from_vector(g, {3}, f64));
+    opt.step();
+    out.push_back(p.tensor.to_vector());
+  }
+  return out;
+}
+
+void check_close(const std::vector<std::vector<double>>& got, const std::vector<std::vector<double>>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t s = 0; s < got.size(); ++s) {
+    for (std::size_t i = 0; i < got[s].size(); ++i) CHECK(got[s][i] == doctest::Approx(want[s][i]).epsilon(1e-12));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("optimizers: each update equals PyTorch's (float64, three steps)") {
+  check_close(three_steps([](auto ps) { return optim::Adam(ps, {.lr = 0.1}); }),
+              {{0.900000002, -1.900000001, 0.4000000005},
+               {0.8733662987078463, -1.8910675003605355, 0.3017424929100241},
+               {0.8075551396770898, -1.9083989585109238, 0.23980452025778967}});
+  check_close(three_steps([](auto ps) { return optim::Adam(ps, {.lr = 0.1, .weight_decay = 0.1}); }),
+              {{0.9000000016666666, -1.9000000008333333, 0.4000000004878049},
+               {0.8544413674617625, -1.870767278976266, 0.3017274630771566},
+               {0.7815043998631658, -1.8634805744453644, 0.23853163544516678}});
+  check_close(three_steps([](auto ps) { return optim::AdamW(ps, {.lr = 0.1, .weight_decay = 0.1}); }),
+              {{0.890000002, -1.880000001, 0.3950000005},
+               {0.8544662986878463, -1.8522675003505356, 0.29279249290502407},
+               {0.7801104766702113, -1.8510762834974184, 0.2279265953237394}});
+  check_close(three_steps([](auto ps) { return optim::Rmsprop(ps, {.lr = 0.01}); }),
+              {{0.900000019999996, -1.900000009999999, 0.40000000499999977},
+               {0.9449013374421751, -1.960192931711966, 0.33980708087257405},
+               {0.8574273783928595, -1.9975963017206564, 0.35957455883518086}});
+  check_close(three_steps([](auto ps) { return optim::Rmsprop(ps, {.lr = 0.01, .weight_decay = 0.05, .momentum = 0.9}); }),
+              {{0.900000018181815, -1.9000000090909084, 0.4000000049382714},
+               {0.845079941359609, -1.8613520334326463, 0.2497755076645338},
+               {0.7083223982360703, -1.8571019077677922, 0.13363085047370646}});
+  check_close(three_steps([](auto ps) { return optim::Adagrad(ps, {.lr = 0.1, .lr_decay = 0.01, .initial_accumulator_value = 0.1}); }),
+              {{0.9154845745414341, -1.9046537410845317, 0.40122704033991907},
+               {0.9540241262265979, -1.9622453302629472, 0.34229071929281146},
+               {0.8715333101724267, -1.9976914834987267, 0.3613715757666159}});
+}
+
+TEST_CASE("optimizers: parameter groups have their own learning rate and decay; a schedule keeps their ratio") {
+  nn::Param a{"a", tensor({1.0}, {1}, f64).requires_grad(true), true}, b{"b", tensor({1.0}, {1}, f64).requires_grad(true), true};
+  optim::Sgd opt({optim::ParamGroup{{a}}, optim::ParamGroup{{b}, 0.5, 0.0}}, {.lr = 0.1});
+  CHECK(opt.group_count() == 2);
+  CHECK(opt.group_lr(1) == doctest::Approx(0.5));
+  opt.set_lr(0.2);  // as a schedule would
+  CHECK(opt.group_lr(0) == doctest::Approx(0.2));
+  CHECK(opt.group_lr(1) == doctest::Approx(1.0));
+  a.tensor.set_grad(ones({1}, f64));
+  b.tensor.set_grad(ones({1}, f64));
+  opt.step();
+  CHECK(a.tensor.item() == doctest::Approx(0.8));
+  CHECK(b.tensor.item() == doctest::Approx(0.0));
+  // AdamW's decay per group: none for b.
+  nn::Param c{"c", tensor({2.0}, {1}, f64).requires_grad(true), true}, d{"d", tensor({2.0}, {1}, f64).requires_grad(true), true};
+  optim::AdamW adamw({optim::ParamGroup{{c}}, optim::ParamGroup{{d}, NAN, 0.0}}, {.lr = 0.1, .weight_decay = 0.5});
+  c.tensor.set_grad(zeros({1}, f64));
+  d.tensor.set_grad(zeros({1}, f64));
+  adamw.step();
+  CHECK(c.tensor.item() == doctest::Approx(2.0 * (1 - 0.1 * 0.5)));
+  CHECK(d.tensor.item() == 2.0);
+  CHECK_THROWS_WITH_AS(optim::Adam({optim::ParamGroup{{c}}, optim::ParamGroup{{c}}}), "Adam: parameter 'c' appears twice", ValueError);
+  CHECK_THROWS_WITH_AS(optim::Adam({c}, {.beta1 = 1.0}), "Adam: beta1 must be in [0, 1), got 1", ValueError);
+}
+
+TEST_CASE("optimizers: a checkpoint with Adam resumes bit-identically; another optimizer's state is refused") {
+  TempDir dir;
+  auto make_net = [] {
+    Generator gen(3);
+    return nn::Sequential{nn::Linear(4, 3, {}, gen), nn::Tanh(), nn::Linear(3, 2, {}, gen)};
+  };
+  Generator data_gen(9);
+  Tensor x = randn({8, 4}, f32, data_gen);
+  Tensor labels = nabla_test::labels(8, 2, data_gen);
+  auto train = [&](nn::Sequential& net, optim::Optimizer& opt, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      opt.zero_grad();
+      softmax_cross_entropy(net(x), labels).backward();
+      opt.step();
+    }
+  };
+  nn::Sequential net = make_net();
+  optim::Adam opt(net.parameters(), {.lr = 0.01});
+  train(net, opt, 5);
+  io::save_checkpoint(dir / "adam.safetensors", net, &opt);
+  train(net, opt, 5);  // the uninterrupted run
+
+  nn::Sequential resumed = make_net();
+  optim::Adam opt2(resumed.parameters(), {.lr = 0.01});
+  const io::TensorFile f = io::load_checkpoint(dir / "adam.safetensors", resumed, &opt2);
+  CHECK(f.metadata.at("nabla.optimizer") == "adam");
+  CHECK(opt2.steps() == 5);
+  train(resumed, opt2, 5);
+  for (std::size_t i = 0; i < net.parameters().size(); ++i) {
+    CHECK(resumed.parameters()[i].tensor.to_vector<float>() == net.parameters()[i].tensor.to_vector<float>());
+  }
+
+  // Into SGD (momentum) or RMSprop: refused, model and optimizer unchanged.
+  nn::Sequential other = make_net();
+  optim::Sgd sgd(other.parameters(), {.lr = 0.1, .momentum = 0.9});
+  const auto before = other.state();
+  std::map<std::string, std::vector<float>> values;
+  for (const auto& [name, t] : before) values[name] = t.to_vector<float>();
+  CHECK_THROWS_WITH_AS(io::load_checkpoint(dir / "adam.safetensors", other, &sgd),
+                       Contains("holds the state of a \"adam\" optimizer; this one is sgd"), IoError);
+  for (const auto& [name, t] : other.state()) CHECK(t.to_vector<float>() == values[name]);
+  CHECK(sgd.steps() == 0);
+  optim::Rmsprop rms(other.parameters());
+  CHECK_THROWS_AS(io::load_checkpoint(dir / "adam.safetensors", other, &rms), IoError);
+  // A state with Adam's names but without the kind in the metadata (made by hand) is still refused
+  // by its names.
+  CHECK_THROWS_WITH_AS(rms.load_state(opt.state()), Contains("RMSprop.load_state: 'square_avg.0.weight' is missing"), ValueError);
+}
