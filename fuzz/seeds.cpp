@@ -67,18 +67,22 @@ int main(int argc, char** argv) {
     write(dir / "safetensors/scalar_and_empty", io::encode_safetensors({{"s", scalar(2.5)}, {"e", zeros({0, 4})}}));
     write(dir / "safetensors/empty", io::encode_safetensors({}));
     write(dir / "safetensors/metadata_only", io::encode_safetensors({}, {{"config", "{\"model\":\"network1\"}"}}));
-    // checkpoints of the harness's model: with and without the optimizer, after some steps.
-    fuzz_models::Checkpointed m;
-    io::save_checkpoint((dir / "checkpoint/fresh").string(), m.net, &m.opt, {{"epoch", "0"}});
+    // checkpoints of the harness's models, one per optimizer: fresh, and after some steps.
     Tensor x = randn({5, 4}, f32, gen);
     Tensor y = from_vector(std::span<const std::int64_t>(std::vector<std::int64_t>{0, 1, 1, 0, 1}), {5});
-    for (int i = 0; i < 3; ++i) {
-      m.opt.zero_grad();
-      softmax_cross_entropy(m.net(x), y).backward();
-      m.opt.step();
+    std::vector<fuzz_models::Checkpointed> models = fuzz_models::all();
+    for (auto& m : models) {
+      const std::string kind(m.opt->kind());
+      io::save_checkpoint((dir / ("checkpoint/fresh_" + kind)).string(), m.net, m.opt.get(), {{"epoch", "0"}});
+      for (int i = 0; i < 3; ++i) {
+        m.opt->zero_grad();
+        softmax_cross_entropy(m.net(x), y).backward();
+        m.opt->step();
+      }
+      io::save_checkpoint((dir / ("checkpoint/trained_" + kind)).string(), m.net, m.opt.get(), {{"epoch", "3"}},
+                          {{"best.0.weight", ones({3, 4})}});
     }
-    io::save_checkpoint((dir / "checkpoint/trained").string(), m.net, &m.opt, {{"epoch", "3"}}, {{"best.0.weight", ones({3, 4})}});
-    io::save_checkpoint((dir / "checkpoint/model_only").string(), m.net, nullptr);
+    io::save_checkpoint((dir / "checkpoint/model_only").string(), models[0].net, nullptr);
     // IDX: the first byte is the harness's mode (even: as is, odd: gzip the rest).
     write(dir / "idx/labels", std::string(1, '\0') + idx({10}, 0));
     write(dir / "idx/images", std::string(1, '\0') + idx({3, 4, 4}, 9));

@@ -1,7 +1,10 @@
-// nabla/optim.hpp — stochastic gradient descent (plain, momentum, Nesterov) with the book's L2 and
-// L1 terms and gradient-norm clipping; learning-rate schedules; early stopping.
+// nabla/optim.hpp — optimizers on one base (optim::Optimizer: parameter groups, state for
+// checkpoints): stochastic gradient descent (plain, momentum, Nesterov) with the book's L2 and L1
+// terms and gradient-norm clipping; Adam, AdamW, RMSprop and Adagrad as torch.optim's;
+// learning-rate schedules, which work with every optimizer; early stopping.
 //
 //   optim::Sgd opt(net.parameters(), {.lr = 0.5, .l2 = 5.0, .n = 50000});
+//   optim::Adam adam(net.parameters(), {.lr = 1e-3});
 //   opt.zero_grad(); cost.backward(); opt.step();
 //
 // The update for each parameter w with gradient ∇C0 (book ch. 3), with g = ∇C0 + (λ₂/n) w +
