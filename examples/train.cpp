@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_checks.hpp"
+#include "train_plots.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <nabla/nabla.hpp>
@@ -85,28 +86,6 @@ void write_csv(const fs::path& path, const std::vector<Row>& rows) {
                      f(r.validation_accuracy), f(r.test_cost), f(r.test_accuracy), f(r.seconds));
   }
   io::write_file_atomic(path.string(), std::as_bytes(std::span(s.data(), s.size())));
-}
-
-/// Renders the learning curves with gnuplot (if installed); returns whether a PNG was written.
-bool plot(const fs::path& csv, const fs::path& png, const std::string& title, bool has_validation) {
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return false;
-  const fs::path script = png.parent_path() / "learning_curves.gp";
-  std::ofstream gp(script);
-  gp << "set terminal pngcairo size 1200,450 font 'sans,10'\n"
-     << "set output '" << png.string() << "'\n"
-     << "set datafile separator ','\nset key autotitle columnhead\nset grid\nset xlabel 'epoch'\n"
-     << "set multiplot layout 1,2 title '" << title << "'\n"
-     << "set title 'cost'\nset key top right\n"
-     << "plot '" << csv.string() << "' using 1:3 with linespoints title 'training'"
-     << (has_validation ? ", '' using 1:5 with linespoints title 'validation'" : "")
-     << ", '' using 1:7 with linespoints title 'test'\n"
-     << "set title 'accuracy'\nset key bottom right\n"
-     << "plot '" << csv.string() << "' using 1:4 with linespoints title 'training'"
-     << (has_validation ? ", '' using 1:6 with linespoints title 'validation'" : "")
-     << ", '' using 1:8 with linespoints title 'test'\n"
-     << "unset multiplot\n";
-  gp.close();
-  return std::system(fmt::format("gnuplot '{}' 2> /dev/null", script.string()).c_str()) == 0;
 }
 
 // ---- the models: one table entry each (defaults, builder, cost) ---------------------------------------
@@ -365,32 +344,6 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
   return 0;
 }
 
-/// The sharpness log: per epoch, η, μ and λ_max of the cost's Hessian in the parameters.
-struct SharpnessRow {
-  int epoch;
-  double lr, momentum, lambda_max;
-};
-
-void write_sharpness(const fs::path& dir, const std::vector<SharpnessRow>& rows) {
-  std::string s = "epoch,lr,lambda_max,stability_limit\n";
-  for (const SharpnessRow& r : rows) {
-    s += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", r.epoch, r.lr, r.lambda_max, 2 * (1 + r.momentum) / r.lr);
-  }
-  io::write_file_atomic((dir / "sharpness.csv").string(), std::as_bytes(std::span(s.data(), s.size())));
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return;
-  const fs::path script = dir / "sharpness.gp";
-  std::ofstream gp(script);
-  gp << "set terminal pngcairo size 800,450 font 'sans,10' noenhanced\n"
-     << "set output '" << (dir / "sharpness.png").string() << "'\n"
-     << "set datafile separator ','\nset key autotitle columnhead top left\nset grid\nset xlabel 'epoch'\n"
-     << "set logscale y\nset title 'sharpness: the largest Hessian eigenvalue of the cost, and where gradient descent "
-        "stops being stable'\n"
-     << "plot '" << (dir / "sharpness.csv").string() << "' using 1:3 with linespoints title 'λ_max', "
-     << "'' using 1:4 with lines dashtype 2 title '2(1 + μ)/η'\n";
-  gp.close();
-  (void)std::system(fmt::format("gnuplot '{}' 2> /dev/null", script.string()).c_str());
-}
-
 int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command,
         std::int64_t sharpness_examples) {
   const auto started = std::chrono::steady_clock::now();
@@ -406,7 +359,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   // Every metadata field is read before anything is loaded or written.
   const int start = resume.empty() ? 0 : static_cast<int>(resumed.meta_int("epoch", 0, 1'000'000));
   std::vector<Row> rows = resume.empty() ? std::vector<Row>{} : rows_from(resumed, start);
-  std::vector<SharpnessRow> sharp;
+  std::vector<train_plots::SharpnessRow> sharp;
   if (!resume.empty() && resumed.metadata.contains("sharpness")) {
     for (const json& r : meta_json(resumed, "sharpness")) {
       if (!r.is_array() || r.size() != 4 || !r[0].is_number_integer() || !r[1].is_number() || !r[2].is_number() ||
@@ -507,7 +460,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
       sharp.push_back({epoch + 1, opt.lr(), cfg.momentum, sh.value});
       fmt::print("           sharpness λ_max {:.4g} (stable below 2(1 + μ)/η = {:.4g}; {} Hessian-vector products)\n", sh.value,
                  2 * (1 + cfg.momentum) / opt.lr(), sh.iterations);
-      write_sharpness(out, sharp);
+      train_plots::write_sharpness(out, sharp);
     }
     schedule->epoch_end(has_val ? va.accuracy : NAN);
     std::map<std::string, Tensor> extra;
@@ -529,7 +482,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     std::map<std::string, std::string> meta{{"config", json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}};
     if (!sharp.empty()) {
       json js = json::array();
-      for (const SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
+      for (const train_plots::SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
       meta["sharpness"] = js.dump();
     }
     io::save_checkpoint(checkpoint.string(), net, &opt, meta, extra);
@@ -539,7 +492,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   if (cfg.early_stop > 0) stopping.restore_best(net);
   const train::Evaluation test = train::evaluate(net, data.test, cost);
   io::save_safetensors((out / "model.safetensors").string(), net.state(), {{"config", json(cfg).dump()}});
-  const bool png = plot(out / "metrics.csv", out / "learning_curves.png",
+  const bool png = train_plots::plot(out / "metrics.csv", out / "learning_curves.png",
                         fmt::format("{} on {}", cfg.model, cfg.data), !data.validation.empty());
   fmt::print("wrote {}, {}, {}{}\n", (out / "metrics.csv").string(), checkpoint.string(), (out / "model.safetensors").string(),
              png ? ", " + (out / "learning_curves.png").string() : " (no PNG: gnuplot is not installed)");

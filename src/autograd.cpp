@@ -6,7 +6,6 @@
 // and running a node once every path into it has delivered. Leaf gradients accumulate into .grad.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -20,41 +19,6 @@
 #include "tensor_impl.hpp"
 
 namespace nabla {
-
-// ---- hooks --------------------------------------------------------------------------------------------
-
-namespace {
-thread_local unsigned t_hooks = 0;
-}
-
-namespace detail {
-unsigned hooks() { return t_hooks; }
-bool set_hook(Hook h, bool on) {
-  const bool was = (t_hooks & h) != 0;
-  t_hooks = on ? (t_hooks | h) : (t_hooks & ~unsigned(h));
-  return was;
-}
-
-double hook_clock_us() {
-  if (!(t_hooks & kProfileHook)) return 0;
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs) {
-  if (advised && inspect::detail::warn_pending_any()) inspect::detail::advise(op, inputs);
-}
-
-void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
-                  double start_us) {
-  if (t_hooks & kAnomalyHook) {
-    for (const Tensor& out : outputs) inspect::detail::check_forward(op, inputs, out);
-    for (const Tensor& out : outputs) {
-      if (out.grad_fn()) Access::set_scope(*out.grad_fn(), inspect::detail::scope());
-    }
-  }
-  if (t_hooks & kProfileHook) profile::detail::add_forward(op, hook_clock_us() - start_us);
-}
-}  // namespace detail
 
 // ---- Context ------------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and the one-time
 // warnings: the guards set the hook bits that apply() and the backward walk consult (nabla/op.hpp).
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/inspect.hpp"
+#include "nabla/profile.hpp"
 
 namespace nabla::inspect {
 namespace {
@@ -166,3 +168,42 @@ void detail::warn_once(std::string_view key, std::string_view message) {
 }
 
 }  // namespace nabla::inspect
+
+namespace nabla {
+
+// ---- the hook bits that apply() and the backward walk consult ------------------------------------------
+
+namespace {
+thread_local unsigned t_hooks = 0;
+}
+
+namespace detail {
+unsigned hooks() { return t_hooks; }
+bool set_hook(Hook h, bool on) {
+  const bool was = (t_hooks & h) != 0;
+  t_hooks = on ? (t_hooks | h) : (t_hooks & ~unsigned(h));
+  return was;
+}
+
+double hook_clock_us() {
+  if (!(t_hooks & kProfileHook)) return 0;
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs) {
+  if (advised && inspect::detail::warn_pending_any()) inspect::detail::advise(op, inputs);
+}
+
+void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
+                  double start_us) {
+  if (t_hooks & kAnomalyHook) {
+    for (const Tensor& out : outputs) inspect::detail::check_forward(op, inputs, out);
+    for (const Tensor& out : outputs) {
+      if (out.grad_fn()) Access::set_scope(*out.grad_fn(), inspect::detail::scope());
+    }
+  }
+  if (t_hooks & kProfileHook) profile::detail::add_forward(op, hook_clock_us() - start_us);
+}
+}  // namespace detail
+
+}  // namespace nabla
