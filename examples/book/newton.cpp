@@ -26,7 +26,8 @@ constexpr std::int64_t kParams = kHidden * kIn + kHidden + kOut * kHidden + kOut
 
 /// The network as a function of one parameter vector θ = (W1, b1, W2, b2), so that the Hessian in
 /// all parameters is the Hessian of one function of one tensor.
-Tensor cost_at(const Tensor& theta, const Tensor& x, const Tensor& labels) {
+/// The logits of x for parameters θ.
+Tensor logits_at(const Tensor& theta, const Tensor& x) {
   std::int64_t at = 0;
   auto take = [&](std::int64_t n, Shape shape) {
     Tensor t = narrow(theta, 0, at, n).reshape(shape);
@@ -35,21 +36,16 @@ Tensor cost_at(const Tensor& theta, const Tensor& x, const Tensor& labels) {
   };
   const Tensor w1 = take(kHidden * kIn, {kHidden, kIn}), b1 = take(kHidden, {kHidden});
   const Tensor w2 = take(kOut * kHidden, {kOut, kHidden}), b2 = take(kOut, {kOut});
-  const Tensor h = tanh(matmul(x, w1, {.trans_b = true}) + b1);
-  return softmax_cross_entropy(matmul(h, w2, {.trans_b = true}) + b2, labels);
+  return matmul(tanh(matmul(x, w1, {.trans_b = true}) + b1), w2, {.trans_b = true}) + b2;
+}
+
+Tensor cost_at(const Tensor& theta, const Tensor& x, const Tensor& labels) {
+  return softmax_cross_entropy(logits_at(theta, x), labels);
 }
 
 double accuracy_at(const Tensor& theta, const data::Dataset& d) {
   NoGradGuard no_grad;
-  std::int64_t at = 0;
-  auto take = [&](std::int64_t n, Shape shape) {
-    Tensor t = narrow(theta, 0, at, n).reshape(shape);
-    at += n;
-    return t;
-  };
-  const Tensor w1 = take(kHidden * kIn, {kHidden, kIn}), b1 = take(kHidden, {kHidden});
-  const Tensor w2 = take(kOut * kHidden, {kOut, kHidden}), b2 = take(kOut, {kOut});
-  const Tensor z = matmul(tanh(matmul(d.x(), w1, {.trans_b = true}) + b1), w2, {.trans_b = true}) + b2;
+  const Tensor z = logits_at(theta, d.x());
   const auto p = argmax(z, 1).to_vector<std::int64_t>(), y = d.y().to_vector<std::int64_t>();
   std::int64_t right = 0;
   for (std::size_t i = 0; i < p.size(); ++i) right += p[i] == y[i];
