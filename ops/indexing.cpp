@@ -222,6 +222,13 @@ struct MaskedFill {
 }  // namespace ops
 
 Tensor index_select(const Tensor& x, int axis, const Tensor& index) { return apply(ops::IndexSelect{.axis = axis}, x, index); }
+Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  if (weight.dim() != 2) throw ShapeError(fmt::format("embedding: weight is {}; expected [num_embeddings, dim]", weight.shape()));
+  if (indices.dtype() != i64) throw ValueError(fmt::format("embedding: indices are {}; expected int64", indices.dtype()));
+  Shape out = indices.shape();
+  out.push_back(weight.shape()[1]);
+  return index_select(weight, 0, indices.reshape({indices.numel()})).reshape(out);
+}
 Tensor gather(const Tensor& x, int axis, const Tensor& index) { return apply(ops::Gather{.axis = axis}, x, index); }
 Tensor scatter_add(const Tensor& x, int axis, const Tensor& index, const Tensor& src) {
   return apply(ops::ScatterAdd{.axis = axis}, x, index, src);

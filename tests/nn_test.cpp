@@ -128,5 +128,5 @@ TEST_CASE("nn: load_state copies values in, and rejects a mismatch without chang
   CHECK_THROWS_WITH_AS(b.load_state(missing), "load_state: parameter '0.bias' is missing", ValueError);
   auto extra = a.state();
   extra.emplace("9.weight", ones({1}));
-  CHECK_THROWS_WITH_AS(b.load_state(extra), "load_state: '9.weight' is not a parameter of this model", ValueError);
+  CHECK_THROWS_WITH_AS(b.load_state(extra), "load_state: '9.weight' is not a parameter or buffer of this model", ValueError);
 }

@@ -11,26 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.hpp"
+#include "torch_json.hpp"
 
 using namespace nabla;
 using json = nlohmann::json;
+using nabla_test::decode;
+using nabla_test::worst;
 
 namespace {
-
-Tensor decode(const json& j) {
-  Shape s;
-  for (std::int64_t d : j.at("shape")) s.push_back(d);
-  const std::string dt = j.at("dtype");
-  if (dt == "int64") return from_vector(std::span<const std::int64_t>(j.at("values").get<std::vector<std::int64_t>>()), s);
-  const std::vector<double> v = dt == "bool" ? [&] {
-    std::vector<double> b;
-    for (bool x : j.at("values")) b.push_back(x ? 1 : 0);
-    return b;
-  }()
-                                             : j.at("values").get<std::vector<double>>();
-  Tensor t = from_vector(std::span<const double>(v), s, f64);
-  return dt == "bool" ? t.to(b8) : t;
-}
 
 std::vector<int> ints(const json& j) { return j.get<std::vector<int>>(); }
 
@@ -109,15 +97,6 @@ const std::map<std::string, Op>& ops() {
       {"einsum", [](auto& x, auto& p) { return einsum(p["equation"].template get<std::string>(), x[0], x[1]); }},
   };
   return table;
-}
-
-/// max |a − b| / max(1, |b|) over the elements; the shapes must match.
-double worst(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  const auto va = a.to_vector(), vb = b.to_vector();
-  double w = 0;
-  for (std::size_t i = 0; i < va.size(); ++i) w = std::max(w, std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(vb[i])));
-  return w;
 }
 
 }  // namespace

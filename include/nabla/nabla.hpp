@@ -9,6 +9,7 @@
 #include "nabla/io.hpp"
 #include "nabla/kernels.hpp"
 #include "nabla/nn.hpp"
+#include "nabla/nn_layers.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/optim.hpp"

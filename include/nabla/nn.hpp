@@ -1,12 +1,16 @@
-// nabla/nn.hpp — modules: Module, Linear, Sequential, activations, Dropout; initializers.
+// nabla/nn.hpp — modules: Module, Linear, Sequential, ModuleList, Residual, activations, Dropout,
+// convolution and pooling; initializers. Normalization, embedding and recurrent layers are in
+// nabla/nn_layers.hpp.
 //
 //   nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
 //                      nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
 //   Tensor a = net(x);                       // x is [batch, 784]: rows are examples
 //
-// A Module owns named parameters (leaf tensors that require grad) and named child modules; its
-// parameters() lists them all with dotted names ("0.weight", "2.bias"). Weights follow the book's
-// layout, [n_out, n_in], and Linear computes x wᵀ + b.
+// A Module owns named parameters (leaf tensors that require grad), named buffers (state that is
+// not trained, such as batch norm's running statistics) and named child modules; parameters() and
+// buffers() list them with dotted names ("0.weight", "1.running_mean"), and state() holds both, so
+// checkpoints carry buffers too. Weights follow the book's layout, [n_out, n_in], and Linear
+// computes x wᵀ + b.
 #pragma once
 
 #include <concepts>
@@ -28,6 +32,12 @@ struct Param {
   bool decay = true;  // whether L1/L2 regularization applies (weights yes, biases no, as in the book)
 };
 
+/// A buffer: module state that is saved and loaded but not trained (no gradient).
+struct Buffer {
+  std::string name;  // dotted path: "1.running_mean"
+  Tensor tensor;     // a handle: the module updates it in place
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -46,6 +56,8 @@ class Module {
 
   /// Every parameter of this module and its children, in registration order.
   std::vector<Param> parameters() const;
+  /// Every buffer of this module and its children, in registration order (not in parameters()).
+  std::vector<Buffer> buffers() const;
   /// Direct children, in registration order.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
@@ -54,22 +66,32 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  /// Parameter values by name (handles, not copies).
+  /// Parameter and buffer values by name (handles, not copies).
   std::map<std::string, Tensor> state() const;
-  /// Copies values into the parameters. Every name must exist with the same shape and dtype and
-  /// every parameter must be given; otherwise a ValueError naming the first fault, and nothing is
-  /// changed.
+  /// Copies values into the parameters and buffers. Every name must exist with the same shape and
+  /// dtype and every parameter and buffer must be given; otherwise a ValueError naming the first
+  /// fault, and nothing is changed.
   void load_state(const std::map<std::string, Tensor>& state);
+
+  /// Converts every floating parameter and buffer to `dtype` (f32 or f64) in place, so handles
+  /// held elsewhere (a layer's weight()) see the new values; gradients are dropped. Convert before
+  /// making an optimizer: its buffers keep the old dtype.
+  void to(Dtype dtype);
 
  protected:
   /// Registers a parameter (made a leaf that requires grad) and returns its handle.
   Tensor register_parameter(std::string name, Tensor t, bool decay);
+  /// Registers a buffer (no gradient) and returns its handle.
+  Tensor register_buffer(std::string name, Tensor t);
   void register_module(std::string name, std::shared_ptr<Module> m);
 
  private:
   void collect(const std::string& prefix, std::vector<Param>& out) const;
+  void collect_buffers(const std::string& prefix, std::vector<Buffer>& out) const;
+  void check_new_name(const std::string& name) const;
 
   std::vector<std::pair<std::string, Param>> params_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   std::string scope_name_;  // its name in the module that registered it, for the anomaly module path
   bool training_ = true;
@@ -246,6 +268,47 @@ class Sequential : public Module {
   std::string describe() const override;
   std::size_t size() const { return children().size(); }
   Module& operator[](std::size_t i) const { return *children()[i].second; }
+};
+
+/// x itself (a placeholder, or the shortcut of a Residual).
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  std::string describe() const override { return "Identity"; }
+};
+
+/// Modules held in order and registered ("0", "1", ...) so their parameters and buffers are the
+/// list's, but not called in a chain: model code indexes them (torch.nn.ModuleList). Calling the
+/// list itself is an error.
+class ModuleList : public Module {
+ public:
+  ModuleList() = default;
+  template <class... Ms>
+    requires(sizeof...(Ms) > 0 && (std::derived_from<std::remove_cvref_t<Ms>, Module> && ...))
+  explicit ModuleList(Ms&&... ms) {
+    (push_back(std::make_shared<std::remove_cvref_t<Ms>>(std::forward<Ms>(ms))), ...);
+  }
+  void push_back(std::shared_ptr<Module> m);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  std::size_t size() const { return children().size(); }
+  /// The i-th module; i out of range is a ValueError.
+  Module& operator[](std::size_t i) const;
+};
+
+/// body(x) + shortcut(x), the shortcut the identity unless given (He et al. 2016's residual
+/// block); children "body" and "shortcut". The two outputs must have one shape.
+class Residual : public Module {
+ public:
+  explicit Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcut = nullptr);
+  template <class B>
+    requires std::derived_from<std::remove_cvref_t<B>, Module>
+  explicit Residual(B&& body) : Residual(std::make_shared<std::remove_cvref_t<B>>(std::forward<B>(body))) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  std::shared_ptr<Module> body_, shortcut_;
 };
 
 }  // namespace nabla::nn

@@ -202,6 +202,9 @@ inline Tensor operator|(const Tensor& a, const Tensor& b) { return logical_or(a,
 // ---- indexing (ops/indexing.cpp) — indices int64; each checked, repeated ones add their gradients ---------
 /// The slices index[0], index[1], … of x along `axis` (index 1-d).
 Tensor index_select(const Tensor& x, int axis, const Tensor& index);
+/// The rows weight[indices[i…]] of a table weight [num, dim]: indices of any shape → [..., dim]
+/// (torch.nn.functional.embedding); repeated indices add up their gradients.
+Tensor embedding(const Tensor& indices, const Tensor& weight);
 /// y[i…] = x[i… with i_axis replaced by index[i…]]; index has x's rank (torch.gather).
 Tensor gather(const Tensor& x, int axis, const Tensor& index);
 /// x with src[i…] added at [i… with i_axis replaced by index[i…]] (torch.scatter_add, out of place).
@@ -303,6 +306,21 @@ Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0)
 Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
 /// [N, ...] → [N, product of the rest], a view.
 Tensor flatten(const Tensor& x);
+
+// ---- normalization (ops/normalization.cpp) — composed of the ops above, so differentiable to any order -----
+// Each normalizes to x̂ = (x − μ) / √(σ² + eps) with the biased variance σ², then y = weight · x̂ + bias
+// (both optional: pass Tensor{}).
+/// Per channel of x [N, C, …] (torch.nn.functional.batch_norm). Training (or no running statistics):
+/// μ, σ² over the batch and the spatial axes, and running_mean / running_var ([C], x's dtype, both or
+/// neither) updated in place to (1 − momentum)·running + momentum·batch, the variance unbiased;
+/// more than one value per channel is needed. Evaluation: the running statistics. weight, bias [C].
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+/// Over the trailing axes `normalized_shape` of x; weight and bias of that shape (torch's layer_norm).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps = 1e-5);
+/// Per sample over `groups` groups of x [N, C, …]'s channels and the spatial axes; weight, bias [C].
+Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 
 // ---- labels (src/labels.cpp) -------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).

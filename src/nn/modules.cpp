@@ -1,4 +1,5 @@
-// src/nn/modules.cpp — Module bookkeeping, Linear, activation modules, Dropout, Sequential.
+// src/nn/modules.cpp — Module bookkeeping (parameters, buffers, state, dtype), Linear, activation
+// modules, Dropout, Sequential, ModuleList, Residual.
 #include <cmath>
 #include <set>
 
@@ -7,17 +8,32 @@
 #include "nabla/inspect.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/ops.hpp"
+#include "../tensor_impl.hpp"
 
 namespace nabla::nn {
 
 // ---- Module --------------------------------------------------------------------------------------
 
-Tensor Module::register_parameter(std::string name, Tensor t, bool decay) {
+void Module::check_new_name(const std::string& name) const {
   for (const auto& [n, p] : params_) {
-    if (n == name) throw ValueError(fmt::format("{}: parameter '{}' is registered twice", describe(), name));
+    if (n == name) throw ValueError(fmt::format("{}: '{}' is registered twice", describe(), name));
   }
+  for (const auto& [n, b] : buffers_) {
+    if (n == name) throw ValueError(fmt::format("{}: '{}' is registered twice", describe(), name));
+  }
+}
+
+Tensor Module::register_parameter(std::string name, Tensor t, bool decay) {
+  check_new_name(name);
   t.requires_grad(true);
   params_.emplace_back(name, Param{name, t, decay});
+  return t;
+}
+
+Tensor Module::register_buffer(std::string name, Tensor t) {
+  check_new_name(name);
+  if (!t.defined()) throw ValueError(fmt::format("{}: buffer '{}' is undefined", describe(), name));
+  buffers_.emplace_back(std::move(name), t);
   return t;
 }
 
@@ -38,6 +54,17 @@ std::vector<Param> Module::parameters() const {
   return out;
 }
 
+void Module::collect_buffers(const std::string& prefix, std::vector<Buffer>& out) const {
+  for (const auto& [name, b] : buffers_) out.push_back({prefix + name, b});
+  for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
+}
+
+std::vector<Buffer> Module::buffers() const {
+  std::vector<Buffer> out;
+  collect_buffers("", out);
+  return out;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
@@ -46,34 +73,58 @@ void Module::train(bool on) {
 std::map<std::string, Tensor> Module::state() const {
   std::map<std::string, Tensor> out;
   for (const Param& p : parameters()) out.emplace(p.name, p.tensor);
+  for (const Buffer& b : buffers()) out.emplace(b.name, b.tensor);
   return out;
 }
 
 void Module::load_state(const std::map<std::string, Tensor>& state) {
-  const std::vector<Param> params = parameters();
+  struct Entry {
+    std::string name;
+    Tensor tensor;
+    const char* kind;
+  };
+  std::vector<Entry> entries;
+  for (const Param& p : parameters()) entries.push_back({p.name, p.tensor, "parameter"});
+  for (const Buffer& b : buffers()) entries.push_back({b.name, b.tensor, "buffer"});
   // Check everything first, so that a bad state changes nothing.
   std::set<std::string> known;
-  for (const Param& p : params) {
-    known.insert(p.name);
-    auto it = state.find(p.name);
-    if (it == state.end()) throw ValueError(fmt::format("load_state: parameter '{}' is missing", p.name));
+  for (const Entry& e : entries) {
+    known.insert(e.name);
+    auto it = state.find(e.name);
+    if (it == state.end()) throw ValueError(fmt::format("load_state: {} '{}' is missing", e.kind, e.name));
     const Tensor& v = it->second;
-    if (!v.defined() || v.shape() != p.tensor.shape() || v.dtype() != p.tensor.dtype()) {
-      throw ValueError(fmt::format("load_state: '{}' is {} {}, the model has {} {}", p.name,
+    if (!v.defined() || v.shape() != e.tensor.shape() || v.dtype() != e.tensor.dtype()) {
+      throw ValueError(fmt::format("load_state: '{}' is {} {}, the model has {} {}", e.name,
                                    v.defined() ? std::string(dtype_name(v.dtype())) : "undefined",
-                                   v.defined() ? to_string(v.shape()) : "", p.tensor.dtype(), p.tensor.shape()));
+                                   v.defined() ? to_string(v.shape()) : "", e.tensor.dtype(), e.tensor.shape()));
     }
   }
   for (const auto& [name, v] : state) {
     if (!known.contains(name)) {
-      throw ValueError(fmt::format("load_state: '{}' is not a parameter of this model", name));
+      throw ValueError(fmt::format("load_state: '{}' is not a parameter or buffer of this model", name));
     }
   }
   NoGradGuard no_grad;
-  for (const Param& p : params) {
-    Tensor t = p.tensor;
-    t.copy_(state.at(p.name));
+  for (const Entry& e : entries) {
+    Tensor t = e.tensor;
+    t.copy_(state.at(e.name));
   }
+}
+
+void Module::to(Dtype dtype) {
+  if (!is_floating(dtype)) throw ValueError(fmt::format("{}: to({}): expected float32 or float64", describe(), dtype));
+  auto convert = [dtype](const Tensor& t) {
+    if (!is_floating(t.dtype()) || t.dtype() == dtype) return;
+    const Tensor c = t.detach().to(dtype);
+    detail::TensorImpl& impl = *t.impl();
+    // A graph that saved the old values sees a newer version, not the new bytes as the old dtype.
+    c.impl()->storage->version = impl.storage->version + 1;
+    impl.storage = c.impl()->storage;
+    impl.dtype = dtype;
+    impl.grad = Tensor{};
+  };
+  for (const Param& p : parameters()) convert(p.tensor);
+  for (const Buffer& b : buffers()) convert(b.tensor);
 }
 
 // ---- initializers ------------------------------------------------------------------------------------
@@ -208,6 +259,42 @@ Tensor Module::operator()(const Tensor& x) {
     return forward(x);
   }
   return forward(x);
+}
+
+void ModuleList::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }
+
+Tensor ModuleList::forward(const Tensor&) {
+  throw ValueError(fmt::format("{}: a ModuleList is not called; call its modules (list[i](x))", describe()));
+}
+
+Module& ModuleList::operator[](std::size_t i) const {
+  if (i >= size()) throw ValueError(fmt::format("ModuleList: index {} is out of range for {} modules", i, size()));
+  return *children()[i].second;
+}
+
+std::string ModuleList::describe() const {
+  std::string s = "ModuleList(";
+  for (std::size_t i = 0; i < children().size(); ++i) s += (i ? ", " : "") + children()[i].second->describe();
+  return s + ")";
+}
+
+Residual::Residual(std::shared_ptr<Module> body, std::shared_ptr<Module> shortcut)
+    : body_(std::move(body)), shortcut_(shortcut ? std::move(shortcut) : std::make_shared<Identity>()) {
+  register_module("body", body_);
+  register_module("shortcut", shortcut_);
+}
+
+Tensor Residual::forward(const Tensor& x) {
+  const Tensor a = (*body_)(x), b = (*shortcut_)(x);
+  if (a.shape() != b.shape()) {
+    throw ShapeError(fmt::format("{}: the body gives {} and the shortcut {} for input {}; they must match", describe(),
+                                 a.shape(), b.shape(), x.shape()));
+  }
+  return a + b;
+}
+
+std::string Residual::describe() const {
+  return fmt::format("Residual({}, shortcut {})", body_->describe(), shortcut_->describe());
 }
 
 Tensor Sequential::forward(const Tensor& x) {

@@ -1,0 +1,123 @@
+// ops/normalization.cpp — batch, layer and group normalization (torch.nn.functional's batch_norm,
+// layer_norm, group_norm), composed of the differentiable ops, so every order of gradient is
+// theirs. Each normalizes x over some axes to x̂ = (x − μ) / √(σ² + ε) with the biased variance
+// σ², then applies an optional affine map y = γ x̂ + β (Ioffe & Szegedy 2015; Ba et al. 2016;
+// Wu & He 2018).
+#include <fmt/format.h>
+
+#include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
+
+namespace nabla {
+
+namespace {
+
+// x̂ over `axes` (kept as size 1): (x − mean) · (var + eps)^−½; also the batch mean and biased
+// variance when asked for.
+Tensor normalize(const Tensor& x, const std::vector<int>& axes, double eps, Tensor* mean_out = nullptr,
+                 Tensor* var_out = nullptr) {
+  const Tensor m = mean(x, axes, true);
+  const Tensor d = x - m;
+  const Tensor v = mean(d * d, axes, true);
+  if (mean_out) *mean_out = m;
+  if (var_out) *var_out = v;
+  return d * rsqrt(v + eps);
+}
+
+// [C] → [1, C, 1, …] for an input of rank `rank`.
+Tensor per_channel(const Tensor& t, int rank) {
+  Shape s{1, t.numel()};
+  for (int k = 2; k < rank; ++k) s.push_back(1);
+  return t.reshape(s);
+}
+
+void check_vector(std::string_view op, std::string_view what, const Tensor& t, std::int64_t n, const Tensor& x) {
+  if (!t.defined()) return;
+  if (t.shape() != Shape{n} || t.dtype() != x.dtype()) {
+    throw ShapeError(fmt::format("{}: {} is {} {}; expected {} [{}] for input {}", op, what, t.dtype(), t.shape(), x.dtype(),
+                                 n, x.shape()));
+  }
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_floating("batch_norm", x);
+  if (x.dim() < 2) throw ShapeError(fmt::format("batch_norm: expected input [N, C, …], got {}", x.shape()));
+  const std::int64_t c = x.shape()[1];
+  check_vector("batch_norm", "running_mean", running_mean, c, x);
+  check_vector("batch_norm", "running_var", running_var, c, x);
+  check_vector("batch_norm", "weight", weight, c, x);
+  check_vector("batch_norm", "bias", bias, c, x);
+  if (running_mean.defined() != running_var.defined()) {
+    throw ValueError("batch_norm: running_mean and running_var must be given together");
+  }
+  if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
+    throw ValueError(fmt::format("batch_norm: need eps > 0 and momentum in [0, 1], got {} and {}", eps, momentum));
+  }
+  std::vector<int> axes{0};
+  for (int k = 2; k < x.dim(); ++k) axes.push_back(k);
+  Tensor xhat;
+  if (training || !running_mean.defined()) {
+    const std::int64_t n = x.numel() / c;
+    if (n <= 1) {
+      throw ValueError(fmt::format("batch_norm: expected more than 1 value per channel when training, got input {}",
+                                   x.shape()));
+    }
+    Tensor m, v;
+    xhat = normalize(x, axes, eps, &m, &v);
+    if (training && running_mean.defined()) {  // (1 − momentum)·running + momentum·batch, unbiased variance
+      NoGradGuard no_grad;
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1 - momentum).add_(m.detach().reshape({c}), momentum);
+      rv.mul_(1 - momentum).add_(v.detach().reshape({c}), momentum * double(n) / double(n - 1));
+    }
+  } else {
+    xhat = (x - per_channel(running_mean, x.dim())) * per_channel(rsqrt(running_var + eps), x.dim());
+  }
+  if (weight.defined()) xhat = xhat * per_channel(weight, x.dim());
+  if (bias.defined()) xhat = xhat + per_channel(bias, x.dim());
+  return xhat;
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  check_floating("layer_norm", x);
+  const int k = normalized_shape.rank();
+  bool fits = k >= 1 && k <= x.dim();
+  for (int i = 0; fits && i < k; ++i) fits = x.shape()[x.dim() - k + i] == normalized_shape[i];
+  if (!fits) {
+    throw ShapeError(fmt::format("layer_norm: input {} does not end in the normalized shape {}", x.shape(), normalized_shape));
+  }
+  for (const auto& [t, what] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}}) {
+    if (t->defined() && (t->shape() != normalized_shape || t->dtype() != x.dtype())) {
+      throw ShapeError(fmt::format("layer_norm: {} is {} {}; expected {} {}", what, t->dtype(), t->shape(), x.dtype(),
+                                   normalized_shape));
+    }
+  }
+  if (!(eps > 0)) throw ValueError(fmt::format("layer_norm: need eps > 0, got {}", eps));
+  std::vector<int> axes;
+  for (int i = x.dim() - k; i < x.dim(); ++i) axes.push_back(i);
+  Tensor y = normalize(x, axes, eps);
+  if (weight.defined()) y = y * weight;  // broadcast from the right: the trailing axes
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  check_floating("group_norm", x);
+  if (x.dim() < 2) throw ShapeError(fmt::format("group_norm: expected input [N, C, …], got {}", x.shape()));
+  const std::int64_t c = x.shape()[1];
+  if (groups < 1 || c % groups != 0) {
+    throw ValueError(fmt::format("group_norm: {} channels of input {} do not split into {} groups", c, x.shape(), groups));
+  }
+  check_vector("group_norm", "weight", weight, c, x);
+  check_vector("group_norm", "bias", bias, c, x);
+  if (!(eps > 0)) throw ValueError(fmt::format("group_norm: need eps > 0, got {}", eps));
+  Tensor y = normalize(x.reshape({x.shape()[0], groups, -1}), {2}, eps).reshape(x.shape());
+  if (weight.defined()) y = y * per_channel(weight, x.dim());
+  if (bias.defined()) y = y + per_channel(bias, x.dim());
+  return y;
+}
+
+}  // namespace nabla

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Writes tests/data/layers_reference.json: PyTorch's float64 forward values, gradients and buffers
+for nabla's layers beyond the book (nabla/nn_layers.hpp, nabla/nn_recurrent.hpp), which
+tests/layers_reference_test.cpp rebuilds with nabla and compares to 1e-12.
+
+Each case: a layer name and constructor parameters (the C++ test maps both to nabla), the layer's
+state_dict (parameters drawn at random, buffers too where evaluation uses them), train or eval mode,
+the inputs, the outputs, a fixed weight w_k per output and the gradients of Σ_k sum(output_k · w_k)
+with respect to every float input and every parameter, and the buffers after the forward pass.
+
+    /usr/bin/python3 scripts/layers_reference.py      (needs Debian's python3-torch)
+"""
+import json
+import pathlib
+
+import torch
+import torch.nn as nn
+
+torch.manual_seed(20261202)
+DT = torch.float64
+
+
+def randomize(m, buffers=False):
+    """Random parameters (and running statistics, for evaluation) so no default hides an error."""
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") and p.dim() == 1 else 0.0))
+        if buffers:
+            for name, b in m.named_buffers():
+                if name.endswith("running_mean"):
+                    b.copy_(torch.randn_like(b))
+                elif name.endswith("running_var"):
+                    b.copy_(torch.rand_like(b) + 0.5)
+    return m
+
+
+def f(*shape):
+    return torch.randn(shape, dtype=DT)
+
+
+# name, constructor parameters (as the C++ test reads them), module, train?, inputs, forward
+CASES = [
+    ("BatchNorm1d", {"features": 3}, lambda: randomize(nn.BatchNorm1d(3)), True, [f(5, 3)]),
+    ("BatchNorm1d", {"features": 2, "momentum": 0.3}, lambda: randomize(nn.BatchNorm1d(2, momentum=0.3)), True,
+     [f(3, 2, 4)]),
+    ("BatchNorm2d", {"features": 3}, lambda: randomize(nn.BatchNorm2d(3)), True, [f(2, 3, 4, 5)]),
+    ("BatchNorm2d", {"features": 3}, lambda: randomize(nn.BatchNorm2d(3), buffers=True), False, [f(2, 3, 4, 5)]),
+    ("BatchNorm2d", {"features": 2, "affine": False, "eps": 1e-3},
+     lambda: nn.BatchNorm2d(2, affine=False, eps=1e-3), True, [f(3, 2, 2, 3)]),
+    ("LayerNorm", {"shape": [4]}, lambda: randomize(nn.LayerNorm(4)), True, [f(3, 4)]),
+    ("LayerNorm", {"shape": [3, 4]}, lambda: randomize(nn.LayerNorm([3, 4])), True, [f(2, 3, 4)]),
+    ("GroupNorm", {"groups": 2, "channels": 4}, lambda: randomize(nn.GroupNorm(2, 4)), True, [f(2, 4, 3, 2)]),
+    ("GroupNorm", {"groups": 3, "channels": 3}, lambda: randomize(nn.GroupNorm(3, 3)), True, [f(2, 3, 5)]),
+    ("Embedding", {"num": 5, "dim": 3}, lambda: randomize(nn.Embedding(5, 3)), True,
+     [torch.tensor([[1, 4, 1], [0, 1, 3]])]),
+]
+
+
+def encode(t):
+    if t.dtype == torch.int64:
+        return {"dtype": "int64", "shape": list(t.shape), "values": t.flatten().tolist()}
+    return {"dtype": "float64", "shape": list(t.shape), "values": t.double().flatten().tolist()}
+
+
+def main():
+    out = []
+    for name, params, make, train, inputs in CASES:
+        m = make().to(DT)
+        state = {k: encode(v) for k, v in m.state_dict().items()}
+        m.train(train)
+        leaves = [t.clone().requires_grad_(t.dtype == DT) for t in inputs]
+        y = m(*leaves)
+        ys = list(y) if isinstance(y, tuple) else [y]
+        ws = [torch.randn(t.shape, dtype=DT) for t in ys]
+        sum((t * w).sum() for t, w in zip(ys, ws)).backward()
+        out.append({
+            "layer": name, "params": params, "train": train, "state": state,
+            "inputs": [encode(t) for t in inputs], "outputs": [encode(t.detach()) for t in ys],
+            "weights": [encode(w) for w in ws],
+            "input_grads": [encode(t.grad) if t.grad is not None else None for t in leaves],
+            "param_grads": {k: encode(p.grad) for k, p in m.named_parameters()},
+            "buffers_after": {k: encode(b) for k, b in m.named_buffers()},
+        })
+    path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "layers_reference.json"
+    path.write_text(json.dumps({"torch": torch.__version__, "cases": out}, separators=(",", ":")) + "\n")
+    print(f"wrote {path}: {len(out)} cases from torch {torch.__version__}")
+
+
+if __name__ == "__main__":
+    main()

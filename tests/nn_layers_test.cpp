@@ -1,0 +1,194 @@
+// nn layers beyond the book (nabla/nn_layers.hpp) and module composition: buffers, ModuleList,
+// Residual, Identity; normalization and embedding gradchecked in float64 (the values against
+// PyTorch are in layers_reference_test.cpp).
+#include <doctest/doctest.h>
+#include <nabla/nabla.hpp>
+
+#include "test_util.hpp"
+
+using namespace nabla;
+using doctest::Contains;
+using nabla_test::check_grad;
+using nabla_test::max_abs_diff;
+using nabla_test::param;
+
+TEST_CASE("nn: buffers are state but not parameters, load with the model and refuse to go missing") {
+  Generator gen(1);
+  nn::Sequential net{nn::Linear(3, 4, {}, gen), nn::BatchNorm1d(4), nn::ReLU()};
+  std::vector<std::string> params, buffers;
+  for (const auto& p : net.parameters()) params.push_back(p.name);
+  for (const auto& b : net.buffers()) buffers.push_back(b.name);
+  CHECK(params == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"});
+  CHECK(buffers == std::vector<std::string>{"1.running_mean", "1.running_var", "1.num_batches_tracked"});
+  CHECK(net.state().size() == 7);
+  CHECK_FALSE(net.buffers()[0].tensor.requires_grad());
+
+  net(randn({8, 3}, f32, gen));  // training: the running statistics move
+  auto& bn = dynamic_cast<nn::BatchNorm1d&>(net[1]);
+  CHECK(bn.running_mean().to_vector() != std::vector<double>(4, 0.0));
+  CHECK(net.buffers()[2].tensor.item() == 1);
+
+  nn::Sequential other{nn::Linear(3, 4, {}, gen), nn::BatchNorm1d(4), nn::ReLU()};
+  auto state = net.state();
+  state.erase("1.running_var");
+  const auto before = other.state().at("1.running_mean").to_vector();
+  const auto weight_before = other.state().at("0.weight").to_vector();
+  CHECK_THROWS_WITH_AS(other.load_state(state), "load_state: buffer '1.running_var' is missing", ValueError);
+  CHECK(other.state().at("1.running_mean").to_vector() == before);
+  CHECK(other.state().at("0.weight").to_vector() == weight_before);
+  other.load_state(net.state());
+  CHECK(other.state().at("1.running_var").to_vector() == net.state().at("1.running_var").to_vector());
+  CHECK(other.state().at("1.num_batches_tracked").item() == 1);
+}
+
+TEST_CASE("nn: a checkpoint carries buffers, and one missing a buffer is refused with model and optimizer unchanged") {
+  nabla_test::TempDir d;
+  Generator gen(2);
+  nn::Sequential net{nn::Conv2d(1, 2, 3, {}, gen), nn::BatchNorm2d(2), nn::ReLU(), nn::Flatten()};
+  optim::Adam opt(net.parameters(), {.lr = 1e-2});
+  for (int i = 0; i < 2; ++i) {
+    opt.zero_grad();
+    sum(net(randn({4, 1, 5, 5}, f32, gen))).backward();
+    opt.step();
+  }
+  io::save_checkpoint(d / "bn.safetensors", net, &opt);
+  nn::Sequential net2{nn::Conv2d(1, 2, 3, {}, gen), nn::BatchNorm2d(2), nn::ReLU(), nn::Flatten()};
+  optim::Adam opt2(net2.parameters(), {.lr = 1e-2});
+  io::load_checkpoint(d / "bn.safetensors", net2, &opt2);
+  for (const auto& [name, t] : net.state()) {
+    CAPTURE(name);
+    CHECK(net2.state().at(name).to_vector() == t.to_vector());
+  }
+  CHECK(net2.state().at("1.num_batches_tracked").item() == 2);
+
+  // The same file without the buffers (as an older model would write it): refused, nothing changed.
+  io::TensorFile f = io::load_safetensors(d / "bn.safetensors");
+  f.tensors.erase("model.1.running_mean");
+  io::save_safetensors(d / "nobuf.safetensors", f.tensors, f.metadata);
+  nn::Sequential net3{nn::Conv2d(1, 2, 3, {}, gen), nn::BatchNorm2d(2), nn::ReLU(), nn::Flatten()};
+  optim::Adam opt3(net3.parameters(), {.lr = 1e-2});
+  const auto model_before = net3.state().at("0.weight").to_vector();
+  CHECK_THROWS_WITH_AS(io::load_checkpoint(d / "nobuf.safetensors", net3, &opt3),
+                       Contains("load_state: buffer '1.running_mean' is missing"), IoError);
+  CHECK(net3.state().at("0.weight").to_vector() == model_before);
+  CHECK(net3.state().at("1.running_var").to_vector() == std::vector<double>(2, 1.0));
+  CHECK(opt3.steps() == 0);
+}
+
+TEST_CASE("nn: Module::to converts parameters and buffers in place, handles included") {
+  Generator gen(3);
+  nn::Sequential net{nn::Linear(3, 2, {}, gen), nn::BatchNorm1d(2)};
+  const auto w32 = net.state().at("0.weight").to_vector();
+  auto& fc = dynamic_cast<nn::Linear&>(net[0]);
+  net.to(f64);
+  CHECK(fc.weight().dtype() == f64);
+  CHECK(fc.weight().to_vector() == w32);  // float32 values are exact in float64
+  CHECK(net.state().at("1.running_var").dtype() == f64);
+  CHECK(net.state().at("1.num_batches_tracked").dtype() == i64);
+  CHECK(net(randn({4, 3}, f64, gen)).dtype() == f64);
+  CHECK_THROWS_AS(net.to(i64), ValueError);
+}
+
+TEST_CASE("nn: BatchNorm normalizes with the batch in training and the running statistics in evaluation") {
+  Generator gen(4);
+  nn::BatchNorm2d bn(3, {.momentum = 0.25, .dtype = f64});
+  Tensor x = randn({4, 3, 2, 2}, f64, gen) * 3.0 + 1.0;
+  Tensor y = bn(x);
+  // Each channel of y has mean 0 and biased variance 1 − ε/(σ² + ε) ≈ 1.
+  const Tensor m = mean(y, {0, 2, 3}), v = var(y, {0, 2, 3}, 0);
+  for (double e : m.to_vector()) CHECK(std::abs(e) < 1e-12);
+  for (double e : v.to_vector()) CHECK(e == doctest::Approx(1).epsilon(1e-4));
+  // running = 0.75 · initial + 0.25 · batch (unbiased variance, 16 values per channel)
+  const auto bm = mean(x, {0, 2, 3}).to_vector(), bv = var(x, {0, 2, 3}, 1).to_vector();
+  for (int c = 0; c < 3; ++c) {
+    CHECK(bn.running_mean().to_vector()[c] == doctest::Approx(0.25 * bm[c]).epsilon(1e-12));
+    CHECK(bn.running_var().to_vector()[c] == doctest::Approx(0.75 + 0.25 * bv[c]).epsilon(1e-12));
+  }
+  bn.eval();
+  const auto rm_before = bn.running_mean().to_vector();
+  Tensor z = bn(x);
+  CHECK(bn.running_mean().to_vector() == rm_before);
+  Tensor expected = (x - bn.running_mean().reshape({1, 3, 1, 1})) / sqrt(bn.running_var().reshape({1, 3, 1, 1}) + 1e-5);
+  CHECK(max_abs_diff(z, expected) < 1e-12);
+  // One value per channel cannot be normalized in training; evaluation is fine.
+  CHECK_NOTHROW(bn(randn({1, 3, 1, 1}, f64, gen)));
+  bn.train();
+  CHECK_THROWS_WITH_AS(bn(randn({1, 3, 1, 1}, f64, gen)),
+                       "batch_norm: expected more than 1 value per channel when training, got input [1, 3, 1, 1]", ValueError);
+  CHECK_THROWS_WITH_AS(bn(randn({4, 2, 3, 3}, f64, gen)), "BatchNorm2d(3): input is [4, 2, 3, 3]; expected [N, 3, H, W]",
+                       ShapeError);
+  nn::BatchNorm1d bn1(5);
+  CHECK_THROWS_WITH_AS(bn1(randn({4, 5, 2, 2}, f32, gen)),
+                       "BatchNorm1d(5): input is [4, 5, 2, 2]; expected [N, 5] or [N, 5, L]", ShapeError);
+  CHECK_THROWS_WITH_AS(bn1(randn({4, 5}, f64, gen)), "BatchNorm1d(5): input is float64, the layer is float32", ValueError);
+}
+
+TEST_CASE("gradcheck: batch_norm (training and evaluation), layer_norm, group_norm in float64") {
+  Generator gen(5);
+  Tensor x = param({3, 2, 2, 2}, gen), w = param({2}, gen), b = param({2}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w, const Tensor& b) {
+          return batch_norm(x, Tensor{}, Tensor{}, w, b, true);
+        }, {x, w, b}));
+  Tensor rm = randn({2}, f64, gen), rv = uniform({2}, 0.5, 1.5, f64, gen);
+  CHECK(check_grad([&](const Tensor& x, const Tensor& w, const Tensor& b) {
+          return batch_norm(x, rm, rv, w, b, false);
+        }, {x, w, b}));
+  Tensor x2 = param({4, 3}, gen);
+  CHECK(check_grad([](const Tensor& x) { return batch_norm(x, Tensor{}, Tensor{}, Tensor{}, Tensor{}, true, 0.1, 1e-3); },
+                   {x2}));
+  Tensor x3 = param({2, 3, 4}, gen), lw = param({3, 4}, gen), lb = param({3, 4}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w, const Tensor& b) { return layer_norm(x, {3, 4}, w, b); },
+                   {x3, lw, lb}));
+  CHECK(check_grad([](const Tensor& x) { return layer_norm(x, {4}, Tensor{}, Tensor{}); }, {x3}));
+  Tensor x4 = param({2, 4, 3}, gen), gw = param({4}, gen), gb = param({4}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w, const Tensor& b) { return group_norm(x, 2, w, b); }, {x4, gw, gb}));
+  CHECK_THROWS_WITH_AS(group_norm(x4, 3, Tensor{}, Tensor{}), "group_norm: 4 channels of input [2, 4, 3] do not split into 3 groups",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(layer_norm(x4, {4}, Tensor{}, Tensor{}), "layer_norm: input [2, 4, 3] does not end in the normalized shape [4]",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor{}, Tensor{}, param({3}, gen), Tensor{}, true),
+                       "batch_norm: weight is float64 [3]; expected float64 [2] for input [3, 2, 2, 2]", ShapeError);
+}
+
+TEST_CASE("gradcheck: embedding adds the gradients of repeated indices") {
+  Generator gen(6);
+  Tensor w = param({5, 3}, gen);
+  const Tensor idx = from_vector(std::span<const std::int64_t>(std::vector<std::int64_t>{1, 4, 1, 1, 0, 3}), {2, 3});
+  CHECK(check_grad([&](const Tensor& w) { return embedding(idx, w); }, {w}));
+  Tensor y = embedding(idx, w);
+  CHECK(y.shape() == Shape{2, 3, 3});
+  sum(y).backward();
+  CHECK(w.grad().to_vector() == std::vector<double>{1, 1, 1, 3, 3, 3, 0, 0, 0, 1, 1, 1, 1, 1, 1});
+  nn::Embedding emb(5, 3);
+  const Tensor bad = from_vector(std::span<const std::int64_t>(std::vector<std::int64_t>{2, 5}), {2});
+  CHECK_THROWS_WITH_AS(emb(bad), Contains("5"), Error);
+  CHECK_THROWS_WITH_AS(emb(ones({2})), "Embedding(5, 3): indices are float32 [2]; expected int64", ValueError);
+}
+
+TEST_CASE("nn: ModuleList registers its modules without chaining them; Residual adds a shortcut") {
+  Generator gen(7);
+  nn::ModuleList heads{nn::Linear(4, 2, {}, gen), nn::Linear(4, 3, {}, gen)};
+  CHECK(heads.size() == 2);
+  CHECK(heads.parameters().size() == 4);
+  CHECK(heads.parameters()[2].name == "1.weight");
+  Tensor x = randn({5, 4}, f32, gen);
+  CHECK(heads[1](x).shape() == Shape{5, 3});
+  CHECK_THROWS_WITH_AS(heads(x), Contains("a ModuleList is not called"), ValueError);
+  CHECK_THROWS_WITH_AS(heads[2], "ModuleList: index 2 is out of range for 2 modules", ValueError);
+
+  nn::Residual block(nn::Sequential{nn::Linear(4, 4, {}, gen), nn::Tanh()});
+  CHECK(block.parameters()[0].name == "body.0.weight");
+  auto& body = dynamic_cast<nn::Sequential&>(*block.children()[0].second);
+  CHECK(max_abs_diff(block(x), body(x) + x) == 0);
+  CHECK(nn::Identity()(x).is_same(x));
+  nn::Residual proj(std::make_shared<nn::Linear>(4, 3, nn::LinearOptions{}, gen), std::make_shared<nn::Linear>(4, 3, nn::LinearOptions{}, gen));
+  CHECK(proj.parameters().size() == 4);
+  CHECK(proj.parameters()[2].name == "shortcut.weight");
+  nn::Residual wrong(nn::Linear(4, 3, {}, gen));
+  CHECK_THROWS_WITH_AS(wrong(x), "Residual(Linear(4, 3), shortcut Identity): the body gives [5, 3] and the shortcut [5, 4] for input [5, 4]; they must match",
+                       ShapeError);
+  // A residual network's gradient passes the float64 check.
+  nn::Residual r64(nn::Sequential{nn::Linear(3, 3, {.dtype = f64}, gen), nn::Tanh(), nn::LayerNorm({3}, {.dtype = f64})});
+  Tensor x64 = param({2, 3}, gen);
+  CHECK(check_grad([&](const Tensor& x) { return r64(x); }, {x64}));
+}
