@@ -1,5 +1,5 @@
 // ops/conv.cpp — 2-d convolution on NCHW tensors (book ch. 6: local receptive fields, shared
-// weights and biases).
+// weights and biases); dilated, grouped, 1-d and transposed convolution built on it.
 //
 //   y[n, f, i, j] = b[f] + Σ_{c, p, q} w[f, c, p, q] · x[n, c, i·s + p − pad, j·s + q − pad]
 //   x [N, C, H, W], w [F, C, kh, kw], b [F] (optional) → y [N, F, Ho, Wo],
@@ -150,8 +150,86 @@ struct Conv2d {
 
 }  // namespace ops
 
+namespace {
+
+// w [F, C, kh, kw] with dilation − 1 zeros between taps along both spatial axes:
+// [F, C, (kh − 1)·d + 1, (kw − 1)·d + 1]. Composed of differentiable ops.
+Tensor dilate_kernel(const Tensor& w, std::int64_t d) {
+  const Shape s = w.shape();
+  Tensor t = pad(unsqueeze(w, 4), {0, d - 1});                     // [F, C, kh, kw, d]
+  t = slice(t.reshape({s[0], s[1], s[2], s[3] * d}), 3, 0, (s[3] - 1) * d + 1);
+  t = pad(unsqueeze(t, 3), {0, 0, 0, d - 1});                       // [F, C, kh, d, kw']
+  return slice(t.reshape({s[0], s[1], s[2] * d, (s[3] - 1) * d + 1}), 2, 0, (s[2] - 1) * d + 1);
+}
+
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
-  return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding}, x, w, b);
+  if (opts.dilation == 1 && opts.groups == 1) {
+    return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding}, x, w, b);
+  }
+  // Dilated or grouped: composed of the dense convolution (a dilated kernel holds zeros between its
+  // taps; groups are convolved one by one and joined), so every order of gradient is conv2d's.
+  if (opts.dilation < 1 || opts.groups < 1) {
+    throw ValueError(fmt::format("conv2d: need dilation ≥ 1 and groups ≥ 1, got {} and {}", opts.dilation, opts.groups));
+  }
+  if (x.dim() != 4 || w.dim() != 4) {
+    throw ShapeError(fmt::format("conv2d: expected input [N, C, H, W] and weight [F, C/groups, kh, kw], got {} and {}",
+                                 x.shape(), w.shape()));
+  }
+  const std::int64_t g = opts.groups;
+  if (x.shape()[1] != w.shape()[1] * g || w.shape()[0] % g != 0) {
+    throw ShapeError(fmt::format("conv2d: input {} and weight {} do not fit {} groups (need C = {}·{} and F a multiple of {})",
+                                 x.shape(), w.shape(), g, g, w.shape()[1], g));
+  }
+  const Tensor wd = opts.dilation > 1 ? dilate_kernel(w, opts.dilation) : w;
+  const Conv2dOptions dense{.stride = opts.stride, .padding = opts.padding};
+  if (g == 1) return conv2d(x, wd, b, dense);
+  const std::vector<Tensor> xs = chunk(x, g, 1), ws = chunk(wd, g, 0);
+  const std::vector<Tensor> bs = b.defined() ? chunk(b, g, 0) : std::vector<Tensor>(std::size_t(g));
+  std::vector<Tensor> ys;
+  for (std::int64_t k = 0; k < g; ++k) ys.push_back(conv2d(xs[std::size_t(k)], ws[std::size_t(k)], bs[std::size_t(k)], dense));
+  return cat(ys, 1);
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+  if (x.dim() != 3 || w.dim() != 3) {
+    throw ShapeError(fmt::format("conv1d: expected input [N, C, L] and weight [F, C/groups, k], got {} and {}", x.shape(),
+                                 w.shape()));
+  }
+  if (opts.padding < 0) throw ValueError(fmt::format("conv1d: need padding ≥ 0, got {}", opts.padding));
+  // A 1 × L image: padding along L only (conv2d would pad the single row too).
+  const Tensor xp = opts.padding > 0 ? pad(x, {opts.padding, opts.padding}) : x;
+  const Conv2dOptions o{.stride = opts.stride, .padding = 0, .dilation = opts.dilation, .groups = opts.groups};
+  return squeeze(conv2d(unsqueeze(xp, 2), unsqueeze(w, 2), b, o), 2);
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts) {
+  check_floating("conv_transpose2d", x);
+  check_same_dtype("conv_transpose2d", x, w);
+  if (x.dim() != 4 || w.dim() != 4 || x.shape()[1] != w.shape()[0]) {
+    throw ShapeError(fmt::format("conv_transpose2d: expected input [N, C, H, W] and weight [C, F, kh, kw], got {} and {}",
+                                 x.shape(), w.shape()));
+  }
+  if (opts.stride < 1 || opts.padding < 0 || opts.output_padding < 0 || opts.output_padding >= opts.stride) {
+    throw ValueError(fmt::format("conv_transpose2d: need stride ≥ 1, padding ≥ 0 and 0 ≤ output_padding < stride, got {}, {}, {}",
+                                 opts.stride, opts.padding, opts.output_padding));
+  }
+  const kernels::Window2d win{w.shape()[2], w.shape()[3], opts.stride, opts.padding};
+  const std::int64_t oh = (x.shape()[2] - 1) * opts.stride - 2 * opts.padding + win.kh + opts.output_padding;
+  const std::int64_t ow = (x.shape()[3] - 1) * opts.stride - 2 * opts.padding + win.kw + opts.output_padding;
+  if (oh <= 0 || ow <= 0) {
+    throw ShapeError(fmt::format("conv_transpose2d: input {} with weight {}, stride {} and padding {} gives no output",
+                                 x.shape(), w.shape(), opts.stride, opts.padding));
+  }
+  const std::int64_t f = w.shape()[1];
+  if (b.defined() && (b.shape() != Shape{f} || b.dtype() != w.dtype())) {
+    throw ShapeError(fmt::format("conv_transpose2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(),
+                                 w.dtype(), f, w.shape()));
+  }
+  // The adjoint of conv2d with this weight: conv2d's input gradient, x in the place of gy.
+  const Tensor y = apply(ops::ConvInputGrad{Shape{x.shape()[0], f, oh, ow}, win}, x, w);
+  return b.defined() ? y + b.reshape({1, f, 1, 1}) : y;
 }
 
 }  // namespace nabla

@@ -1,5 +1,6 @@
-// ops/pooling.cpp — max, average and L2 pooling over 2-d windows of NCHW tensors (book ch. 6), and
-// flatten. Windows have no padding: Ho = (H − k) / s + 1.
+// ops/pooling.cpp — max, average and L2 pooling over 2-d windows of NCHW tensors (book ch. 6),
+// adaptive average pooling and nearest upsampling (composed of slices, means and index_select),
+// and flatten. Windows have no padding: Ho = (H − k) / s + 1.
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
@@ -104,6 +105,43 @@ Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
 }
 Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
   return apply(ops::L2Pool2d{.kernel = kernel, .stride = stride_or_kernel(kernel, stride)}, x);
+}
+
+namespace {
+void check_grid(std::string_view op, const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
+  check_floating(op, x);
+  if (x.dim() != 4) throw ShapeError(fmt::format("{}: expected input [N, C, H, W], got {}", op, x.shape()));
+  if (out_h < 1 || out_w < 1) throw ValueError(fmt::format("{}: output size {}×{} must be positive", op, out_h, out_w));
+}
+}  // namespace
+
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
+  check_grid("adaptive_avg_pool2d", x, out_h, out_w);
+  if (out_h == 1 && out_w == 1) return mean(x, {2, 3}, true);
+  // A window's mean is the mean over its columns of the means over its rows: pool one axis, then
+  // the other, each output line the mean of its slice.
+  auto pool_axis = [](const Tensor& t, int axis, std::int64_t out) {
+    const std::int64_t n = t.shape()[axis];
+    if (out == n) return t;
+    std::vector<Tensor> parts;
+    for (std::int64_t i = 0; i < out; ++i) {
+      const std::int64_t start = i * n / out, stop = ((i + 1) * n + out - 1) / out;
+      parts.push_back(mean(slice(t, axis, start, stop), {axis}, true));
+    }
+    return cat(parts, axis);
+  };
+  return pool_axis(pool_axis(x, 2, out_h), 3, out_w);
+}
+
+Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
+  check_grid("upsample_nearest2d", x, out_h, out_w);
+  auto sources = [](std::int64_t in, std::int64_t out) {
+    std::vector<std::int64_t> v(static_cast<std::size_t>(out));
+    for (std::int64_t i = 0; i < out; ++i) v[std::size_t(i)] = std::min(i * in / out, in - 1);
+    return from_vector(std::span<const std::int64_t>(v), {out});
+  };
+  const Tensor rows = index_select(x, 2, sources(x.shape()[2], out_h));
+  return index_select(rows, 3, sources(x.shape()[3], out_w));
 }
 
 Tensor flatten(const Tensor& x) {

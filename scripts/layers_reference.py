@@ -53,6 +53,22 @@ CASES = [
     ("GroupNorm", {"groups": 3, "channels": 3}, lambda: randomize(nn.GroupNorm(3, 3)), True, [f(2, 3, 5)]),
     ("Embedding", {"num": 5, "dim": 3}, lambda: randomize(nn.Embedding(5, 3)), True,
      [torch.tensor([[1, 4, 1], [0, 1, 3]])]),
+    ("Conv2d", {"in": 4, "out": 6, "k": 3, "stride": 1, "padding": 2, "dilation": 2, "groups": 2},
+     lambda: randomize(nn.Conv2d(4, 6, 3, padding=2, dilation=2, groups=2)), True, [f(2, 4, 7, 6)]),
+    ("Conv2d", {"in": 3, "out": 3, "k": 3, "stride": 2, "padding": 1, "dilation": 1, "groups": 3},
+     lambda: randomize(nn.Conv2d(3, 3, 3, stride=2, padding=1, groups=3)), True, [f(2, 3, 6, 5)]),
+    ("Conv1d", {"in": 2, "out": 4, "k": 3, "stride": 2, "padding": 1, "dilation": 1, "groups": 1},
+     lambda: randomize(nn.Conv1d(2, 4, 3, stride=2, padding=1)), True, [f(3, 2, 9)]),
+    ("Conv1d", {"in": 4, "out": 2, "k": 2, "stride": 1, "padding": 0, "dilation": 3, "groups": 2},
+     lambda: randomize(nn.Conv1d(4, 2, 2, dilation=3, groups=2)), True, [f(2, 4, 8)]),
+    ("ConvTranspose2d", {"in": 3, "out": 2, "k": 3, "stride": 2, "padding": 1, "output_padding": 1},
+     lambda: randomize(nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)), True, [f(2, 3, 4, 5)]),
+    ("ConvTranspose2d", {"in": 2, "out": 3, "k": 2, "stride": 1, "padding": 0, "output_padding": 0},
+     lambda: randomize(nn.ConvTranspose2d(2, 3, 2)), True, [f(1, 2, 3, 3)]),
+    ("AdaptiveAvgPool2d", {"h": 3, "w": 2}, lambda: nn.AdaptiveAvgPool2d((3, 2)), True, [f(2, 3, 7, 5)]),
+    ("AdaptiveAvgPool2d", {"h": 1, "w": 1}, lambda: nn.AdaptiveAvgPool2d(1), True, [f(2, 3, 4, 4)]),
+    ("Upsample", {"scale": 2}, lambda: nn.Upsample(scale_factor=2, mode="nearest"), True, [f(2, 3, 3, 2)]),
+    ("Upsample", {"h": 5, "w": 7}, lambda: nn.Upsample(size=(5, 7), mode="nearest"), True, [f(1, 2, 3, 4)]),
 ]
 
 

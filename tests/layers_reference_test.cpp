@@ -58,6 +58,29 @@ const std::map<std::string, Builder>& layers() {
       {"Embedding", [](const json& p) {
          return single(std::make_shared<nn::Embedding>(p["num"], p["dim"], nn::EmbeddingOptions{.dtype = f64}));
        }},
+      {"Conv2d", [](const json& p) {
+         return single(std::make_shared<nn::Conv2d>(
+             p["in"], p["out"], p["k"],
+             nn::Conv2dOptions{.stride = p["stride"], .padding = p["padding"], .dilation = p["dilation"], .groups = p["groups"],
+                               .dtype = f64}));
+       }},
+      {"Conv1d", [](const json& p) {
+         return single(std::make_shared<nn::Conv1d>(
+             p["in"], p["out"], p["k"],
+             nn::Conv1dOptions{.stride = p["stride"], .padding = p["padding"], .dilation = p["dilation"], .groups = p["groups"],
+                               .dtype = f64}));
+       }},
+      {"ConvTranspose2d", [](const json& p) {
+         return single(std::make_shared<nn::ConvTranspose2d>(
+             p["in"], p["out"], p["k"],
+             nn::ConvTranspose2dOptions{.stride = p["stride"], .padding = p["padding"], .output_padding = p["output_padding"],
+                                        .dtype = f64}));
+       }},
+      {"AdaptiveAvgPool2d", [](const json& p) { return single(std::make_shared<nn::AdaptiveAvgPool2d>(p["h"], p["w"])); }},
+      {"Upsample", [](const json& p) {
+         return single(std::make_shared<nn::Upsample>(
+             p.contains("scale") ? nn::UpsampleOptions{.scale_factor = p["scale"]} : nn::UpsampleOptions{.out_h = p["h"], .out_w = p["w"]}));
+       }},
   };
   return table;
 }
@@ -69,7 +92,7 @@ TEST_CASE("PyTorch cross-check of the layers: outputs, gradients and buffers agr
   REQUIRE(in.good());
   const json all = json::parse(in);
   const json& cases = all.at("cases");
-  REQUIRE(cases.size() >= 10);
+  REQUIRE(cases.size() >= 20);
   double worst_value = 0, worst_grad = 0;
   std::size_t compared = 0;
   for (const json& c : cases) {

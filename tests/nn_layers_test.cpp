@@ -192,3 +192,37 @@ TEST_CASE("nn: ModuleList registers its modules without chaining them; Residual 
   Tensor x64 = param({2, 3}, gen);
   CHECK(check_grad([&](const Tensor& x) { return r64(x); }, {x64}));
 }
+
+TEST_CASE("gradcheck: dilated and grouped conv2d, conv1d, conv_transpose2d, adaptive pooling, nearest upsampling") {
+  Generator gen(8);
+  Tensor x = param({2, 4, 5, 5}, gen), w = param({2, 2, 2, 2}, gen), b = param({2}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w, const Tensor& b) {
+          return conv2d(x, w, b, {.stride = 1, .padding = 1, .dilation = 2, .groups = 2});
+        }, {x, w, b}));
+  Tensor x1 = param({2, 2, 6}, gen), w1 = param({3, 2, 3}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w) { return conv1d(x, w, Tensor{}, {.stride = 2, .padding = 1}); }, {x1, w1}));
+  Tensor xt = param({2, 3, 3, 2}, gen), wt = param({3, 2, 3, 3}, gen), bt = param({2}, gen);
+  CHECK(check_grad([](const Tensor& x, const Tensor& w, const Tensor& b) {
+          return conv_transpose2d(x, w, b, {.stride = 2, .padding = 1, .output_padding = 1});
+        }, {xt, wt, bt}));
+  CHECK(conv_transpose2d(xt, wt, bt, {.stride = 2, .padding = 1, .output_padding = 1}).shape() == Shape{2, 2, 6, 4});
+  Tensor xp = param({1, 2, 5, 7}, gen);
+  CHECK(check_grad([](const Tensor& x) { return adaptive_avg_pool2d(x, 2, 3); }, {xp}));
+  CHECK(check_grad([](const Tensor& x) { return upsample_nearest2d(x, 7, 10); }, {xp}));
+  CHECK_THROWS_WITH_AS(conv2d(x, w, b, {.groups = 3}), Contains("do not fit 3 groups"), ShapeError);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(xt, wt, bt, {.stride = 2, .output_padding = 2}),
+                       Contains("0 ≤ output_padding < stride"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::Upsample({}), Contains("give a positive scale_factor"), ValueError);
+}
+
+TEST_CASE("conv_transpose2d and grouped conv2d: float32 (nabla's own kernels where the CPU has them) agrees with float64") {
+  Generator gen(9);
+  const Tensor x = randn({3, 4, 6, 5}, f64, gen), w = randn({4, 3, 3, 3}, f64, gen), b = randn({3}, f64, gen);
+  const Tensor y64 = conv_transpose2d(x, w, b, {.stride = 2, .padding = 1, .output_padding = 1});
+  const Tensor y32 = conv_transpose2d(x.to(f32), w.to(f32), b.to(f32), {.stride = 2, .padding = 1, .output_padding = 1});
+  CHECK(max_abs_diff(y32.to(f64), y64) < 1e-4);
+  const Tensor wg = randn({6, 2, 3, 3}, f64, gen);
+  const Tensor g64 = conv2d(x, wg, Tensor{}, {.padding = 2, .dilation = 2, .groups = 2});
+  const Tensor g32 = conv2d(x.to(f32), wg.to(f32), Tensor{}, {.padding = 2, .dilation = 2, .groups = 2});
+  CHECK(max_abs_diff(g32.to(f64), g64) < 1e-4);
+}

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "nabla/ops.hpp"
 #include "nabla/tensor.hpp"
 
 namespace nabla::nn {
@@ -184,14 +185,16 @@ class Dropout : public Module {
 struct Conv2dOptions {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
-  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels × kernel area (book ch. 3, 6)
+  std::int64_t dilation = 1;
+  std::int64_t groups = 1;            // in and out channels both multiples of it
+  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels / groups × kernel area (book ch. 3, 6)
   Init bias = Init::standard_normal;
   bool has_bias = true;
   Dtype dtype = f32;
 };
 
 /// 2-d convolution of [N, C, H, W] inputs with `out_channels` filters of kernel×kernel (book ch. 6);
-/// weight [F, C, k, k], bias [F].
+/// weight [F, C/groups, k, k], bias [F]. Dilation and groups as torch.nn.Conv2d (see nabla::conv2d).
 class Conv2d : public Module {
  public:
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv2dOptions opts = {},
@@ -202,7 +205,8 @@ class Conv2d : public Module {
   const Tensor& bias() const { return bias_; }
 
  private:
-  std::int64_t in_, out_, kernel_, stride_, padding_;
+  std::int64_t in_, out_, kernel_;
+  nabla::Conv2dOptions conv_;
   Tensor weight_, bias_;
 };
 

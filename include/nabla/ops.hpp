@@ -292,11 +292,27 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
 // ---- convolution and pooling, NCHW (ops/conv.cpp, ops/pooling.cpp) — book ch. 6 --------------------
 struct Conv2dOptions {
   std::int64_t stride = 1;
-  std::int64_t padding = 0;  // zeros added on each side
+  std::int64_t padding = 0;   // zeros added on each side
+  std::int64_t dilation = 1;  // spacing between kernel taps
+  std::int64_t groups = 1;    // channels in `groups` independent groups (groups = C: depthwise)
 };
-/// x [N, C, H, W] ⊛ w [F, C, kh, kw] + b [F] → [N, F, Ho, Wo], Ho = (H + 2·padding − kh)/stride + 1.
-/// b may be an undefined Tensor{} (no bias). Computed as im2col + one GEMM over the batch.
+/// x [N, C, H, W] ⊛ w [F, C/groups, kh, kw] + b [F] → [N, F, Ho, Wo],
+/// Ho = (H + 2·padding − dilation·(kh − 1) − 1)/stride + 1 (torch.nn.functional.conv2d).
+/// b may be an undefined Tensor{} (no bias). Computed as im2col + one GEMM over the batch (nabla's
+/// own tiles on AVX-512); dilation and groups are composed of that dense convolution (a kernel
+/// with zeros between its taps; one convolution per group, joined), so they cost more than dense.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
+/// x [N, C, L] ⊛ w [F, C/groups, k] + b [F] → [N, F, Lo], the same options along L (torch's conv1d).
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
+struct ConvTranspose2dOptions {
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;         // removed from each side of the output
+  std::int64_t output_padding = 0;  // added to one side of the output, < stride
+};
+/// The transposed convolution (the adjoint of conv2d, torch.nn.functional.conv_transpose2d):
+/// x [N, C, H, W], w [C, F, kh, kw] (PyTorch's layout), b [F] or Tensor{} → [N, F, Ho, Wo],
+/// Ho = (H − 1)·stride − 2·padding + kh + output_padding.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts = {});
 /// The largest value of each kernel×kernel window (stride defaults to kernel); its gradient goes
 /// to that element (the first one, on ties).
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
@@ -304,6 +320,14 @@ Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0)
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
 /// The book's L2 pooling: √(Σ x²) over each window; its gradient is 0 where a window is all zero.
 Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
+/// Average pooling to an out_h × out_w grid with PyTorch's adaptive windows (rows
+/// ⌊i·H/out_h⌋ to ⌈(i + 1)·H/out_h⌉, likewise columns): adaptive_avg_pool2d(x, 1, 1) is global
+/// average pooling (torch.nn.functional.adaptive_avg_pool2d).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);
+/// Nearest-neighbour resampling of x [N, C, H, W] to [N, C, out_h, out_w]: output row i reads
+/// input row ⌊i·H/out_h⌋ (torch.nn.functional.interpolate, mode "nearest"); gradients of rows
+/// read several times add up.
+Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);
 /// [N, ...] → [N, product of the rest], a view.
 Tensor flatten(const Tensor& x);
 

@@ -1,4 +1,5 @@
-// src/nn/layers.cpp — normalization layers and Embedding (nabla/nn_layers.hpp).
+// src/nn/layers.cpp — normalization layers, Embedding, transposed and 1-d convolution, adaptive
+// pooling and upsampling (nabla/nn_layers.hpp).
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -117,5 +118,117 @@ Tensor Embedding::forward(const Tensor& indices) {
 }
 
 std::string Embedding::describe() const { return fmt::format("Embedding({}, {})", num_, dim_); }
+
+// ---- convolutions ----------------------------------------------------------------------------------------
+
+ConvTranspose2d::ConvTranspose2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+                                 ConvTranspose2dOptions opts, Generator& gen)
+    : in_(in_channels), out_(out_channels), kernel_(kernel),
+      conv_{.stride = opts.stride, .padding = opts.padding, .output_padding = opts.output_padding} {
+  if (in_channels <= 0 || out_channels <= 0 || kernel <= 0) {
+    throw ValueError(fmt::format("ConvTranspose2d: channels and kernel must be positive, got {}, {}, {}", in_channels,
+                                 out_channels, kernel));
+  }
+  if (opts.stride < 1 || opts.padding < 0 || opts.output_padding < 0 || opts.output_padding >= opts.stride) {
+    throw ValueError(fmt::format("ConvTranspose2d: need stride ≥ 1, padding ≥ 0 and 0 ≤ output_padding < stride, got {}, {}, {}",
+                                 opts.stride, opts.padding, opts.output_padding));
+  }
+  check_dtype("ConvTranspose2d", opts.dtype);
+  const std::int64_t fan_in = out_channels * kernel * kernel;  // PyTorch's fan-in of a [C_in, C_out, k, k] weight
+  Tensor w = empty({in_channels, out_channels, kernel, kernel}, opts.dtype);
+  init_(w, opts.weight, fan_in, in_channels * kernel * kernel, gen);
+  weight_ = register_parameter("weight", w, true);
+  if (opts.has_bias) {
+    Tensor b = empty({out_channels}, opts.dtype);
+    init_(b, opts.bias, fan_in, in_channels * kernel * kernel, gen);
+    bias_ = register_parameter("bias", b, false);
+  }
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  if (x.dim() != 4 || x.shape()[1] != in_) {
+    throw ShapeError(fmt::format("{}: input is {}; expected [N, {}, H, W]", describe(), x.shape(), in_));
+  }
+  return conv_transpose2d(x, weight_, bias_, conv_);
+}
+
+std::string ConvTranspose2d::describe() const {
+  std::string extra;
+  if (conv_.stride != 1) extra += fmt::format(", stride {}", conv_.stride);
+  if (conv_.padding != 0) extra += fmt::format(", padding {}", conv_.padding);
+  if (conv_.output_padding != 0) extra += fmt::format(", output_padding {}", conv_.output_padding);
+  return fmt::format("ConvTranspose2d({}, {}, {}{})", in_, out_, kernel_, extra);
+}
+
+Conv1d::Conv1d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv1dOptions opts, Generator& gen)
+    : in_(in_channels), out_(out_channels), kernel_(kernel),
+      conv_{.stride = opts.stride, .padding = opts.padding, .dilation = opts.dilation, .groups = opts.groups} {
+  if (in_channels <= 0 || out_channels <= 0 || kernel <= 0) {
+    throw ValueError(fmt::format("Conv1d: channels and kernel must be positive, got {}, {}, {}", in_channels, out_channels, kernel));
+  }
+  if (opts.stride < 1 || opts.padding < 0 || opts.dilation < 1 || opts.groups < 1 || in_channels % opts.groups != 0 ||
+      out_channels % opts.groups != 0) {
+    throw ValueError(fmt::format("Conv1d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups dividing both channel "
+                                 "counts, got {}, {}, {}, {}", opts.stride, opts.padding, opts.dilation, opts.groups));
+  }
+  check_dtype("Conv1d", opts.dtype);
+  const std::int64_t fan_in = in_channels / opts.groups * kernel;
+  Tensor w = empty({out_channels, in_channels / opts.groups, kernel}, opts.dtype);
+  init_(w, opts.weight, fan_in, out_channels / opts.groups * kernel, gen);
+  weight_ = register_parameter("weight", w, true);
+  if (opts.has_bias) {
+    Tensor b = empty({out_channels}, opts.dtype);
+    init_(b, opts.bias, fan_in, out_channels * kernel, gen);
+    bias_ = register_parameter("bias", b, false);
+  }
+}
+
+Tensor Conv1d::forward(const Tensor& x) {
+  if (x.dim() != 3 || x.shape()[1] != in_) {
+    throw ShapeError(fmt::format("{}: input is {}; expected [N, {}, L]", describe(), x.shape(), in_));
+  }
+  return conv1d(x, weight_, bias_, conv_);
+}
+
+std::string Conv1d::describe() const {
+  std::string extra;
+  if (conv_.stride != 1) extra += fmt::format(", stride {}", conv_.stride);
+  if (conv_.padding != 0) extra += fmt::format(", padding {}", conv_.padding);
+  if (conv_.dilation != 1) extra += fmt::format(", dilation {}", conv_.dilation);
+  if (conv_.groups != 1) extra += fmt::format(", groups {}", conv_.groups);
+  return fmt::format("Conv1d({}, {}, {}{})", in_, out_, kernel_, extra);
+}
+
+// ---- adaptive pooling and upsampling -------------------------------------------------------------------
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::int64_t out_h, std::int64_t out_w) : out_h_(out_h), out_w_(out_w > 0 ? out_w : out_h) {
+  if (out_h < 1 || out_w < 0) throw ValueError(fmt::format("AdaptiveAvgPool2d: output size {}×{} must be positive", out_h, out_w));
+}
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
+  if (x.dim() != 4) throw ShapeError(fmt::format("{}: input is {}; expected [N, C, H, W]", describe(), x.shape()));
+  return adaptive_avg_pool2d(x, out_h_, out_w_);
+}
+
+std::string AdaptiveAvgPool2d::describe() const { return fmt::format("AdaptiveAvgPool2d({}, {})", out_h_, out_w_); }
+
+Upsample::Upsample(UpsampleOptions opts) : opts_(opts) {
+  const bool by_scale = opts.scale_factor > 0, by_size = opts.out_h > 0 && opts.out_w > 0;
+  if (by_scale == by_size || opts.scale_factor < 0 || opts.out_h < 0 || opts.out_w < 0 || (by_scale && (opts.out_h || opts.out_w))) {
+    throw ValueError(fmt::format("Upsample: give a positive scale_factor or a positive out_h and out_w, not both; got {}, {}×{}",
+                                 opts.scale_factor, opts.out_h, opts.out_w));
+  }
+}
+
+Tensor Upsample::forward(const Tensor& x) {
+  if (x.dim() != 4) throw ShapeError(fmt::format("{}: input is {}; expected [N, C, H, W]", describe(), x.shape()));
+  if (opts_.scale_factor > 0) return upsample_nearest2d(x, x.shape()[2] * opts_.scale_factor, x.shape()[3] * opts_.scale_factor);
+  return upsample_nearest2d(x, opts_.out_h, opts_.out_w);
+}
+
+std::string Upsample::describe() const {
+  return opts_.scale_factor > 0 ? fmt::format("Upsample(scale {})", opts_.scale_factor)
+                                : fmt::format("Upsample({}×{})", opts_.out_h, opts_.out_w);
+}
 
 }  // namespace nabla::nn
