@@ -69,6 +69,23 @@ CASES = [
     ("AdaptiveAvgPool2d", {"h": 1, "w": 1}, lambda: nn.AdaptiveAvgPool2d(1), True, [f(2, 3, 4, 4)]),
     ("Upsample", {"scale": 2}, lambda: nn.Upsample(scale_factor=2, mode="nearest"), True, [f(2, 3, 3, 2)]),
     ("Upsample", {"h": 5, "w": 7}, lambda: nn.Upsample(size=(5, 7), mode="nearest"), True, [f(1, 2, 3, 4)]),
+    # Recurrent: the inputs are x and the state; the outputs are flattened (output, h[, c]).
+    ("RNNCell", {"in": 3, "hidden": 4}, lambda: nn.RNNCell(3, 4), True, [f(2, 3), f(2, 4)]),
+    ("RNNCell", {"in": 3, "hidden": 4, "relu": True}, lambda: nn.RNNCell(3, 4, nonlinearity="relu"), True, [f(2, 3), f(2, 4)]),
+    ("LSTMCell", {"in": 3, "hidden": 4}, lambda: nn.LSTMCell(3, 4), True, [f(2, 3), f(2, 4), f(2, 4)],
+     lambda m, x, h, c: list(m(x, (h, c)))),
+    ("GRUCell", {"in": 3, "hidden": 4}, lambda: nn.GRUCell(3, 4), True, [f(2, 3), f(2, 4)]),
+    ("RNN", {"in": 3, "hidden": 4, "layers": 2}, lambda: nn.RNN(3, 4, num_layers=2), True, [f(5, 2, 3), f(2, 2, 4)],
+     lambda m, x, h: list(m(x, h))),
+    ("LSTM", {"in": 3, "hidden": 4, "layers": 2}, lambda: nn.LSTM(3, 4, num_layers=2), True,
+     [f(5, 2, 3), f(2, 2, 4), f(2, 2, 4)], lambda m, x, h, c: (lambda o: [o[0], o[1][0], o[1][1]])(m(x, (h, c)))),
+    ("LSTM", {"in": 3, "hidden": 5, "batch_first": True}, lambda: nn.LSTM(3, 5, batch_first=True), True,
+     [f(2, 4, 3)], lambda m, x: (lambda o: [o[0], o[1][0], o[1][1]])(m(x))),
+    ("LSTM", {"in": 2, "hidden": 3, "bias": False}, lambda: nn.LSTM(2, 3, bias=False), True,
+     [f(4, 3, 2)], lambda m, x: (lambda o: [o[0], o[1][0], o[1][1]])(m(x))),
+    ("GRU", {"in": 3, "hidden": 4, "layers": 2, "batch_first": True}, lambda: nn.GRU(3, 4, num_layers=2, batch_first=True),
+     True, [f(2, 5, 3), f(2, 2, 4)], lambda m, x, h: list(m(x, h))),
+    ("GRU", {"in": 3, "hidden": 4}, lambda: nn.GRU(3, 4), True, [f(6, 1, 3)], lambda m, x: list(m(x))),
 ]
 
 
@@ -80,13 +97,13 @@ def encode(t):
 
 def main():
     out = []
-    for name, params, make, train, inputs in CASES:
+    for name, params, make, train, inputs, *call in CASES:
         m = make().to(DT)
         state = {k: encode(v) for k, v in m.state_dict().items()}
         m.train(train)
         leaves = [t.clone().requires_grad_(t.dtype == DT) for t in inputs]
-        y = m(*leaves)
-        ys = list(y) if isinstance(y, tuple) else [y]
+        y = call[0](m, *leaves) if call else m(*leaves)
+        ys = y if isinstance(y, list) else [y]
         ws = [torch.randn(t.shape, dtype=DT) for t in ys]
         sum((t * w).sum() for t, w in zip(ys, ws)).backward()
         out.append({

@@ -40,6 +40,11 @@ Shape shape_of(const json& j) {
 
 using Builder = std::function<Layer(const json&)>;
 
+nn::RecurrentOptions rnn_options(const json& p) {
+  return {.num_layers = p.value("layers", 1), .batch_first = p.value("batch_first", false), .bias = p.value("bias", true),
+          .dtype = f64};
+}
+
 // Each case's layer, as nabla spells it (float64).
 const std::map<std::string, Builder>& layers() {
   static const std::map<std::string, Builder> table = {
@@ -81,6 +86,42 @@ const std::map<std::string, Builder>& layers() {
          return single(std::make_shared<nn::Upsample>(
              p.contains("scale") ? nn::UpsampleOptions{.scale_factor = p["scale"]} : nn::UpsampleOptions{.out_h = p["h"], .out_w = p["w"]}));
        }},
+      {"RNNCell", [](const json& p) {
+         auto m = std::make_shared<nn::RNNCell>(p["in"], p["hidden"], nn::RecurrentOptions{.relu = p.value("relu", false), .dtype = f64});
+         return Layer{m, [m](const std::vector<Tensor>& x) { return std::vector<Tensor>{m->forward(x[0], x[1])}; }};
+       }},
+      {"LSTMCell", [](const json& p) {
+         auto m = std::make_shared<nn::LSTMCell>(p["in"], p["hidden"], nn::RecurrentOptions{.dtype = f64});
+         return Layer{m, [m](const std::vector<Tensor>& x) {
+                        const nn::LstmState s = m->forward(x[0], {x[1], x[2]});
+                        return std::vector<Tensor>{s.h, s.c};
+                      }};
+       }},
+      {"GRUCell", [](const json& p) {
+         auto m = std::make_shared<nn::GRUCell>(p["in"], p["hidden"], nn::RecurrentOptions{.dtype = f64});
+         return Layer{m, [m](const std::vector<Tensor>& x) { return std::vector<Tensor>{m->forward(x[0], x[1])}; }};
+       }},
+      {"RNN", [](const json& p) {
+         auto m = std::make_shared<nn::RNN>(p["in"], p["hidden"], rnn_options(p));
+         return Layer{m, [m](const std::vector<Tensor>& x) {
+                        const nn::RecurrentOutput o = m->forward(x[0], x[1]);
+                        return std::vector<Tensor>{o.output, o.h};
+                      }};
+       }},
+      {"GRU", [](const json& p) {
+         auto m = std::make_shared<nn::GRU>(p["in"], p["hidden"], rnn_options(p));
+         return Layer{m, [m](const std::vector<Tensor>& x) {
+                        const nn::RecurrentOutput o = m->forward(x[0], x.size() > 1 ? x[1] : Tensor{});
+                        return std::vector<Tensor>{o.output, o.h};
+                      }};
+       }},
+      {"LSTM", [](const json& p) {
+         auto m = std::make_shared<nn::LSTM>(p["in"], p["hidden"], rnn_options(p));
+         return Layer{m, [m](const std::vector<Tensor>& x) {
+                        const nn::LstmOutput o = m->forward(x[0], x.size() > 1 ? nn::LstmState{x[1], x[2]} : nn::LstmState{});
+                        return std::vector<Tensor>{o.output, o.state.h, o.state.c};
+                      }};
+       }},
   };
   return table;
 }
@@ -92,7 +133,7 @@ TEST_CASE("PyTorch cross-check of the layers: outputs, gradients and buffers agr
   REQUIRE(in.good());
   const json all = json::parse(in);
   const json& cases = all.at("cases");
-  REQUIRE(cases.size() >= 20);
+  REQUIRE(cases.size() >= 30);
   double worst_value = 0, worst_grad = 0;
   std::size_t compared = 0;
   for (const json& c : cases) {

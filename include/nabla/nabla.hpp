@@ -10,6 +10,7 @@
 #include "nabla/kernels.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/nn_layers.hpp"
+#include "nabla/nn_recurrent.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/optim.hpp"

@@ -1,0 +1,229 @@
+// src/nn/recurrent.cpp — RNN, LSTM and GRU cells and layers (nabla/nn_recurrent.hpp), composed of
+// matmul, sigmoid, tanh and chunk. A layer computes x W_ihᵀ + b_ih for all steps in one product,
+// then one small product h W_hhᵀ per step.
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "nabla/nn_recurrent.hpp"
+#include "nabla/ops.hpp"
+
+namespace nabla::nn {
+
+using Weights = RecurrentBase::Weights;
+
+void RecurrentBase::add_layer(const std::string& suffix, std::int64_t gates, std::int64_t in, std::int64_t hidden, bool bias,
+                              Dtype dtype, Generator& gen) {
+  const double r = 1 / std::sqrt(double(hidden));  // torch.nn's U(±1/√H) for every weight and bias
+  Weights w;
+  w.w_ih = register_parameter("weight_ih" + suffix, uniform({gates * hidden, in}, -r, r, dtype, gen), true);
+  w.w_hh = register_parameter("weight_hh" + suffix, uniform({gates * hidden, hidden}, -r, r, dtype, gen), true);
+  if (bias) {
+    w.b_ih = register_parameter("bias_ih" + suffix, uniform({gates * hidden}, -r, r, dtype, gen), false);
+    w.b_hh = register_parameter("bias_hh" + suffix, uniform({gates * hidden}, -r, r, dtype, gen), false);
+  }
+  weights_.push_back(w);
+}
+
+namespace {
+
+void check_sizes(std::string_view what, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
+  if (in <= 0 || hidden <= 0 || o.num_layers < 1) {
+    throw ValueError(fmt::format("{}: need positive sizes and num_layers, got input {}, hidden {}, {} layers", what, in, hidden,
+                                 o.num_layers));
+  }
+  if (!is_floating(o.dtype)) throw ValueError(fmt::format("{}: dtype must be float32 or float64, got {}", what, o.dtype));
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const Tensor z = matmul(x, w, {.trans_b = true});
+  return b.defined() ? z + b : z;
+}
+
+// h W_hhᵀ + b_hh; with no state (zeros) just the bias, or nothing.
+Tensor recur(const Tensor& h, const Weights& w) { return h.defined() ? linear(h, w.w_hh, w.b_hh) : w.b_hh; }
+
+Tensor plus(const Tensor& a, const Tensor& b) { return b.defined() ? a + b : a; }
+
+Tensor rnn_step(const Tensor& xw, const Tensor& h, const Weights& w, bool relu_act) {
+  const Tensor z = plus(xw, recur(h, w));
+  return relu_act ? relu(z) : tanh(z);
+}
+
+LstmState lstm_step(const Tensor& xw, const LstmState& s, const Weights& w) {
+  const std::vector<Tensor> g = chunk(plus(xw, recur(s.h, w)), 4, 1);  // i, f, g, o
+  const Tensor input = sigmoid(g[0]) * tanh(g[2]);
+  const Tensor c = s.c.defined() ? sigmoid(g[1]) * s.c + input : input;
+  return {sigmoid(g[3]) * tanh(c), c};
+}
+
+Tensor gru_step(const Tensor& xw, const Tensor& h, const Weights& w) {
+  const std::vector<Tensor> gx = chunk(xw, 3, 1);  // r, z, n
+  const Tensor hh = recur(h, w);
+  std::vector<Tensor> gh = hh.defined() ? chunk(hh, 3, -1) : std::vector<Tensor>(3);  // [N, 3H] or the bias [3H]
+  const Tensor r = sigmoid(plus(gx[0], gh[0])), z = sigmoid(plus(gx[1], gh[1]));
+  const Tensor n = tanh(gh[2].defined() ? gx[2] + r * gh[2] : gx[2]);
+  return h.defined() ? n + z * (h - n) : n - z * n;  // (1 − z) n + z h
+}
+
+// Checks a cell's x [N, I] and a state tensor [N, H].
+void check_cell(const Module& m, const Tensor& x, std::int64_t in, std::int64_t hidden, const Tensor& h, std::string_view name) {
+  if (x.dim() != 2 || x.shape()[1] != in) {
+    throw ShapeError(fmt::format("{}: input is {}; expected [N, {}]", m.describe(), x.shape(), in));
+  }
+  if (h.defined() && h.shape() != Shape{x.shape()[0], hidden}) {
+    throw ShapeError(fmt::format("{}: {} is {}; expected [{}, {}] for input {}", m.describe(), name, h.shape(), x.shape()[0],
+                                 hidden, x.shape()));
+  }
+}
+
+// A layer's input as [T, N, I], and checks of it and of a state tensor [L, N, H].
+Tensor sequence(const Module& m, const Tensor& x, std::int64_t in, const RecurrentOptions& o) {
+  if (x.dim() != 3 || x.shape()[2] != in) {
+    throw ShapeError(fmt::format("{}: input is {}; expected {}", m.describe(), x.shape(),
+                                 o.batch_first ? fmt::format("[N, T, {}]", in) : fmt::format("[T, N, {}]", in)));
+  }
+  if (x.shape()[0] == 0 || x.shape()[1] == 0) throw ShapeError(fmt::format("{}: input {} is empty", m.describe(), x.shape()));
+  return o.batch_first ? transpose(x, 0, 1) : x;
+}
+void check_state(const Module& m, const Tensor& t, std::string_view name, const Tensor& x, std::int64_t hidden,
+                 const RecurrentOptions& o) {
+  const std::int64_t n = o.batch_first ? x.shape()[0] : x.shape()[1];
+  if (t.defined() && t.shape() != Shape{o.num_layers, n, hidden}) {
+    throw ShapeError(fmt::format("{}: {} is {}; expected [{}, {}, {}] for input {}", m.describe(), name, t.shape(),
+                                 o.num_layers, n, hidden, x.shape()));
+  }
+}
+
+// x W_ihᵀ + b_ih for every step at once: [T, N, I] → T tensors [N, G·H].
+std::vector<Tensor> input_gates(const Tensor& seq, const Weights& w) {
+  const std::int64_t t = seq.shape()[0], n = seq.shape()[1];
+  const Tensor all = linear(seq.reshape({t * n, seq.shape()[2]}), w.w_ih, w.b_ih);
+  return split(all, n, 0);
+}
+
+Tensor layer_state(const Tensor& t, std::int64_t layer) { return t.defined() ? select(t, 0, layer) : Tensor{}; }
+
+std::string describe_layer(std::string_view kind, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
+  std::string extra;
+  if (o.num_layers != 1) extra += fmt::format(", {} layers", o.num_layers);
+  if (o.batch_first) extra += ", batch first";
+  if (!o.bias) extra += ", no bias";
+  if (o.relu) extra += ", relu";
+  return fmt::format("{}({}, {}{})", kind, in, hidden, extra);
+}
+
+}  // namespace
+
+// ---- cells -----------------------------------------------------------------------------------------
+
+RNNCell::RNNCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size), relu_(opts.relu) {
+  check_sizes("RNNCell", input_size, hidden_size, opts);
+  add_layer("", 1, input_size, hidden_size, opts.bias, opts.dtype, gen);
+}
+Tensor RNNCell::forward(const Tensor& x, const Tensor& h) {
+  check_cell(*this, x, in_, hidden_, h, "h");
+  return rnn_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0], relu_);
+}
+std::string RNNCell::describe() const { return fmt::format("RNNCell({}, {}{})", in_, hidden_, relu_ ? ", relu" : ""); }
+
+LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size) {
+  check_sizes("LSTMCell", input_size, hidden_size, opts);
+  add_layer("", 4, input_size, hidden_size, opts.bias, opts.dtype, gen);
+}
+LstmState LSTMCell::forward(const Tensor& x, const LstmState& state) {
+  check_cell(*this, x, in_, hidden_, state.h, "h");
+  check_cell(*this, x, in_, hidden_, state.c, "c");
+  return lstm_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), state, weights_[0]);
+}
+std::string LSTMCell::describe() const { return fmt::format("LSTMCell({}, {})", in_, hidden_); }
+
+GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size) {
+  check_sizes("GRUCell", input_size, hidden_size, opts);
+  add_layer("", 3, input_size, hidden_size, opts.bias, opts.dtype, gen);
+}
+Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
+  check_cell(*this, x, in_, hidden_, h, "h");
+  return gru_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0]);
+}
+std::string GRUCell::describe() const { return fmt::format("GRUCell({}, {})", in_, hidden_); }
+
+// ---- layers ---------------------------------------------------------------------------------------------
+
+namespace {
+template <class Step>
+RecurrentOutput run_layers(const Module& m, const std::vector<Weights>& ws, const Tensor& x, const Tensor& h0,
+                           std::int64_t in, std::int64_t hidden, const RecurrentOptions& o, Step step) {
+  Tensor seq = sequence(m, x, in, o);
+  check_state(m, h0, "h0", x, hidden, o);
+  std::vector<Tensor> finals;
+  for (std::int64_t l = 0; l < o.num_layers; ++l) {
+    Tensor h = layer_state(h0, l);
+    std::vector<Tensor> hs;
+    for (const Tensor& xw : input_gates(seq, ws[std::size_t(l)])) hs.push_back(h = step(xw, h, ws[std::size_t(l)]));
+    finals.push_back(h);
+    seq = stack(hs, 0);
+  }
+  return {o.batch_first ? transpose(seq, 0, 1) : seq, stack(finals, 0)};
+}
+}  // namespace
+
+RNN::RNN(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size), opts_(opts) {
+  check_sizes("RNN", input_size, hidden_size, opts);
+  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
+    add_layer(fmt::format("_l{}", l), 1, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
+  }
+}
+RecurrentOutput RNN::forward(const Tensor& x, const Tensor& h0) {
+  const bool r = opts_.relu;
+  return run_layers(*this, weights_, x, h0, in_, hidden_, opts_,
+                    [r](const Tensor& xw, const Tensor& h, const Weights& w) { return rnn_step(xw, h, w, r); });
+}
+std::string RNN::describe() const { return describe_layer("RNN", in_, hidden_, opts_); }
+
+GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size), opts_(opts) {
+  check_sizes("GRU", input_size, hidden_size, opts);
+  if (opts.relu) throw ValueError("GRU: the relu option is an RNN's");
+  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
+    add_layer(fmt::format("_l{}", l), 3, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
+  }
+}
+RecurrentOutput GRU::forward(const Tensor& x, const Tensor& h0) {
+  return run_layers(*this, weights_, x, h0, in_, hidden_, opts_, gru_step);
+}
+std::string GRU::describe() const { return describe_layer("GRU", in_, hidden_, opts_); }
+
+LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
+    : in_(input_size), hidden_(hidden_size), opts_(opts) {
+  check_sizes("LSTM", input_size, hidden_size, opts);
+  if (opts.relu) throw ValueError("LSTM: the relu option is an RNN's");
+  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
+    add_layer(fmt::format("_l{}", l), 4, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
+  }
+}
+LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
+  Tensor seq = sequence(*this, x, in_, opts_);
+  check_state(*this, state.h, "h0", x, hidden_, opts_);
+  check_state(*this, state.c, "c0", x, hidden_, opts_);
+  std::vector<Tensor> hn, cn;
+  for (std::int64_t l = 0; l < opts_.num_layers; ++l) {
+    LstmState s{layer_state(state.h, l), layer_state(state.c, l)};
+    std::vector<Tensor> hs;
+    for (const Tensor& xw : input_gates(seq, weights_[std::size_t(l)])) {
+      s = lstm_step(xw, s, weights_[std::size_t(l)]);
+      hs.push_back(s.h);
+    }
+    hn.push_back(s.h);
+    cn.push_back(s.c);
+    seq = stack(hs, 0);
+  }
+  return {opts_.batch_first ? transpose(seq, 0, 1) : seq, {stack(hn, 0), stack(cn, 0)}};
+}
+std::string LSTM::describe() const { return describe_layer("LSTM", in_, hidden_, opts_); }
+
+}  // namespace nabla::nn
