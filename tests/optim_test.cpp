@@ -130,6 +130,32 @@ TEST_CASE("optim: schedules give the learning rate of each epoch") {
   CHECK(constant.lr() == 0.5);
 }
 
+TEST_CASE("optim: linear warmup rises to the next schedule's η, then hands over; with Adam as with SGD") {
+  optim::LinearWarmup warm(std::make_unique<optim::StepLr>(1.0, 2, 0.5), 4, 0.2);
+  std::vector<double> got;
+  for (int e = 0; e < 8; ++e, warm.epoch_end(NAN)) got.push_back(warm.lr());
+  const std::vector<double> expected{0.2, 0.4, 0.6, 0.8, 1, 1, 0.5, 0.5};
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(expected[i]));
+  // The book's rule after a warmup sees only the metrics after it, and still stops training.
+  optim::LinearWarmup halve(std::make_unique<optim::HalveOnPlateau>(1.0, 1, 2.0), 1);
+  halve.epoch_end(0.9);  // the warmup epoch's metric is not the rule's
+  CHECK(halve.lr() == 1.0);
+  halve.epoch_end(0.5);  // the rule's first epoch: its best
+  halve.epoch_end(0.4);  // no improvement: halve to η₀/2, which is the stop
+  CHECK(halve.lr() == 0.5);
+  CHECK(halve.should_stop());
+  // Every optimizer takes the schedule's η through set_lr, groups keeping their ratios.
+  Tensor w = ones({2}, f64).requires_grad(true), b = ones({2}, f64).requires_grad(true);
+  optim::Adam adam(std::vector<optim::ParamGroup>{{{{"w", w}}, 1.0, 0.0}, {{{"b", b}}, 0.5, 0.0}}, {.lr = 1.0});
+  optim::LinearWarmup sched(std::make_unique<optim::ConstantLr>(1e-2), 2, 0.5);
+  adam.set_lr(sched.lr());
+  CHECK(adam.lr() == Approx(5e-3));
+  CHECK(adam.group_lr(1) == Approx(2.5e-3));
+  CHECK_THROWS_AS(optim::LinearWarmup(nullptr, 2), ValueError);
+  CHECK_THROWS_AS(optim::LinearWarmup(std::make_unique<optim::ConstantLr>(1.0), 0), ValueError);
+}
+
 TEST_CASE("optim: the book's rule halves η after `patience` epochs without improvement and stops at η₀/128") {
   optim::HalveOnPlateau rule(1.0, 2);
   rule.epoch_end(0.5);   // best

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -250,6 +251,24 @@ class CosineLr : public LrSchedule {
  private:
   double lr0_, lr_min_;
   int epochs_, epoch_ = 0;
+};
+
+/// Linear warmup before another schedule (torch.optim.lr_scheduler.LinearLR then SequentialLR):
+/// for the first `warmup_epochs` epochs η = after.lr() · (f + (1 − f) · epoch / warmup_epochs),
+/// f = start_factor, rising from f·η to η; then `after` runs from its own first epoch (it sees
+/// no epoch_end, and no metric, during the warmup). Works with any schedule, so with any optimizer.
+class LinearWarmup : public LrSchedule {
+ public:
+  LinearWarmup(std::unique_ptr<LrSchedule> after, int warmup_epochs, double start_factor = 0.1);
+  double lr() const override;
+  void epoch_end(double metric) override;
+  bool should_stop() const override { return epoch_ >= warmup_ && after_->should_stop(); }
+  std::string describe() const override;
+
+ private:
+  std::unique_ptr<LrSchedule> after_;
+  int warmup_, epoch_ = 0;
+  double start_;
 };
 
 /// The book's rule (ch. 3, "variable learning rate"): halve η whenever the validation metric has

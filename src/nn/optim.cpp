@@ -234,6 +234,26 @@ std::string CosineLr::describe() const {
   return fmt::format("cosine: η from {} to {} over {} epochs", lr0_, lr_min_, epochs_);
 }
 
+LinearWarmup::LinearWarmup(std::unique_ptr<LrSchedule> after, int warmup_epochs, double start_factor)
+    : after_(std::move(after)), warmup_(warmup_epochs), start_(start_factor) {
+  if (!after_) throw ValueError("LinearWarmup: the schedule after the warmup is null");
+  if (warmup_epochs < 1 || !(start_factor > 0 && start_factor <= 1)) {
+    throw ValueError(fmt::format("LinearWarmup: need warmup_epochs ≥ 1 and start_factor in (0, 1], got {} and {}",
+                                 warmup_epochs, start_factor));
+  }
+}
+double LinearWarmup::lr() const {
+  if (epoch_ >= warmup_) return after_->lr();
+  return after_->lr() * (start_ + (1 - start_) * double(epoch_) / double(warmup_));
+}
+void LinearWarmup::epoch_end(double metric) {
+  if (epoch_ >= warmup_) after_->epoch_end(metric);
+  ++epoch_;
+}
+std::string LinearWarmup::describe() const {
+  return fmt::format("linear warmup over {} epochs from {} × η, then {}", warmup_, start_, after_->describe());
+}
+
 HalveOnPlateau::HalveOnPlateau(double lr0, int patience, double stop_ratio)
     : lr0_(lr0), lr_(lr0), stop_ratio_(stop_ratio), patience_(patience) {
   check_lr("HalveOnPlateau", lr0);
