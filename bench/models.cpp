@@ -1,8 +1,11 @@
 // bench/models.cpp — one timing of one of the book's models in nabla, printed as a JSON line, for
 // bench/run.sh to set beside PyTorch's (bench/torch_models.py does the same work the same way).
 //
-//   bench_models --model network1|network2|network3 --batch 10 [--mode train|infer] [--threads 1]
-//                [--steps 2000] [--warmup 200]
+//   bench_models --model network1|network2|network3|bn_cnn|char_lstm --batch 10 [--mode train|infer]
+//                [--threads 1] [--steps 2000] [--warmup 200]
+// bn_cnn: the batch-norm CNN of the models beyond the book (4 conv-BN-ReLU, global average pooling,
+// 66K parameters) trained with Adam; char_lstm: Embedding(96, 64), LSTM(64, 256), Linear(256, 96)
+// over 64 steps of `batch` sequences, Adam (the batch is the number of sequences).
 // train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
 // with recording off; hvp: one Hessian-vector product of the cost in all parameters (forward, the
 // gradient with create_graph, and the backward of ∇C · v), network2 as the book's [784, 30, 10]. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
@@ -27,9 +30,35 @@ using namespace nabla;
 namespace {
 
 struct Model {
-  std::unique_ptr<nn::Sequential> net;
+  std::unique_ptr<nn::Module> net;
   std::function<Tensor(const Tensor&, const Tensor&)> cost;
   double lr, l2;
+  bool adam = false;
+};
+
+constexpr std::int64_t kVocab = 96, kSeq = 64;
+
+/// Characters [T, N] → next-character logits [T·N, vocab].
+class CharLstm : public nn::Module {
+ public:
+  explicit CharLstm(Generator& gen)
+      : emb_(std::make_shared<nn::Embedding>(kVocab, 64, nn::EmbeddingOptions{}, gen)),
+        lstm_(std::make_shared<nn::LSTM>(64, 256, nn::RecurrentOptions{}, gen)),
+        fc_(std::make_shared<nn::Linear>(256, kVocab, nn::LinearOptions{}, gen)) {
+    register_module("embedding", emb_);
+    register_module("lstm", lstm_);
+    register_module("fc", fc_);
+  }
+  Tensor forward(const Tensor& chars) override {
+    const Tensor h = (*lstm_)((*emb_)(chars));
+    return (*fc_)(h.reshape({-1, 256}));
+  }
+  std::string describe() const override { return "CharLstm"; }
+
+ private:
+  std::shared_ptr<nn::Embedding> emb_;
+  std::shared_ptr<nn::LSTM> lstm_;
+  std::shared_ptr<nn::Linear> fc_;
 };
 
 /// The same models as examples/train.cpp, with the same initialization scale, cost and optimizer.
@@ -43,6 +72,17 @@ Model make(const std::string& name, std::int64_t batch, Generator& gen, std::int
     return {std::make_unique<nn::Sequential>(nn::Linear(784, hidden2, {}, gen), nn::Sigmoid(), nn::Linear(hidden2, 10, {}, gen)),
             [](const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); }, 0.5, 5.0};
   }
+  auto ce = [](const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); };
+  if (name == "bn_cnn") {
+    auto block = [&](std::int64_t in, std::int64_t out) {
+      return nn::Sequential{nn::Conv2d(in, out, 3, {.padding = 1, .has_bias = false}, gen), nn::BatchNorm2d(out), nn::ReLU()};
+    };
+    return {std::make_unique<nn::Sequential>(nn::Reshape({1, 28, 28}), block(1, 32), block(32, 32), nn::MaxPool2d(2),
+                                             block(32, 64), block(64, 64), nn::MaxPool2d(2), nn::AdaptiveAvgPool2d(1),
+                                             nn::Flatten(), nn::Linear(64, 10, {}, gen)),
+            ce, 1e-3, 0.0, true};
+  }
+  if (name == "char_lstm") return {std::make_unique<CharLstm>(gen), ce, 1e-3, 0.0, true};
   return {std::make_unique<nn::Sequential>(nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
                                            nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(),
                                            nn::Linear(640, 100, {}, gen), nn::ReLU(), nn::Linear(100, 10, {}, gen)),
@@ -64,7 +104,7 @@ int main(int argc, char** argv) {
   inspect::set_warnings(false);  // network1 pairs sigmoid with the quadratic cost on purpose (network.py)
   StepOptions opts;
   auto& [model, mode, batch, threads, steps, warmup] = opts;
-  add_step_options(app, opts, {"network1", "network2", "network3"});
+  add_step_options(app, opts, {"network1", "network2", "network3", "bn_cnn", "char_lstm"});
   int rss_every = 0;
   app.add_option("--rss-every", rss_every, "sample the resident set every N steps (memory run)")->check(CLI::Range(0, 10000000));
   CLI11_PARSE(app, argc, argv);
@@ -72,17 +112,28 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   Generator gen(0);
   Model m = make(model, batch, gen, mode == "hvp" ? 30 : 100);
-  optim::Sgd opt(m.net->parameters(), {.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
-  Tensor x = uniform({batch, 784}, 0, 1, f32, gen);
-  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-  Tensor y = from_vector(std::span<const std::int64_t>(labels), {batch});
+  std::unique_ptr<optim::Optimizer> opt;
+  if (m.adam) opt = std::make_unique<optim::Adam>(m.net->parameters(), optim::AdamOptions{.lr = m.lr});
+  else opt = std::make_unique<optim::Sgd>(m.net->parameters(), optim::SgdOptions{.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
+  Tensor x, y;
+  if (model == "char_lstm") {  // random characters; the targets are the next ones
+    std::vector<std::int64_t> chars(static_cast<std::size_t>((kSeq + 1) * batch));
+    for (auto& c : chars) c = std::int64_t(gen.engine()() % kVocab);
+    const Tensor all = from_vector(std::span<const std::int64_t>(chars), {kSeq + 1, batch});
+    x = slice(all, 0, 0, kSeq);
+    y = slice(all, 0, 1).reshape({kSeq * batch});
+  } else {
+    x = uniform({batch, 784}, 0, 1, f32, gen);
+    std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+    y = from_vector(std::span<const std::int64_t>(labels), {batch});
+  }
 
   auto train_step = [&] {
     Tensor c = m.cost((*m.net)(x), y);
-    opt.zero_grad();
+    opt->zero_grad();
     c.backward();
-    opt.step();
+    opt->step();
   };
   auto infer_step = [&] {
     NoGradGuard no_grad;

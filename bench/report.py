@@ -35,6 +35,10 @@ LAYERS = {
     "network1": [(784 * 30, False), (30 * 10, True)],
     "network2": [(784 * 100, False), (100 * 10, True)],
     "network3": [(20 * 25 * 24 * 24, False), (40 * 500 * 8 * 8, True), (640 * 100, True), (100 * 10, True)],
+    # 3×3 convolutions at 28×28 (1→32, 32→32) and 14×14 (32→64, 64→64), then 64→10
+    "bn_cnn": [(32 * 9 * 784, False), (32 * 288 * 784, True), (64 * 288 * 196, True), (64 * 576 * 196, True), (640, True)],
+    # per sequence ("example"): 64 steps of the LSTM's two products and the output layer
+    "char_lstm": [(64 * 1024 * 64, False), (64 * 1024 * 256, True), (64 * 256 * 96, True)],
 }
 
 

@@ -39,7 +39,7 @@ for rep in $(seq "$REPS"); do
       warm=$((steps / 10 + 5))
       args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warm")
       contenders=("build/bench/bench_models" "/usr/bin/python3 bench/torch_models.py")
-      if [[ $model != network3 && $mode != hvp ]]; then contenders+=("build/bench/bench_libtorch"); fi
+      if [[ ($model == network1 || $model == network2) && $mode != hvp ]]; then contenders+=("build/bench/bench_libtorch"); fi
       if [[ $model == network1 ]]; then contenders+=("build/bench/bench_blas_loop"); fi
       # Rotate which contender goes first from one repetition to the next.
       n=${#contenders[@]}

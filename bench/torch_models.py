@@ -16,8 +16,29 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+VOCAB, SEQ = 96, 64
+
+
+class CharLstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.lstm, self.fc = nn.Embedding(VOCAB, 64), nn.LSTM(64, 256), nn.Linear(256, VOCAB)
+
+    def forward(self, chars):
+        return self.fc(self.lstm(self.embedding(chars))[0].reshape(-1, 256))
+
+
 def make(name, batch, hidden2=100):
     n = 50000
+    if name == "bn_cnn":  # bench/models.cpp's batch-norm CNN, Adam
+        def block(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+        net = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *block(1, 32), *block(32, 32), nn.MaxPool2d(2),
+                            *block(32, 64), *block(64, 64), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(64, 10))
+        return net, F.cross_entropy, 1e-3, None
+    if name == "char_lstm":
+        return CharLstm(), F.cross_entropy, 1e-3, None
     if name == "network1":  # network.py: N(0,1) weights and biases, sigmoid, quadratic cost, eta 3.0
         net = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
         for p in net.parameters():
@@ -43,7 +64,7 @@ def make(name, batch, hidden2=100):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3"])
+    ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3", "bn_cnn", "char_lstm"])
     ap.add_argument("--mode", default="train", choices=["train", "infer", "hvp"])
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
@@ -55,9 +76,16 @@ def main():
     net, cost, lr, l2 = make(a.model, a.batch, 30 if a.mode == "hvp" else 100)
     weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
     biases = [p for name, p in net.named_parameters() if name.endswith("bias")]
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": l2}, {"params": biases, "weight_decay": 0.0}], lr=lr)
-    x = torch.rand(a.batch, 784)
-    y = torch.arange(a.batch) % 10
+    if l2 is None:  # the models beyond the book: Adam
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD([{"params": weights, "weight_decay": l2}, {"params": biases, "weight_decay": 0.0}], lr=lr)
+    if a.model == "char_lstm":
+        chars = torch.randint(0, VOCAB, (SEQ + 1, a.batch))
+        x, y = chars[:-1], chars[1:].reshape(-1)
+    else:
+        x = torch.rand(a.batch, 784)
+        y = torch.arange(a.batch) % 10
     if a.mode == "infer":
         net.eval()
 
