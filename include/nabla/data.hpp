@@ -4,11 +4,20 @@
 //   auto data = data::load_fashion_mnist();                 // 50,000 / 10,000 / 10,000
 //   for (auto [x, y] : data.train.batches(10, {.shuffle = true, .seed = epoch})) { ... }
 //
-// Images are float32 rows of pixels scaled to [0, 1] ([n, 784] for 28×28); labels are int64 [n].
+// Images are float32 rows of pixels scaled to [0, 1] ([n, 784] for 28×28); labels are int64 [n],
+// or targets are float [n, ...] (regression, reconstruction). A Loader assembles the next batch on
+// a background thread while the step runs; transforms (normalize, random crop, flip) go with it.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <span>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -31,7 +40,7 @@ IdxU8 read_idx_u8(const std::string& path, int expected_rank = 0);
 
 struct Batch {
   Tensor x;  // [batch, ...] float32
-  Tensor y;  // [batch] int64
+  Tensor y;  // [batch] int64 labels, or [batch, ...] float targets
 };
 
 struct BatchOptions {
@@ -42,13 +51,14 @@ struct BatchOptions {
 
 class Batches;
 
-/// Examples x (first axis indexes examples) with integer labels y.
+/// Examples x (first axis indexes examples) with integer labels y [n] or float targets y [n, ...].
 class Dataset {
  public:
   Dataset() = default;
-  /// A ShapeError unless x and y have the same number of examples and y is int64 [n].
+  /// A ShapeError unless x and y have the same number of examples and y is int64 [n] or float
+  /// (f32, f64) [n, ...].
   Dataset(Tensor x, Tensor y);
-  std::int64_t size() const { return y_.defined() ? y_.numel() : 0; }
+  std::int64_t size() const { return y_.defined() ? y_.shape()[0] : 0; }
   bool empty() const { return size() == 0; }
   const Tensor& x() const { return x_; }
   const Tensor& y() const { return y_; }
@@ -102,6 +112,60 @@ struct Augment {
 };
 /// A new batch, each image transformed independently by draws from `gen`; pixels shifted in are 0.
 Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Augment opts, Generator& gen);
+
+// ---- transforms of image batches [N, C, H, W] (src/io/transforms.cpp) — each a new tensor --------------
+/// (x − mean[c]) / std[c] per channel; one value each, or one per channel (torchvision's Normalize).
+Tensor normalize(const Tensor& images, std::span<const double> mean, std::span<const double> std);
+/// Each image padded with `padding` zeros on every side, then cropped back to H × W at an offset
+/// drawn uniformly from gen (torchvision's RandomCrop(size, padding)).
+Tensor random_crop(const Tensor& images, std::int64_t padding, Generator& gen);
+/// Each image mirrored left–right with probability p (torchvision's RandomHorizontalFlip).
+Tensor random_horizontal_flip(const Tensor& images, Generator& gen, double p = 0.5);
+
+/// A batch's transformation, given the loader's generator (draw from it for reproducible runs).
+using Transform = std::function<Batch(Batch, Generator&)>;
+
+struct LoaderOptions {
+  BatchOptions batches = {};       // order: shuffle, seed, drop_last
+  Transform transform = {};        // applied to each batch on the loader's thread (none: as gathered)
+  std::uint64_t transform_seed = 0;  // the transform's generator; batches are transformed in order
+  bool background = true;          // false: each batch made when asked for (the same batches)
+  int prefetch = 2;                // batches made ahead, at most
+};
+
+/// One pass over a data set's batches, each gathered and transformed on a background thread while
+/// the caller trains on the one before (the same batches, in the same order, as without the thread:
+/// the order and the transform's draws depend on the seeds alone). An exception on the loader's
+/// thread reaches the caller at next(). The destructor stops and joins the thread.
+///
+///   data::Loader loader(data.train, 64, {.batches = {.shuffle = true, .seed = epoch}, .transform = t});
+///   while (auto b = loader.next()) step(b->x, b->y);
+class Loader {
+ public:
+  Loader(const Dataset& data, std::int64_t batch_size, LoaderOptions opts = {});
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+  /// The next batch, or nothing after the last.
+  std::optional<Batch> next();
+  /// Batches in the pass.
+  std::int64_t size() const { return batches_.size(); }
+
+ private:
+  Batch make(std::int64_t index);
+  void run();
+
+  Batches batches_;
+  LoaderOptions opts_;
+  Generator gen_;
+  std::int64_t next_ = 0;  // the next batch to hand out (foreground) or to make (background)
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  bool stop_ = false, done_ = false;
+  std::thread worker_;
+};
 
 /// Training, validation and test sets. The validation set may be empty.
 struct Split {

