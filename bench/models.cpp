@@ -9,12 +9,14 @@
 // train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
 // with recording off; hvp: one Hessian-vector product of the cost in all parameters (forward, the
 // gradient with create_graph, and the backward of ∇C · v), network2 as the book's [784, 30, 10]. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
+// With --profile N it prints each op's time per training step instead (nabla::profile, stderr).
 // With --rss-every N it is the memory run instead: the resident set size is sampled every N steps
 // (and before the first) and printed as "rss_trace": [[step, kB], ...] under impl "nabla-memory".
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -105,7 +107,9 @@ int main(int argc, char** argv) {
   StepOptions opts;
   auto& [model, mode, batch, threads, steps, warmup] = opts;
   add_step_options(app, opts, {"network1", "network2", "network3", "bn_cnn", "char_lstm"});
-  int rss_every = 0;
+  int rss_every = 0, profile_steps = 0;
+  app.add_option("--profile", profile_steps, "print each op's share of N training steps to stderr instead of timing")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--rss-every", rss_every, "sample the resident set every N steps (memory run)")->check(CLI::Range(0, 10000000));
   CLI11_PARSE(app, argc, argv);
 
@@ -153,6 +157,23 @@ int main(int argc, char** argv) {
     (void)hv;
   };
   if (mode == "infer") m.net->eval();
+  if (profile_steps > 0) {  // where the time of a training step goes, op by op (to stderr)
+    for (int i = 0; i < 2; ++i) train_step();
+    {
+      profile::Scope scope;
+      for (int i = 0; i < profile_steps; ++i) train_step();
+    }
+    const std::map<std::string, profile::OpStats> totals = profile::totals();
+    std::vector<std::pair<std::string, profile::OpStats>> ops(totals.begin(), totals.end());
+    std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) {
+      return a.second.forward_us + a.second.backward_us > b.second.forward_us + b.second.backward_us;
+    });
+    for (const auto& [op, st] : ops) {
+      fmt::print(stderr, "{:<24} {:>10.1f} µs forward {:>10.1f} µs backward per step ({} calls)\n", op,
+                 st.forward_us / profile_steps, st.backward_us / profile_steps, st.forward_calls / profile_steps);
+    }
+    return 0;
+  }
   std::vector<std::pair<int, long>> rss_trace;
   rss_trace.reserve(static_cast<std::size_t>(rss_every > 0 ? (warmup + steps) / rss_every + 2 : 0));
   auto sample = [&](int i) {

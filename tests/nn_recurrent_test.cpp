@@ -25,7 +25,7 @@ TEST_CASE("gradcheck: LSTM, GRU and RNN layers through time, with their initial 
   nn::RNN rnn(3, 2, {.dtype = f64}, gen);
   CHECK(check_grad([&](const Tensor& x) { return rnn(x); }, {x}));
   // The parameters' gradients too (each weight through every step).
-  const nn::Param& w = lstm.parameters()[1];
+  const nn::Param w = lstm.parameters()[1];  // a copy: parameters() returns a new vector
   CHECK(w.name == "weight_hh_l0");
   CHECK(check_grad([&](const Tensor&) { return lstm(x); }, {w.tensor}));
 }
