@@ -213,6 +213,9 @@ TEST_CASE("gradcheck: dilated and grouped conv2d, conv1d, conv_transpose2d, adap
   CHECK_THROWS_WITH_AS(conv_transpose2d(xt, wt, bt, {.stride = 2, .output_padding = 2}),
                        Contains("0 ≤ output_padding < stride"), ValueError);
   CHECK_THROWS_WITH_AS(nn::Upsample({}), Contains("give a positive scale_factor"), ValueError);
+  CHECK_THROWS_AS(nn::Upsample({.scale_factor = 2, .out_h = 4, .out_w = 4}), ValueError);
+  CHECK_THROWS_AS(nn::Upsample({.out_h = 4}), ValueError);
+  CHECK(nn::Upsample({.scale_factor = 3})(zeros({1, 1, 2, 2})).shape() == Shape{1, 1, 6, 6});
 }
 
 TEST_CASE("conv_transpose2d and grouped conv2d: float32 (nabla's own kernels where the CPU has them) agrees with float64") {

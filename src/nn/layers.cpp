@@ -213,8 +213,9 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
 std::string AdaptiveAvgPool2d::describe() const { return fmt::format("AdaptiveAvgPool2d({}, {})", out_h_, out_w_); }
 
 Upsample::Upsample(UpsampleOptions opts) : opts_(opts) {
-  const bool by_scale = opts.scale_factor > 0, by_size = opts.out_h > 0 && opts.out_w > 0;
-  if (by_scale == by_size || opts.scale_factor < 0 || opts.out_h < 0 || opts.out_w < 0 || (by_scale && (opts.out_h || opts.out_w))) {
+  const bool by_scale = opts.scale_factor > 0 && opts.out_h == 0 && opts.out_w == 0;
+  const bool by_size = opts.scale_factor == 0 && opts.out_h > 0 && opts.out_w > 0;
+  if (!by_scale && !by_size) {
     throw ValueError(fmt::format("Upsample: give a positive scale_factor or a positive out_h and out_w, not both; got {}, {}×{}",
                                  opts.scale_factor, opts.out_h, opts.out_w));
   }
