@@ -39,6 +39,8 @@ class RecurrentBase : public Module {
   /// Registers weight_ih{suffix}, weight_hh{suffix} (and the biases) for `gates` gates.
   void add_layer(const std::string& suffix, std::int64_t gates, std::int64_t in, std::int64_t hidden, bool bias, Dtype dtype,
                  Generator& gen);
+  /// add_layer for each of opts.num_layers layers ("_l0", "_l1", …), the first reading `in` inputs.
+  void add_layers(std::int64_t gates, std::int64_t in, std::int64_t hidden, const RecurrentOptions& opts, Generator& gen);
   std::vector<Weights> weights_;
 };
 

@@ -25,6 +25,13 @@ void RecurrentBase::add_layer(const std::string& suffix, std::int64_t gates, std
   weights_.push_back(w);
 }
 
+void RecurrentBase::add_layers(std::int64_t gates, std::int64_t in, std::int64_t hidden, const RecurrentOptions& opts,
+                               Generator& gen) {
+  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
+    add_layer(fmt::format("_l{}", l), gates, l == 0 ? in : hidden, hidden, opts.bias, opts.dtype, gen);
+  }
+}
+
 namespace {
 
 void check_sizes(std::string_view what, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
@@ -174,9 +181,7 @@ RecurrentOutput run_layers(const Module& m, const std::vector<Weights>& ws, cons
 RNN::RNN(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
     : in_(input_size), hidden_(hidden_size), opts_(opts) {
   check_sizes("RNN", input_size, hidden_size, opts);
-  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
-    add_layer(fmt::format("_l{}", l), 1, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
-  }
+  add_layers(1, input_size, hidden_size, opts, gen);
 }
 RecurrentOutput RNN::forward(const Tensor& x, const Tensor& h0) {
   const bool r = opts_.relu;
@@ -189,9 +194,7 @@ GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opt
     : in_(input_size), hidden_(hidden_size), opts_(opts) {
   check_sizes("GRU", input_size, hidden_size, opts);
   if (opts.relu) throw ValueError("GRU: the relu option is an RNN's");
-  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
-    add_layer(fmt::format("_l{}", l), 3, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
-  }
+  add_layers(3, input_size, hidden_size, opts, gen);
 }
 RecurrentOutput GRU::forward(const Tensor& x, const Tensor& h0) {
   return run_layers(*this, weights_, x, h0, in_, hidden_, opts_, gru_step);
@@ -202,9 +205,7 @@ LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions o
     : in_(input_size), hidden_(hidden_size), opts_(opts) {
   check_sizes("LSTM", input_size, hidden_size, opts);
   if (opts.relu) throw ValueError("LSTM: the relu option is an RNN's");
-  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
-    add_layer(fmt::format("_l{}", l), 4, l == 0 ? input_size : hidden_size, hidden_size, opts.bias, opts.dtype, gen);
-  }
+  add_layers(4, input_size, hidden_size, opts, gen);
 }
 LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
   Tensor seq = sequence(*this, x, in_, opts_);
