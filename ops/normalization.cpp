@@ -5,6 +5,8 @@
 // Wu & He 2018).
 #include <fmt/format.h>
 
+#include "nabla/kernels.hpp"
+#include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
 
@@ -39,6 +41,55 @@ void check_vector(std::string_view op, std::string_view what, const Tensor& t, s
   }
 }
 
+// Training-mode batch norm with γ and β, fused (nabla::kernels::batch_norm_forward): outputs y and
+// the batch mean μ and biased variance σ² ([C]; batch_norm reads them detached, for the running
+// statistics). The plain backward is one kernel; under create_graph it is written with the
+// differentiable ops, from μ and σ² recomputed from x:
+//   dβ = Σ dy,  dγ = Σ dy x̂,  dx = r (g − mean(g) − x̂ mean(g x̂)) with g = γ dy, x̂ = (x − μ) r,
+//   r = (σ² + ε)^−½.
+struct BatchNormTraining {
+  static constexpr std::string_view name = "batch_norm";
+  static constexpr bool differentiable_backward = true;
+  double eps;
+
+  std::array<Tensor, 3> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) const {
+    Tensor mean, var;
+    Tensor y = kernels::batch_norm_forward(x, weight, bias, eps, mean, var);
+    ctx.save(x, weight, mean, var);
+    return {y, mean, var};
+  }
+
+  Grads backward(Context& ctx, const Grads& gys) const {
+    auto [x, weight, m, v] = ctx.saved<4>();
+    const Tensor& gy = gys[0];
+    if (gys[1].defined() || gys[2].defined()) {  // batch_norm detaches them: only the running statistics read them
+      throw GraphError("batch_norm: a gradient reached the batch mean or variance, which batch_norm uses detached");
+    }
+    if (!grad_enabled() && gy.defined()) {
+      Tensor dx, dw, db;
+      kernels::batch_norm_backward(x, weight, m, v, eps, gy, dx, dw, db);
+      return {dx, dw, db};
+    }
+    std::vector<int> axes{0};
+    for (int k = 2; k < x.dim(); ++k) axes.push_back(k);
+    const Tensor d = x - nabla::mean(x, axes, true);
+    const Tensor rs = rsqrt(nabla::mean(d * d, axes, true) + eps);
+    Tensor gx, gw, gb;
+    if (gy.defined()) {
+      const Tensor xhat = d * rs;
+      const Tensor g = gy * per_channel(weight, x.dim());
+      gx = rs * (g - nabla::mean(g, axes, true) - xhat * nabla::mean(g * xhat, axes, true));
+      gw = sum(gy * xhat, axes);
+      gb = sum(gy, axes);
+    } else {
+      gx = zeros_like(x);
+      gw = zeros_like(weight);
+      gb = zeros_like(weight);
+    }
+    return {gx, gw, gb};
+  }
+};
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -66,13 +117,23 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                    x.shape()));
     }
     Tensor m, v;
-    xhat = normalize(x, axes, eps, &m, &v);
+    if (weight.defined() && bias.defined()) {  // the affine case, fused
+      auto [y, mean_c, var_c] = nabla::apply(BatchNormTraining{.eps = eps}, x, weight, bias);
+      m = mean_c.detach();
+      v = var_c.detach();
+      xhat = y;
+    } else {
+      xhat = normalize(x, axes, eps, &m, &v);
+      m = m.detach().reshape({c});
+      v = v.detach().reshape({c});
+    }
     if (training && running_mean.defined()) {  // (1 − momentum)·running + momentum·batch, unbiased variance
       NoGradGuard no_grad;
       Tensor rm = running_mean, rv = running_var;
-      rm.mul_(1 - momentum).add_(m.detach().reshape({c}), momentum);
-      rv.mul_(1 - momentum).add_(v.detach().reshape({c}), momentum * double(n) / double(n - 1));
+      rm.mul_(1 - momentum).add_(m, momentum);
+      rv.mul_(1 - momentum).add_(v, momentum * double(n) / double(n - 1));
     }
+    if (weight.defined() && bias.defined()) return xhat;
   } else {
     xhat = (x - per_channel(running_mean, x.dim())) * per_channel(rsqrt(running_var + eps), x.dim());
   }

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev libfmt-dev doctest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev
-  graphviz gnuplot-nox dataset-fashion-mnist
+  graphviz gnuplot-nox dataset-fashion-mnist fortunes
 )
 missing=()
 for p in "${packages[@]}"; do

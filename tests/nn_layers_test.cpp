@@ -150,6 +150,32 @@ TEST_CASE("gradcheck: batch_norm (training and evaluation), layer_norm, group_no
                        "batch_norm: weight is float64 [3]; expected float64 [2] for input [3, 2, 2, 2]", ShapeError);
 }
 
+TEST_CASE("batch_norm: the fused affine kernel agrees with the composed ops (values, gradients, running statistics)") {
+  for (Dtype dt : {f32, f64}) {
+    CAPTURE(dt);
+    Generator gen(11);
+    // An offset mean: the kernel computes with x − μ, so a large mean costs no digits.
+    const Tensor x0 = randn({5, 3, 4, 6}, dt, gen) * 2.0 + 30.0;
+    const Tensor w0 = randn({3}, dt, gen), b0 = randn({3}, dt, gen), up = randn({5, 3, 4, 6}, dt, gen);
+    auto run = [&](bool fused) {
+      Tensor x = x0.clone().requires_grad(true), w = w0.clone().requires_grad(true), b = b0.clone().requires_grad(true);
+      Tensor rm = zeros({3}, dt), rv = ones({3}, dt);
+      const Tensor y = fused ? batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5)
+                             : batch_norm(x, rm, rv, Tensor{}, Tensor{}, true, 0.1, 1e-5) * w.reshape({1, 3, 1, 1}) +
+                                   b.reshape({1, 3, 1, 1});
+      sum(y * up).backward();
+      return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), rm, rv};
+    };
+    const auto fused = run(true), composed = run(false);
+    const double tol = dt == f32 ? 2e-5 : 1e-12;
+    for (std::size_t k = 0; k < fused.size(); ++k) {
+      CAPTURE(k);
+      const double scale = std::max(1.0, max_abs_diff(composed[k], zeros_like(composed[k])));
+      CHECK(max_abs_diff(fused[k], composed[k]) <= tol * scale);
+    }
+  }
+}
+
 TEST_CASE("gradcheck: embedding adds the gradients of repeated indices") {
   Generator gen(6);
   Tensor w = param({5, 3}, gen);

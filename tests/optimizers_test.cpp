@@ -136,3 +136,19 @@ TEST_CASE("optimizers: a checkpoint with Adam resumes bit-identically; another o
   // by its names.
   CHECK_THROWS_WITH_AS(rms.load_state(opt.state()), Contains("RMSprop.load_state: 'square_avg.0.weight' is missing"), ValueError);
 }
+
+TEST_CASE("clip_grad_norm_: rescales the joint norm to max_norm, returns the norm before, leaves small ones") {
+  nn::Param a{"a", tensor({1.0, 2.0}, {2}, f64).requires_grad(true), true};
+  nn::Param b{"b", tensor({0.0}, {1}, f64).requires_grad(true), true};
+  nn::Param none{"none", tensor({5.0}, {1}, f64).requires_grad(true), true};  // no gradient: skipped
+  a.tensor.set_grad(tensor({3.0, 0.0}, {2}, f64));
+  b.tensor.set_grad(tensor({4.0}, {1}, f64));
+  const std::vector<nn::Param> params{a, b, none};
+  CHECK(optim::clip_grad_norm_(params, 1.0) == doctest::Approx(5.0));
+  const double f = 1.0 / (5.0 + 1e-6);
+  CHECK(a.tensor.grad().to_vector()[0] == doctest::Approx(3.0 * f).epsilon(1e-14));
+  CHECK(b.tensor.grad().to_vector()[0] == doctest::Approx(4.0 * f).epsilon(1e-14));
+  CHECK(optim::clip_grad_norm_(params, 10.0) == doctest::Approx(1.0).epsilon(1e-6));  // under: unchanged
+  CHECK(b.tensor.grad().to_vector()[0] == doctest::Approx(4.0 * f).epsilon(1e-14));
+  CHECK_THROWS_WITH_AS(optim::clip_grad_norm_(params, 0.0), Contains("clip_grad_norm_: max_norm is 0"), ValueError);
+}

@@ -57,6 +57,16 @@ double sum_all(const Tensor& x);
 /// Σ x² over all elements (see partial_sums in src/kernels/reduce.hpp for the rounding).
 double squared_norm(const Tensor& x);
 
+// ---- batch normalization (src/kernels/norm.cpp) ----------------------------------------------------
+
+/// Training-mode batch normalization of x [N, C, …] per channel: the batch mean μ and biased
+/// variance σ² ([C] each, into `mean` and `var`), and y = γ (x − μ)/√(σ² + ε) + β with weight γ
+/// and bias β [C].
+Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& mean, Tensor& var);
+/// Its gradients for dy (x's shape): dx, dweight = Σ dy x̂, dbias = Σ dy, from forward's mean and var.
+void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& var, double eps,
+                         const Tensor& dy, Tensor& dx, Tensor& dweight, Tensor& dbias);
+
 // ---- strided copies: the movement and indexing ops (src/kernels/movement.cpp) ---------------------
 
 /// A view of a contiguous tensor's elements: element idx (of `shape`) is at
@@ -123,16 +133,19 @@ Tensor plane_sums(const Tensor& y);
 /// NCHW (no unfold or fold of the batch). conv_fast(x) says whether they serve x: float, in a build
 /// for a CPU with AVX-512F (NABLA_NATIVE on such a machine); otherwise the functions above do the work.
 bool conv_fast(const Tensor& x);
-/// y = conv(x, w) + bias; with `cols`, keeps each image's im2col block there, [N, C·kh·kw, Ho·Wo],
-/// for conv2d_weight_grad_fast.
+/// y = conv(x, w) + bias; with `cols`, keeps there what conv2d_weight_grad_fast reads: for stride 1
+/// with padding p, x with p zeros around each plane [N, C, H + 2p, W + 2p] (the convolution then
+/// runs on it without padding); for other strides, each image's im2col block, [N, C·kh·kw, Ho·Wo].
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols);
-/// gx = col2im(Wᵀ · gy[n]) image by image, gy [N, F, Ho, Wo] read in place.
+/// gx = col2im(Wᵀ · gy[n]) image by image, gy [N, F, Ho, Wo] read in place (stride 1 with padding:
+/// the gradient of the padded input, gathered without padding, then cropped).
 Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
 /// Whether conv2d_weight_grad_fast reads x itself (stride 1, no padding: im2col done implicitly)
 /// rather than columns kept by the forward.
 bool conv_fast_reads_x(const Window2d& win);
 /// gw = Σ_n gy[n] · cols[n]ᵀ, reshaped to `w_shape`, where src is x when conv_fast_reads_x(win), else
-/// the columns conv2d_forward_fast kept; with `bias_grad`, also gy summed over all axes but 1 there.
+/// what conv2d_forward_fast kept (the padded x for stride 1: implicit im2col again; or the columns);
+/// with `bias_grad`, also gy summed over all axes but 1 there.
 Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
                                const Window2d& win, Tensor* bias_grad);
 

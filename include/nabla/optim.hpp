@@ -201,6 +201,11 @@ class Adagrad : public Optimizer {
   AdagradOptions opts_;
 };
 
+/// Rescales the gradients of `params` in place so that their joint L2 norm is at most `max_norm`
+/// (torch.nn.utils.clip_grad_norm_); parameters without a gradient are skipped. Returns the norm
+/// before clipping. Call it between backward() and step(), e.g. for recurrent nets.
+double clip_grad_norm_(const std::vector<nn::Param>& params, double max_norm);
+
 /// A learning-rate schedule, advanced once per epoch with that epoch's validation metric (higher
 /// is better, e.g. accuracy; pass NaN when there is none).
 class LrSchedule {

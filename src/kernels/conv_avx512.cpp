@@ -81,7 +81,62 @@ void gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k, const float* pac
 
 bool conv_fast(const Tensor& x) { return x.dtype() == Dtype::f32; }
 
+namespace {
+/// x [N, C, H, W] with p zeros around each plane: [N, C, H + 2p, W + 2p].
+Tensor pad_planes(const Tensor& x, std::int64_t p) {
+  const Shape& s = x.shape();
+  const std::int64_t h = s[2], w = s[3], ph = h + 2 * p, pw = w + 2 * p;
+  Tensor out = empty(Shape{s[0], s[1], ph, pw}, Dtype::f32);
+  const float* px = x.data<float>();
+  float* po = out.mutable_data<float>();
+  detail::parallel_for(s[0] * s[1], 16, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      float* dst = po + plane * ph * pw;
+      const float* src = px + plane * h * w;
+      std::fill(dst, dst + p * pw, 0.0f);
+      for (std::int64_t i = 0; i < h; ++i) {
+        float* row = dst + (i + p) * pw;
+        std::fill(row, row + p, 0.0f);
+        std::copy(src + i * w, src + (i + 1) * w, row + p);
+        std::fill(row + p + w, row + pw, 0.0f);
+      }
+      std::fill(dst + (h + p) * pw, dst + ph * pw, 0.0f);
+    }
+  });
+  return out;
+}
+
+/// The inside of each padded plane of g [N, C, H + 2p, W + 2p]: [N, C, H, W].
+Tensor crop_planes(const Tensor& g, std::int64_t p) {
+  const Shape& s = g.shape();
+  const std::int64_t ph = s[2], pw = s[3], h = ph - 2 * p, w = pw - 2 * p;
+  Tensor out = empty(Shape{s[0], s[1], h, w}, Dtype::f32);
+  const float* pg = g.data<float>();
+  float* po = out.mutable_data<float>();
+  detail::parallel_for(s[0] * s[1], 16, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      for (std::int64_t i = 0; i < h; ++i) {
+        const float* src = pg + plane * ph * pw + (i + p) * pw + p;
+        std::copy(src, src + w, po + plane * h * w + i * w);
+      }
+    }
+  });
+  return out;
+}
+
+Window2d unpadded(Window2d win) {
+  win.padding = 0;
+  return win;
+}
+}  // namespace
+
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols) {
+  if (win.stride == 1 && win.padding > 0) {  // the padded input, convolved without padding, is what backward reads
+    Tensor xp = pad_planes(x, win.padding);
+    Tensor y = conv2d_forward_fast(xp, w, bias, unpadded(win), nullptr);
+    if (cols != nullptr) *cols = std::move(xp);
+    return y;
+  }
   const Dims d = dims_of(x.shape(), win);
   const std::int64_t f = w.shape()[0], k = d.c * win.kh * win.kw, plane = d.oh * d.ow;
   Tensor y = empty(Shape{d.n, f, d.oh, d.ow}, Dtype::f32);
@@ -145,6 +200,11 @@ void col2im_image_s1(const float* pc, float* px, const Dims& d, const Window2d& 
 }
 
 Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win) {
+  if (win.stride == 1 && win.padding > 0 && win.kw <= kMaxTaps) {  // the gather of col2im_image_s1, then a crop
+    const std::int64_t p = win.padding;
+    const Shape padded{x_shape[0], x_shape[1], x_shape[2] + 2 * p, x_shape[3] + 2 * p};
+    return crop_planes(conv2d_input_grad_fast(w, gy, padded, unpadded(win)), p);
+  }
   const Dims d = dims_of(x_shape, win);
   const std::int64_t f = w.shape()[0], k = d.c * win.kh * win.kw, plane = d.oh * d.ow, image = d.c * d.h * d.w;
   Tensor gx = empty(x_shape, Dtype::f32);
@@ -281,7 +341,7 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
   Tensor gw = zeros(Shape{f, k}, Dtype::f32);
   // G transposed to [N, P, ldg], ldg: f rounded up to whole filter tiles of 16·nv lanes (the tiles
   // below read whole tiles), the lanes past f zero.
-  const std::int64_t nv = f <= 16 ? 1 : f <= 32 ? 2 : 3, ldg = (f + 16 * nv - 1) / (16 * nv) * (16 * nv);
+  const std::int64_t nv = f <= 16 ? 1 : f <= 32 ? 2 : f <= 48 ? 3 : 4, ldg = (f + 16 * nv - 1) / (16 * nv) * (16 * nv);
   Tensor gt = empty(Shape{n * plane, ldg}, Dtype::f32);  // every lane is written below
   const float* pg = gy.data<float>();
   float* pt = gt.mutable_data<float>();
@@ -304,16 +364,20 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
   });
   if (bias_grad != nullptr) *bias_grad = plane_sums(gy);
   if (k > 0 && n > 0) {
-    const bool implicit = conv_fast_reads_x(win);
-    const ColsView a{src.data<float>(),         implicit ? x_shape[1] * x_shape[2] * x_shape[3] : k * plane,
-                     implicit ? x_shape[3] : ow, implicit, plane, win.kh, win.kw, x_shape[2], x_shape[3]};
+    // Stride 1 reads x, or the padded x forward kept, in place.
+    const bool implicit = win.stride == 1;
+    const std::int64_t h = x_shape[2] + 2 * win.padding, w = x_shape[3] + 2 * win.padding;
+    const ColsView a{src.data<float>(), implicit ? x_shape[1] * h * w : k * plane, implicit ? w : ow, implicit, plane, win.kh,
+                     win.kw, h, w};
     float* pw = gw.mutable_data<float>();
     if (nv == 1) {
       weight_grad<24, 1>(n, oh, ow, a, f, k, pt, ldg, pw);
     } else if (nv == 2) {
       weight_grad<13, 2>(n, oh, ow, a, f, k, pt, ldg, pw);
-    } else {
+    } else if (nv == 3) {
       weight_grad<8, 3>(n, oh, ow, a, f, k, pt, ldg, pw);
+    } else {
+      weight_grad<6, 4>(n, oh, ow, a, f, k, pt, ldg, pw);
     }
   }
   return gw.reshape(w_shape);

@@ -66,6 +66,24 @@ double Optimizer::grad_norm() const {
   return std::sqrt(norm2);
 }
 
+double clip_grad_norm_(const std::vector<nn::Param>& params, double max_norm) {
+  if (!(max_norm > 0) || !std::isfinite(max_norm)) {
+    throw ValueError(fmt::format("clip_grad_norm_: max_norm is {}; expected a finite number above 0", max_norm));
+  }
+  double norm2 = 0;
+  for (const nn::Param& p : params) {
+    if (Tensor g = p.tensor.grad(); g.defined()) norm2 += kernels::squared_norm(g);
+  }
+  const double norm = std::sqrt(norm2);
+  if (norm > max_norm) {  // torch's factor max_norm / (norm + 1e-6), so that a norm just above stays just below
+    NoGradGuard no_grad;
+    for (const nn::Param& p : params) {
+      if (Tensor g = p.tensor.grad(); g.defined()) g.mul_(max_norm / (norm + 1e-6));
+    }
+  }
+  return norm;
+}
+
 void Optimizer::add_buffer(const std::string& name, double fill) {
   Buffer b{name, {}};
   for (const nn::Param& p : params_) b.tensors.push_back(fill == 0 ? zeros_like(p.tensor) : full(p.tensor.shape(), fill, p.tensor.dtype()));

@@ -124,6 +124,11 @@ TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
   cases.push_back({4, 20, 12, 12, 40, 5, 1, 0});  // network3's second layer
   cases.push_back({2, 1, 28, 28, 20, 5, 1, 0});   // and its first
   cases.push_back({1, 3, 40, 37, 5, 2, 1, 0});
+  // Stride 1 with padding: the input padded once, then the unpadded tiles (the batch-norm CNN's 3×3
+  // layers); 49–64 filters take the four-vector weight-gradient tile.
+  cases.push_back({2, 5, 28, 28, 32, 3, 1, 1});
+  cases.push_back({3, 8, 11, 13, 64, 3, 1, 1});
+  cases.push_back({2, 3, 9, 20, 50, 3, 1, 2});
   Generator gen(104);
   for (const Case& t : cases) {
     CAPTURE(t.c);
@@ -166,17 +171,20 @@ TEST_CASE("conv2d and max_pool2d give the same bits on one thread and on two") {
   Generator gen(105);
   const Tensor x = randn({9, 3, 14, 14}, f32, gen), w = randn({40, 3, 5, 5}, f32, gen), b = randn({40}, f32, gen);
   const Tensor gy = randn({9, 40, 5, 5}, f32, gen);
+  const Tensor w64 = randn({64, 3, 3, 3}, f32, gen).requires_grad(true);
   const int saved = num_threads();
   std::vector<std::vector<double>> out[2];
   for (int t = 0; t < 2; ++t) {
     set_num_threads(t + 1);
     Tensor xt = x.clone().requires_grad(true), wt = w.clone().requires_grad(true), bt = b.clone().requires_grad(true);
     Tensor y = max_pool2d(conv2d(xt, wt, bt), 2);
-    y.backward(gy);
-    out[t] = {y.to_vector(), xt.grad().to_vector(), wt.grad().to_vector(), bt.grad().to_vector()};
+    Tensor z = conv2d(xt, w64, Tensor{}, {.padding = 1});  // padded, 64 filters
+    (sum(y * gy) + sum(z * z)).backward();
+    out[t] = {y.to_vector(), xt.grad().to_vector(), wt.grad().to_vector(), bt.grad().to_vector(), w64.grad().to_vector()};
+    w64.zero_grad();
   }
   set_num_threads(saved);
-  for (std::size_t i = 0; i < 4; ++i) {
+  for (std::size_t i = 0; i < 5; ++i) {
     CAPTURE(i);
     CHECK(out[0][i] == out[1][i]);
   }
