@@ -35,7 +35,7 @@ struct Tanh {
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
-    Tensor y = map(x, [](auto v) { return std::tanh(v); });
+    Tensor y = kernels::tanh(x);
     ctx.save(y);
     return y;
   }

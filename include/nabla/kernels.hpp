@@ -18,6 +18,9 @@ namespace nabla::kernels {
 /// range reduction (Cephes' expf, within 2 ulp of the exact value) and 2^n by scalef; NaN stays NaN.
 /// Otherwise std::exp element by element.
 Tensor sigmoid(const Tensor& x);
+/// tanh x; float32 on AVX-512 sixteen at a time: 1 − 2/(e^{2|x|} + 1) with the sign of x from
+/// |x| = 0.625 on (the e^x below), Cephes' odd polynomial under it; NaN stays NaN. Otherwise std::tanh.
+Tensor tanh(const Tensor& x);
 /// e^x; float32 on AVX-512 sixteen at a time with the same polynomial (within 2 ulp), else std::exp.
 Tensor exp(const Tensor& x);
 

@@ -106,6 +106,40 @@ Tensor sigmoid(const Tensor& x) {
   return map(x, [](auto v) { return 1 / (1 + std::exp(-v)); });
 }
 
+Tensor tanh(const Tensor& x) {
+#if defined(__AVX512F__)
+  if (x.dtype() == Dtype::f32) {
+    Tensor y = empty(x.shape(), Dtype::f32);
+    const float* px = x.data<float>();
+    float* py = y.mutable_data<float>();
+    const std::int64_t n = x.numel();
+    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (std::int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = first_lanes(n - i);
+      const __m512 v = _mm512_maskz_loadu_ps(m, px + i);
+      const __m512 a = _mm512_andnot_ps(sign, v);  // |x|
+      // |x| ≥ 0.625: 1 − 2 / (e^{2|x|} + 1) (e^{2|x|} = inf gives 1); below, Cephes' odd polynomial
+      // x + x z P(z), z = x², which keeps the digits that the difference from 1 would lose.
+      const __m512 big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(exp16(_mm512_add_ps(a, a)), one)));
+      const __m512 z = _mm512_mul_ps(v, v);
+      __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
+      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
+      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
+      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+      const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), v, v);
+      __m512 t = _mm512_or_ps(big, _mm512_and_ps(sign, v));  // the sign of x back on
+      t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), small);
+      t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
+      _mm512_mask_storeu_ps(py + i, m, t);
+    }
+    return y;
+  }
+#endif
+  return map(x, [](auto v) { return std::tanh(v); });
+}
+
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   Tensor y = zeros(shape, x.dtype());
   dispatch_float(x.dtype(), "sum_to", [&](auto tag) {
