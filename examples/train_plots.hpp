@@ -22,10 +22,10 @@ inline bool plot(const fs::path& csv, const fs::path& png, const std::string& ti
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return false;
   const fs::path script = png.parent_path() / "learning_curves.gp";
   std::ofstream gp(script);
-  gp << "set terminal pngcairo size 1200,450 font 'sans,10'\n"
+  gp << "set terminal pngcairo size 1200,450 font 'sans,10' noenhanced\n"
      << "set output '" << png.string() << "'\n"
      << "set datafile separator ','\nset key autotitle columnhead\nset grid\nset xlabel 'epoch'\n"
-     << "set multiplot layout 1,2 title '" << title << "'\n"
+     << "set multiplot layout 1,2 title '" << title << "' noenhanced\n"
      << "set title 'cost'\nset key top right\n"
      << "plot '" << csv.string() << "' using 1:3 with linespoints title 'training'"
      << (has_validation ? ", '' using 1:5 with linespoints title 'validation'" : "")
