@@ -3,30 +3,16 @@
 // a = γ / √(σ² + ε); backward in two passes (the sums, then dx = k₁ dy + k₂ (x − μ) + k₃; x − μ
 // rather than x, so that a large mean does not cancel away the digits). Each channel is
 // one thread's, so the bits do not depend on the thread count; the sums of each contiguous run of
-// a channel are taken in eight lanes of T and added into a double.
+// a channel are partial_sums in T (reduce.hpp), added into a double.
 #include <cmath>
 
 #include "../parallel.hpp"
+#include "reduce.hpp"
 #include "nabla/kernels.hpp"
 
 namespace nabla::kernels {
 
 namespace {
-
-/// Σ f(i) over [0, s) in eight lanes (independent chains: the compiler keeps them in registers).
-template <class T, class F>
-double lanes_sum(std::int64_t s, F f) {
-  T acc[8] = {};
-  std::int64_t i = 0;
-  for (; i + 8 <= s; i += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += f(i + l);
-  }
-  T tail = 0;
-  for (; i < s; ++i) tail += f(i);
-  double total = double(tail);
-  for (int l = 0; l < 8; ++l) total += double(acc[l]);
-  return total;
-}
 
 struct Layout {
   std::int64_t n, c, s;  // x seen as [n, c, s]
@@ -59,13 +45,13 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
         double sum = 0;
         for (std::int64_t n = 0; n < L.n; ++n) {
           const T* p = px + (n * L.c + c) * L.s;
-          sum += lanes_sum<T>(L.s, [&](std::int64_t i) { return p[i]; });
+          sum += double(partial_sums<T>(L.s, [&](std::int64_t i) { return p[i]; }));
         }
         const T m = T(sum / count);
         double sq = 0;
         for (std::int64_t n = 0; n < L.n; ++n) {
           const T* p = px + (n * L.c + c) * L.s;
-          sq += lanes_sum<T>(L.s, [&](std::int64_t i) { return (p[i] - m) * (p[i] - m); });
+          sq += double(partial_sums<T>(L.s, [&](std::int64_t i) { return (p[i] - m) * (p[i] - m); }));
         }
         const T r = T(1.0 / std::sqrt(sq / count + eps));
         pv[c] = T(sq / count);
@@ -106,8 +92,8 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
         for (std::int64_t n = 0; n < L.n; ++n) {
           const T* p = px + (n * L.c + c) * L.s;
           const T* g = pg + (n * L.c + c) * L.s;
-          sdy += lanes_sum<T>(L.s, [&](std::int64_t i) { return g[i]; });
-          sdyd += lanes_sum<T>(L.s, [&](std::int64_t i) { return g[i] * (p[i] - m); });
+          sdy += double(partial_sums<T>(L.s, [&](std::int64_t i) { return g[i]; }));
+          sdyd += double(partial_sums<T>(L.s, [&](std::int64_t i) { return g[i] * (p[i] - m); }));
         }
         // dx = γ r (dy − Σdy/n − x̂ Σ(dy x̂)/n) with x̂ = (x − μ) r: k₁ dy + k₂ (x − μ) + k₃.
         const double k1 = double(pw[c]) * double(r);
