@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_checks.hpp"
+#include "train_dist.hpp"
 #include "train_metadata.hpp"
 #include "train_models.hpp"
 #include "train_plots.hpp"
@@ -154,6 +155,9 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
 int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command,
         std::int64_t sharpness_examples) {
   const auto started = std::chrono::steady_clock::now();
+  // Under mpirun every rank trains on its shard; rank 0 alone prints and writes (train_dist.hpp).
+  const Ranks ranks;
+  std::FILE* const log = ranks.log();
   // Resuming: the checkpoint's configuration rules; only the number of epochs may grow.
   io::TensorFile resumed;
   if (!resume.empty()) resumed = io::load_safetensors(resume);
@@ -178,16 +182,18 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     }
   }
   const data::Split data = load_data(cfg);
+  if (ranks.world > 1 && sharpness_examples > 0) throw ValueError("--sharpness is for one process, not under mpirun");
   if ((cfg.schedule == "halve" || cfg.early_stop > 0) && data.validation.empty()) {
     throw ValueError("the halving schedule and early stopping need validation data: pass --validation N");
   }
-  if (std::error_code ec; !fs::create_directories(out, ec) && ec) {
+  if (std::error_code ec; ranks.main && !fs::create_directories(out, ec) && ec) {
     throw IoError(fmt::format("--out: cannot create \"{}\": {}", out.string(), ec.message()));
   }
   Generator gen(cfg.seed);
   nn::Sequential net = build_model(cfg, gen);
   const Preset& model = preset(cfg.model);
-  const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch) : cfg.lambda;
+  // Per mini-batch: the batch of all ranks together, as one process at that batch would have it.
+  const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch * ranks.world) : cfg.lambda;
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(cfg, net, l2, data.train.size());
   optim::Optimizer& opt = *optimizer;
   std::unique_ptr<optim::LrSchedule> schedule = make_schedule(cfg, epochs);
@@ -211,36 +217,50 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
     if (start >= epochs) {
       throw ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", start));
     }
-    fmt::print("resuming {} from epoch {} of {}\n", resume, start, epochs);
+    fmt::print(log, "resuming {} from epoch {} of {}\n", resume, start, epochs);
   }
+  // Every rank the same model, configuration and data; then rank 0's parameters everywhere.
+  ranks.check(net, cfg, epochs, data);
+  dist::broadcast_state(net);
+  dist::DistributedDataParallel ddp(net);
   std::int64_t parameter_count = 0;
   for (const nn::Param& p : net.parameters()) parameter_count += p.tensor.numel();
-  fmt::print("{} on {}: {} ({} parameters; train {}, validation {}, test {}), batch {}, {} {}{}{}{}\n", cfg.model, cfg.data,
-             net.describe(), parameter_count, data.train.size(), data.validation.size(), data.test.size(), cfg.batch,
+  fmt::print(log, "{} on {}: {} ({} parameters; train {}, validation {}, test {}), batch {}, {} {}{}{}{}\n", cfg.model, cfg.data,
+             net.describe(), parameter_count, data.train.size(), data.validation.size(), data.test.size(),
+             ranks.world > 1 ? fmt::format("{} per rank × {} ranks", cfg.batch, ranks.world) : std::to_string(cfg.batch),
              opt.kind(), schedule->describe(), cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
              cfg.weight_decay > 0 ? fmt::format(", weight decay {}", cfg.weight_decay) : "",
              cfg.momentum > 0 ? fmt::format(", {} μ = {}", cfg.nesterov ? "Nesterov" : "momentum", cfg.momentum) : "");
-  fmt::print("{} thread(s); {}\n", num_threads(), blas_info());
+  fmt::print(log, "{} thread(s){}; {}\n", num_threads(), ranks.world > 1 ? " per rank; " + dist::describe() : "", blas_info());
+  std::fflush(log);
 
   // The training curves are measured on the first 10,000 training examples (all, if fewer): the
   // same estimate each epoch, at a fifth of the cost of a full pass over 50,000.
   const data::Dataset train_probe = data.train.size() > 10000 ? data.train.slice(0, 10000) : data.train;
+  // Each rank evaluates its part of each set; the sums are reduced (dist::all_reduce).
+  const data::Dataset probe_part = ranks.part(train_probe), validation_part = ranks.part(data.validation),
+                      test_part = ranks.part(data.test);
   const fs::path checkpoint = out / "checkpoint.safetensors";
   bool stopped_early = false;
   for (int epoch = start; epoch < epochs && !stopped_early; ++epoch) {
     opt.set_lr(schedule->lr());
-    train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), data.train.size(), quiet ? stdout : stderr);
+    const data::Batches batches = data.train.batches(cfg.batch, {.shuffle = true, .seed = epoch_seed_of(cfg, epoch),
+                                                                 .rank = ranks.rank, .world_size = ranks.world});
+    train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), ranks.world > 1 ? batches.size() * cfg.batch * ranks.world : data.train.size(),
+                             ranks.main ? (quiet ? stdout : stderr) : ranks.log());
     double running = 0;
     std::int64_t seen = 0;
     net.train();
-    const std::uint64_t epoch_seed = cfg.seed * 1000003 + std::uint64_t(epoch);
-    seed_dropout(net, epoch_seed);
-    Generator aug(epoch_seed * 7919 + 1);
-    for (auto [x, y] : data.train.batches(cfg.batch, {.shuffle = true, .seed = epoch_seed})) {
+    const std::uint64_t epoch_seed = epoch_seed_of(cfg, epoch);
+    // Each rank its own dropout masks and augmentations (one process: the seeds it always had).
+    seed_dropout(net, epoch_seed + std::uint64_t(ranks.rank) * 0x9E3779B97F4A7C15ull);
+    Generator aug(epoch_seed * 7919 + 1 + std::uint64_t(ranks.rank) * 0x9E3779B97F4A7C15ull);
+    for (auto [x, y] : batches) {
       if (cfg.augment) x = data::augment(x, 28, 28, {.shift = true, .flip = cfg.data == "fashion"}, aug);
       Tensor c = cost(net(x), y);
       opt.zero_grad();
       c.backward();
+      ddp.synchronize();  // under mpirun: .grad is now the mean over the ranks
       opt.step();
       const double v = c.item();
       if (!std::isfinite(v)) {
@@ -248,20 +268,20 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
       }
       running += v * double(y.numel());
       seen += y.numel();
-      progress.update(y.numel(), running / double(seen));
+      progress.update(y.numel() * ranks.world, running / double(seen));  // all ranks' examples; rank 0's cost
     }
     progress.finish();
     const double seconds = progress.seconds();
-    const train::Evaluation tr = train::evaluate(net, train_probe, cost);
-    const train::Evaluation va = train::evaluate(net, data.validation, cost);
-    const train::Evaluation te = train::evaluate(net, data.test, cost);
+    const train::Evaluation tr = ranks.evaluate(net, probe_part, cost);
+    const train::Evaluation va = ranks.evaluate(net, validation_part, cost);
+    const train::Evaluation te = ranks.evaluate(net, test_part, cost);
     const bool has_val = !data.validation.empty();
     rows.push_back({epoch + 1, opt.lr(), tr.cost, tr.accuracy, has_val ? va.cost : NAN, has_val ? va.accuracy : NAN, te.cost,
                     te.accuracy, seconds});
-    fmt::print("epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}  test {:.4f} / {:.4f}  (cost / accuracy)  {:.1f}s\n", epoch + 1,
+    fmt::print(log, "epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}  test {:.4f} / {:.4f}  (cost / accuracy)  {:.1f}s\n", epoch + 1,
                opt.lr(), tr.cost, tr.accuracy, has_val ? fmt::format("  validation {:.4f} / {:.4f}", va.cost, va.accuracy) : "",
                te.cost, te.accuracy, seconds);
-    std::fflush(stdout);  // each epoch's line as it happens, also into a pipe or a log
+    std::fflush(log);  // each epoch's line as it happens, also into a pipe or a log
 
     if (sharpness_examples > 0) {  // λ_max on a fixed slice of the training set, in evaluation mode
       const data::Dataset probe = data.train.slice(0, std::min<std::int64_t>(sharpness_examples, data.train.size()));
@@ -278,13 +298,13 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
       stopping.observe(va.accuracy, net);
       for (const auto& [name, t] : stopping.best_state()) extra.emplace("best." + name, t);
       if (stopping.should_stop()) {
-        fmt::print("no better validation accuracy in {} epochs: stopping; the best was epoch {}\n", cfg.early_stop,
+        fmt::print(log, "no better validation accuracy in {} epochs: stopping; the best was epoch {}\n", cfg.early_stop,
                    stopping.best_epoch() + 1);
         stopped_early = true;
       }
     }
     if (schedule->should_stop()) {
-      fmt::print("η has fallen to η₀/128: stopping\n");
+      fmt::print(log, "η has fallen to η₀/128: stopping\n");
       stopped_early = true;
     }
     json jrows = json::array();
@@ -295,12 +315,15 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
       for (const train_plots::SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
       meta["sharpness"] = js.dump();
     }
-    io::save_checkpoint(checkpoint.string(), net, &opt, meta, extra);
-    write_csv(out / "metrics.csv", rows);
+    if (ranks.main) {
+      io::save_checkpoint(checkpoint.string(), net, &opt, meta, extra);
+      write_csv(out / "metrics.csv", rows);
+    }
   }
 
   if (cfg.early_stop > 0) stopping.restore_best(net);
-  const train::Evaluation test = train::evaluate(net, data.test, cost);
+  const train::Evaluation test = ranks.evaluate(net, test_part, cost);
+  if (!ranks.main) return 0;
   io::save_safetensors((out / "model.safetensors").string(), net.state(), {{"config", json(cfg).dump()}});
   const bool png = train_plots::plot(out / "metrics.csv", out / "learning_curves.png",
                         fmt::format("{} on {}", cfg.model, cfg.data), !data.validation.empty());
@@ -317,6 +340,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
                         {"best_validation_accuracy", std::isnan(best_validation) ? json(nullptr) : json(best_validation)},
                         {"wall_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()},
                         {"blas_threads", num_threads()},
+                        {"ranks", ranks.world},
                         {"blas", blas_info()}};
   const std::string text = summary.dump(2) + "\n";
   io::write_file_atomic((out / "summary.json").string(), std::as_bytes(std::span(text.data(), text.size())));
@@ -401,7 +425,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (!vote_paths.empty()) return vote_models(vote_paths, mirror_test);
+    dist::init();  // under mpirun: this rank of the job; otherwise one process
+    if (!vote_paths.empty()) {
+      if (dist::world_size() > 1) throw ValueError("--vote is for one process, not under mpirun");
+      return vote_models(vote_paths, mirror_test);
+    }
     const Preset& model = preset(cfg.model);
     if (cfg.lr == 0) cfg.lr = model.lr;
     if (cfg.hidden == 0) cfg.hidden = model.hidden;
@@ -431,12 +459,12 @@ int main(int argc, char** argv) {
     }
     std::string command = "nabla-train";
     for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-    return run(cfg, epochs, out, resume, quiet, command, sharpness_examples);
-  } catch (const Error& e) {
-    fmt::print(stderr, "nabla-train: {}\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "nabla-train: {}\n", e.what());
+    const int rc = run(cfg, epochs, out, resume, quiet, command, sharpness_examples);
+    dist::finalize();
+    return rc;
+  } catch (const std::exception& e) {  // under mpirun: exits without MPI_Finalize, and mpirun stops the other ranks
+    const std::string who = dist::world_size() > 1 ? fmt::format(" (rank {} of {})", dist::rank(), dist::world_size()) : "";
+    fmt::print(stderr, "nabla-train{}: {}\n", who, e.what());
     return 1;
   }
 }

@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev libfmt-dev doctest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev
   graphviz gnuplot-nox dataset-fashion-mnist fortunes
+  libopenmpi-dev openmpi-bin
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -281,9 +281,15 @@ struct Engine {
     else t.impl()->hooks.emplace_back(id, std::move(fn));
     return id;
   }
+  static std::size_t add_post_hook(const Tensor& t, std::function<void(const Tensor&)> fn) {
+    const std::size_t id = next_hook_id();
+    t.impl()->post_hooks.emplace_back(id, std::move(fn));
+    return id;
+  }
   static bool remove_hook(const Tensor& t, std::size_t id) {
     if (t.grad_fn()) return std::erase_if(t.grad_fn()->pre_hooks_, [&](const Node::PreHook& h) { return h.id == id; }) > 0;
-    return std::erase_if(t.impl()->hooks, [&](const auto& h) { return h.first == id; }) > 0;
+    return std::erase_if(t.impl()->hooks, [&](const auto& h) { return h.first == id; }) > 0 ||
+           std::erase_if(t.impl()->post_hooks, [&](const auto& h) { return h.first == id; }) > 0;
   }
 
   static void accumulate(TensorImpl& leaf, Tensor g) {
@@ -295,6 +301,22 @@ struct Engine {
     } else {
       leaf.grad = add(leaf.grad, g);
     }
+  }
+
+  /// One more contribution of this walk will reach a leaf with post-accumulate hooks.
+  static void expect_leaf(TensorImpl& leaf, std::uint64_t walk) {
+    if (leaf.post_walk != walk) {
+      leaf.post_walk = walk;
+      leaf.post_pending = 0;
+    }
+    ++leaf.post_pending;
+  }
+  /// A contribution (or an edge that brought none) has reached the leaf: after the last, its hooks run.
+  static void leaf_arrived(const std::shared_ptr<TensorImpl>& leaf) {
+    if (--leaf->post_pending != 0) return;
+    const Tensor t(leaf);
+    const auto hooks = leaf->post_hooks;  // a hook may remove itself
+    for (const auto& h : hooks) h.second(t);
   }
 
   /// What grad() asks for instead of accumulating into .grad: the total gradient of each input,
@@ -317,6 +339,7 @@ struct Engine {
     const std::uint64_t walk = next_walk.fetch_add(1);
     // reached[0, starts) are the roots' nodes, each once; the rest are found by pass 1.
     std::vector<Node*> reached;
+    std::vector<std::size_t> leaf_roots;  // accumulated once the edges into leaves are counted
     for (std::size_t r = 0; r < roots.size(); ++r) {
       if (Node* n = roots[r].grad_fn().get()) {
         if (n->walk_id_ != walk) {
@@ -325,21 +348,27 @@ struct Engine {
           reached.push_back(n);
         }
       } else if (capture == nullptr) {
-        accumulate(*roots[r].impl(), gradients[r]);
+        if (!roots[r].impl()->post_hooks.empty()) expect_leaf(*roots[r].impl(), walk);
+        leaf_roots.push_back(r);
       } else {
         for (const auto& [impl, k] : capture->leaves) {
           if (impl == roots[r].impl().get()) add_into(capture->results[k], leaf_hooks(*impl, gradients[r]));
         }
       }
     }
-    if (reached.empty()) return;
     const std::size_t starts = reached.size();
 
-    // Pass 1: count the edges into each reachable node.
+    // Pass 1: count the edges into each reachable node (and, without a capture, into each leaf
+    // with post-accumulate hooks).
     for (std::size_t k = 0; k < reached.size(); ++k) {
       for (const Edge& e : reached[k]->edges_) {
         Node* m = e.fn.get();
-        if (m == nullptr) continue;
+        if (m == nullptr) {
+          if (capture == nullptr) {
+            if (const auto leaf = e.leaf.lock(); leaf && !leaf->post_hooks.empty()) expect_leaf(*leaf, walk);
+          }
+          continue;
+        }
         if (m->walk_id_ != walk) {
           m->walk_id_ = walk;
           m->pending_ = 0;
@@ -348,6 +377,12 @@ struct Engine {
         ++m->pending_;
       }
     }
+
+    for (const std::size_t r : leaf_roots) {
+      accumulate(*roots[r].impl(), gradients[r]);
+      if (roots[r].impl()->post_walk == walk) leaf_arrived(roots[r].impl());
+    }
+    if (reached.empty()) return;
 
     // With a capture: which nodes must run (some path from them reaches a captured input) and which
     // must receive gradient (those, and the nodes whose outputs are captured), found in reverse
@@ -430,15 +465,16 @@ struct Engine {
             Node* m = e.fn.get();
             if (g.defined() && (capture == nullptr || receive[m->run_index_])) add_into(m->grad_buffer(e.output_nr), std::move(g));
             if (--m->pending_ == 0) ready.push_back(m);
+          } else if (capture == nullptr) {
+            const auto leaf = e.leaf.lock();
+            if (!leaf) continue;
+            if (g.defined()) accumulate(*leaf, std::move(g));
+            if (leaf->post_walk == walk) leaf_arrived(leaf);
           } else if (g.defined()) {
             const auto leaf = e.leaf.lock();
             if (!leaf) continue;
-            if (capture == nullptr) {
-              accumulate(*leaf, std::move(g));
-            } else {
-              for (const auto& [impl, k] : capture->leaves) {
-                if (impl == leaf.get()) add_into(capture->results[k], leaf_hooks(*leaf, g));
-              }
+            for (const auto& [impl, k] : capture->leaves) {
+              if (impl == leaf.get()) add_into(capture->results[k], leaf_hooks(*leaf, g));
             }
           }
         }
@@ -503,6 +539,17 @@ std::size_t Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) con
   }
   if (!hook) throw ValueError("register_hook: the hook is empty");
   return detail::Engine::add_hook(*this, std::move(hook));
+}
+
+std::size_t Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  check_defined("register_post_accumulate_grad_hook");
+  if (!impl_->requires_grad || impl_->grad_fn) {
+    throw GraphError(fmt::format("register_post_accumulate_grad_hook: this tensor {} {} is {}; the hook is for leaves "
+                                 "that require grad (parameters)", dtype(), shape(),
+                                 impl_->grad_fn ? "computed by an op" : "not requiring grad"));
+  }
+  if (!hook) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
+  return detail::Engine::add_post_hook(*this, std::move(hook));
 }
 
 void Tensor::remove_hook(std::size_t id) const {

@@ -48,6 +48,10 @@ struct TensorImpl {
   // Hooks on a leaf's incoming gradient (a non-leaf's live on its node: Node::pre_hooks_).
   std::vector<std::pair<std::size_t, std::function<Tensor(const Tensor&)>>> hooks;
   bool retains_grad = false;
+  // A leaf's post-accumulate hooks, and the contributions of the current backward still to come.
+  std::vector<std::pair<std::size_t, std::function<void(const Tensor&)>>> post_hooks;
+  std::uint64_t post_walk = 0;
+  std::int64_t post_pending = 0;
 };
 
 /// Element i (row-major) as double, and written from double, for any dtype.

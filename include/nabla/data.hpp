@@ -47,6 +47,13 @@ struct BatchOptions {
   bool shuffle = false;
   std::uint64_t seed = 0;  // the order is a function of the seed alone
   bool drop_last = false;  // drop a last batch smaller than the batch size
+  /// Data-parallel sharding (torch's DistributedSampler with drop_last): with world_size W > 1, of
+  /// each pass's order (the same on every rank, from the seed) this rank takes positions rank,
+  /// rank + W, rank + 2W, … of the first ⌊n / W⌋·W, so the ranks' shards are disjoint and of one
+  /// size (every rank takes the same steps), and batch k of all ranks together holds batch k of
+  /// one process at W times the batch size (up to n mod W examples of each pass are left out).
+  std::int64_t rank = 0;
+  std::int64_t world_size = 1;
 };
 
 class Batches;

@@ -48,4 +48,11 @@ class GraphError : public Error {
   using Error::Error;
 };
 
+/// A fault of data-parallel training (nabla/dist.hpp): ranks that disagree (another model, other
+/// data), a collective that does not complete in time (a rank lost or stalled), an MPI error.
+class DistError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace nabla

@@ -3,6 +3,7 @@
 
 #include "nabla/autograd.hpp"
 #include "nabla/data.hpp"
+#include "nabla/dist.hpp"
 #include "nabla/error.hpp"
 #include "nabla/gradcheck.hpp"
 #include "nabla/inspect.hpp"

@@ -158,8 +158,15 @@ class Tensor {
   /// is accumulated). A defined return value replaces the gradient. Returns an id for remove_hook.
   /// The tensor must require grad.
   std::size_t register_hook(std::function<Tensor(const Tensor&)> hook) const;
-  /// Removes a hook registered on this tensor; an unknown id is a ValueError.
+  /// Removes a hook registered on this tensor (either kind); an unknown id is a ValueError.
   void remove_hook(std::size_t id) const;
+  /// For a leaf: calls `hook` with this tensor once in every later backward() that reaches it,
+  /// after the last of that pass's contributions has been accumulated into its .grad (torch's
+  /// register_post_accumulate_grad_hook; grad() does not call it, as it leaves .grad alone). What
+  /// data-parallel training uses to start a gradient's allreduce while backward goes on
+  /// (nabla/dist.hpp). Returns an id for remove_hook. A GraphError for a non-leaf or a tensor
+  /// that does not require grad.
+  std::size_t register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
   /// Keeps the gradient of this non-leaf tensor in its .grad in later backward passes (leaves
   /// keep theirs anyway).
   void retain_grad() const;

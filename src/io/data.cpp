@@ -394,18 +394,29 @@ Batches Dataset::batches(std::int64_t batch_size, BatchOptions opts) const { ret
 
 Batches::Batches(const Dataset& data, std::int64_t batch_size, BatchOptions opts) : data_(data), batch_size_(batch_size) {
   if (batch_size <= 0) throw ValueError(fmt::format("batches: batch size must be positive, got {}", batch_size));
-  order_.resize(static_cast<std::size_t>(data.size()));
-  std::iota(order_.begin(), order_.end(), 0);
+  if (opts.world_size < 1 || opts.rank < 0 || opts.rank >= opts.world_size) {
+    throw ValueError(fmt::format("batches: rank {} of world size {}; need 0 <= rank < world_size", opts.rank, opts.world_size));
+  }
+  std::vector<std::int64_t> order(static_cast<std::size_t>(data.size()));
+  std::iota(order.begin(), order.end(), 0);
   if (opts.shuffle) {
     Generator gen(opts.seed);
-    std::shuffle(order_.begin(), order_.end(), gen.engine());
+    std::shuffle(order.begin(), order.end(), gen.engine());
   }
-  count_ = opts.drop_last ? data.size() / batch_size : (data.size() + batch_size - 1) / batch_size;
+  if (opts.world_size == 1) {
+    order_ = std::move(order);
+  } else {  // positions rank, rank + W, rank + 2W, … of the first ⌊n / W⌋·W
+    const std::int64_t per_rank = data.size() / opts.world_size;
+    order_.reserve(static_cast<std::size_t>(per_rank));
+    for (std::int64_t i = 0; i < per_rank; ++i) order_.push_back(order[static_cast<std::size_t>(opts.rank + i * opts.world_size)]);
+  }
+  const auto n = static_cast<std::int64_t>(order_.size());
+  count_ = opts.drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
 }
 
 Batch Batches::iterator::operator*() const {
   const std::int64_t begin = index_ * owner_->batch_size_;
-  const std::int64_t end = std::min<std::int64_t>(begin + owner_->batch_size_, owner_->data_.size());
+  const std::int64_t end = std::min<std::int64_t>(begin + owner_->batch_size_, static_cast<std::int64_t>(owner_->order_.size()));
   std::vector<std::int64_t> idx(owner_->order_.begin() + begin, owner_->order_.begin() + end);
   Dataset d = owner_->data_.gather(idx);
   return {d.x(), d.y()};
