@@ -108,14 +108,23 @@ int main(int argc, char** argv) {
   auto& [model, mode, batch, threads, steps, warmup] = opts;
   add_step_options(app, opts, {"network1", "network2", "network3", "bn_cnn", "char_lstm"});
   int rss_every = 0, profile_steps = 0;
+  double bucket_mb = 4;
+  app.add_option("--bucket-mb", bucket_mb, "under mpirun: DistributedDataParallel's bucket size")->check(CLI::PositiveNumber);
   app.add_option("--profile", profile_steps, "print each op's share of N training steps to stderr instead of timing")
       ->check(CLI::Range(0, 100000));
   app.add_option("--rss-every", rss_every, "sample the resident set every N steps (memory run)")->check(CLI::Range(0, 10000000));
   CLI11_PARSE(app, argc, argv);
 
   set_num_threads(threads);
+  dist::init();  // under mpirun: data-parallel training steps, `batch` per rank
   Generator gen(0);
   Model m = make(model, batch, gen, mode == "hvp" ? 30 : 100);
+  std::unique_ptr<dist::DistributedDataParallel> ddp;
+  if (dist::world_size() > 1) {
+    if (mode != "train" || profile_steps > 0 || rss_every > 0) throw ValueError("under mpirun: --mode train only");
+    dist::broadcast_state(*m.net);
+    ddp = std::make_unique<dist::DistributedDataParallel>(*m.net, dist::DataParallelOptions{.bucket_mb = bucket_mb});
+  }
   std::unique_ptr<optim::Optimizer> opt;
   if (m.adam) opt = std::make_unique<optim::Adam>(m.net->parameters(), optim::AdamOptions{.lr = m.lr});
   else opt = std::make_unique<optim::Sgd>(m.net->parameters(), optim::SgdOptions{.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
@@ -137,6 +146,7 @@ int main(int argc, char** argv) {
     Tensor c = m.cost((*m.net)(x), y);
     opt->zero_grad();
     c.backward();
+    if (ddp) ddp->synchronize();
     opt->step();
   };
   auto infer_step = [&] {
@@ -190,6 +200,19 @@ int main(int argc, char** argv) {
                R"("median_us": {:.2f}, "peak_rss_kb": {}, "rss_trace": [{}]}})"
                "\n",
                model, mode, batch, threads, warmup + steps, us[us.size() / 2], bench::peak_rss_kb(), trace);
+    return 0;
+  }
+  if (ddp) {  // rank 0: the step of all ranks, and the time synchronize() waited for allreduces
+    const auto& st = ddp->stats();
+    if (dist::is_main()) {
+      fmt::print(R"({{"impl": "nabla-ddp", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, "ranks": {}, "bucket_mb": {}, )"
+                 R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "wait_us": {:.2f}, "buckets": {}, "started_in_backward": {}}})"
+                 "\n",
+                 model, mode, batch, threads, steps, dist::world_size(), bucket_mb, us[us.size() / 2], us.front(), us.back(),
+                 1e6 * st.wait_seconds / double(st.steps), st.buckets, double(st.started_in_backward) / double(st.steps));
+    }
+    ddp.reset();
+    dist::finalize();
     return 0;
   }
   bench::print_result("nabla", model, mode, batch, threads, steps, us);

@@ -114,6 +114,52 @@ with open(md_path, "w") as f:
     f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
+    allreduce = [r for r in rows if r.get("impl") == "allreduce"]
+    ddp = [r for r in rows if r.get("impl") == "nabla-ddp"]
+    if allreduce or ddp:
+        f.write("\n## Data-parallel training over MPI (nabla::dist, OpenMPI, one thread per rank)\n\n")
+    if allreduce:
+        f.write("`mpirun -np 2 bench_allreduce`: one in-place float32 allreduce (`dist::all_reduce`, MPI_Iallreduce) "
+                "between two ranks on this machine, by message size; median of each repetition's median (min–max), and the "
+                "algorithm bandwidth (bytes / time).\n\n| bytes | time | GB/s |\n|---|---|---|\n")
+        by_size = collections.defaultdict(list)
+        for r in allreduce:
+            by_size[r["bytes"]].append(r["median_us"])
+        for b in sorted(by_size):
+            v = by_size[b]
+            f.write(f"| {b:,} | {fmt_time(statistics.median(v))} ({fmt_time(min(v))}–{fmt_time(max(v))}) | "
+                    f"{b / statistics.median(v) / 1e3:.2f} |\n")
+        f.write("\n")
+    if ddp:
+        one = [r["median_us"] for r in rows if r.get("impl") == "nabla-1rank"]
+        f.write("network3 training steps at batch 64 per rank, one thread per rank (`bench_models`, pinned to a core each; "
+                "under `mpirun -np 2 --bind-to core` with `dist::DistributedDataParallel`), beside one process at batch 64 "
+                "in the same repetitions. Throughput = ranks × batch / step time; *waited* is the time per step "
+                "`synchronize()` spent waiting for allreduces, against the allreduce of the whole gradient alone (the "
+                "table above, at its size) — the rest of that time was hidden behind backward.\n\n"
+                "| ranks | bucket MB (buckets) | step | examples/s | vs 1 process | waited per step | allreduce of all gradients alone | hidden |\n"
+                "|---|---|---|---|---|---|---|---|\n")
+        if one:
+            m1 = statistics.median(one)
+            f.write(f"| 1 | — | {fmt_time(m1)} ({fmt_time(min(one))}–{fmt_time(max(one))}) | {64e6 / m1:,.0f} | 1.00× | — | — | — |\n")
+        grads_bytes = 4 * (20 * 25 + 20 + 40 * 500 + 40 + 640 * 100 + 100 + 100 * 10 + 10)
+        ar = collections.defaultdict(list)
+        for r in allreduce:
+            ar[r["bytes"]].append(r["median_us"])
+        near = min(ar, key=lambda b: abs(b - grads_bytes)) if ar else None
+        groups = collections.defaultdict(list)
+        for r in ddp:
+            groups[(r["ranks"], r.get("bucket_mb", 4), r["buckets"])].append(r)
+        for (ranks, mb, buckets), rs in sorted(groups.items()):
+            steps = [r["median_us"] for r in rs]
+            med = statistics.median(steps)
+            wait = statistics.median([r["wait_us"] for r in rs])
+            alone = statistics.median(ar[near]) * grads_bytes / near if near else float("nan")
+            speed = f"{statistics.median(one) / med * ranks:.2f}×" if one else "—"
+            f.write(f"| {ranks} | {mb:g} ({buckets}) | {fmt_time(med)} ({fmt_time(min(steps))}–{fmt_time(max(steps))}) | "
+                    f"{ranks * 64e6 / med:,.0f} | {speed} | {fmt_time(wait)} | ≈{fmt_time(alone)} ({grads_bytes:,} bytes) | "
+                    f"{max(0.0, 1 - wait / alone) * 100:.0f}% |\n")
+        f.write("\n")
     memory = [r for r in rows if r.get("impl") == "nabla-memory"]
     if memory:
         f.write("\n## Memory over long runs\n\n")

@@ -15,7 +15,7 @@ if ! dpkg -s libtorch-dev > /dev/null 2>&1; then
 fi
 cmake -S . -B build > /dev/null  # finds Torch for bench_libtorch
 cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch bench_mlp_step \
-  bench_cnn_step > /dev/null
+  bench_cnn_step bench_allreduce > /dev/null
 out=out/bench
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
@@ -51,6 +51,21 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+# Data-parallel training over MPI: allreduce bandwidth, and network3 at batch 64 per rank on 1 and 2
+# ranks (one thread each, alternating), with 4 MB buckets (one, for network3) and 0.25 MB (two).
+if [[ -x build/bench/bench_allreduce ]] && command -v mpirun > /dev/null; then
+  mpi=(mpirun --oversubscribe --allow-run-as-root --bind-to core -np 2)
+  for rep in $(seq "$REPS"); do
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "${mpi[@]}" build/bench/bench_allreduce 64 >> "$results"
+    for mb in 4 0.25; do
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 build/bench/bench_models --model network3 --batch 64 --threads 1 \
+        --steps 300 --warmup 30 | sed 's/"impl": "nabla"/"impl": "nabla-1rank"/' >> "$results"
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "${mpi[@]}" build/bench/bench_models --model network3 --batch 64 --threads 1 \
+        --steps 300 --warmup 30 --bucket-mb "$mb" >> "$results"
+    done
+    echo "rep $rep/$REPS: data-parallel rows"
+  done
+fi
 # Memory: long runs sampling the resident set every 10,000 steps (none may grow after warm-up).
 build/bench/bench_models --model network1 --batch 10 --steps 100000 --warmup 0 --rss-every 10000 --threads 1 >> "$results"
 build/bench/bench_models --model network2 --batch 10 --steps 100000 --warmup 0 --rss-every 10000 --threads 1 >> "$results"
