@@ -7,6 +7,7 @@
 //
 //   nabla-autoencoder                              10 epochs, out/autoencoder-fashion
 //   nabla-autoencoder --epochs 1 --limit-train 2000
+//   nabla-autoencoder --resume out/autoencoder-fashion/checkpoint.safetensors --epochs 20
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -110,9 +111,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads (default: OpenBLAS's choice)")->check(CLI::Range(1, 256));
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
+  std::string resume;
+  app.add_option("--resume", resume, "continue from this checkpoint (its settings are kept; --epochs: the new total)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    io::TensorFile resumed;
+    run_files::RunState run;
+    if (!resume.empty()) {
+      run = run_files::resume_run(app, argc, argv, resume, "nabla-autoencoder", resumed);
+      if (app.count("--out") == 0) out = fs::path(resume).parent_path().string();
+      if (run.epoch >= epochs) throw ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", run.epoch));
+    }
+    run.args = run_files::settings_given(app);
     if (threads > 0) set_num_threads(threads);
     const auto started = std::chrono::steady_clock::now();
     data::Split d = data::load_fashion_mnist(dir, 10000);
@@ -126,6 +138,13 @@ int main(int argc, char** argv) {
     nn::Sequential model = autoencoder(gen);
     optim::Adam opt(model.parameters(), {.lr = lr});
     optim::CosineLr schedule(lr, epochs);
+    run_files::Metrics metrics(out, {"epoch", "lr", "train_mse", "validation_mse", "mean_image_mse", "seconds"});
+    if (!resume.empty()) {
+      io::load_checkpoint(resumed, resume, model, &opt);
+      for (const auto& row : run.rows) schedule.epoch_end(row[3]);
+      metrics.restore(run.rows);
+      fmt::print("resuming {} from epoch {} of {}\n", resume, run.epoch, epochs);
+    }
     std::int64_t parameter_count = 0;
     for (const nn::Param& p : model.parameters()) parameter_count += p.tensor.numel();
     const double baseline = mean_image_mse(d.train, d.validation);
@@ -134,10 +153,7 @@ int main(int argc, char** argv) {
     fmt::print("baseline, the mean training image: validation MSE {:.5f}\n", baseline);
     std::fflush(stdout);
 
-    run_files::Metrics metrics(out, {"epoch", "lr", "train_mse", "validation_mse", "mean_image_mse", "seconds"});
-    double best = INFINITY;
-    int best_epoch = 0;
-    for (int epoch = 0; epoch < epochs; ++epoch) {
+    for (int epoch = run.epoch; epoch < epochs; ++epoch) {
       opt.set_lr(schedule.lr());
       train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), d.train.size(), quiet ? stdout : stderr);
       double running = 0;
@@ -160,12 +176,14 @@ int main(int argc, char** argv) {
                  running / double(seen), val, progress.seconds());
       std::fflush(stdout);
       schedule.epoch_end(val);
-      io::save_checkpoint((fs::path(out) / "checkpoint.safetensors").string(), model, &opt, {{"epoch", std::to_string(epoch + 1)}});
-      if (val < best) {  // the model is chosen on validation images only
-        best = val;
-        best_epoch = epoch + 1;
+      if (val < run.best) {  // the model is chosen on validation images only
+        run.best = val;
+        run.best_epoch = epoch + 1;
         io::save_safetensors((fs::path(out) / "model.safetensors").string(), model.state(), {{"epoch", std::to_string(epoch + 1)}});
       }
+      run.epoch = epoch + 1;
+      run.rows = metrics.rows();
+      run_files::save_run(fs::path(out) / "checkpoint.safetensors", "nabla-autoencoder", model, opt, run);
       metrics.plot("convolutional autoencoder on Fashion-MNIST", "mean squared error per pixel",
                    {{"train_mse", "training"}, {"validation_mse", "validation"}, {"mean_image_mse", "the mean image"}});
     }
@@ -176,9 +194,9 @@ int main(int argc, char** argv) {
     run_files::write_text(fs::path(out) / "summary.json",
                           fmt::format("{{\"best_epoch\": {}, \"validation_mse\": {:.6f}, \"test_mse\": {:.6f}, \"mean_image_test_mse\": "
                                       "{:.6f}, \"parameters\": {}, \"wall_seconds\": {:.1f}}}\n",
-                                      best_epoch, best, test, test_baseline, parameter_count, wall));
+                                      run.best_epoch, run.best, test, test_baseline, parameter_count, wall));
     fmt::print("the model of epoch {} (best validation MSE {:.5f}): test MSE {:.5f} (the mean image: {:.5f}); wrote {}{}\n",
-               best_epoch, best, test, test_baseline, out, png ? " and reconstructions.png" : " (no PNG: gnuplot is not installed)");
+               run.best_epoch, run.best, test, test_baseline, out, png ? " and reconstructions.png" : " (no PNG: gnuplot is not installed)");
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "nabla-autoencoder: {}\n", e.what());

@@ -6,6 +6,7 @@
 //
 //   nabla-char-lstm                                     10 epochs on /usr/share/games/fortunes
 //   nabla-char-lstm --epochs 1 --limit 200000           a quick look
+//   nabla-char-lstm --resume out/char_lstm-fortunes/checkpoint.safetensors --epochs 20
 //
 // The text: every fortune of every file in the directory (the `%` lines between them), in file-name
 // order; fortune k goes to validation when k mod 20 = 18, to test when k mod 20 = 19, else to
@@ -217,9 +218,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "threads (default: OpenBLAS's choice)")->check(CLI::Range(1, 256));
   app.add_option("--out", out, "output directory")->capture_default_str();
   app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
+  std::string resume;
+  app.add_option("--resume", resume, "continue from this checkpoint (its settings are kept; --epochs: the new total)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    io::TensorFile resumed;
+    run_files::RunState run;
+    if (!resume.empty()) {
+      run = run_files::resume_run(app, argc, argv, resume, "nabla-char-lstm", resumed);
+      if (app.count("--out") == 0) out = fs::path(resume).parent_path().string();
+      if (run.epoch >= epochs) throw ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", run.epoch));
+    }
+    run.args = run_files::settings_given(app);
     if (threads > 0) set_num_threads(threads);
     const auto started = std::chrono::steady_clock::now();
     const Corpus text = read_fortunes(dir, limit);
@@ -228,6 +240,13 @@ int main(int argc, char** argv) {
     CharModel model(embed, hidden, gen);
     optim::Adam opt(model.parameters(), {.lr = lr});
     optim::CosineLr schedule(lr, epochs);
+    run_files::Metrics metrics(out, {"epoch", "lr", "train_bpc", "validation_bpc", "unigram_bpc", "seconds"});
+    if (!resume.empty()) {
+      io::load_checkpoint(resumed, resume, model, &opt);
+      for (const auto& row : run.rows) schedule.epoch_end(row[3]);
+      metrics.restore(run.rows);
+      fmt::print("resuming {} from epoch {} of {}\n", resume, run.epoch, epochs);
+    }
     std::int64_t parameter_count = 0;
     for (const nn::Param& p : model.parameters()) parameter_count += p.tensor.numel();
     const double unigram = unigram_bits(text.train, text.validation);
@@ -239,10 +258,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     const Streams train(text.train, batch);
-    run_files::Metrics metrics(out, {"epoch", "lr", "train_bpc", "validation_bpc", "unigram_bpc", "seconds"});
-    double best = INFINITY;
-    int best_epoch = 0;
-    for (int epoch = 0; epoch < epochs; ++epoch) {
+    for (int epoch = run.epoch; epoch < epochs; ++epoch) {
       opt.set_lr(schedule.lr());
       train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (train.length - 1) * batch,
                                quiet ? stdout : stderr);
@@ -271,12 +287,14 @@ int main(int argc, char** argv) {
                  opt.lr(), running / double(seen) / std::log(2.0), val, unigram, progress.seconds());
       std::fflush(stdout);
       schedule.epoch_end(val);
-      io::save_checkpoint((fs::path(out) / "checkpoint.safetensors").string(), model, &opt, {{"epoch", std::to_string(epoch + 1)}});
-      if (val < best) {  // the model is chosen on validation text only
-        best = val;
-        best_epoch = epoch + 1;
+      if (val < run.best) {  // the model is chosen on validation text only
+        run.best = val;
+        run.best_epoch = epoch + 1;
         io::save_safetensors((fs::path(out) / "model.safetensors").string(), model.state(), {{"epoch", std::to_string(epoch + 1)}});
       }
+      run.epoch = epoch + 1;
+      run.rows = metrics.rows();
+      run_files::save_run(fs::path(out) / "checkpoint.safetensors", "nabla-char-lstm", model, opt, run);
       metrics.plot("char-LSTM on fortunes: bits per character", "bits per character", {{"train_bpc", "training"},
                    {"validation_bpc", "validation"}, {"unigram_bpc", "unigram baseline"}});
     }
@@ -288,10 +306,10 @@ int main(int argc, char** argv) {
     run_files::write_text(fs::path(out) / "summary.json",
                           fmt::format("{{\"best_epoch\": {}, \"validation_bpc\": {:.6f}, \"test_bpc\": {:.6f}, \"unigram_validation_bpc\": "
                                       "{:.6f}, \"unigram_test_bpc\": {:.6f}, \"parameters\": {}, \"wall_seconds\": {:.1f}}}\n",
-                                      best_epoch, best, test, unigram, unigram_bits(text.train, text.test), parameter_count, wall));
+                                      run.best_epoch, run.best, test, unigram, unigram_bits(text.train, text.test), parameter_count, wall));
     fmt::print("sampled at temperature {}:\n{}\n", temperature, s);
     fmt::print("the model of epoch {} (best validation {:.4f} bits/char): test {:.4f} bits/char (unigram {:.4f}); wrote {}\n",
-               best_epoch, best, test, unigram_bits(text.train, text.test), out);
+               run.best_epoch, run.best, test, unigram_bits(text.train, text.test), out);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "nabla-char-lstm: {}\n", e.what());
