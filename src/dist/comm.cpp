@@ -209,7 +209,9 @@ void* detail::start_all_reduce(void*, std::int64_t, Dtype, std::string_view) { r
 void detail::free_request(void*) {}
 
 void init(InitOptions opts) {
-  if (launched_by_mpi() && std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr && std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
+  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+  if (size == nullptr) size = std::getenv("PMI_SIZE");
+  if (size != nullptr && std::atoi(size) > 1) {
     throw DistError("dist::init: launched by mpirun with several ranks, but this nabla was built without MPI (NABLA_MPI=OFF "
                     "or no MPI found); install libopenmpi-dev and rebuild");
   }
