@@ -298,6 +298,9 @@ struct Engine {
       // Keep the gradient itself only if nothing else refers to its data.
       const bool unique = g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
       leaf.grad = unique ? std::move(g) : g.clone();
+    } else if (!grad_enabled() && leaf.grad.impl().use_count() == 1 && leaf.grad.impl()->storage.use_count() == 1 &&
+               leaf.grad.dtype() == g.dtype() && leaf.grad.shape() == g.shape()) {
+      leaf.grad.add_(g);  // nothing else sees this .grad: summed in place (torch's AccumulateGrad does the same)
     } else {
       leaf.grad = add(leaf.grad, g);
     }

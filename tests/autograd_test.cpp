@@ -179,3 +179,18 @@ TEST_CASE("autograd: a graph that is never backpropagated is freed too") {
   CHECK(memory_stats().nodes == before.nodes);
   CHECK(memory_stats().storage_bytes == before.storage_bytes);
 }
+
+TEST_CASE("accumulation into .grad: in place when nothing else holds it, a new tensor when something does") {
+  Tensor w = from_vector(std::vector<double>{1, 2}, {2}).to(f64).requires_grad(true);
+  sum(w * 3.0).backward();
+  const Tensor first = w.grad();  // a handle held by the caller: the next backward must not change it
+  sum(w * 2.0).backward();
+  CHECK(first.to_vector<double>() == std::vector<double>{3, 3});
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{5, 5});
+  // Unheld: a weight used at many steps (as an RNN's) sums every contribution.
+  w.zero_grad();
+  Tensor c = sum(w);
+  for (int t = 1; t < 64; ++t) c = c + sum(w * double(t));
+  c.backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{2017, 2017});  // 1 + (1 + 2 + … + 63)
+}
