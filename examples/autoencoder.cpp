@@ -145,8 +145,7 @@ int main(int argc, char** argv) {
       metrics.restore(run.rows);
       fmt::print("resuming {} from epoch {} of {}\n", resume, run.epoch, epochs);
     }
-    std::int64_t parameter_count = 0;
-    for (const nn::Param& p : model.parameters()) parameter_count += p.tensor.numel();
+    const std::int64_t parameter_count = model.parameter_count();
     const double baseline = mean_image_mse(d.train, d.validation);
     fmt::print("{} ({} parameters) on Fashion-MNIST (train {}, validation {}, test {}), batch {}, Adam, {}\n",
                model.describe(), parameter_count, d.train.size(), d.validation.size(), d.test.size(), batch, schedule.describe());

@@ -247,8 +247,7 @@ int main(int argc, char** argv) {
       metrics.restore(run.rows);
       fmt::print("resuming {} from epoch {} of {}\n", resume, run.epoch, epochs);
     }
-    std::int64_t parameter_count = 0;
-    for (const nn::Param& p : model.parameters()) parameter_count += p.tensor.numel();
+    const std::int64_t parameter_count = model.parameter_count();
     const double unigram = unigram_bits(text.train, text.validation);
     fmt::print("{} ({} parameters) on {} fortunes from {} files in {}: train {} / validation {} / test {} characters "
                "({} bytes outside the alphabet dropped); sequences {} × batch {}, Adam, {}\n",

@@ -223,8 +223,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   ranks.check(net, cfg, epochs, data);
   dist::broadcast_state(net);
   dist::DistributedDataParallel ddp(net);
-  std::int64_t parameter_count = 0;
-  for (const nn::Param& p : net.parameters()) parameter_count += p.tensor.numel();
+  const std::int64_t parameter_count = net.parameter_count();
   fmt::print(log, "{} on {}: {} ({} parameters; train {}, validation {}, test {}), batch {}, {} {}{}{}{}\n", cfg.model, cfg.data,
              net.describe(), parameter_count, data.train.size(), data.validation.size(), data.test.size(),
              ranks.world > 1 ? fmt::format("{} per rank × {} ranks", cfg.batch, ranks.world) : std::to_string(cfg.batch),

@@ -39,6 +39,8 @@ TEST_CASE("nn: Linear computes x wᵀ + b with the book's [n_out, n_in] weights"
   CHECK_THROWS_AS(nn::Linear(0, 3), ValueError);
   nn::Linear nobias(3, 2, {.has_bias = false});
   CHECK(nobias.parameters().size() == 1);
+  CHECK(fc.parameter_count() == 3 * 2 + 2);
+  CHECK(nobias.parameter_count() == 6);
 }
 
 TEST_CASE("nn: Sequential names parameters by position and runs modules in order") {

@@ -57,6 +57,8 @@ class Module {
 
   /// Every parameter of this module and its children, in registration order.
   std::vector<Param> parameters() const;
+  /// The number of trainable values: the elements of every parameter (buffers not counted).
+  std::int64_t parameter_count() const;
   /// Every buffer of this module and its children, in registration order (not in parameters()).
   std::vector<Buffer> buffers() const;
   /// Direct children, in registration order.

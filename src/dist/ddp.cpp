@@ -43,14 +43,10 @@ void check_same_model(const nn::Module& model) {
       h = hash_bytes(&e, sizeof e, h);
     }
   };
-  std::int64_t count = 0;
-  for (const nn::Param& p : model.parameters()) {
-    add(p.name, p.tensor);
-    count += p.tensor.numel();
-  }
+  for (const nn::Param& p : model.parameters()) add(p.name, p.tensor);
   for (const nn::Buffer& b : model.buffers()) add(b.name, b.tensor);
   check_same("the model (its parameters' and buffers' names, shapes and dtypes)", h,
-             fmt::format("{}, {} parameters", model.describe(), count));
+             fmt::format("{}, {} parameters", model.describe(), model.parameter_count()));
 }
 
 void broadcast_state(nn::Module& model, int root) {

@@ -54,6 +54,12 @@ std::vector<Param> Module::parameters() const {
   return out;
 }
 
+std::int64_t Module::parameter_count() const {
+  std::int64_t n = 0;
+  for (const Param& p : parameters()) n += p.tensor.numel();
+  return n;
+}
+
 void Module::collect_buffers(const std::string& prefix, std::vector<Buffer>& out) const {
   for (const auto& [name, b] : buffers_) out.push_back({prefix + name, b});
   for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
