@@ -41,7 +41,8 @@ bool available();
 bool launched_by_mpi();
 
 struct InitOptions {
-  /// A collective that has not completed after this many seconds is a DistError.
+  /// A collective that has not completed after this many seconds is a DistError. The environment
+  /// variable NABLA_DIST_TIMEOUT (seconds), when set, takes its place.
   double timeout_seconds = 120;
 };
 /// Joins the MPI job when launched by one (MPI_Init_thread, MPI_THREAD_FUNNELED); otherwise world

@@ -48,6 +48,20 @@ int rank() { return world().rank; }
 int world_size() { return world().size; }
 double detail::timeout() { return world().timeout; }
 
+namespace {
+/// init()'s timeout, or NABLA_DIST_TIMEOUT's seconds when set.
+double timeout_from(const InitOptions& opts) {
+  const char* env = std::getenv("NABLA_DIST_TIMEOUT");
+  if (env == nullptr) return opts.timeout_seconds;
+  char* end = nullptr;
+  const double v = std::strtod(env, &end);
+  if (end == env || *end != '\0' || !(v > 0)) {
+    throw ValueError(fmt::format("dist::init: NABLA_DIST_TIMEOUT is \"{}\"; expected a number of seconds above 0", env));
+  }
+  return v;
+}
+}  // namespace
+
 #if NABLA_HAVE_MPI
 namespace {
 void check(int rc, std::string_view what) {
@@ -106,7 +120,7 @@ void detail::free_request(void* request) { delete static_cast<MPI_Request*>(requ
 void init(InitOptions opts) {
   World& w = world();
   if (w.initialized) return;
-  w.timeout = opts.timeout_seconds;
+  w.timeout = timeout_from(opts);
   if (launched_by_mpi()) {
     int already = 0;
     MPI_Initialized(&already);
@@ -215,7 +229,7 @@ void init(InitOptions opts) {
     throw DistError("dist::init: launched by mpirun with several ranks, but this nabla was built without MPI (NABLA_MPI=OFF "
                     "or no MPI found); install libopenmpi-dev and rebuild");
   }
-  world().timeout = opts.timeout_seconds;
+  world().timeout = timeout_from(opts);
   world().initialized = true;
 }
 void finalize() { world() = World{}; }
