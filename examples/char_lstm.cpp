@@ -225,13 +225,7 @@ int main(int argc, char** argv) {
 
   try {
     io::TensorFile resumed;
-    run_files::RunState run;
-    if (!resume.empty()) {
-      run = run_files::resume_run(app, argc, argv, resume, "nabla-char-lstm", resumed);
-      if (app.count("--out") == 0) out = fs::path(resume).parent_path().string();
-      if (run.epoch >= epochs) throw ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", run.epoch));
-    }
-    run.args = run_files::settings_given(app);
+    run_files::RunState run = run_files::begin_run(app, argc, argv, resume, "nabla-char-lstm", resumed, out, epochs);
     if (threads > 0) set_num_threads(threads);
     const auto started = std::chrono::steady_clock::now();
     const Corpus text = read_fortunes(dir, limit);
@@ -241,12 +235,7 @@ int main(int argc, char** argv) {
     optim::Adam opt(model.parameters(), {.lr = lr});
     optim::CosineLr schedule(lr, epochs);
     run_files::Metrics metrics(out, {"epoch", "lr", "train_bpc", "validation_bpc", "unigram_bpc", "seconds"});
-    if (!resume.empty()) {
-      io::load_checkpoint(resumed, resume, model, &opt);
-      for (const auto& row : run.rows) schedule.epoch_end(row[3]);
-      metrics.restore(run.rows);
-      fmt::print("resuming {} from epoch {} of {}\n", resume, run.epoch, epochs);
-    }
+    run_files::restore_run(run, resumed, resume, model, opt, schedule, metrics, 3, epochs);  // column 3: validation
     const std::int64_t parameter_count = model.parameter_count();
     const double unigram = unigram_bits(text.train, text.validation);
     fmt::print("{} ({} parameters) on {} fortunes from {} files in {}: train {} / validation {} / test {} characters "

@@ -165,4 +165,33 @@ inline RunState resume_run(CLI::App& app, int argc, char** argv, const std::stri
   return r;
 }
 
+/// The run to do. With --resume (`path` not empty): the checkpoint's (resume_run), written on in
+/// the checkpoint's directory unless --out was given, and --epochs must exceed the epochs done.
+/// Either way `args` holds the run's settings, saved with every checkpoint.
+inline RunState begin_run(CLI::App& app, int argc, char** argv, const std::string& path, const std::string& program,
+                          nabla::io::TensorFile& file, std::string& out, const int& epochs) {
+  RunState r;
+  if (!path.empty()) {
+    r = resume_run(app, argc, argv, path, program, file);
+    if (app.count("--out") == 0) out = fs::path(path).parent_path().string();
+    if (r.epoch >= epochs) {
+      throw nabla::ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", r.epoch));
+    }
+  }
+  r.args = settings_given(app);
+  return r;
+}
+
+/// With --resume: the model and optimizer from the checkpoint, the schedule replayed over the
+/// epochs done (fed each row's `validation_column`), the metrics rows restored.
+inline void restore_run(const RunState& r, const nabla::io::TensorFile& file, const std::string& path, nabla::nn::Module& model,
+                        nabla::optim::Optimizer& opt, nabla::optim::LrSchedule& schedule, Metrics& metrics,
+                        std::size_t validation_column, int epochs) {
+  if (path.empty()) return;
+  nabla::io::load_checkpoint(file, path, model, &opt);
+  for (const auto& row : r.rows) schedule.epoch_end(row.at(validation_column));
+  metrics.restore(r.rows);
+  fmt::print("resuming {} from epoch {} of {}\n", path, r.epoch, epochs);
+}
+
 }  // namespace run_files
