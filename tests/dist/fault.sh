@@ -5,17 +5,8 @@
 #   tests/dist/fault.sh MPIRUN NABLA_TRAIN SCRATCH DIGITS_DIR
 set -uo pipefail
 mpirun=$1 train=$2 dir=$3/dist-fault digits=$4
-rm -rf "$dir" && mkdir -p "$dir"
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $mpirun --oversubscribe --allow-run-as-root -np 2 "$train" --model network3 \
-  --data digits --data-dir "$digits" --epochs 50 --hidden 30 --threads 1 --quiet --out "$dir/run" > "$dir/log" 2>&1 &
-launcher=$!
-for _ in $(seq 600); do [[ -f $dir/run/checkpoint.safetensors ]] && break; sleep 0.1; done
-[[ -f $dir/run/checkpoint.safetensors ]] || { echo "FAIL: no checkpoint after 60 s"; cat "$dir/log"; kill $launcher; exit 1; }
-victim=""
-for pid in $(pgrep -f -- "--out $dir/run"); do
-  if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$pid; fi
-done
-[[ -n $victim ]] || { echo "FAIL: rank 1 not found"; kill $launcher; exit 1; }
+source "$(dirname "$0")/two_ranks.sh"
+start_two_ranks
 sleep 0.3
 start=$(date +%s.%N)
 kill -KILL "$victim"

@@ -5,16 +5,8 @@
 #   tests/dist/stall.sh MPIRUN NABLA_TRAIN SCRATCH DIGITS_DIR
 set -uo pipefail
 mpirun=$1 train=$2 dir=$3/dist-stall digits=$4
-rm -rf "$dir" && mkdir -p "$dir"
-NABLA_DIST_TIMEOUT=5 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $mpirun --oversubscribe --allow-run-as-root -np 2 "$train" \
-  --model network3 --data digits --data-dir "$digits" --epochs 50 --hidden 30 --threads 1 --quiet --out "$dir/run" > "$dir/log" 2>&1 &
-launcher=$!
-for _ in $(seq 600); do [[ -f $dir/run/checkpoint.safetensors ]] && break; sleep 0.1; done
-victim=""
-for pid in $(pgrep -f -- "--out $dir/run"); do
-  if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$pid; fi
-done
-[[ -n $victim ]] || { echo "FAIL: rank 1 not found"; cat "$dir/log"; kill $launcher; exit 1; }
+source "$(dirname "$0")/two_ranks.sh"
+NABLA_DIST_TIMEOUT=5 start_two_ranks
 trap 'kill -CONT $victim 2>/dev/null; kill -KILL $victim 2>/dev/null' EXIT
 start=$(date +%s.%N)
 kill -STOP "$victim"
