@@ -230,7 +230,8 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
              opt.kind(), schedule->describe(), cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
              cfg.weight_decay > 0 ? fmt::format(", weight decay {}", cfg.weight_decay) : "",
              cfg.momentum > 0 ? fmt::format(", {} μ = {}", cfg.nesterov ? "Nesterov" : "momentum", cfg.momentum) : "");
-  fmt::print(log, "{} thread(s){}; {}\n", num_threads(), ranks.world > 1 ? " per rank; " + dist::describe() : "", blas_info());
+  fmt::print(log, "{} thread(s){}; kernels {}; {}\n", num_threads(), ranks.world > 1 ? " per rank; " + dist::describe() : "",
+             cpu_info().describe(), blas_info());
   std::fflush(log);
 
   // The training curves are measured on the first 10,000 training examples (all, if fewer): the
@@ -340,6 +341,7 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
                         {"wall_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()},
                         {"blas_threads", num_threads()},
                         {"ranks", ranks.world},
+                        {"cpu", cpu_info().describe()},
                         {"blas", blas_info()}};
   const std::string text = summary.dump(2) + "\n";
   io::write_file_atomic((out / "summary.json").string(), std::as_bytes(std::span(text.data(), text.size())));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nabla/autograd.hpp"
+#include "nabla/cpu.hpp"
 #include "nabla/data.hpp"
 #include "nabla/dist.hpp"
 #include "nabla/error.hpp"

@@ -7,9 +7,6 @@
 #include <type_traits>
 
 #include "nabla/kernels.hpp"
-#if defined(__AVX512F__)
-#include "avx512.hpp"
-#endif
 
 namespace nabla::kernels {
 
@@ -21,22 +18,9 @@ inline Dims dims_of(const Shape& x, const Window2d& win) {
 }
 
 /// dst[j] = src[j] (copy_run) or dst[j] += src[j] (add_run) for j < n: the short runs of im2col and
-/// col2im (8–24 elements in the book's networks). copy_run moves whole and masked AVX-512 vectors
-/// where there are; add_run stays a plain loop (float on AVX-512 never gets here: its input gradient
-/// gathers instead, see col2im_image_s1, because masked adds of overlapping runs stall on each other).
+/// col2im (8–24 elements in the book's networks; plain loops, which the compiler vectorizes).
 template <class T>
 inline void copy_run(const T* src, T* dst, std::int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    std::int64_t j = 0;
-    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(dst + j, _mm512_loadu_ps(src + j));
-    if (j < n) {
-      const __mmask16 m = first_lanes(n - j);
-      _mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j));
-    }
-    return;
-  }
-#endif
   for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j];
 }
 template <class T>

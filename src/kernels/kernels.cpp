@@ -10,134 +10,49 @@
 #include "reduce.hpp"
 #include "vexp.hpp"
 
-#if defined(__AVX512F__)
-#include "avx512.hpp"
-#endif
+#include "level/level.hpp"
 
 namespace nabla::kernels {
 
-#if defined(__AVX512F__)
-namespace {
-/// e^t for 16 floats: t = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for exactness), e^r from
-/// Cephes' polynomial, 2^n by scalef (which over- and underflows to inf and 0 as exp does). t is
-/// clamped to ±100, far past both, so the polynomial never sees a huge r; NaN is the caller's.
-inline __m512 exp16(__m512 t) {
-  t = _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(100.0f)), _mm512_set1_ps(-100.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
-                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(e, n);
-}
-}  // namespace
-#endif
-
 void exp_floats(const float* in, float* out, std::int64_t n) {
-#if defined(__AVX512F__)
-  for (std::int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = first_lanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, in + i);
-    const __m512 e = _mm512_mask_mov_ps(exp16(v), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
-    _mm512_mask_storeu_ps(out + i, m, e);
-  }
-#else
+  if (const LevelKernels* lk = level_kernels()) return lk->exp(in, out, n);
   for (std::int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
-#endif
 }
 
 float sum_exp(const float* p, std::int64_t n, std::int64_t stride, float m) {
-#if defined(__AVX512F__)
   if (stride == 1) {
-    __m512 acc = _mm512_setzero_ps();
-    const __m512 mv = _mm512_set1_ps(m);
-    for (std::int64_t i = 0; i < n; i += 16) {
-      const __mmask16 k = first_lanes(n - i);
-      const __m512 v = _mm512_maskz_loadu_ps(k, p + i);
-      __m512 e = exp16(_mm512_sub_ps(v, mv));
-      e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
-      acc = _mm512_mask_add_ps(acc, k, acc, e);
-    }
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, acc);
-    float total = 0;
-    for (float l : lanes) total += l;
-    return total;
+    if (const LevelKernels* lk = level_kernels()) return lk->sum_exp(p, n, m);
   }
-#endif
   float total = 0;
   for (std::int64_t i = 0; i < n; ++i) total += std::exp(p[i * stride] - m);
   return total;
 }
 
-Tensor exp(const Tensor& x) {
+namespace {
+/// f32 through the level's loop `fn` when there is a level, else `scalar` elementwise.
+template <class S>
+Tensor level_map(const Tensor& x, void (*LevelKernels::*fn)(const float*, float*, std::int64_t), S scalar) {
   if (x.dtype() == Dtype::f32) {
-    Tensor y = empty(x.shape(), Dtype::f32);
-    exp_floats(x.data<float>(), y.mutable_data<float>(), x.numel());
-    return y;
+    if (const LevelKernels* lk = level_kernels()) {
+      Tensor y = empty(x.shape(), Dtype::f32);
+      (lk->*fn)(x.data<float>(), y.mutable_data<float>(), x.numel());
+      return y;
+    }
   }
-  return map(x, [](auto v) { return std::exp(v); });
+  return map(x, scalar);
+}
+}  // namespace
+
+Tensor exp(const Tensor& x) {
+  return level_map(x, &LevelKernels::exp, [](auto v) { return std::exp(v); });
 }
 
 Tensor sigmoid(const Tensor& x) {
-#if defined(__AVX512F__)
-  if (x.dtype() == Dtype::f32) {
-    Tensor y = empty(x.shape(), Dtype::f32);
-    const float* px = x.data<float>();
-    float* py = y.mutable_data<float>();
-    const std::int64_t n = x.numel();
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (std::int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = first_lanes(n - i);
-      const __m512 v = _mm512_maskz_loadu_ps(m, px + i);
-      __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
-      s = _mm512_mask_mov_ps(s, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
-      _mm512_mask_storeu_ps(py + i, m, s);
-    }
-    return y;
-  }
-#endif
-  return map(x, [](auto v) { return 1 / (1 + std::exp(-v)); });
+  return level_map(x, &LevelKernels::sigmoid, [](auto v) { return 1 / (1 + std::exp(-v)); });
 }
 
 Tensor tanh(const Tensor& x) {
-#if defined(__AVX512F__)
-  if (x.dtype() == Dtype::f32) {
-    Tensor y = empty(x.shape(), Dtype::f32);
-    const float* px = x.data<float>();
-    float* py = y.mutable_data<float>();
-    const std::int64_t n = x.numel();
-    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    for (std::int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = first_lanes(n - i);
-      const __m512 v = _mm512_maskz_loadu_ps(m, px + i);
-      const __m512 a = _mm512_andnot_ps(sign, v);  // |x|
-      // |x| ≥ 0.625: 1 − 2 / (e^{2|x|} + 1) (e^{2|x|} = inf gives 1); below, Cephes' odd polynomial
-      // x + x z P(z), z = x², which keeps the digits that the difference from 1 would lose.
-      const __m512 big = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(exp16(_mm512_add_ps(a, a)), one)));
-      const __m512 z = _mm512_mul_ps(v, v);
-      __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
-      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
-      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
-      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
-      p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
-      const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), v, v);
-      __m512 t = _mm512_or_ps(big, _mm512_and_ps(sign, v));  // the sign of x back on
-      t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), small);
-      t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);  // NaN in, NaN out
-      _mm512_mask_storeu_ps(py + i, m, t);
-    }
-    return y;
-  }
-#endif
-  return map(x, [](auto v) { return std::tanh(v); });
+  return level_map(x, &LevelKernels::tanh, [](auto v) { return std::tanh(v); });
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {

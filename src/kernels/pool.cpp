@@ -1,10 +1,10 @@
 // src/kernels/pool.cpp — max, average and L2 pooling over 2-d windows of NCHW planes (no padding).
-// The 2×2 / stride-2 max-pool in float32 on AVX-512 is pool_avx512.cpp.
+// The 2×2 / stride-2 max-pool in float32 at avx2 and avx512 level is pool_fast.cpp.
 #include <algorithm>
 #include <cmath>
 
 #include "im2col.hpp"
-#include "pool_avx512.hpp"
+#include "pool_fast.hpp"
 
 namespace nabla::kernels {
 

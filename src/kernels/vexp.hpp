@@ -1,5 +1,5 @@
-// src/kernels/vexp.hpp — e^x for float32 runs (internal): sixteen at a time on AVX-512 (Cephes'
-// expf polynomial, within 2 ulp; kernels.cpp), std::exp elsewhere. NaN stays NaN.
+// src/kernels/vexp.hpp — e^x for float32 runs (internal): a vector at a time at avx2 and avx512 level
+// (Cephes' expf polynomial, within 2 ulp; level/vmath.cpp), std::exp at generic level. NaN stays NaN.
 #pragma once
 
 #include <cstdint>

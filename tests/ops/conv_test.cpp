@@ -113,11 +113,13 @@ TEST_CASE("conv2d: batches processed in several blocks give the reference output
   CHECK(err < 1e-11);
 }
 
-TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
-  // float32 runs nabla's own AVX-512 tiles where the build has them (conv_fast) and float64 the
-  // im2col + BLAS path the gradient checks above cover, so this compares the two. The extra cases
-  // reach every branch of the tiles: 1–16, 17–32 and over 48 filters (several filter tiles), rows
-  // of im2col not a multiple of a tile, planes not a multiple of 16 or 32, rows wider than 16.
+TEST_CASE("conv2d: float32 output and gradients agree with the float64 ones") {
+  // float32 runs nabla's own tiles at avx2 and avx512 level (conv_fast; CTest runs this suite at each
+  // level the CPU has) and float64 the im2col + BLAS path the gradient checks above cover, so this
+  // compares the two. The extra cases reach every branch of the tiles at both vector widths: 1–8,
+  // 9–16, 17–24, 25–32, 33–40 and over 64 filters (one to five vectors of filters, several filter
+  // tiles), rows of im2col not a multiple of a tile, planes not a multiple of 8, 16 or 32, rows wider
+  // than 16.
   std::vector<Case> cases = kCases;
   cases.push_back({3, 2, 12, 20, 50, 5, 1, 0});
   cases.push_back({2, 4, 9, 9, 17, 3, 1, 0});
@@ -129,6 +131,10 @@ TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
   cases.push_back({2, 5, 28, 28, 32, 3, 1, 1});
   cases.push_back({3, 8, 11, 13, 64, 3, 1, 1});
   cases.push_back({2, 3, 9, 20, 50, 3, 1, 2});
+  cases.push_back({2, 2, 10, 9, 7, 3, 1, 0});    // under one AVX2 vector of filters
+  cases.push_back({2, 3, 10, 10, 27, 3, 1, 0});  // four
+  cases.push_back({2, 3, 10, 10, 90, 3, 1, 0});  // several tiles of five, and of four AVX-512 vectors
+  cases.push_back({2, 3, 11, 11, 12, 3, 2, 1});  // stride 2: im2col by the portable loop, then the tiles
   Generator gen(104);
   for (const Case& t : cases) {
     CAPTURE(t.c);
@@ -146,10 +152,11 @@ TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
       const Dtype dt = k == 0 ? f64 : f32;
       Tensor xk = x.to(dt).clone().requires_grad(true), wk = w.to(dt).clone().requires_grad(true);
       Tensor bk = b.to(dt).clone().requires_grad(true);
-      conv2d(xk, wk, bk, opts).backward(gy.to(dt));
-      grads[k] = {xk.grad(), wk.grad(), bk.grad()};
+      Tensor y = conv2d(xk, wk, bk, opts);
+      y.backward(gy.to(dt));
+      grads[k] = {y.detach(), xk.grad(), wk.grad(), bk.grad()};
     }
-    for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t i = 0; i < 4; ++i) {
       CAPTURE(i);
       const auto want = grads[0][i].to_vector(), got = grads[1][i].to_vector();
       REQUIRE(want.size() == got.size());
@@ -163,11 +170,12 @@ TEST_CASE("conv2d: float32 gradients agree with the float64 ones") {
   }
 }
 
-#if defined(NABLA_OWN_AVX512_LOOPS)
 TEST_CASE("conv2d and max_pool2d give the same bits on one thread and on two") {
-  // nabla's own loops split images, planes and weight-gradient panels over threads; no sum is split
-  // across threads, so the thread count must not change a single bit. (Builds without AVX-512 run
-  // float32 convolution through OpenBLAS, whose threaded GEMM promises no such thing: no test there.)
+  // nabla's own loops (avx2 and avx512 level) split images, planes and weight-gradient panels over
+  // threads; no sum is split across threads, so the thread count must not change a single bit. (At
+  // generic level float32 convolution runs through OpenBLAS, whose threaded GEMM promises no such
+  // thing: nothing to test there.)
+  if (cpu_info().level == CpuLevel::generic) return;
   Generator gen(105);
   const Tensor x = randn({9, 3, 14, 14}, f32, gen), w = randn({40, 3, 5, 5}, f32, gen), b = randn({40}, f32, gen);
   const Tensor gy = randn({9, 40, 5, 5}, f32, gen);
@@ -189,7 +197,6 @@ TEST_CASE("conv2d and max_pool2d give the same bits on one thread and on two") {
     CHECK(out[0][i] == out[1][i]);
   }
 }
-#endif
 
 TEST_CASE("conv2d: zero input channels give the bias alone (an empty sum)") {
   Tensor y = conv2d(zeros({2, 0, 5, 5}), zeros({3, 0, 3, 3}), from_vector(std::vector<double>{1, 2, 3}, {3}));

@@ -1,5 +1,6 @@
-// src/kernels/pool_avx512.hpp — the AVX-512 2×2 / stride-2 max-pool (internal): each entry point
-// declines (false, or an undefined Tensor) where it does not apply, in builds without AVX-512 always.
+// src/kernels/pool_fast.hpp — the vectorized 2×2 / stride-2 max-pool (internal; the loops are the
+// level's, level/pool.cpp): each entry point declines (false, or an undefined Tensor) where it does
+// not apply, at generic level always.
 #pragma once
 
 #include "nabla/kernels.hpp"

@@ -1,0 +1,37 @@
+// nabla/cpu.hpp — which of nabla's kernel levels runs on this CPU.
+//
+// One build of libnabla runs on any x86-64 CPU. Its vectorized kernels (float32 convolution forward
+// and both backwards, the 2×2 max-pool, exp, sigmoid, tanh) are compiled once per instruction-set
+// level, each in its own files, and the level is chosen once, as the library first needs it, from
+// CPUID with the operating system's support for the wider registers (XGETBV) checked:
+//   generic  x86-64's baseline (SSE2): portable loops, convolution by im2col + OpenBLAS
+//   avx2     AVX2 + FMA (x86-64-v3: Haswell, Zen and later)
+//   avx512   AVX-512 F, CD, BW, DQ, VL (x86-64-v4: Skylake-SP, Ice Lake, Zen 4 and later)
+// The environment variable NABLA_CPU=generic|avx2|avx512, read once, forces a level at or below
+// what the CPU has; a level it lacks, or a name that is none of these, is an error (nabla::Error,
+// thrown by the first call that needs the level) naming what was asked and what the CPU supports.
+#pragma once
+
+#include <string>
+
+namespace nabla {
+
+enum class CpuLevel { generic = 0, avx2 = 1, avx512 = 2 };
+
+/// "generic", "avx2" or "avx512".
+const char* to_string(CpuLevel level);
+
+struct CpuInfo {
+  CpuLevel level = CpuLevel::generic;      ///< the level nabla's kernels run at
+  CpuLevel supported = CpuLevel::generic;  ///< the highest level this CPU (and OS) supports
+  bool forced = false;                     ///< level was set by NABLA_CPU
+  std::string brand;                       ///< the CPU's brand string (CPUID), "" when it has none
+  /// One line for logs: "avx2 (forced by NABLA_CPU; the CPU supports avx512), Intel(R) Xeon(R) …".
+  std::string describe() const;
+};
+
+/// The level chosen for this process (decided on the first call, then fixed). Throws nabla::Error when
+/// NABLA_CPU names no level or one the CPU lacks.
+const CpuInfo& cpu_info();
+
+}  // namespace nabla

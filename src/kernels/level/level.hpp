@@ -1,0 +1,72 @@
+// src/kernels/level/level.hpp — the table of one instruction-set level's kernels (internal; nabla/cpu.hpp
+// says how a level is chosen). The kernels of each level are compiled from the same files of this
+// folder with that level's target flags (CMakeLists.txt: x86-64-v3 for avx2, x86-64-v4 for avx512),
+// into namespace nabla::kernels::<level>. This header is all they share with the rest of the library:
+// plain structs and raw pointers, no inline function, so no function compiled for one level can be
+// the copy the linker keeps for another, or for the baseline code (tests: level_symbols).
+#pragma once
+
+#include <cstdint>
+
+namespace nabla::kernels {
+
+/// A convolution's geometry: x [n, c, h, w], window kh × kw, output oh × ow.
+struct ConvDims {
+  std::int64_t n, c, h, w, oh, ow, kh, kw, stride, padding;
+};
+
+/// The im2col matrix as the weight gradient reads it: element (row k, image i, output pixel (y, x))
+/// at base[i·image + off(k) + y·row + x], off(k) = k·plane from kept columns [N, K, Ho·Wo]; for
+/// stride 1 without padding (implicit, from x itself: row (c, p, q) starts at x[i, c, p, q]),
+/// off(k) = (c·h + p)·w + q.
+struct ColsView {
+  const float* base;
+  std::int64_t image, row;
+  bool implicit;
+  std::int64_t plane, kh, kw, h, w;
+};
+
+struct LevelKernels {
+  const char* name;
+  std::int64_t lanes;  ///< floats per vector
+  // Elementwise float32, n elements, NaN in NaN out (in and out may be the same).
+  void (*exp)(const float* in, float* out, std::int64_t n);
+  void (*sigmoid)(const float* in, float* out, std::int64_t n);
+  void (*tanh)(const float* in, float* out, std::int64_t n);
+  /// Σ_{i<n} e^{p[i] − m}.
+  float (*sum_exp)(const float* p, std::int64_t n, float m);
+  /// The 2×2 / stride-2 max-pool of one plane [h, w] (h·w < 2³⁰): out [h/2, w/2] and each window's
+  /// argmax, a flat index into the plane.
+  void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
+  /// Its gradient: every element of gx [h, w] written once.
+  void (*max_pool_2x2_backward)(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);
+  /// Rows of a packed panel of A: element (r, k) of the panel at packed[k·tile_rows + r].
+  std::int64_t tile_rows;
+  /// c [m, n] (rows ldc apart) = bias + packed A [m, k] · B [k, n] (rows ldb apart; bias may be null).
+  void (*gemm)(std::int64_t m, std::int64_t n, std::int64_t k, const float* packed, const float* b, std::int64_t ldb,
+               float* c, std::int64_t ldc, const float* bias);
+  /// The im2col columns [c·kh·kw, oh·ow] (rows ld apart) of one image, stride 1, no padding.
+  void (*im2col_s1)(const float* image, float* cols, std::int64_t ld, const ConvDims& d);
+  /// Widest window (kw) col2im_s1 takes.
+  std::int64_t max_taps;
+  /// The image summed back from its columns [c·kh·kw, oh·ow], stride 1, no padding: every element
+  /// of the image written once.
+  void (*col2im_s1)(const float* cols, float* image, const ConvDims& d);
+  /// gt [plane, ldg] = g [f, plane]ᵀ, the lanes from f to ldg (a multiple of lanes) zero.
+  void (*transpose)(const float* g, float* gt, std::int64_t f, std::int64_t plane, std::int64_t ldg);
+  /// Most vectors of filters one weight-gradient tile holds, and wgrad_rows[nv]: rows of cols it
+  /// takes with nv vectors (1 ≤ nv ≤ max_vectors).
+  std::int64_t max_vectors;
+  std::int64_t wgrad_rows[8];
+  /// gw[f][k0 + r] (rows ldw apart) for r < rows, f < fcount = Σ_i Σ_pixels cols(k0 + r) · gt_i[pixel][f],
+  /// over all n images (gt_i at gt + i·oh·ow·ldg, pixels ldg apart; ldg a multiple of lanes·nv), in
+  /// tiles of lanes·nv filters.
+  void (*wgrad)(std::int64_t nv, std::int64_t n, std::int64_t oh, std::int64_t ow, const ColsView& a, std::int64_t k0,
+                std::int64_t rows, const float* gt, std::int64_t ldg, float* gw, std::int64_t ldw, std::int64_t fcount);
+};
+
+/// The kernels of the level cpu_info() chose, null at generic level (the portable loops run).
+/// Throws as cpu_info() does.
+const LevelKernels* level_kernels();
+
+}  // namespace nabla::kernels

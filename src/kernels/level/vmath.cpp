@@ -1,0 +1,90 @@
+// src/kernels/level/vmath.cpp — e^x, sigmoid, tanh and Σ e^{x − m} on float32 runs, one vector at a
+// time, for one level (simd.hpp). The same arithmetic at every level: AVX2 and AVX-512 give the same
+// bits (within 2 ulp of e^x; docs/design.md, "CPU levels").
+#include "simd.hpp"
+
+namespace nabla::kernels::NABLA_LEVEL {
+namespace {
+/// e^t: t = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for exactness), e^r from Cephes'
+/// polynomial, then e^r·2ⁿ (which over- and underflows to inf and 0 as exp does). t is clamped to
+/// ±110, past both (e^t overflows above 88.8 and rounds to 0 below −104; between −104 and −87.3 it
+/// is subnormal), so |n| ≤ 159 and the polynomial never sees a huge r; NaN is the caller's.
+inline V::reg exp_v(V::reg t) {
+  t = V::max(V::min(t, V::set1(110.0f)), V::set1(-110.0f));
+  const V::reg n = V::floor(V::fmadd(t, V::set1(1.44269504088896341f), V::set1(0.5f)));
+  V::reg r = V::fnmadd(n, V::set1(0.693359375f), t);
+  r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
+  V::reg p = V::set1(1.9875691500e-4f);
+  p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
+  p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
+  p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
+  p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
+  p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
+  const V::reg e = V::add(V::fmadd(p, V::mul(r, r), r), V::set1(1.0f));
+  return V::scale(e, n);
+}
+
+/// out[i] = f(in[i]) vector by vector, the tail masked; NaN in, NaN out.
+template <class F>
+inline void each(const float* in, float* out, i64 n, F f) {
+  i64 i = 0;
+  for (; i + V::W <= n; i += V::W) {
+    const V::reg v = V::load(in + i);
+    V::store(out + i, V::blend(f(v), v, V::is_nan(v)));
+  }
+  if (i < n) {
+    const V::mask m = V::first(n - i);
+    const V::reg v = V::load(in + i, m);
+    V::store(out + i, m, V::blend(f(v), v, V::is_nan(v)));
+  }
+}
+}  // namespace
+
+void exp_floats(const float* in, float* out, i64 n) {
+  each(in, out, n, [](V::reg v) { return exp_v(v); });
+}
+
+void sigmoid_floats(const float* in, float* out, i64 n) {
+  each(in, out, n, [](V::reg v) {
+    const V::reg one = V::set1(1.0f);
+    return V::div(one, V::add(one, exp_v(V::sub(V::zero(), v))));
+  });
+}
+
+void tanh_floats(const float* in, float* out, i64 n) {
+  each(in, out, n, [](V::reg v) {
+    const V::reg one = V::set1(1.0f), sign = V::set1(-0.0f);
+    const V::reg a = V::and_not(sign, v);  // |x|
+    // |x| ≥ 0.625: 1 − 2 / (e^{2|x|} + 1) (e^{2|x|} = inf gives 1); below, Cephes' odd polynomial
+    // x + x z P(z), z = x², which keeps the digits that the difference from 1 would lose.
+    const V::reg big = V::sub(one, V::div(V::set1(2.0f), V::add(exp_v(V::add(a, a)), one)));
+    const V::reg z = V::mul(v, v);
+    V::reg p = V::set1(-5.70498872745e-3f);
+    p = V::fmadd(p, z, V::set1(2.06390887954e-2f));
+    p = V::fmadd(p, z, V::set1(-5.37397155531e-2f));
+    p = V::fmadd(p, z, V::set1(1.33314422036e-1f));
+    p = V::fmadd(p, z, V::set1(-3.33332819422e-1f));
+    const V::reg small = V::fmadd(V::mul(p, z), v, v);
+    const V::reg t = V::bit_or(big, V::bit_and(sign, v));  // the sign of x back on
+    return V::blend(t, small, V::lt(a, V::set1(0.625f)));
+  });
+}
+
+float sum_exp(const float* p, i64 n, float m) {
+  // Lane-wise sums, then the lanes in order: the order of the additions is fixed by n alone.
+  V::reg acc = V::zero();
+  const V::reg mv = V::set1(m);
+  for (i64 i = 0; i < n; i += V::W) {
+    const V::mask k = V::first(n - i);
+    const V::reg v = V::load(p + i, k);
+    const V::reg e = V::blend(exp_v(V::sub(v, mv)), v, V::is_nan(v));
+    acc = V::add(acc, V::blend(V::zero(), e, k));
+  }
+  alignas(64) float lanes[V::W];
+  V::store(lanes, acc);
+  float total = 0;
+  for (float l : lanes) total += l;
+  return total;
+}
+
+}  // namespace nabla::kernels::NABLA_LEVEL
