@@ -6,6 +6,7 @@ packages=(
   libopenblas-dev libfmt-dev doctest-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libbenchmark-dev
   graphviz gnuplot-nox dataset-fashion-mnist fortunes
   libopenmpi-dev openmpi-bin
+  qemu-user  # the test suite on emulated CPUs without AVX-512 and without AVX (tests/CMakeLists.txt)
 )
 missing=()
 for p in "${packages[@]}"; do
