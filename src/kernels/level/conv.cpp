@@ -39,8 +39,8 @@ void tile(i64 k, const float* ap, const float* b, i64 ldb, float* c, i64 ldc, i6
         V::store(c + r * ldc, acc[r][0]);
         V::store(c + r * ldc + V::W, acc[r][1]);
       } else {
-        V::store(c + r * ldc, m0, acc[r][0]);
-        V::store(c + r * ldc + V::W, m1, acc[r][1]);
+        V::store(c + r * ldc, acc[r][0], cols);
+        V::store(c + r * ldc + V::W, acc[r][1], cols - V::W);
       }
     }
   }
@@ -50,10 +50,7 @@ void tile(i64 k, const float* ap, const float* b, i64 ldb, float* c, i64 ldc, i6
 inline void copy_run(const float* src, float* dst, i64 n) {
   i64 j = 0;
   for (; j + V::W <= n; j += V::W) V::store(dst + j, V::load(src + j));
-  if (j < n) {
-    const V::mask m = V::first(n - j);
-    V::store(dst + j, m, V::load(src + j, m));
-  }
+  if (j < n) V::store(dst + j, V::load(src + j, V::first(n - j)), n - j);
 }
 }  // namespace
 
@@ -91,7 +88,6 @@ void col2im_s1(const float* pc, float* px, const ConvDims& d) {
   V::mask mask[kMaxTaps];  // per tap column q: lanes x0 + l that read column j = x0 + l − q, 0 ≤ j < Wo
   for (i64 x0 = 0; x0 < d.w; x0 += V::W) {
     for (i64 q = 0; q < d.kw; ++q) mask[q] = V::range(lclamp(q - x0, 0, V::W), lclamp(q + d.ow - x0, 0, V::W));
-    const V::mask out_mask = V::first(d.w - x0);
     for (i64 c = 0; c < d.c; ++c) {
       for (i64 y = 0; y < d.h; ++y) {
         // Taps p with 0 ≤ y − p < Ho read row i = y − p of their columns. Four sums (even and odd q,
@@ -110,7 +106,7 @@ void col2im_s1(const float* pc, float* px, const ConvDims& d) {
           a0 = a3;
           a3 = t;
         }
-        V::store(px + (c * d.h + y) * d.w + x0, out_mask, V::add(V::add(a0, a1), V::add(a2, a3)));
+        V::store(px + (c * d.h + y) * d.w + x0, V::add(V::add(a0, a1), V::add(a2, a3)), d.w - x0);
       }
     }
   }

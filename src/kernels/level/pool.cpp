@@ -58,10 +58,21 @@ inline V::reg keep(V::reg v, V::mask m) { return _mm256_and_ps(v, _mm256_castsi2
 inline __m256i first64(i64 n) {
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lclamp(n, 0, 4)), _mm256_setr_epi64x(0, 1, 2, 3));
 }
+/// The first n (≤ 4) int64 lanes of v (in pieces, as V::store).
+inline void store_first64(i64* p, __m256i v, i64 n) {
+  if (n >= 4) return _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+  if (n <= 0) return;
+  __m128i h = _mm256_castsi256_si128(v);
+  if (n & 2) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+    h = _mm256_extracti128_si256(v, 1);
+    p += 2;
+  }
+  if (n & 1) _mm_storel_epi64(reinterpret_cast<__m128i*>(p), h);
+}
 inline void store_index(i64* arg, VI idx, i64 n) {
-  auto* p = reinterpret_cast<long long*>(arg);
-  _mm256_maskstore_epi64(p, first64(n), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)));
-  _mm256_maskstore_epi64(p + 4, first64(n - 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)));
+  store_first64(arg, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(idx)), n);
+  store_first64(arg + 4, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(idx, 1)), n - 4);
 }
 inline VI load_index(const i64* arg, i64 n) {
   const auto* p = reinterpret_cast<const long long*>(arg);
@@ -98,7 +109,7 @@ void max_pool_2x2(const float* in, float* out, i64* arg, i64 h, i64 w) {
         off = blendi(off, seti(offs[k]), gt);
       }
       const i64 nj = lmin(W, ow - j0);
-      V::store(out + i * ow + j0, V::first(nj), best);
+      V::store(out + i * ow + j0, best, nj);
       // Flat index in the plane: 2i·w + 2(j0 + l) + offset.
       store_index(arg + i * ow + j0, addi(addi(off, twice_lane()), seti(2 * i * w + c0)), nj);
     }
@@ -118,11 +129,11 @@ void max_pool_2x2_backward(const float* g, const i64* arg, float* gx, i64 h, i64
       const auto at = [&](i64 o) { return keep(gv, both(m, eqi(off, seti(o)))); };
       V::reg lo, hi;
       interleave(at(0), at(1), lo, hi);
-      V::store(r0 + c0, V::first(w - c0), lo);
-      V::store(r0 + c0 + W, V::first(w - c0 - W), hi);
+      V::store(r0 + c0, lo, w - c0);
+      V::store(r0 + c0 + W, hi, w - c0 - W);
       interleave(at(w), at(w + 1), lo, hi);
-      V::store(r1 + c0, V::first(w - c0), lo);
-      V::store(r1 + c0 + W, V::first(w - c0 - W), hi);
+      V::store(r1 + c0, lo, w - c0);
+      V::store(r1 + c0 + W, hi, w - c0 - W);
     }
   }
   // An odd last row is in no window.

@@ -1,7 +1,7 @@
 // src/kernels/level/simd.hpp — the vector type V that one level's kernels are written with (internal;
 // only for the files of this folder, compiled per level with NABLA_LEVEL_AVX2 or NABLA_LEVEL_AVX512
 // defined and NABLA_LEVEL the level's namespace). V::W floats per vector; V::mask selects lanes, for
-// masked loads and stores (lanes off: load 0, store nothing) and for blends.
+// masked loads (lanes off: 0) and for blends; stores take the number of leading lanes to write.
 #pragma once
 
 #include <immintrin.h>
@@ -42,7 +42,8 @@ struct V {
   static reg load(const float* p) { return _mm512_loadu_ps(p); }
   static reg load(const float* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
-  static void store(float* p, mask m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  /// The first n lanes of v (none for n ≤ 0, all for n ≥ W).
+  static void store(float* p, reg v, i64 n) { _mm512_mask_storeu_ps(p, first(n), v); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
@@ -109,7 +110,24 @@ struct V {
   static reg load(const float* p) { return _mm256_loadu_ps(p); }
   static reg load(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
-  static void store(float* p, mask m, reg v) { _mm256_maskstore_ps(p, m, v); }
+  // Partial stores as 4-, 2- and 1-float pieces: vmaskmovps to memory is microcoded on AMD's cores
+  // (tens of cycles), and rows of 12, 24 and 28 floats end in one every row.
+  static void store(float* p, reg v, i64 n) {
+    if (n >= 8) return _mm256_storeu_ps(p, v);
+    if (n <= 0) return;
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n & 4) {
+      _mm_storeu_ps(p, h);
+      h = _mm256_extractf128_ps(v, 1);
+      p += 4;
+    }
+    if (n & 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(p), h);
+      h = _mm_movehl_ps(h, h);
+      p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, h);
+  }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }

@@ -35,7 +35,7 @@ inline void each(const float* in, float* out, i64 n, F f) {
   if (i < n) {
     const V::mask m = V::first(n - i);
     const V::reg v = V::load(in + i, m);
-    V::store(out + i, m, V::blend(f(v), v, V::is_nan(v)));
+    V::store(out + i, V::blend(f(v), v, V::is_nan(v)), n - i);
   }
 }
 }  // namespace
