@@ -18,14 +18,22 @@ rows = [json.loads(line) for line in open(results_path) if line.strip()]
 # The sgemm rate is measured once per repetition and thread count, beside the models (this VM's
 # speed drifts between runs); the median of those is the peak each share is taken against.
 sgemm = collections.defaultdict(list)
+level_sgemm = collections.defaultdict(list)  # the same, per CPU level (one thread)
+level_runs = collections.defaultdict(list)   # (level, model, mode, batch, impl) -> medians
 for r in rows:
+    if r.get("level"):
+        if r.get("impl") == "openblas":
+            level_sgemm[r["level"]].append(r["gflops"])
+        elif r.get("impl") in ("nabla", "pytorch"):
+            level_runs[(r["level"], r["model"], r["mode"], r["batch"], r["impl"])].append(r["median_us"])
+        continue
     if r.get("impl") == "openblas":
         sgemm[r["threads"]].append(r["gflops"])
 peak = {t: statistics.median(v) for t, v in sgemm.items()}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
-    if r.get("impl") in ("nabla", "pytorch", "libtorch", "openblas-loop"):
+    if r.get("impl") in ("nabla", "pytorch", "libtorch", "openblas-loop") and not r.get("level"):
         key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
         runs[key].append(r["median_us"])
         rss[key] = max(rss[key], r["peak_rss_kb"])
@@ -114,6 +122,39 @@ with open(md_path, "w") as f:
     f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
+    # Two threads against one: throughput ratio (1-thread step / 2-thread step) of each nabla row.
+    pairs = sorted({k[:3] for k in runs if k[4] == "nabla" and k[3] == 1 and (k[0], k[1], k[2], 2, "nabla") in runs},
+                   key=lambda k: (k[1] != "train", k[0], k[2]))
+    if pairs:
+        f.write("\n## Two threads against one\n\n"
+                "The same runs as the table above: nabla's step on 1 thread (pinned) and on 2, and the throughput "
+                "gained by the second core (1-thread time / 2-thread time; above 1: faster on two).\n\n"
+                "| model | mode | batch | 1 thread | 2 threads | throughput 2 / 1 |\n|---|---|---|---|---|---|\n")
+        for model, mode, batch in pairs:
+            one, two = runs[(model, mode, batch, 1, "nabla")], runs[(model, mode, batch, 2, "nabla")]
+            m1, m2 = statistics.median(one), statistics.median(two)
+            f.write(f"| {model} | {mode} | {batch} | {fmt_time(m1)} ({fmt_time(min(one))}–{fmt_time(max(one))}) | "
+                    f"{fmt_time(m2)} ({fmt_time(min(two))}–{fmt_time(max(two))}) | **{m1 / m2:.2f}×** |\n")
+    if level_runs:
+        f.write("\n## Per CPU level (one build; nabla/cpu.hpp)\n\n"
+                "One thread, pinned. nabla forced to each kernel level with `NABLA_CPU`; PyTorch limited to the same "
+                "instruction set (`ATEN_CPU_CAPABILITY` for its own kernels: default, avx2, avx512; `ONEDNN_MAX_CPU_ISA` "
+                "for oneDNN's convolutions: SSE41, AVX2, AVX512_CORE); both with OpenBLAS's kernels for that level "
+                "(`OPENBLAS_CORETYPE`: Nehalem, Haswell, SkylakeX), whose sgemm rate (1024³, one thread, measured in "
+                "each repetition) the GFLOP/s share is taken against. Ratio = PyTorch time / nabla time.\n\n"
+                "| level | model | mode | batch | nabla | PyTorch, same ISA | ratio | nabla GFLOP/s (of that level's sgemm) |\n"
+                "|---|---|---|---|---|---|---|---|\n")
+        order = {"generic": 0, "avx2": 1, "avx512": 2}
+        for level, model, mode, batch in sorted({k[:4] for k in level_runs}, key=lambda k: (order.get(k[0], 9), k[1] != "network3", k[1], -k[3])):
+            nb, pt = level_runs.get((level, model, mode, batch, "nabla"), []), level_runs.get((level, model, mode, batch, "pytorch"), [])
+            if not nb or not pt:
+                continue
+            n_med, p_med = statistics.median(nb), statistics.median(pt)
+            g = flops(model, mode, batch) / n_med / 1e3
+            peak_l = statistics.median(level_sgemm[level]) if level_sgemm.get(level) else float("nan")
+            f.write(f"| {level} | {model} | {mode} | {batch} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) | "
+                    f"{fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** | "
+                    f"{g:.1f} ({100 * g / peak_l:.0f}% of {peak_l:.1f}) |\n")
     allreduce = [r for r in rows if r.get("impl") == "allreduce"]
     ddp = [r for r in rows if r.get("impl") == "nabla-ddp"]
     if allreduce or ddp:

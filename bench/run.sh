@@ -51,6 +51,40 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+# Per CPU level (nabla/cpu.hpp), one thread: nabla forced to each level this CPU has, PyTorch limited
+# to the same instruction set, both on OpenBLAS's kernels for that level, alternating; and the
+# sgemm rate at that level.
+flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+levels=(generic)
+[[ $flags == *" avx2 "* && $flags == *" fma "* ]] && levels+=(avx2)
+[[ $flags == *" avx512f "* && $flags == *" avx512cd "* && $flags == *" avx512bw "* && $flags == *" avx512dq "* &&
+  $flags == *" avx512vl "* ]] && levels+=(avx512)
+level_env() {
+  case $1 in
+    generic) echo "NABLA_CPU=generic ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OPENBLAS_CORETYPE=Nehalem" ;;
+    avx2) echo "NABLA_CPU=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell" ;;
+    avx512) echo "NABLA_CPU=avx512 ATEN_CPU_CAPABILITY=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE OPENBLAS_CORETYPE=SkylakeX" ;;
+  esac
+}
+level_configs=("network3 train 64 80" "network3 train 10 300" "network1 train 10 3000" "network1 train 64 1500")
+for rep in $(seq "$REPS"); do
+  for level in "${levels[@]}"; do
+    read -r -a lenv <<< "$(level_env "$level")"
+    tag="s/^{/{\"level\": \"$level\", /"
+    env "${lenv[@]}" taskset -c 0 build/bench/bench_sgemm_peak 1 | sed "$tag" >> "$results"
+    for c in "${level_configs[@]}"; do
+      read -r model mode batch steps <<< "$c"
+      args=(--model "$model" --mode "$mode" --batch "$batch" --threads 1 --steps "$steps" --warmup $((steps / 10 + 5)))
+      contenders=("build/bench/bench_models" "/usr/bin/python3 bench/torch_models.py")
+      for k in 0 1; do
+        # shellcheck disable=SC2086  # the python contender is two words on purpose
+        env "${lenv[@]}" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 ${contenders[$(((k + rep) % 2))]} "${args[@]}" |
+          sed "$tag" >> "$results"
+      done
+    done
+    echo "rep $rep/$REPS: level $level rows"
+  done
+done
 # Data-parallel training over MPI: allreduce bandwidth, and network3 at batch 64 per rank on 1 and 2
 # ranks (one thread each, alternating), with 4 MB buckets (one, for network3) and 0.25 MB (two).
 if [[ -x build/bench/bench_allreduce ]] && command -v mpirun > /dev/null; then

@@ -14,8 +14,12 @@
 
 namespace nabla {
 
-/// Threads used by OpenBLAS (and so by matmul and every layer built on it) and by nabla's own
-/// parallel loops (float32 convolution and max-pooling), which give the same bits on any number.
+/// Threads of nabla's one pool, which runs its own parallel loops (float32 convolution, max-pooling),
+/// which give the same bits on any number, and the products (matmul and every layer built on it):
+/// OpenBLAS itself runs on one thread, and a product large enough to gain is split into parts, one
+/// OpenBLAS call each, over the pool; smaller ones run on the calling thread. Initially OpenBLAS's
+/// default (OPENBLAS_NUM_THREADS, else the number of CPUs); nabla sets OpenBLAS to one thread when
+/// it first needs a thread count.
 void set_num_threads(int n);
 int num_threads();
 /// The BLAS library, its build options and the kernel set it runs, e.g. "OpenBLAS 0.3.21

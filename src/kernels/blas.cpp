@@ -20,6 +20,7 @@
 #include "gemm.hpp"
 #include "nabla/kernels.hpp"
 #include "nabla/train.hpp"
+#include "../parallel.hpp"
 
 extern "C" {
 // Exported by DYNAMIC_ARCH builds of OpenBLAS only; weak, so other builds link and skip the fix.
@@ -71,14 +72,10 @@ std::string blas_info() {
 
 namespace kernels {
 
+namespace {
 template <class T>
-void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
-               std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
-    return;
-  }
+void one_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+              const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
@@ -87,6 +84,38 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   } else {
     cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a, blasint(lda), b, blasint(ldb), 0.0, c, blasint(ldc));
   }
+}
+
+// Products with fewer multiply-adds than this run on the calling thread: below it, handing half to
+// another core costs more than it saves (docs/benchmarks.md, the MLP rows at 1 and 2 threads).
+constexpr std::int64_t kSplitMacs = std::int64_t(1) << 21;
+}  // namespace
+
+template <class T>
+void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+               std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
+    return;
+  }
+  const int threads = detail::thread_count();
+  if (threads <= 1 || m * n * k < kSplitMacs) return one_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
+  // The longer side of C in `threads` parts of whole 16-wide blocks, one OpenBLAS call (on one
+  // thread) each. Every element of C is still one call's sum over all of k.
+  const bool split_n = n >= m;
+  const std::int64_t blocks = ((split_n ? n : m) + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
+  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int64_t lo = blocks * p / parts * 16, hi = std::min(split_n ? n : m, blocks * (p + 1) / parts * 16);
+      if (hi <= lo) continue;
+      if (split_n) {
+        one_gemm(trans_a, trans_b, m, hi - lo, k, a, lda, trans_b ? b + lo * ldb : b + lo, ldb, c + lo, ldc);
+      } else {
+        one_gemm(trans_a, trans_b, hi - lo, n, k, trans_a ? a + lo : a + lo * lda, lda, b, ldb, c + lo * ldc, ldc);
+      }
+    }
+  });
 }
 
 template void blas_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,

@@ -3,19 +3,19 @@
 
 #include <unistd.h>
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include "nabla/ops.hpp"
+#include "../parallel.hpp"
 
 namespace nabla {
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
-  openblas_set_num_threads(n);
+  detail::set_thread_count(n);
 }
 
-int num_threads() { return openblas_get_num_threads(); }
+int num_threads() { return detail::thread_count(); }
 
 namespace train {
 
