@@ -140,10 +140,14 @@ struct V {
   static reg bit_or(reg a, reg b) { return _mm256_or_ps(a, b); }
   static reg and_not(reg a, reg b) { return _mm256_andnot_ps(a, b); }
   static reg floor(reg a) { return _mm256_floor_ps(a); }
-  /// e·2ⁿ for integral |n| ≤ 200 as two factors 2^⌊n/2⌋ · 2^(n − ⌊n/2⌋), each a normal float: the first
-  /// product is exact (e is near 1), so the second rounds once, as AVX-512's scalef does.
+  /// e·2ⁿ for e in [0.7, 1.42] and integral |n| ≤ 200, rounded once, as AVX-512's scalef. For
+  /// |n| ≤ 125 the product is a normal float and exact: n added to e's exponent field. Otherwise
+  /// (over- or underflow, rare) two factors 2^⌊n/2⌋ · 2^(n − ⌊n/2⌋), each a normal float: the first
+  /// product is exact, so the second rounds once.
   static reg scale(reg e, reg n) {
     const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i far = _mm256_cmpgt_epi32(_mm256_abs_epi32(ni), _mm256_set1_epi32(125));
+    if (_mm256_testz_si256(far, far)) return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(e), _mm256_slli_epi32(ni, 23)));
     const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const __m256i bias = _mm256_set1_epi32(127);
     const reg p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
