@@ -13,6 +13,7 @@ for obj in "${objects[@]}"; do
   while read -r type name; do
     case "$name" in
       "nabla::kernels::${level}::"*) ;;
+      __odr_asan*|__asan*|__tsan*|__ubsan*|__sancov*) ;;  # a sanitizer's bookkeeping data, no code
       *) echo "$obj: $type $name is compiled for $level but not in nabla::kernels::$level"; bad=1 ;;
     esac
   done < <(nm -C --defined-only "$obj" | awk '$2 ~ /^[A-Zuivw]$/ { t = $2; $1 = ""; $2 = ""; sub(/^  /, ""); print t, $0 }')
