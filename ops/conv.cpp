@@ -9,11 +9,11 @@
 // gx = col2im(Wᵀ · G). Each gradient only if its input needs one.
 //
 // Two implementations (docs/design.md, "Convolution and pooling"):
-// - float32 on AVX-512 (kernels::conv_fast): nabla's own GEMM tiles, image by image, reading and
+// - float32 at avx2 or avx512 level (kernels::conv_fast): nabla's own GEMM tiles, image by image, reading and
 //   writing NCHW directly. For stride 1 the weight gradient reads x itself (implicit im2col), so the
 //   forward saves x — with padding, x padded with zeros once, which the forward also convolves
 //   without padding; otherwise it saves the columns it made.
-// - otherwise (float64, other CPUs): im2col + OpenBLAS over the whole batch, a few images at a time,
+// - otherwise (float64, generic level): im2col + OpenBLAS over the whole batch, a few images at a time,
 //   saving cols for gw, or none in inference (streamed).
 // w is saved for gx only if x needs a gradient; which path forward took is the context's state.
 #include "nabla/kernels.hpp"
@@ -100,7 +100,7 @@ struct Conv2d {
       throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
                                    x.shape(), padding));
     }
-    if (kernels::conv_fast(x)) {  // float on AVX-512: nabla's own tiles, image by image
+    if (kernels::conv_fast(x)) {  // float32 at avx2 or avx512 level: nabla's own tiles, image by image
       ctx.set_state(Path::fast);
       // The weight gradient reads x itself (stride 1, no padding) or the columns kept here.
       const bool reads_x = kernels::conv_fast_reads_x(win);

@@ -12,7 +12,7 @@
 namespace nabla {
 namespace ops {
 
-// exp: y = e^x (float32 on AVX-512: kernels::exp, within 2 ulp). dy/dx = y, so save y.
+// exp: y = e^x (float32 at avx2 and avx512 level: kernels::exp, within 2 ulp). dy/dx = y, so save y.
 struct Exp {
   static constexpr std::string_view name = "exp";
   static constexpr bool differentiable_backward = true;

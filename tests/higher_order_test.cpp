@@ -256,7 +256,7 @@ TEST_CASE("higher order: in float32, the recorded backward (create_graph) agrees
   Tensor labels = nabla_test::labels(6, 10, gen);
   std::vector<Tensor> params;
   for (const nn::Param& p : net.parameters()) params.push_back(p.tensor);
-  // First order: the fused kernels (AVX-512 convolution and pooling where the CPU has them) and the
+  // First order: the fused kernels (nabla's own convolution and pooling at avx2 and avx512 level) and the
   // recorded ops of create_graph give the same gradients.
   const std::vector<Tensor> fused = grad({softmax_cross_entropy(net(x), labels)}, params);
   const std::vector<Tensor> recorded = grad({softmax_cross_entropy(net(x), labels)}, params, {}, {.create_graph = true});

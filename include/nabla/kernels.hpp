@@ -14,14 +14,15 @@ namespace nabla::kernels {
 
 // ---- elementwise and reductions (src/kernels/kernels.cpp) -----------------------------------------
 
-/// y = 1 / (1 + e^−x). float32 on AVX-512: sixteen at a time, e^−x from a degree-5 polynomial after
-/// range reduction (Cephes' expf, within 2 ulp of the exact value) and 2^n by scalef; NaN stays NaN.
-/// Otherwise std::exp element by element.
+/// y = 1 / (1 + e^−x). float32 at avx2 and avx512 level (nabla/cpu.hpp): a vector at a time, e^−x
+/// from a degree-5 polynomial after range reduction (Cephes' expf, within 2 ulp of the exact value),
+/// the same bits at both levels; NaN stays NaN. Otherwise std::exp element by element.
 Tensor sigmoid(const Tensor& x);
-/// tanh x; float32 on AVX-512 sixteen at a time: 1 − 2/(e^{2|x|} + 1) with the sign of x from
+/// tanh x; float32 at avx2 and avx512 level a vector at a time: 1 − 2/(e^{2|x|} + 1) with the sign of x from
 /// |x| = 0.625 on (the e^x below), Cephes' odd polynomial under it; NaN stays NaN. Otherwise std::tanh.
 Tensor tanh(const Tensor& x);
-/// e^x; float32 on AVX-512 sixteen at a time with the same polynomial (within 2 ulp), else std::exp.
+/// e^x; float32 at avx2 and avx512 level a vector at a time with the same polynomial (within 2 ulp),
+/// else std::exp.
 Tensor exp(const Tensor& x);
 
 /// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
@@ -132,9 +133,9 @@ Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
 /// y [N, F, …] summed over all axes but 1 ([F]: a convolution's bias gradient).
 Tensor plane_sums(const Tensor& y);
 
-/// Float convolution with nabla's own AVX-512 GEMM tiles, image by image, straight from and to
-/// NCHW (no unfold or fold of the batch). conv_fast(x) says whether they serve x: float, in a build
-/// for a CPU with AVX-512F (NABLA_NATIVE on such a machine); otherwise the functions above do the work.
+/// Float convolution with nabla's own GEMM tiles, image by image, straight from and to NCHW (no
+/// unfold or fold of the batch). conv_fast(x) says whether they serve x: float32, at avx2 or avx512
+/// kernel level (nabla/cpu.hpp); otherwise the functions above do the work.
 bool conv_fast(const Tensor& x);
 /// y = conv(x, w) + bias; with `cols`, keeps there what conv2d_weight_grad_fast reads: for stride 1
 /// with padding p, x with p zeros around each plane [N, C, H + 2p, W + 2p] (the convolution then

@@ -299,7 +299,7 @@ struct Conv2dOptions {
 /// x [N, C, H, W] ⊛ w [F, C/groups, kh, kw] + b [F] → [N, F, Ho, Wo],
 /// Ho = (H + 2·padding − dilation·(kh − 1) − 1)/stride + 1 (torch.nn.functional.conv2d).
 /// b may be an undefined Tensor{} (no bias). Computed as im2col + one GEMM over the batch (nabla's
-/// own tiles on AVX-512); dilation and groups are composed of that dense convolution (a kernel
+/// own tiles at avx2 and avx512 level, nabla/cpu.hpp); dilation and groups are composed of that dense convolution (a kernel
 /// with zeros between its taps; one convolution per group, joined), so they cost more than dense.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
 /// x [N, C, L] ⊛ w [F, C/groups, k] + b [F] → [N, F, Lo], the same options along L (torch's conv1d).

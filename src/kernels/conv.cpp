@@ -1,6 +1,6 @@
 // src/kernels/conv.cpp — the portable convolution: im2col + one OpenBLAS GEMM over a few images at
 // a time, col2im for the input gradient, and the batch unfold and plane sums of the backward.
-// float32 on AVX-512 runs nabla's own tiles instead (conv_avx512.cpp).
+// float32 at avx2 and avx512 level runs nabla's own tiles instead (conv_fast.cpp, level/conv.cpp).
 #include <algorithm>
 
 #include "gemm.hpp"

@@ -31,11 +31,7 @@ Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t 
   }
   return packed;
 }
-}  // namespace
 
-bool conv_fast(const Tensor& x) { return x.dtype() == Dtype::f32 && level_kernels() != nullptr; }
-
-namespace {
 /// x [N, C, H, W] with p zeros around each plane: [N, C, H + 2p, W + 2p].
 Tensor pad_planes(const Tensor& x, std::int64_t p) {
   const Shape& s = x.shape();
@@ -83,6 +79,8 @@ Window2d unpadded(Window2d win) {
   return win;
 }
 }  // namespace
+
+bool conv_fast(const Tensor& x) { return x.dtype() == Dtype::f32 && level_kernels() != nullptr; }
 
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols) {
   if (win.stride == 1 && win.padding > 0) {  // the padded input, convolved without padding, is what backward reads

@@ -46,7 +46,7 @@ TEST_CASE("pooling: gradients agree with central differences in float64") {
 }
 
 TEST_CASE("pooling: float32 max-pool agrees with float64, ties and uncovered edges included") {
-  // float32 2×2 / stride 2 runs nabla's AVX-512 loop where the build has it; float64 the loop the
+  // float32 2×2 / stride 2 runs nabla's own loop at avx2 and avx512 level (CTest runs this at each); float64 the loop the
   // gradient checks cover. Odd sizes leave a row and a column in no window (their gradient is 0);
   // widths over 32 take several vectors a row; rounding to few values makes ties (the first wins).
   Generator gen(112);
