@@ -49,7 +49,9 @@ struct Add {
   static constexpr std::string_view name = "add";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
-    return broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto y) { return x + y; });
+    const Shape out = binary_shape(name, a, b);
+    if (Tensor y = kernels::arith_fast('+', a, b, out); y.defined()) return y;
+    return broadcast_zip(a, b, out, [](auto x, auto y) { return x + y; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     return {reduce_to_input(ctx, 0, gy), reduce_to_input(ctx, 1, gy)};
@@ -61,7 +63,9 @@ struct Sub {
   static constexpr std::string_view name = "sub";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
-    return broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto y) { return x - y; });
+    const Shape out = binary_shape(name, a, b);
+    if (Tensor y = kernels::arith_fast('-', a, b, out); y.defined()) return y;
+    return broadcast_zip(a, b, out, [](auto x, auto y) { return x - y; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     return {reduce_to_input(ctx, 0, gy), ctx.needs_grad(1) ? neg(sum_to(gy, ctx.input_shape(1))) : Tensor{}};
@@ -75,6 +79,7 @@ struct Mul {
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
     ctx.save(ctx.needs_grad(1) ? a : Tensor{}, ctx.needs_grad(0) ? b : Tensor{});
+    if (Tensor y = kernels::arith_fast('*', a, b, out); y.defined()) return y;
     return broadcast_zip(a, b, out, [](auto x, auto y) { return x * y; });
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
@@ -89,7 +94,9 @@ struct Div {
   static constexpr std::string_view name = "div";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
-    Tensor y = broadcast_zip(a, b, binary_shape(name, a, b), [](auto x, auto z) { return x / z; });
+    const Shape out = binary_shape(name, a, b);
+    Tensor y = kernels::arith_fast('/', a, b, out);
+    if (!y.defined()) y = broadcast_zip(a, b, out, [](auto x, auto z) { return x / z; });
     ctx.save(b, ctx.needs_grad(1) ? y : Tensor{});
     return y;
   }

@@ -24,6 +24,11 @@ Tensor tanh(const Tensor& x);
 /// e^x; float32 at avx2 and avx512 level a vector at a time with the same polynomial (within 2 ulp),
 /// else std::exp.
 Tensor exp(const Tensor& x);
+/// a op b for op '+', '-', '*' or '/' in float32, a vector at a time at avx2 and avx512 level, when a and
+/// b both have shape `out` or one of them has a single element (and the other shape `out`); otherwise
+/// (another dtype or broadcast, generic level) an undefined Tensor, and the caller's loop runs. The
+/// same bits as that loop: each result is one rounded operation.
+Tensor arith_fast(char op, const Tensor& a, const Tensor& b, const Shape& out);
 
 /// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
 Tensor sum_to(const Tensor& x, const Shape& shape);

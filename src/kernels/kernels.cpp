@@ -55,6 +55,18 @@ Tensor tanh(const Tensor& x) {
   return level_map(x, &LevelKernels::tanh, [](auto v) { return std::tanh(v); });
 }
 
+Tensor arith_fast(char op, const Tensor& a, const Tensor& b, const Shape& out) {
+  if (a.dtype() != Dtype::f32 || b.dtype() != Dtype::f32) return Tensor{};
+  const bool a_full = a.shape() == out, b_full = b.shape() == out;
+  if (!(a_full && b_full) && !(a_full && b.numel() == 1) && !(b_full && a.numel() == 1)) return Tensor{};
+  const LevelKernels* lk = level_kernels();
+  if (lk == nullptr) return Tensor{};
+  const int code = op == '+' ? 0 : op == '-' ? 1 : op == '*' ? 2 : 3;
+  Tensor y = empty(out, Dtype::f32);
+  lk->arith(code, a.data<float>(), a_full ? 1 : 0, b.data<float>(), b_full ? 1 : 0, y.mutable_data<float>(), out.numel());
+  return y;
+}
+
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   Tensor y = zeros(shape, x.dtype());
   dispatch_float(x.dtype(), "sum_to", [&](auto tag) {

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "nabla/kernels.hpp"
+#include "../kernels/level/level.hpp"
 
 namespace nabla::optim {
 
@@ -177,6 +179,9 @@ template <class T>
 void sgd_update(T* w, const T* g, T* v, std::int64_t n, T eta, T c, T l2, T l1, T mu, bool nesterov) {
   if (v == nullptr && l1 == 0) {
     const T keep = T(1) - eta * l2, step = eta * c;
+    if constexpr (std::is_same_v<T, float>) {
+      if (const kernels::LevelKernels* lk = kernels::level_kernels()) return lk->sgd(w, g, n, keep, step);
+    }
     for (std::int64_t i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
     return;
   }

@@ -35,6 +35,11 @@ struct LevelKernels {
   void (*tanh)(const float* in, float* out, std::int64_t n);
   /// Σ_{i<n} e^{p[i] − m}.
   float (*sum_exp)(const float* p, std::int64_t n, float m);
+  /// y[i] = a[i] op b[i] for op 0–3: +, −, ×, ÷; a_step or b_step 0 repeats that operand's element 0.
+  /// Each result rounded once, as the scalar loop rounds it.
+  void (*arith)(int op, const float* a, std::int64_t a_step, const float* b, std::int64_t b_step, float* y, std::int64_t n);
+  /// w[i] = keep·w[i] − step·g[i] (two products and a difference, each rounded: no FMA).
+  void (*sgd)(float* w, const float* g, std::int64_t n, float keep, float step);
   /// The 2×2 / stride-2 max-pool of one plane [h, w] (h·w < 2³⁰): out [h/2, w/2] and each window's
   /// argmax, a flat index into the plane.
   void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);

@@ -1,5 +1,6 @@
 // src/kernels/level/vmath.cpp — e^x, sigmoid, tanh and Σ e^{x − m} on float32 runs, one vector at a
-// time, for one level (simd.hpp). The same arithmetic at every level: AVX2 and AVX-512 give the same
+// time, for one level (simd.hpp); and the four arithmetic ops and the plain SGD update, whose
+// baseline loops run a quarter of a vector (SSE2) at a time. The same arithmetic at every level: AVX2 and AVX-512 give the same
 // bits (within 2 ulp of e^x; docs/design.md, "CPU levels").
 #include "simd.hpp"
 
@@ -85,6 +86,52 @@ float sum_exp(const float* p, i64 n, float m) {
   float total = 0;
   for (float l : lanes) total += l;
   return total;
+}
+
+namespace {
+template <int kOp>
+inline V::reg apply(V::reg a, V::reg b) {
+  if constexpr (kOp == 0) return V::add(a, b);
+  if constexpr (kOp == 1) return V::sub(a, b);
+  if constexpr (kOp == 2) return V::mul(a, b);
+  return V::div(a, b);
+}
+
+/// y = a op b with a or b (a_step or b_step 0) one repeated element.
+template <int kOp>
+void arith_loop(const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n) {
+  const V::reg a0 = V::set1(a[0]), b0 = V::set1(b[0]);
+  i64 i = 0;
+  for (; i + V::W <= n; i += V::W) {
+    const V::reg va = a_step != 0 ? V::load(a + i) : a0, vb = b_step != 0 ? V::load(b + i) : b0;
+    V::store(y + i, apply<kOp>(va, vb));
+  }
+  if (i < n) {
+    const V::mask m = V::first(n - i);
+    const V::reg va = a_step != 0 ? V::load(a + i, m) : a0, vb = b_step != 0 ? V::load(b + i, m) : b0;
+    V::store(y + i, apply<kOp>(va, vb), n - i);
+  }
+}
+}  // namespace
+
+void arith(int op, const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n) {
+  if (n <= 0) return;
+  switch (op) {
+    case 0: return arith_loop<0>(a, a_step, b, b_step, y, n);
+    case 1: return arith_loop<1>(a, a_step, b, b_step, y, n);
+    case 2: return arith_loop<2>(a, a_step, b, b_step, y, n);
+    default: return arith_loop<3>(a, a_step, b, b_step, y, n);
+  }
+}
+
+void sgd(float* w, const float* g, i64 n, float keep, float step) {
+  const V::reg k = V::set1(keep), s = V::set1(step);
+  i64 i = 0;
+  for (; i + V::W <= n; i += V::W) V::store(w + i, V::sub(V::mul(k, V::load(w + i)), V::mul(s, V::load(g + i))));
+  if (i < n) {
+    const V::mask m = V::first(n - i);
+    V::store(w + i, V::sub(V::mul(k, V::load(w + i, m)), V::mul(s, V::load(g + i, m))), n - i);
+  }
 }
 
 }  // namespace nabla::kernels::NABLA_LEVEL
