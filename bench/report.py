@@ -128,7 +128,11 @@ with open(md_path, "w") as f:
     if pairs:
         f.write("\n## Two threads against one\n\n"
                 "The same runs as the table above: nabla's step on 1 thread (pinned) and on 2, and the throughput "
-                "gained by the second core (1-thread time / 2-thread time; above 1: faster on two).\n\n"
+                "gained by the second core (1-thread time / 2-thread time; above 1: faster on two). Products under 2²¹ "
+                "multiply-adds run on the calling thread (src/kernels/blas.cpp), so the MLP rows at batch 10 and 64 and "
+                "network2's hvp run the same single-threaded code at 2 threads as at 1; the 1-thread runs are pinned to CPU 0 "
+                "and the 2-thread ones are not, so there the ratio measures which of this virtual machine's two CPUs the "
+                "process ran on, and its noise: compare the min–max.\n\n"
                 "| model | mode | batch | 1 thread | 2 threads | throughput 2 / 1 |\n|---|---|---|---|---|---|\n")
         for model, mode, batch in pairs:
             one, two = runs[(model, mode, batch, 1, "nabla")], runs[(model, mode, batch, 2, "nabla")]
