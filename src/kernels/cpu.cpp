@@ -86,20 +86,23 @@ struct Choice {
 
 Choice choose() {
   Choice ch;
+#if defined(NABLA_HAVE_LEVELS)
   const Probe p = probe();
+#else
+  Probe p = probe();
+  p.supported = CpuLevel::generic;  // a build without src/kernels/level/ has the generic loops only
+#endif
   ch.info.supported = ch.info.level = p.supported;
   ch.info.brand = p.brand;
   const char* env = std::getenv("NABLA_CPU");
   if (env == nullptr || *env == '\0') return ch;
   const std::string_view want(env);
-  CpuLevel level;
-  if (want == "generic") {
-    level = CpuLevel::generic;
-  } else if (want == "avx2") {
-    level = CpuLevel::avx2;
-  } else if (want == "avx512") {
-    level = CpuLevel::avx512;
-  } else {
+  CpuLevel level = CpuLevel::generic;
+  bool known = false;
+  for (CpuLevel l : {CpuLevel::generic, CpuLevel::avx2, CpuLevel::avx512}) {
+    if (want == to_string(l)) level = l, known = true;
+  }
+  if (!known) {
     ch.error = "NABLA_CPU=" + std::string(want) + " names no kernel level; expected generic, avx2 or avx512 (this CPU supports up to " +
                to_string(p.supported) + ")";
     return ch;

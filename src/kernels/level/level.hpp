@@ -62,7 +62,7 @@ struct LevelKernels {
   /// Most vectors of filters one weight-gradient tile holds, and wgrad_rows[nv]: rows of cols it
   /// takes with nv vectors (1 ≤ nv ≤ max_vectors).
   std::int64_t max_vectors;
-  std::int64_t wgrad_rows[8];
+  const std::int64_t* wgrad_rows;  // [max_vectors + 1]
   /// gw[f][k0 + r] (rows ldw apart) for r < rows, f < fcount = Σ_i Σ_pixels cols(k0 + r) · gt_i[pixel][f],
   /// over all n images (gt_i at gt + i·oh·ow·ldg, pixels ldg apart; ldg a multiple of lanes·nv), in
   /// tiles of lanes·nv filters.

@@ -10,7 +10,6 @@ extern const LevelKernels table;
 const LevelKernels table = {
     NABLA_STR(NABLA_LEVEL), V::W, exp_floats, sigmoid_floats, tanh_floats, sum_exp, arith, sgd, max_pool_2x2, max_pool_2x2_backward,
     kTileRows, gemm, im2col_s1, kMaxTaps, col2im_s1, transpose, kMaxVectors,
-    {kWgradRows[0], kWgradRows[1], kWgradRows[2], kWgradRows[3], kWgradRows[4], kMaxVectors >= 5 ? kWgradRows[kMaxVectors] : 0, 0, 0},
-    wgrad};
+    kWgradRows, wgrad};
 
 }  // namespace nabla::kernels::NABLA_LEVEL
