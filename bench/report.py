@@ -33,7 +33,7 @@ peak = {t: statistics.median(v) for t, v in sgemm.items()}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
-    if r.get("impl") in ("nabla", "pytorch", "libtorch", "openblas-loop") and not r.get("level"):
+    if r.get("impl") in ("nabla", "pytorch", "pytorch2", "libtorch", "openblas-loop") and not r.get("level"):
         key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
         runs[key].append(r["median_us"])
         rss[key] = max(rss[key], r["peak_rss_kb"])
@@ -80,6 +80,9 @@ for model, mode, batch, threads in configs:
     gflops = flops(model, mode, batch) / n_med / 1e3
     # A Hessian-vector product's work is not the training step's GEMMs: no rate for it.
     rate_cell = "—" if mode == "hvp" else f"{gflops:.1f} ({100 * gflops / peak.get(threads, float('nan')):.0f}%)"
+    p2 = runs.get((model, mode, batch, threads, "pytorch2"), [])
+    p2_cell = (f"{fmt_time(statistics.median(p2))} ({fmt_time(min(p2))}–{fmt_time(max(p2))}) | **{statistics.median(p2) / n_med:.2f}×**"
+               if p2 else "— | —")
     lt = runs.get((model, mode, batch, threads, "libtorch"), [])
     loop = runs.get((model, mode, batch, threads, "openblas-loop"), [])
     lt_cell = f"{fmt_time(statistics.median(lt))} (**{statistics.median(lt) / n_med:.2f}×**)" if lt else "—"
@@ -87,7 +90,7 @@ for model, mode, batch, threads in configs:
     lines.append(
         f"| {model} | {mode} | {batch} | {threads} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) "
         f"| {fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** "
-        f"| {lt_cell} | {loop_cell} "
+        f"| {p2_cell} | {lt_cell} | {loop_cell} "
         f"| {rate_cell} "
         f"| {rss[(model, mode, batch, threads, 'nabla')] / 1024:.0f} / {rss[(model, mode, batch, threads, 'pytorch')] / 1024:.0f} |")
     chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
@@ -101,7 +104,10 @@ with open(md_path, "w") as f:
     nabla_v = next((r["commit"] for r in rows if r.get("impl") == "meta"), None) or version("git rev-parse --short HEAD")
     torch_v = version("/usr/bin/python3 -c 'import torch; print(torch.__version__)'")
     blas_v = version("dpkg-query -W -f='${Version}' libopenblas0")
-    f.write(f"nabla {nabla_v}, PyTorch {torch_v}, OpenBLAS {blas_v}.\n")
+    torch2_v = next((r["version"] for r in rows if r.get("impl") == "pytorch2" and r.get("version")), None)
+    torch2_text = (f", and PyTorch {torch2_v} (today's, from PyPI: the reference environment of scripts/reference-env.sh, eager)"
+                   if torch2_v else " (no reference environment: no PyTorch 2.x column; bash scripts/reference-env.sh)")
+    f.write(f"nabla {nabla_v}, PyTorch {torch_v} (Debian's){torch2_text}, OpenBLAS {blas_v}.\n")
     core = next((r.get("core") for r in rows if r.get("what", "").startswith("sgemm")), "?")
     span = {t: f" ({min(v):.1f}–{max(v):.1f})" if len(v) > 1 else "" for t, v in sgemm.items()}
     f.write(f"OpenBLAS sgemm (1024³) on this machine, median of one measurement per repetition (min–max): "
@@ -111,15 +117,16 @@ with open(md_path, "w") as f:
     f.write("Each contender runs the same model (same shapes, initialization scale, cost and optimizer) on the same fixed random batch, "
             "in its own process, limited to the same number of threads (at one thread, pinned to the same CPU with `taskset -c 0`); each process warms up, then times every step. "
             f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "
-            "the contenders take turns going first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster); "
+            "the contenders take turns going first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster), "
+            "for Debian's PyTorch and for today's PyTorch 2.x (which runs on its own BLAS, MKL and oneDNN, not the pinned OpenBLAS); "
             "the libtorch column is the same models through libtorch's C++ API (bench/libtorch_models.cpp) with its ratio "
             "libtorch time / nabla time; the OpenBLAS-loop column is network.py written by hand against OpenBLAS, no framework "
             "(bench/blas_loop.cpp), with nabla time / loop time (how far nabla is from that floor). "
             "GFLOP/s counts the model's multiply-adds (forward, and for training the backward GEMMs it needs) over nabla's step time, "
             "with the share of the sgemm rate. Peak RSS is each process's maximum resident set.\n\n")
-    f.write("| model | mode | batch | threads | nabla | PyTorch | ratio | libtorch (ratio) | OpenBLAS loop (nabla / loop) "
-            "| nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
-    f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+    f.write("| model | mode | batch | threads | nabla | PyTorch 1.13 | ratio | PyTorch 2.x | ratio 2.x | libtorch (ratio) "
+            "| OpenBLAS loop (nabla / loop) | nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
     # Two threads against one: throughput ratio (1-thread step / 2-thread step) of each nabla row.

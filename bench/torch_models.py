@@ -3,7 +3,8 @@
 optimizer and fixed random batch as bench/models.cpp, timed the same way; prints one JSON line.
 
   /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer|hvp]
-                                         [--threads 1] [--steps 2000] [--warmup 200]
+                                         [--threads 1] [--steps 2000] [--warmup 200] [--impl pytorch]
+Eager mode, with Debian's PyTorch (1.13) or the reference environment's (2.x, scripts/reference-env.sh).
 """
 import argparse
 import json
@@ -70,6 +71,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--impl", default="pytorch", help="the name this contender reports (pytorch2: the reference environment's)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -117,7 +119,7 @@ def main():
         if i >= a.warmup:
             us.append(t)
     us.sort()
-    print(json.dumps({"impl": "pytorch", "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
+    print(json.dumps({"impl": a.impl, "version": torch.__version__, "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
                       "steps": a.steps, "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
                       "max_us": round(us[-1], 2), "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 

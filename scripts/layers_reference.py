@@ -8,7 +8,7 @@ state_dict (parameters drawn at random, buffers too where evaluation uses them),
 the inputs, the outputs, a fixed weight w_k per output and the gradients of Σ_k sum(output_k · w_k)
 with respect to every float input and every parameter, and the buffers after the forward pass.
 
-    /usr/bin/python3 scripts/layers_reference.py      (needs Debian's python3-torch)
+    bash scripts/reference-python.sh scripts/layers_reference.py   (PyTorch: the reference environment's, else Debian's)
 """
 import json
 import pathlib

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The parameter values after three steps of each optimizer on fixed gradients, by PyTorch (the
 independent reference for tests/optimizers_test.cpp, whose literals are these numbers):
-  /usr/bin/python3 scripts/optimizer_reference.py
+  bash scripts/reference-python.sh scripts/optimizer_reference.py   (PyTorch: the reference environment's, else Debian's)
 """
 import torch
 torch.set_default_dtype(torch.float64)

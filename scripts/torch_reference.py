@@ -4,7 +4,7 @@ the tensor-surface ops, which tests/torch_reference_test.cpp recomputes with nab
 1e-12. Each case: an op name (the C++ test maps it to nabla), its parameters, the inputs, the
 output, a fixed weight w and the gradient of sum(output * w) for each float input.
 
-    /usr/bin/python3 scripts/torch_reference.py      (needs Debian's python3-torch)
+    bash scripts/reference-python.sh scripts/torch_reference.py   (PyTorch: the reference environment's, else Debian's)
 """
 import json
 import math
