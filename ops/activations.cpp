@@ -46,22 +46,23 @@ struct Tanh {
   }
 };
 
-// relu: y = max(0, x). dy/dx = 1 for x > 0, else 0 (0 at the kink x = 0); y > 0 exactly when
-// x > 0, so save y.
+// relu: y = max(0, x), NaN staying NaN (as torch.relu, so a NaN upstream is not hidden). dy/dx = 1
+// for x > 0, else 0 (0 at the kink x = 0), and 1 at NaN as torch's threshold_backward gives
+// (x ≤ 0 is false there); y ≤ 0 exactly when x ≤ 0, so save y.
 struct Relu {
   static constexpr std::string_view name = "relu";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
-    Tensor y = map(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+    Tensor y = map(x, [](auto v) { return v <= 0 ? decltype(v)(0) : v; });
     ctx.save(y);
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& y = ctx.saved(0);
-    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return v > 0 ? g : decltype(g)(0); })};
+    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return v <= 0 ? decltype(g)(0) : g; })};
     // The derivative is a step: a constant mask to the second derivative (0 away from the kink).
-    return {gy * map(y, [](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(0); })};
+    return {gy * map(y, [](auto v) { using T = decltype(v); return v <= 0 ? T(0) : T(1); })};
   }
 };
 
@@ -92,6 +93,10 @@ struct Softplus {
   double beta = 1, threshold = 20;
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
+    if (beta == 0 || !std::isfinite(beta) || std::isnan(threshold)) {
+      throw ValueError(fmt::format("softplus: need a finite beta ≠ 0 and a threshold that is a number, got beta {} and "
+                                   "threshold {}", beta, threshold));
+    }
     ctx.save(x);
     return map(x, [b = beta, t = threshold](auto v) {
       using T = decltype(v);

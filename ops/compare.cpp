@@ -1,6 +1,8 @@
 // ops/compare.cpp — comparisons and logic on masks: eq, ne, lt, le, gt, ge (and their operators)
 // with broadcasting, returning bool tensors; logical_not, logical_and, logical_or (~, &, |).
 // None is differentiable: a mask has no gradient (it is an input of where and masked_fill).
+#include <cmath>
+
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
 
@@ -39,8 +41,22 @@ Tensor compare(std::string_view op, const Tensor& a, const Tensor& b, F f) {
   return y;
 }
 
-/// A 0-d tensor of a's dtype holding c, for comparisons with a number.
-Tensor like(const Tensor& a, double c) { return full({}, c, a.dtype()); }
+/// Whether c is a value of dtype d: a floating tensor compares with c in its own type (as torch
+/// does with a Python number); an int64 or bool one only when c is an integer it can hold.
+bool holds(Dtype d, double c) {
+  if (is_floating(d)) return true;
+  if (d == b8) return c == 0 || c == 1;
+  constexpr double kTwo63 = 9223372036854775808.0;  // 2^63
+  return c == std::trunc(c) && c >= -kTwo63 && c < kTwo63;
+}
+
+/// a compared with the number c: in a's dtype when c is one of its values, else (0.5, NaN, 1e19
+/// against int64 labels) in float64, as PyTorch's type promotion does, never truncating c.
+template <class F>
+Tensor compare_number(std::string_view op, const Tensor& a, double c, F f) {
+  if (holds(a.dtype(), c)) return compare(op, a, full({}, c, a.dtype()), f);
+  return compare(op, a.to(f64), full({}, c, f64), f);
+}
 
 void check_bool(std::string_view op, const Tensor& t) {
   if (t.dtype() != b8) {
@@ -56,12 +72,12 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto
 Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
 Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](auto x, auto y) { return x > y; }); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto x, auto y) { return x >= y; }); }
-Tensor eq(const Tensor& a, double c) { return eq(a, like(a, c)); }
-Tensor ne(const Tensor& a, double c) { return ne(a, like(a, c)); }
-Tensor lt(const Tensor& a, double c) { return lt(a, like(a, c)); }
-Tensor le(const Tensor& a, double c) { return le(a, like(a, c)); }
-Tensor gt(const Tensor& a, double c) { return gt(a, like(a, c)); }
-Tensor ge(const Tensor& a, double c) { return ge(a, like(a, c)); }
+Tensor eq(const Tensor& a, double c) { return compare_number("eq", a, c, [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, double c) { return compare_number("ne", a, c, [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, double c) { return compare_number("lt", a, c, [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, double c) { return compare_number("le", a, c, [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, double c) { return compare_number("gt", a, c, [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, double c) { return compare_number("ge", a, c, [](auto x, auto y) { return x >= y; }); }
 
 Tensor logical_not(const Tensor& a) {
   check_bool("logical_not", a);

@@ -32,6 +32,22 @@ std::int64_t check_pair(std::string_view op, const Tensor& a, const Tensor& y) {
   return a.shape()[0];
 }
 
+/// Checks that every element of t (the op's `what`: prediction or target) is a probability in
+/// [0, 1]; NaN is not one (as PyTorch's BCELoss, which refuses both).
+void check_probabilities(std::string_view op, std::string_view what, const Tensor& t) {
+  dispatch_float(t.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) {
+      if (!(p[i] >= T(0) && p[i] <= T(1))) [[unlikely]] {
+        throw ValueError(fmt::format("{}: {} element {} of {} is {}; expected probabilities in [0, 1]{}", op, what, i,
+                                     t.shape(), p[i],
+                                     what == "prediction" ? " (on logits, use binary_cross_entropy_with_logits)" : ""));
+      }
+    }
+  });
+}
+
 /// Checks [n, k] scores and int64 labels [n] in 0..k−1.
 void check_labels(std::string_view op, const Tensor& scores, const Tensor& labels) {
   check_floating(op, scores);
@@ -91,7 +107,8 @@ struct QuadraticCost {
   }
 };
 
-// binary cross-entropy on probabilities, with 0 · ln 0 taken as 0 (the book's nan_to_num).
+// binary cross-entropy on probabilities, with 0 · ln 0 taken as 0 (the book's nan_to_num). a and y
+// must lie in [0, 1] (checked, as PyTorch: outside, the cost can go negative).
 // ga = (a − y) / (a (1 − a)) · g/n, gy = (ln(1 − a) − ln a) · g/n. Saves a, y.
 // A saturated a (exactly 0 or 1, common in float32) would give ±inf and then NaN, so each log is
 // floored at −100 and a (1 − a) at 1e-12, as PyTorch's BCELoss does. In a network, prefer
@@ -103,6 +120,8 @@ struct BinaryCrossEntropy {
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& y) const {
     const std::int64_t n = check_pair(name, a, y);
+    check_probabilities(name, "prediction", a);
+    check_probabilities(name, "target", y);
     ctx.save(a, y);
     const Tensor terms = zip(a, y, [](auto p, auto t) {
       using T = decltype(p);

@@ -228,7 +228,7 @@ struct Erf {
   }
 };
 
-// clamp: y = min(max(x, lo), hi), as torch.clamp (lo > hi gives hi everywhere). dy/dx = 1 where
+// clamp: y = min(max(x, lo), hi), as torch.clamp (lo > hi gives hi everywhere, a NaN bound NaN). dy/dx = 1 where
 // lo ≤ x ≤ hi — the ends included, as PyTorch — else 0; save x.
 struct Clamp {
   static constexpr std::string_view name = "clamp";
@@ -237,6 +237,9 @@ struct Clamp {
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
+    if (std::isnan(lo) || std::isnan(hi)) {  // a NaN bound gives NaN everywhere, as torch.clamp (gradient 0)
+      return map(x, [](auto v) { return std::numeric_limits<decltype(v)>::quiet_NaN(); });
+    }
     return map(x, [lo = lo, hi = hi](auto v) {
       using T = decltype(v);
       return v != v ? v : std::min(std::max(v, T(lo)), T(hi));  // NaN stays NaN

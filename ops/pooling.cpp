@@ -32,8 +32,8 @@ struct AvgPoolGrad {
   Grads backward(Context&, const Tensor& ggx) const { return {avg_pool2d(ggx, win.kh, win.stride)}; }
 };
 
-// max_pool2d: y = the largest x in each window. The gradient goes to that element (the first, on
-// ties). Saves the argmax of each window (int64), not x.
+// max_pool2d: y = the largest x in each window, NaN if the window holds one (as torch). The gradient
+// goes to that element (the first, on ties; the last NaN). Saves the argmax of each window (int64), not x.
 struct MaxPool2d {
   static constexpr std::string_view name = "max_pool2d";
   static constexpr bool differentiable_backward = true;

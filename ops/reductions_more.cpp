@@ -244,6 +244,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdim) {
 
 Tensor var(const Tensor& x, const std::vector<int>& axes, double correction, bool keepdim) {
   check_floating("var", x);
+  if (!std::isfinite(correction)) throw ValueError(fmt::format("var: correction must be a finite number, got {}", correction));
   const std::vector<int> as = reduction_axes("var", axes, x.shape());
   const double n = static_cast<double>(count_of(x.shape(), as));
   const Tensor d = x - mean(x, as, true);

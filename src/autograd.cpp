@@ -74,6 +74,13 @@ struct Engine {
 
   static void accumulate(TensorImpl& leaf, Tensor g) {
     g = leaf_hooks(leaf, std::move(g));
+    if (g.dtype() != leaf.dtype || g.shape() != leaf.shape) {
+      // The leaf changed under the graph (Module::to, or its impl swapped): the sum would not be its gradient.
+      throw GraphError(fmt::format("backward: a gradient {} {} reached a leaf that is now {} {}; the leaf was "
+                                   "converted or reshaped after the forward (Module::to between forward and "
+                                   "backward?); run the forward again after converting",
+                                   g.dtype(), g.shape(), leaf.dtype, leaf.shape));
+    }
     if (!leaf.grad.defined()) {
       // Keep the gradient itself only if nothing else refers to its data.
       const bool unique = g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
@@ -112,6 +119,38 @@ struct Engine {
 
   static void add_into(Tensor& sum, Tensor g) { sum = sum.defined() ? add(sum, g) : std::move(g); }
 
+  /// Takes node n for this walk before touching its scratch fields: true the first time, false
+  /// when the walk holds it already; a GraphError when another walk in progress holds it (a
+  /// backward started from a hook, or on another thread, through the same nodes), which would
+  /// otherwise reset the other walk's counts and buffers and lose its gradients.
+  static bool claim(Node& n, std::uint64_t walk) {
+    std::uint64_t holder = 0;
+    if (n.busy_.compare_exchange_strong(holder, walk, std::memory_order_acquire)) {
+      n.walk_id_ = walk;
+      n.pending_ = 0;
+      return true;
+    }
+    if (holder == walk) return false;
+    throw GraphError(fmt::format("backward: node '{}' is in a backward that has not finished (one started from a hook "
+                                 "of that backward, or on another thread); backpropagate through the same nodes one "
+                                 "backward at a time",
+                                 n.name()));
+  }
+  /// Gives back the nodes the walk still holds when it ends (all of them, after an error), dropping
+  /// any gradient they had been sent.
+  struct Hold {
+    const std::vector<Node*>& reached;
+    std::uint64_t walk;
+    ~Hold() {
+      for (Node* n : reached) {
+        if (n->busy_.load(std::memory_order_relaxed) != walk) continue;
+        n->grad_buffer_ = Tensor{};
+        for (Tensor& b : n->more_grad_buffers_) b = Tensor{};
+        n->busy_.store(0, std::memory_order_release);
+      }
+    }
+  };
+
   /// Backpropagates from each roots[r] with gradient gradients[r]. Without `capture`, leaf gradients
   /// accumulate into .grad; with it, they (and those of the captured non-leaves) are collected
   /// there, and only the nodes on a path to a captured input run.
@@ -122,14 +161,11 @@ struct Engine {
     const std::uint64_t walk = next_walk.fetch_add(1);
     // reached[0, starts) are the roots' nodes, each once; the rest are found by pass 1.
     std::vector<Node*> reached;
+    const Hold hold{reached, walk};
     std::vector<std::size_t> leaf_roots;  // accumulated once the edges into leaves are counted
     for (std::size_t r = 0; r < roots.size(); ++r) {
       if (Node* n = roots[r].grad_fn().get()) {
-        if (n->walk_id_ != walk) {
-          n->walk_id_ = walk;
-          n->pending_ = 0;
-          reached.push_back(n);
-        }
+        if (claim(*n, walk)) reached.push_back(n);
       } else if (capture == nullptr) {
         if (!roots[r].impl()->post_hooks.empty()) expect_leaf(*roots[r].impl(), walk);
         leaf_roots.push_back(r);
@@ -152,11 +188,7 @@ struct Engine {
           }
           continue;
         }
-        if (m->walk_id_ != walk) {
-          m->walk_id_ = walk;
-          m->pending_ = 0;
-          reached.push_back(m);
-        }
+        if (claim(*m, walk)) reached.push_back(m);
         ++m->pending_;
       }
     }
@@ -190,7 +222,7 @@ struct Engine {
       run_it.assign(reached.size(), 0);
       receive.assign(reached.size(), 0);
       for (const auto& [key, k] : capture->outputs) {
-        if (key.first->walk_id_ == walk) receive[key.first->run_index_] = 1;
+        if (key.first->busy_.load(std::memory_order_relaxed) == walk) receive[key.first->run_index_] = 1;
       }
       for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node* n = *it;
@@ -207,8 +239,8 @@ struct Engine {
       }
     }
 
-    // Pass 2: run each node once all its gradient has arrived.
-    try {
+    // Pass 2: run each node once all its gradient has arrived; a node that has run is given back.
+    {
       std::vector<Node*> ready;
       for (std::size_t r = 0; r < roots.size(); ++r) {
         if (Node* n = roots[r].grad_fn().get()) add_into(n->grad_buffer(roots[r].impl()->output_nr), gradients[r]);
@@ -261,13 +293,8 @@ struct Engine {
             }
           }
         }
+        n->busy_.store(0, std::memory_order_release);
       }
-    } catch (...) {
-      for (Node* n : reached) {
-        n->grad_buffer_ = Tensor{};
-        for (Tensor& b : n->more_grad_buffers_) b = Tensor{};
-      }
-      throw;
     }
   }
 

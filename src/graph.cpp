@@ -202,13 +202,15 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
 
 namespace detail {
 
+void Access::undefined_output(std::string_view op, std::size_t k, std::size_t n) {
+  throw GraphError(fmt::format("{}: forward returned an undefined tensor{}", op,
+                               n > 1 ? fmt::format(" as output {}", k) : std::string()));
+}
+
 void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::span<const Tensor* const> inputs) {
   for (std::size_t k = 0; k < outs.size(); ++k) {
     Tensor& out = outs[k];
-    if (!out.defined()) {
-      throw GraphError(fmt::format("{}: forward returned an undefined tensor{}", node->name(),
-                                   outs.size() > 1 ? fmt::format(" as output {}", k) : std::string()));
-    }
+    if (!out.defined()) undefined_output(node->name(), k, outs.size());
     bool aliases = out.impl()->grad_fn || out.impl()->requires_grad;
     for (const Tensor* t : inputs) aliases = aliases || out.is_same(*t);
     for (std::size_t j = 0; j < k; ++j) aliases = aliases || out.is_same(outs[j]);

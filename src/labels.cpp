@@ -31,9 +31,14 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
     throw ShapeError(fmt::format("accuracy: expected scores [n, classes] with n > 0 and int64 labels [n], got {} and {} {}",
                                  scores.shape(), labels.dtype(), labels.shape()));
   }
+  const std::int64_t* pl = labels.data<std::int64_t>();
+  for (std::int64_t i = 0, n = labels.numel(), k = scores.shape()[1]; i < n; ++i) {
+    if (pl[i] < 0 || pl[i] >= k) {  // as the costs: a label that is no class is an error, not a miss
+      throw ValueError(fmt::format("accuracy: label {} at row {} is out of range for {} classes", pl[i], i, k));
+    }
+  }
   const Tensor predicted = argmax(scores, 1);
   const std::int64_t* pp = predicted.data<std::int64_t>();
-  const std::int64_t* pl = labels.data<std::int64_t>();
   std::int64_t correct = 0;
   for (std::int64_t i = 0, n = labels.numel(); i < n; ++i) correct += pp[i] == pl[i];
   return double(correct) / double(labels.numel());

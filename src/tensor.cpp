@@ -570,7 +570,14 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, Dtype dt
 
 Tensor randn(const Shape& shape, Dtype dtype, Generator& gen, double mean, double stddev) {
   if (!is_floating(dtype)) throw ValueError("randn: dtype must be float32 or float64");
+  if (!std::isfinite(mean) || !(stddev >= 0) || !std::isfinite(stddev)) {
+    throw ValueError(fmt::format("randn: need a finite mean and a finite stddev ≥ 0, got mean {} and stddev {}", mean, stddev));
+  }
   Tensor t = detail::make_tensor(shape, dtype);
+  if (stddev == 0) {  // std::normal_distribution needs stddev > 0
+    for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, mean);
+    return t;
+  }
   std::normal_distribution<double> dist(mean, stddev);
   for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));
   return t;
@@ -579,6 +586,11 @@ Tensor randn(const Shape& shape, Dtype dtype, Generator& gen, double mean, doubl
 Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Generator& gen) {
   if (!is_floating(dtype)) throw ValueError("uniform: dtype must be float32 or float64");
   if (!(low < high)) throw ValueError(fmt::format("uniform: need low < high, got [{}, {})", low, high));
+  // std::uniform_real_distribution needs high − low to be a finite double (else every draw is inf or NaN).
+  if (!std::isfinite(high - low)) {
+    throw ValueError(fmt::format("uniform: the range [{}, {}) is not finite; need finite bounds with high − low finite",
+                                 low, high));
+  }
   Tensor t = detail::make_tensor(shape, dtype);
   std::uniform_real_distribution<double> dist(low, high);
   for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));

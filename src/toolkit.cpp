@@ -38,6 +38,23 @@ int normalize_axis(std::string_view op, int axis, const Shape& shape) {
   return normalize_axis(op, axis, shape.rank(), shape);
 }
 
+void check_same_operands(std::string_view op, const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) {
+    throw ShapeError(fmt::format("{}: shapes differ: {} and {}; expected one shape", op, a.shape(), b.shape()));
+  }
+  check_same_dtype(op, a, b);
+}
+
+void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out) {
+  const Shape& s = t.shape();
+  bool ok = s.rank() <= out.rank();
+  for (int d = 0; ok && d < s.rank(); ++d) {
+    const std::int64_t n = s[d], m = out[d + out.rank() - s.rank()];
+    ok = n == m || n == 1;
+  }
+  if (!ok) throw ShapeError(fmt::format("{}: {} does not broadcast to {}", op, s, out));
+}
+
 Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op) {
   if (a == b) return a;
   const int r = std::max(a.rank(), b.rank());
@@ -65,6 +82,9 @@ BroadcastStrides broadcast_strides(const Shape& shape, const Shape& out) {
 }
 
 AxisSplit split_at(const Shape& s, int axis) {
+  if (axis < 0 || axis >= s.rank()) {
+    throw ValueError(fmt::format("split_at: axis {} is out of range for shape {}; expected 0 to rank − 1", axis, s));
+  }
   AxisSplit a{1, s[axis], 1};
   for (int d = 0; d < axis; ++d) a.outer *= s[d];
   for (int d = axis + 1; d < s.rank(); ++d) a.inner *= s[d];

@@ -122,6 +122,7 @@ Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Au
 
 // ---- transforms of image batches [N, C, H, W] (src/io/transforms.cpp) — each a new tensor --------------
 /// (x − mean[c]) / std[c] per channel; one value each, or one per channel (torchvision's Normalize).
+/// Means finite, deviations finite and > 0, else a ValueError.
 Tensor normalize(const Tensor& images, std::span<const double> mean, std::span<const double> std);
 /// Each image padded with `padding` zeros on every side, then cropped back to H × W at an offset
 /// drawn uniformly from gen (torchvision's RandomCrop(size, padding)).

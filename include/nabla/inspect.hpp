@@ -78,7 +78,8 @@ struct LayerSpeed {
 
 /// Per layer, by autodiff through the network's modules (the same networks and costs bp_check
 /// takes). Leaves the parameters' .grad as they were. `saturation`: the σ′ below which a sigmoid or
-/// tanh unit counts as saturated (σ′ is at most 0.25 for sigmoid, 1 for tanh).
+/// tanh unit counts as saturated (σ′ is at most 0.25 for sigmoid, 1 for tanh; in [0, 1], else a
+/// ValueError).
 std::vector<LayerSpeed> learning_speed(nn::Sequential& net, const Tensor& x, const Tensor& y, Cost cost,
                                        double saturation = 0.01);
 
@@ -102,7 +103,7 @@ class LearningMonitor {
 // ---- graph pictures -------------------------------------------------------------------------------
 
 struct DotOptions {
-  /// Ops farther than this from the output (in edges) are cut and shown as one "…" node.
+  /// Ops farther than this from the output (in edges) are cut and shown as one "…" node; ≥ 0.
   int max_depth = 64;
   /// Runs of the same op sequence repeated back to back (e.g. layer after layer) are shown once,
   /// labelled "× N", when the run repeats at least three times.
@@ -167,7 +168,7 @@ class ModuleScope {
 
 struct SharpnessOptions {
   int iterations = 20;       // power-iteration steps at most
-  double tolerance = 1e-4;   // stop once the estimate changes by less than this, relatively
+  double tolerance = 1e-4;   // stop once the estimate changes by less than this, relatively (finite, ≥ 0)
   std::uint64_t seed = 0;    // of the starting vector
 };
 struct Sharpness {

@@ -1,7 +1,9 @@
 // nabla/kernels.hpp — the compute kernels behind the built-in ops: GEMM through OpenBLAS, axis
 // reductions, row-wise softmax, sigmoid, convolution and pooling on NCHW tensors. Public so that a
-// custom op can call what a built-in calls. They validate nothing: an op checks its inputs in
-// forward (nabla/toolkit.hpp) before it calls them. Each returns a new tensor unless it says
+// custom op can call what a built-in calls. They validate little: an op checks its inputs in
+// forward (nabla/toolkit.hpp) before it calls them. What would otherwise read or write out of
+// bounds is checked (an axis past the rank, GEMM operands whose shapes do not fit, a dtype the
+// kernel lacks), a nabla::Error naming the kernel. Each returns a new tensor unless it says
 // otherwise; floating inputs share one dtype.
 #pragma once
 
@@ -32,7 +34,8 @@ Tensor arith_fast(char op, const Tensor& a, const Tensor& b, const Shape& out);
 
 /// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
 Tensor sum_to(const Tensor& x, const Shape& shape);
-/// Sum along a normalized axis, into `out_shape` (the reduced shape, with or without keepdim).
+/// Sum along a normalized axis, into `out_shape` (the reduced shape, with or without keepdim); an
+/// axis outside [0, rank) or an out_shape of another size is a ValueError / ShapeError.
 Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape);
 Tensor max_axis(const Tensor& x, int axis, const Shape& out_shape);
 /// int64 indices of the first maximum along axis.
@@ -104,11 +107,13 @@ void scatter_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& sr
 
 // ---- matrix products (src/kernels/blas.cpp) --------------------------------------------------------
 
-/// C = op(A) · op(B) for 2-d a and b through cblas_{s,d}gemm; shapes already checked.
+/// C = op(A) · op(B) for 2-d a and b through cblas_{s,d}gemm. a and b 2-d, of one floating
+/// dtype, with op(A)'s columns as many as op(B)'s rows, else a ShapeError or ValueError naming
+/// kernels::gemm. A dimension past the BLAS's 32-bit integers is split over several calls.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 /// The batched product of a [..., M, K] and b [..., K, N] (each after its transpose flag on the
 /// last two axes), batch axes broadcast to `batch`: one GEMM per batch entry into one output
-/// [batch..., M, N], no per-entry allocation.
+/// [batch..., M, N], no per-entry allocation. Inner dimensions checked as gemm's.
 Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch);
 
 // ---- convolution (src/kernels/conv_*.cpp) ----------------------------------------------------------
@@ -172,3 +177,11 @@ Tensor l2_pool2d(const Tensor& x, const Window2d& w);
 Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, const Window2d& w);
 
 }  // namespace nabla::kernels
+
+namespace nabla::detail {
+/// For tests of the splitting: the largest dimension or leading dimension one BLAS call is given
+/// (default and maximum 2^31 − 1, a 32-bit blasint); returns the previous limit. Process-wide
+/// (src/kernels/blas.cpp).
+std::int64_t set_blas_int_limit(std::int64_t limit);
+}  // namespace nabla::detail
+

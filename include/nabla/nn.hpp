@@ -273,7 +273,8 @@ class Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
   std::size_t size() const { return children().size(); }
-  Module& operator[](std::size_t i) const { return *children()[i].second; }
+  /// Module i; an index past the end is a ValueError naming it and the size.
+  Module& operator[](std::size_t i) const;
 };
 
 /// x itself (a placeholder, or the shortcut of a Residual).

@@ -44,6 +44,7 @@
 
 #include <any>
 #include <array>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -249,6 +250,10 @@ class Node : public std::enable_shared_from_this<Node> {
   };
   std::vector<PreHook> pre_hooks_;
   std::uint64_t walk_id_ = 0;
+  // The walk that holds this node now (0: none). A walk claims each node it reaches before
+  // touching the scratch fields and gives it back once the node has run, so a second walk reaching
+  // it meanwhile (a backward from a hook, another thread) is refused instead of corrupting them.
+  std::atomic<std::uint64_t> busy_{0};
   std::int64_t pending_ = 0;
   std::int64_t run_index_ = 0;
   Tensor grad_buffer_;
@@ -323,6 +328,14 @@ struct Access {
     return node.op_.forward(node.ctx_, xs...);
   }
   static void connect(Node& node, std::span<const Tensor* const> inputs);
+  /// The GraphError of an op whose forward returned an undefined tensor (as output k of n > 1).
+  [[noreturn]] static void undefined_output(std::string_view op, std::size_t k, std::size_t n);
+  /// Checks an unrecorded op's outputs as attach checks a recorded one's.
+  static void check_defined(std::string_view op, std::span<const Tensor> outs) {
+    for (std::size_t k = 0; k < outs.size(); ++k) {
+      if (!outs[k].defined()) [[unlikely]] undefined_output(op, k, outs.size());
+    }
+  }
   static void set_scope(Node& node, const std::string& scope) { node.scope_ = scope; }
   /// Makes outs[k] output k of `node` (aliasing one first if it is an input, another output, or
   /// already belongs to a graph).
@@ -356,7 +369,9 @@ auto apply_plain(const Op& op, const Ts&... inputs) {
   const bool record = grad_enabled() && (static_cast<const Tensor&>(inputs).requires_grad() || ...);
   if (!record) {
     Context ctx;
-    return op.forward(ctx, inputs...);
+    R out = op.forward(ctx, inputs...);
+    Access::check_defined(Op::name, as_span(out));
+    return out;
   }
   auto node = std::make_shared<OpNode<Op>>(op);
   std::uint32_t mask = 0, bit = 1;
@@ -379,7 +394,9 @@ auto apply_plain_vector(const Op& op, const std::vector<Tensor>& inputs) {
   }
   if (!record) {
     Context ctx;
-    return op.forward(ctx, inputs);
+    R out = op.forward(ctx, inputs);
+    Access::check_defined(Op::name, as_span(out));
+    return out;
   }
   auto node = std::make_shared<OpNode<Op>>(op);
   std::vector<const Tensor*> ins;

@@ -73,6 +73,7 @@ Tensor rsqrt(const Tensor& x);
 /// The error function; its gradient is (2/√π) e^(−x²).
 Tensor erf(const Tensor& x);
 /// min(max(x, lo), hi) (lo > hi gives hi); gradient 1 where lo ≤ x ≤ hi, the ends included, else 0.
+/// A NaN bound makes every element NaN (gradient 0), as torch.clamp; NaN in x stays NaN.
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor clamp_min(const Tensor& x, double lo);
 Tensor clamp_max(const Tensor& x, double hi);
@@ -111,7 +112,8 @@ Tensor min(const Tensor& x, int axis, bool keepdim = false);
 Tensor argmin(const Tensor& x, int axis);
 /// log Σ e^x over axes, computed with the maximum subtracted (finite for inputs of any size).
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
-/// Σ (x − mean)² / (n − correction) over axes (correction 1: the unbiased estimate), and its root
+/// Σ (x − mean)² / (n − correction) over axes (correction 1: the unbiased estimate; finite, else a
+/// ValueError), and its root
 /// (call it as nabla::std: unqualified, `std` names the namespace).
 Tensor var(const Tensor& x, const std::vector<int>& axes = {}, double correction = 1, bool keepdim = false);
 Tensor std(const Tensor& x, const std::vector<int>& axes = {}, double correction = 1, bool keepdim = false);
@@ -173,6 +175,9 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+/// The same against a number: in a's dtype when c is one of its values (any c for float32 and
+/// float64), otherwise in float64, as PyTorch promotes: lt(labels, 0.5) is labels ≤ 0, NaN compares
+/// false (ne true), 1e19 is above every int64.
 Tensor eq(const Tensor& a, double c);
 Tensor ne(const Tensor& a, double c);
 Tensor lt(const Tensor& a, double c);
@@ -254,11 +259,12 @@ Tensor einsum(std::string_view equation, const Tensor& a, const Tensor& b);
 /// σ(x) = 1 / (1 + e^−x) (book eq. 3).
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
-/// max(0, x); gradient 0 at x = 0.
+/// max(0, x); gradient 0 at x = 0. NaN stays NaN, with gradient 1 there (as torch.relu).
 Tensor relu(const Tensor& x);
 /// x for x > 0, slope · x otherwise.
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
-/// ln(1 + e^{βx}) / β, or x where βx > threshold (torch.nn.functional.softplus).
+/// ln(1 + e^{βx}) / β, or x where βx > threshold (torch.nn.functional.softplus). β finite and ≠ 0,
+/// threshold not NaN, else a ValueError.
 Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
 /// x Φ(x) ("none", exact, with erf) or its tanh approximation ("tanh"), as torch's gelu.
 Tensor gelu(const Tensor& x, std::string_view approximate = "none");
@@ -279,9 +285,12 @@ Tensor log_softmax(const Tensor& x, int axis);
 // ---- costs (ops/costs.cpp) — each the mean over the batch (first axis), the book's 1/n --------------
 /// 1/(2n) Σ_x ||y − a||² (book eq. 6). a and y of the same shape.
 Tensor quadratic_cost(const Tensor& a, const Tensor& y);
-/// −1/n Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)] on probabilities a (book eq. 63).
+/// −1/n Σ_x Σ_j [y ln a + (1 − y) ln(1 − a)] on probabilities a (book eq. 63). Every a and y must
+/// be in [0, 1] (NaN is not): otherwise a ValueError naming the element, as PyTorch's BCELoss.
 Tensor binary_cross_entropy(const Tensor& a, const Tensor& y);
-/// The same cost on logits z, a = σ(z), computed stably: gradient (σ(z) − y)/n.
+/// The same cost on logits z, a = σ(z), computed stably: gradient (σ(z) − y)/n. The target is not
+/// checked, as PyTorch's BCEWithLogitsLoss does not: a y outside [0, 1] gives the formula's value
+/// max(z, 0) − z y + ln(1 + e^−|z|), which is no longer a cross-entropy and may be negative.
 Tensor binary_cross_entropy_with_logits(const Tensor& z, const Tensor& y);
 /// −1/n Σ_x log_probs[x, label_x] (book eq. 80); labels int64 of shape [n].
 Tensor nll_loss(const Tensor& log_probs, const Tensor& labels);
@@ -314,7 +323,7 @@ struct ConvTranspose2dOptions {
 /// Ho = (H − 1)·stride − 2·padding + kh + output_padding.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts = {});
 /// The largest value of each kernel×kernel window (stride defaults to kernel); its gradient goes
-/// to that element (the first one, on ties).
+/// to that element (the first one, on ties). A NaN in a window is its result (as torch's).
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
 /// The mean of each window.
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);
@@ -349,7 +358,8 @@ Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, co
 // ---- labels (src/labels.cpp) -------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).
 Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype = f32);
-/// The fraction of rows of scores [n, classes] whose largest entry is at the row's label.
+/// The fraction of rows of scores [n, classes] whose largest entry is at the row's label; a label
+/// outside [0, classes) is a ValueError naming it and its row, as the costs give.
 double accuracy(const Tensor& scores, const Tensor& labels);
 /// Plurality vote of several models' scores, each [n, classes]: per row, the class most models
 /// rank first; a tie goes to the tied class with the largest summed score. int64 [n].

@@ -38,7 +38,7 @@ struct SgdOptions {
   double l2 = 0.0;          // λ of the L2 term λ/(2n) Σ w²
   double l1 = 0.0;          // λ of the L1 term λ/n Σ |w|
   std::int64_t n = 0;       // training-set size, the n of λ/n; required when l2 or l1 > 0
-  double clip_norm = 0.0;   // if > 0, gradients are rescaled so their joint L2 norm is at most this
+  double clip_norm = 0.0;   // if > 0, gradients are rescaled so their joint L2 norm is at most this (NaN refused)
 };
 
 /// Parameters with their own learning rate and weight decay (torch.optim's param_groups). An
@@ -61,6 +61,9 @@ class Optimizer {
   /// Forgets every parameter's gradient.
   void zero_grad();
   /// One update of every parameter from its .grad (parameters without a gradient are skipped).
+  /// A parameter whose dtype or shape is no longer its gradient's or its buffers' (converted with
+  /// Module::to after the optimizer was made) is a ValueError naming the optimizer and the
+  /// parameter, before anything is updated or the step counted.
   virtual void step() = 0;
   /// The base learning rate. set_lr (a schedule's) sets it, and every group's in proportion: a
   /// group made with its own lr keeps its ratio to the base.
@@ -84,7 +87,11 @@ class Optimizer {
 
  protected:
   /// `who` names the optimizer in errors; `lr` and `weight_decay` are the defaults of the groups.
+  /// Each parameter must be a leaf that requires grad, and there must be at least one (as
+  /// torch.optim): otherwise a ValueError.
   Optimizer(std::string_view who, std::vector<ParamGroup> groups, double lr, double weight_decay);
+  /// What step() checks first (see there); each step() calls it before it changes anything.
+  void check_step() const;
   /// Adds a buffer per parameter (zeros, or `fill`), saved as "<name>.<parameter name>".
   void add_buffer(const std::string& name, double fill = 0.0);
   Tensor& buffer(std::size_t b, std::size_t param) { return buffers_[b].tensors[param]; }

@@ -147,7 +147,9 @@ class Tensor {
   void set_grad(const Tensor& g) const;
   /// Forgets the accumulated gradient (the next backward starts from zero).
   void zero_grad() const;
-  /// Backpropagates from this scalar: accumulates dC/dleaf into each leaf's .grad.
+  /// Backpropagates from this scalar: accumulates dC/dleaf into each leaf's .grad. A GraphError if
+  /// the walk reaches a node another backward is still walking (one started from a hook of that
+  /// backward, or on another thread), or a leaf whose dtype or shape changed since the forward.
   void backward(BackwardOptions opts = {}) const;
   /// Backpropagates with an explicit output gradient of this tensor's shape and dtype.
   void backward(const Tensor& gradient, BackwardOptions opts = {}) const;
@@ -215,10 +217,11 @@ Tensor from_vector(std::span<const double> values, const Shape& shape, Dtype dty
 Tensor from_vector(std::span<const float> values, const Shape& shape, Dtype dtype = f32);
 Tensor from_vector(std::span<const std::int64_t> values, const Shape& shape, Dtype dtype = i64);
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, Dtype dtype = f32);
-/// Standard normal draws scaled by `stddev` around `mean`.
+/// Standard normal draws scaled by `stddev` around `mean` (mean finite, stddev finite and ≥ 0, else
+/// a ValueError; stddev 0 gives `mean` everywhere).
 Tensor randn(const Shape& shape, Dtype dtype = f32, Generator& gen = default_generator(),
              double mean = 0.0, double stddev = 1.0);
-/// Uniform draws in [low, high).
+/// Uniform draws in [low, high): low < high, both finite and high − low finite, else a ValueError.
 Tensor uniform(const Shape& shape, double low, double high, Dtype dtype = f32,
                Generator& gen = default_generator());
 

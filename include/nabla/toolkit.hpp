@@ -32,6 +32,12 @@ void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view
 /// tensor of shape [2, 3]" (ValueError). For ops that insert an axis, pass rank + 1.
 int normalize_axis(std::string_view op, int axis, const Shape& shape);
 int normalize_axis(std::string_view op, int axis, int rank, const Shape& shape);
+/// "op: shapes differ: [4096] and [2]; expected one shape" (ShapeError) unless a and b have one
+/// shape, and check_same_dtype's error unless one dtype: what zip and zip3 need.
+void check_same_operands(std::string_view op, const Tensor& a, const Tensor& b);
+/// "op: [4096] does not broadcast to [2]" (ShapeError) unless t broadcasts to `out` (rank at most
+/// out's, each axis out's or 1): what broadcast_zip needs of each operand.
+void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out);
 
 // ---- dtype dispatch ---------------------------------------------------------------------------------
 
@@ -71,9 +77,10 @@ Tensor map(const Tensor& x, F f) {
   return y;
 }
 
-/// y[i] = f(a[i], b[i]) for a and b of one shape and dtype.
+/// y[i] = f(a[i], b[i]) for a and b of one shape and dtype (else a ShapeError or ValueError naming zip).
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
+  check_same_operands("zip", a, b);
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip", [&](auto tag) {
     using T = decltype(tag);
@@ -86,9 +93,11 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
   return y;
 }
 
-/// y[i] = f(a[i], b[i], c[i]) for tensors of one shape and dtype.
+/// y[i] = f(a[i], b[i], c[i]) for tensors of one shape and dtype (checked, as zip).
 template <class F>
 Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
+  check_same_operands("zip3", a, b);
+  check_same_operands("zip3", a, c);
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip3", [&](auto tag) {
     using T = decltype(tag);
@@ -143,9 +152,13 @@ void for_each_row(const Shape& out, const BroadcastStrides& sa, const BroadcastS
 }
 
 /// y = f(a, b) elementwise with broadcasting to shape `out` (from broadcast_shape); a and b share
-/// a floating dtype.
+/// a floating dtype. Each must broadcast to `out` and the dtypes agree, else a ShapeError or
+/// ValueError naming broadcast_zip.
 template <class F>
 Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
+  check_same_dtype("broadcast_zip", a, b);
+  check_broadcasts_to("broadcast_zip", a, out);
+  check_broadcasts_to("broadcast_zip", b, out);
   Tensor y = empty(out, a.dtype());
   dispatch_float(a.dtype(), "broadcast", [&](auto tag) {
     using T = decltype(tag);
@@ -191,6 +204,7 @@ Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
 struct AxisSplit {
   std::int64_t outer, n, inner;
 };
+/// axis must be in [0, s.rank()), else a ValueError naming split_at.
 AxisSplit split_at(const Shape& s, int axis);
 /// s without `axis`, or with it as 1 when keepdim.
 Shape reduced_shape(const Shape& s, int axis, bool keepdim);

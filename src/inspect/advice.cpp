@@ -51,13 +51,7 @@ void advise_pair(std::string_view cost, const Tensor& a, const Tensor& y) {
                             "twice, which flattens the cost and slows learning (book ch. 3); pass the input of {}",
                             cost, a.grad_fn()->name(), a.grad_fn()->name()));
     }
-  } else if (cost == "binary_cross_entropy") {
-    if (warn_pending("logits-as-probabilities") && !all_values(a, [](double v) { return v >= 0 && v <= 1; })) {
-      warn_once("logits-as-probabilities",
-                "binary_cross_entropy expects probabilities a in [0, 1] (a sigmoid output), but got values outside "
-                "[0, 1]: logits? use binary_cross_entropy_with_logits on them (book ch. 3, eq. 63)");
-    }
-  } else if (cost == "nll_loss") {
+  } else if (cost == "nll_loss") {  // (binary_cross_entropy refuses a outside [0, 1] itself, naming the logits form)
     if (warn_pending("logits-as-log-probabilities") &&
         (made_by(a, {"softmax", "sigmoid"}) || !all_values(a, [](double v) { return v <= 0; }))) {
       warn_once("logits-as-log-probabilities",

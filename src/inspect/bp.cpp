@@ -311,6 +311,9 @@ std::string BpReport::to_string() const {
 
 std::vector<LayerSpeed> learning_speed(nn::Sequential& net, const Tensor& x, const Tensor& y, Cost cost,
                                        double saturation) {
+  if (!(saturation >= 0 && saturation <= 1)) {
+    throw ValueError(fmt::format("learning_speed: saturation is {}; expected a derivative σ′ in [0, 1]", saturation));
+  }
   const std::vector<Layer> layers = parse(net, cost, "learning_speed");
   check_batch("learning_speed", layers, x, y, cost);
   const Trace tr = autodiff(layers, x, y, cost);

@@ -82,6 +82,7 @@ Collapsed find_repeats(Node* start) {
 
 std::string to_dot(const Tensor& root, const DotOptions& opts) {
   if (!root.defined()) throw ValueError("to_dot: the tensor is undefined");
+  if (opts.max_depth < 0) throw ValueError(fmt::format("to_dot: max_depth must be ≥ 0, got {}", opts.max_depth));
   std::string out = "digraph nabla {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n";
   out += fmt::format("  out [shape=ellipse, style=bold, label=\"output\\n{} {}\"];\n", root.shape(), root.dtype());
   Node* start = root.grad_fn().get();

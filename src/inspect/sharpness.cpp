@@ -21,6 +21,9 @@ double dot_all(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
 Sharpness sharpness(nn::Module& net, const Tensor& x, const Tensor& labels,
                     const std::function<Tensor(const Tensor&, const Tensor&)>& cost, SharpnessOptions opts) {
   if (opts.iterations < 1) throw ValueError(fmt::format("sharpness: iterations must be at least 1, got {}", opts.iterations));
+  if (!(opts.tolerance >= 0) || !std::isfinite(opts.tolerance)) {
+    throw ValueError(fmt::format("sharpness: tolerance must be a finite number ≥ 0, got {}", opts.tolerance));
+  }
   std::vector<Tensor> params;
   for (const nn::Param& p : net.parameters()) params.push_back(p.tensor);
   if (params.empty()) throw ValueError(fmt::format("sharpness: {} has no parameters", net.describe()));

@@ -41,6 +41,9 @@ Tensor normalize(const Tensor& images, std::span<const double> mean, std::span<c
   for (double s : std) {
     if (!(s > 0) || !std::isfinite(s)) throw ValueError(fmt::format("normalize: deviation {} is not positive and finite", s));
   }
+  for (double m : mean) {
+    if (!std::isfinite(m)) throw ValueError(fmt::format("normalize: mean {} is not finite", m));
+  }
   return per_dtype(images, [&](auto* out, const auto* in) {
     for (std::int64_t i = 0; i < n * c; ++i) {
       const std::size_t ch = static_cast<std::size_t>(i % c);

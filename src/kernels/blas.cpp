@@ -12,8 +12,10 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -73,16 +75,55 @@ std::string blas_info() {
 namespace kernels {
 
 namespace {
+// The largest dimension or leading dimension one BLAS call is given: blasint's range (32 bits in
+// Debian's LP64 OpenBLAS), lowered by tests (detail::set_blas_int_limit) to check the splitting.
+std::atomic<std::int64_t> blas_limit{std::numeric_limits<blasint>::max()};
+
+// One cblas call; every argument fits blasint (one_gemm makes sure).
 template <class T>
-void one_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
-              const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+void blas_call(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+               const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
   if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, a, blasint(lda), b, blasint(ldb), 0.0f, c, blasint(ldc));
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
   } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a, blasint(lda), b, blasint(ldb), 0.0, c, blasint(ldc));
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
+  }
+}
+
+// c = op(a) · op(b) (m, n, k ≥ 1) in as many BLAS calls as the limit asks: m and n by offsetting
+// the pointers into a, b and c, k in chunks whose products add into c (beta = 1 after the first).
+// A leading dimension past the limit cannot be passed, so the rows it strides over go one call
+// each, where the call needs no stride and is given the least one BLAS accepts. (Such a row holds
+// more than 2^31 elements, so there are only as many of those calls as fit in memory.)
+template <class T>
+void one_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+              const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+  const std::int64_t limit = blas_limit.load(std::memory_order_relaxed);
+  if (m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit) [[likely]] {
+    return blas_call(trans_a, trans_b, m, n, k, a, lda, b, ldb, T(0), c, ldc);
+  }
+  const bool a_wide = lda > limit, b_wide = ldb > limit, c_wide = ldc > limit;
+  // a's rows are m (k when transposed), b's k (n), c's m.
+  const std::int64_t mc = (a_wide && !trans_a) || c_wide ? 1 : limit;
+  const std::int64_t nc = b_wide && trans_b ? 1 : limit;
+  const std::int64_t kc = (a_wide && trans_a) || (b_wide && !trans_b) ? 1 : limit;
+  for (std::int64_t i0 = 0; i0 < m; i0 += mc) {
+    const std::int64_t mi = std::min(mc, m - i0);
+    for (std::int64_t j0 = 0; j0 < n; j0 += nc) {
+      const std::int64_t nj = std::min(nc, n - j0);
+      for (std::int64_t p0 = 0; p0 < k; p0 += kc) {
+        const std::int64_t kp = std::min(kc, k - p0);
+        const T* pa = a + (trans_a ? p0 * lda + i0 : i0 * lda + p0);
+        const T* pb = b + (trans_b ? j0 * ldb + p0 : p0 * ldb + j0);
+        const std::int64_t la = a_wide ? std::max<std::int64_t>(1, trans_a ? mi : kp) : lda;
+        const std::int64_t lb = b_wide ? std::max<std::int64_t>(1, trans_b ? kp : nj) : ldb;
+        const std::int64_t lc = c_wide ? std::max<std::int64_t>(1, nj) : ldc;
+        blas_call(trans_a, trans_b, mi, nj, kp, pa, la, pb, lb, p0 == 0 ? T(0) : T(1), c + i0 * ldc + j0, lc);
+      }
+    }
   }
 }
 
@@ -123,7 +164,25 @@ template void blas_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int6
 template void blas_gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t,
                                 const double*, std::int64_t, double*, std::int64_t);
 
+namespace {
+// The inner dimensions of op(a) and op(b), which must agree; a ShapeError naming `op` otherwise.
+void check_inner(std::string_view op, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  check_same_dtype(op, a, b);
+  const int ra = a.dim(), rb = b.dim();
+  const std::int64_t ka = trans_a ? a.shape()[ra - 2] : a.shape()[ra - 1];
+  const std::int64_t kb = trans_b ? b.shape()[rb - 1] : b.shape()[rb - 2];
+  if (ka != kb) {
+    throw ShapeError(fmt::format("{}: inner dimensions differ: a is {}{}, b is {}{}; need op(a)'s columns == op(b)'s rows",
+                                 op, a.shape(), trans_a ? " (transposed)" : "", b.shape(), trans_b ? " (transposed)" : ""));
+  }
+}
+}  // namespace
+
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  if (a.dim() != 2 || b.dim() != 2) {
+    throw ShapeError(fmt::format("kernels::gemm: expected 2-d a and b, got {} and {}", a.shape(), b.shape()));
+  }
+  check_inner("kernels::gemm", a, b, trans_a, trans_b);
   const std::int64_t m = trans_a ? a.shape()[1] : a.shape()[0];
   const std::int64_t k = trans_a ? a.shape()[0] : a.shape()[1];
   const std::int64_t n = trans_b ? b.shape()[0] : b.shape()[1];
@@ -137,6 +196,11 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
 
 Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch) {
   const int ra = a.dim(), rb = b.dim();
+  if (ra < 2 || rb < 2) {
+    throw ShapeError(fmt::format("kernels::gemm_batched: expected a and b of 2 or more dimensions, got {} and {}",
+                                 a.shape(), b.shape()));
+  }
+  check_inner("kernels::gemm_batched", a, b, trans_a, trans_b);
   const std::int64_t m = trans_a ? a.shape()[ra - 1] : a.shape()[ra - 2];
   const std::int64_t k = trans_a ? a.shape()[ra - 2] : a.shape()[ra - 1];
   const std::int64_t n = trans_b ? b.shape()[rb - 2] : b.shape()[rb - 1];
@@ -176,4 +240,14 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
 }
 
 }  // namespace kernels
+
+namespace detail {
+std::int64_t set_blas_int_limit(std::int64_t limit) {
+  if (limit < 1 || limit > std::numeric_limits<blasint>::max()) {
+    throw ValueError(fmt::format("set_blas_int_limit: {} is not in [1, {}]", limit, std::numeric_limits<blasint>::max()));
+  }
+  return kernels::blas_limit.exchange(limit);
+}
+}  // namespace detail
+
 }  // namespace nabla

@@ -102,8 +102,16 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor sum_axis(const Tensor& x, int axis, const Shape& out_shape) {
-  Tensor y = zeros(out_shape, x.dtype());
+  if (axis < 0 || axis >= x.dim()) {
+    throw ValueError(fmt::format("kernels::sum_axis: axis {} is out of range for {}; expected a normalized axis in [0, {})",
+                                 axis, x.shape(), x.dim()));
+  }
   const AxisSplit sp = split_at(x.shape(), axis);
+  if (out_shape.numel() != sp.outer * sp.inner) {
+    throw ShapeError(fmt::format("kernels::sum_axis: out_shape {} does not hold {} summed over axis {}", out_shape,
+                                 x.shape(), axis));
+  }
+  Tensor y = zeros(out_shape, x.dtype());
   dispatch_float(x.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();

@@ -10,6 +10,13 @@ namespace nabla::kernels {
 
 
 namespace {
+/// Whether v takes a max-pool window from the best so far: strictly greater (ties go to the first),
+/// or NaN, so that a NaN anywhere in the window is the result (the last NaN, as torch's kernel).
+template <class T>
+bool wins(T v, T best) {
+  return v > best || std::isnan(v);
+}
+
 /// Calls visit(plane_in, plane_out, out_index, i0, j0) for every output element of a pooling.
 template <class Visit>
 void for_each_window(const Dims& d, const Window2d& win, Visit visit) {
@@ -47,12 +54,12 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
           for (std::int64_t j = 0; j < d.ow; ++j) {
             const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
             // Branch-free arithmetic: which element wins is unpredictable, and branches on it cost
-            // more than the whole window. Strictly greater keeps the first on ties, as below.
+            // more than the whole window. The rule of the loop below: strictly greater, or NaN.
             T best_v = a;
             std::int64_t k = 0, g = 0;
-            g = b > best_v, k += g * (1 - k), best_v = std::max(best_v, b);
-            g = c > best_v, k += g * (2 - k), best_v = std::max(best_v, c);
-            g = e > best_v, k += g * (3 - k), best_v = std::max(best_v, e);
+            g = wins(b, best_v), k += g * (1 - k), best_v = g ? b : best_v;
+            g = wins(c, best_v), k += g * (2 - k), best_v = g ? c : best_v;
+            g = wins(e, best_v), k += g * (3 - k), best_v = g ? e : best_v;
             const std::int64_t best = base + 2 * j + (k & 1) + (k >> 1) * d.w;
             out[i * d.ow + j] = best_v;
             arg[i * d.ow + j] = best;
@@ -68,7 +75,7 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
           for (std::int64_t p = 0; p < win.kh; ++p) {
             for (std::int64_t q = 0; q < win.kw; ++q) {
               const std::int64_t k = (i0 + p) * d.w + j0 + q;
-              const bool greater = in[k] > best_v;  // strictly greater: ties go to the first
+              const bool greater = wins(in[k], best_v);
               best_v = greater ? in[k] : best_v;
               best = greater ? k : best;
             }

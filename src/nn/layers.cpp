@@ -1,6 +1,7 @@
 // src/nn/layers.cpp — normalization layers, Embedding, transposed and 1-d convolution, adaptive
 // pooling and upsampling (nabla/nn_layers.hpp).
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -45,11 +46,12 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (own.defined() && x.dtype() != own.dtype()) {
     throw ValueError(fmt::format("{}: input is {}, the layer is {}", describe(), x.dtype(), own.dtype()));
   }
-  if (is_training() && batches_.defined()) {
-    NoGradGuard no_grad;
-    batches_.set({}, batches_.item() + 1);
+  Tensor y = batch_norm(x, running_mean_, running_var_, weight_, bias_, is_training(), opts_.momentum, opts_.eps);
+  if (is_training() && batches_.defined()) {  // counted once batch_norm has accepted the batch
+    std::int64_t* count = batches_.mutable_data<std::int64_t>();
+    if (*count < std::numeric_limits<std::int64_t>::max()) ++*count;  // in int64, saturating (a loaded count may be huge)
   }
-  return batch_norm(x, running_mean_, running_var_, weight_, bias_, is_training(), opts_.momentum, opts_.eps);
+  return y;
 }
 
 std::string BatchNorm::describe() const { return fmt::format("{}({})", kind_, features_); }

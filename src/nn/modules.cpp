@@ -289,6 +289,11 @@ Tensor ModuleList::forward(const Tensor&) {
   throw ValueError(fmt::format("{}: a ModuleList is not called; call its modules (list[i](x))", describe()));
 }
 
+Module& Sequential::operator[](std::size_t i) const {
+  if (i >= size()) throw ValueError(fmt::format("Sequential: index {} is out of range for {} modules", i, size()));
+  return *children()[i].second;
+}
+
 Module& ModuleList::operator[](std::size_t i) const {
   if (i >= size()) throw ValueError(fmt::format("ModuleList: index {} is out of range for {} modules", i, size()));
   return *children()[i].second;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "nabla/kernels.hpp"
+#include "nabla/op.hpp"
 #include "../kernels/level/level.hpp"
 
 namespace nabla::optim {
@@ -40,11 +41,33 @@ Optimizer::Optimizer(std::string_view who, std::vector<ParamGroup> groups, doubl
       if (!p.tensor.defined() || !p.tensor.requires_grad()) {
         throw ValueError(fmt::format("{}: parameter '{}' does not require grad", who, p.name));
       }
+      if (p.tensor.grad_fn()) {  // a step would write into an op's output, not a parameter
+        throw ValueError(fmt::format("{}: parameter '{}' ({} {}) is not a leaf: it was computed by {}; optimize the "
+                                     "tensors it was computed from", who, p.name, p.tensor.dtype(), p.tensor.shape(),
+                                     p.tensor.grad_fn()->name()));
+      }
       for (const nn::Param& q : params_) {
         if (q.tensor.is_same(p.tensor)) throw ValueError(fmt::format("{}: parameter '{}' appears twice", who, p.name));
       }
       params_.push_back(std::move(p));
       group_of_.push_back(g);
+    }
+  }
+  if (params_.empty()) throw ValueError(fmt::format("{}: optimizer got an empty parameter list", who));
+}
+
+void Optimizer::check_step() const {
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    const Tensor& w = params_[k].tensor;
+    auto refuse = [&](std::string_view what, const Tensor& t) {
+      throw ValueError(fmt::format("{}.step: parameter '{}' is {} {} but its {} is {} {}; was the module converted "
+                                   "with Module::to after the optimizer was made? Make the optimizer after converting",
+                                   who_, params_[k].name, w.dtype(), w.shape(), what, t.dtype(), t.shape()));
+    };
+    if (const Tensor g = w.grad(); g.defined() && (g.dtype() != w.dtype() || g.shape() != w.shape())) refuse("gradient", g);
+    for (const Buffer& b : buffers_) {
+      const Tensor& t = b.tensors[k];
+      if (t.dtype() != w.dtype() || t.shape() != w.shape()) refuse(fmt::format("'{}' buffer", b.name), t);
     }
   }
 }
@@ -159,11 +182,13 @@ Sgd::Sgd(std::vector<ParamGroup> groups, SgdOptions opts) : Optimizer("Sgd", std
     throw ValueError(fmt::format("Sgd: momentum must be in [0, 1), got {}", opts.momentum));
   }
   if (opts.nesterov && opts.momentum == 0) throw ValueError("Sgd: nesterov needs momentum > 0");
-  if (opts.l2 < 0 || opts.l1 < 0) throw ValueError(fmt::format("Sgd: l2 and l1 must be ≥ 0, got {} and {}", opts.l2, opts.l1));
+  if (!(opts.l2 >= 0) || !(opts.l1 >= 0) || !std::isfinite(opts.l2) || !std::isfinite(opts.l1)) {
+    throw ValueError(fmt::format("Sgd: l2 and l1 must be finite numbers ≥ 0, got {} and {}", opts.l2, opts.l1));
+  }
   bool decays = opts.l1 > 0;
   for (std::size_t g = 0; g < group_count(); ++g) decays = decays || group_weight_decay(g) > 0;
   if (decays && opts.n <= 0) throw ValueError("Sgd: l2 and l1 need n, the training-set size of the book's λ/n");
-  if (opts.clip_norm < 0) throw ValueError(fmt::format("Sgd: clip_norm must be ≥ 0, got {}", opts.clip_norm));
+  if (!(opts.clip_norm >= 0)) throw ValueError(fmt::format("Sgd: clip_norm must be ≥ 0, got {}", opts.clip_norm));
   if (opts.momentum > 0) add_buffer("velocity");
 }
 
@@ -198,6 +223,7 @@ void sgd_update(T* w, const T* g, T* v, std::int64_t n, T eta, T c, T l2, T l1, 
 }  // namespace
 
 void Sgd::step() {
+  check_step();
   double clip = 1.0;
   if (opts_.clip_norm > 0) {
     const double norm = grad_norm();

@@ -46,6 +46,7 @@ Adam::Adam(std::string_view who, std::vector<ParamGroup> groups, AdamOptions opt
 }
 
 void Adam::step() {
+  check_step();
   count_step();
   const double t = double(steps());
   const double c1 = 1 - std::pow(opts_.beta1, t), c2 = 1 - std::pow(opts_.beta2, t);
@@ -91,6 +92,7 @@ Rmsprop::Rmsprop(std::vector<ParamGroup> groups, RmspropOptions opts)
 }
 
 void Rmsprop::step() {
+  check_step();
   count_step();
   const std::vector<nn::Param>& ps = params();
   for (std::size_t k = 0; k < ps.size(); ++k) {
@@ -136,6 +138,7 @@ Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions opts)
 }
 
 void Adagrad::step() {
+  check_step();
   count_step();
   const double t = double(steps());
   const std::vector<nn::Param>& ps = params();

@@ -1,7 +1,7 @@
 // src/kernels/level/pool.cpp — the 2×2 / stride-2 max-pool of a float plane, a vector of windows at a
 // time, for one level: the even and odd columns of the two input rows are separated by permutes, the
-// first largest of the four kept with compare-and-blend (strictly greater, so ties and NaN behave as
-// pool.cpp's loop does), and the gradient writes every input element once, no zeroing pass.
+// first largest of the four kept with compare-and-blend (strictly greater or NaN, so ties and NaN
+// behave as pool.cpp's loop does: a NaN anywhere wins), and the gradient writes every input element once, no zeroing pass.
 #include "simd.hpp"
 
 namespace nabla::kernels::NABLA_LEVEL {
@@ -17,6 +17,7 @@ inline V::reg odd(V::reg a, V::reg b) { return _mm512_permutex2var_ps(a, addi(tw
 inline VI blendi(VI a, VI b, V::mask m) { return _mm512_mask_mov_epi32(a, m, b); }
 inline V::mask eqi(VI a, VI b) { return _mm512_cmpeq_epi32_mask(a, b); }
 inline V::mask both(V::mask a, V::mask b) { return a & b; }
+inline V::mask either(V::mask a, V::mask b) { return a | b; }
 inline V::reg keep(V::reg v, V::mask m) { return _mm512_maskz_mov_ps(m, v); }
 /// idx[l] widened to int64 and stored at arg[l] for l < n.
 inline void store_index(i64* arg, VI idx, i64 n) {
@@ -54,6 +55,7 @@ inline V::reg odd(V::reg a, V::reg b) {
 inline VI blendi(VI a, VI b, V::mask m) { return _mm256_blendv_epi8(a, b, m); }
 inline V::mask eqi(VI a, VI b) { return _mm256_cmpeq_epi32(a, b); }
 inline V::mask both(V::mask a, V::mask b) { return _mm256_and_si256(a, b); }
+inline V::mask either(V::mask a, V::mask b) { return _mm256_or_si256(a, b); }
 inline V::reg keep(V::reg v, V::mask m) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
 inline __m256i first64(i64 n) {
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lclamp(n, 0, 4)), _mm256_setr_epi64x(0, 1, 2, 3));
@@ -104,7 +106,7 @@ void max_pool_2x2(const float* in, float* out, i64* arg, i64 h, i64 w) {
       const V::reg cand[3] = {odd(u0, u1), even(v0, v1), odd(v0, v1)};
       const i64 offs[3] = {1, w, w + 1};
       for (int k = 0; k < 3; ++k) {
-        const V::mask gt = V::gt(cand[k], best);
+        const V::mask gt = either(V::gt(cand[k], best), V::is_nan(cand[k]));
         best = V::blend(best, cand[k], gt);
         off = blendi(off, seti(offs[k]), gt);
       }
