@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits)
+((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits api)
 
 need=()
 for p in clang-19 libclang-rt-19-dev; do
