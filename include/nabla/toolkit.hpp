@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -21,6 +23,9 @@ namespace nabla {
 
 // ---- checks: each throws a nabla::Error whose message names `op` -----------------------------------
 
+/// "op: input 1 is an undefined tensor" (ValueError) for the first of `inputs` that is undefined:
+/// for a composite, which looks at its inputs before the ops it calls would (`apply` checks these).
+void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs);
 /// "op: expected a float32 or float64 tensor, got int64 [3]" (ValueError) unless t is f32 or f64.
 void check_floating(std::string_view op, const Tensor& t);
 /// "op: dtypes differ: float32 [2] and float64 [2]; convert one with .to(dtype)" (ValueError).
@@ -32,6 +37,13 @@ void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view
 /// tensor of shape [2, 3]" (ValueError). For ops that insert an axis, pass rank + 1.
 int normalize_axis(std::string_view op, int axis, const Shape& shape);
 int normalize_axis(std::string_view op, int axis, int rank, const Shape& shape);
+
+/// Refuses an int64 tensor of indices with an entry outside [0, n), naming the entry's position:
+/// "op: index 9 at [1, 1] of int64 [2, 2] is out of range [0, 5)" (ValueError); `noun` says what
+/// an entry is ("index", "label").
+void check_indices(std::string_view op, const Tensor& indices, std::int64_t n, std::string_view noun = "index");
+/// "[1, 1]": the position of element `flat` of a row-major tensor of shape s, for messages.
+std::string index_string(const Shape& s, std::int64_t flat);
 
 // ---- dtype dispatch ---------------------------------------------------------------------------------
 
@@ -74,6 +86,7 @@ Tensor map(const Tensor& x, F f) {
 /// y[i] = f(a[i], b[i]) for a and b of one shape and dtype.
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
+  check_same_dtype("zip", a, b);
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip", [&](auto tag) {
     using T = decltype(tag);
@@ -89,6 +102,8 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
 /// y[i] = f(a[i], b[i], c[i]) for tensors of one shape and dtype.
 template <class F>
 Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
+  check_same_dtype("zip3", a, b);
+  check_same_dtype("zip3", a, c);
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip3", [&](auto tag) {
     using T = decltype(tag);
@@ -146,6 +161,7 @@ void for_each_row(const Shape& out, const BroadcastStrides& sa, const BroadcastS
 /// a floating dtype.
 template <class F>
 Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
+  check_same_dtype("broadcast_zip", a, b);
   Tensor y = empty(out, a.dtype());
   dispatch_float(a.dtype(), "broadcast", [&](auto tag) {
     using T = decltype(tag);
