@@ -1,5 +1,5 @@
 // fuzz/seeds.cpp — writes the seed corpora of the harnesses, each file made by nabla itself:
-//   nabla-fuzz-seeds DIR   →   DIR/safetensors/, DIR/checkpoint/, DIR/idx/, DIR/digits/
+//   nabla-fuzz-seeds DIR   →   DIR/safetensors/, DIR/checkpoint/, DIR/idx/, DIR/digits/, DIR/api/
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path dir = argv[1];
-  for (const char* h : {"safetensors", "checkpoint", "idx", "digits"}) fs::create_directories(dir / h);
+  for (const char* h : {"safetensors", "checkpoint", "idx", "digits", "api"}) fs::create_directories(dir / h);
   try {
     Generator gen(1);
     // safetensors: every dtype, 0-d and empty tensors, metadata.
@@ -96,6 +96,18 @@ int main(int argc, char** argv) {
     std::string two = "{\"label\": \"seven\", \"meta\": {\"n\": [2, null, true]}, \"data\": [";
     for (int i = 0; i < 2 * 784; ++i) two += fmt::format("{}{}", i ? "," : "", i % 2);
     write(dir / "digits/two", two + "]}");
+    // api: a pool of four tensors (float32 [2, 3] requiring grad, float64 [3, 2], int64 labels [2],
+    // float32 [1, 2, 3, 3] requiring grad; see api_fuzz.cpp for the layout), then one call of each op
+    // of the table with small arguments, then a backward.
+    const std::string pool{3,                                                  // four tensors
+                           0, 2, 2, 3, 1, 3, 2, 3, 4, 5,                       // f32 [2, 3], grad, values 1, -1, .5, 2
+                           1, 2, 3, 2, 0, 1, 6, 7,                             // f64 [3, 2], values 3, -7
+                           2, 1, 2, 0, 1, 0, 2,                                // i64 [2], values 0, 1
+                           0, 4, 1, 2, 3, 3, 1, 0, 2};                         // f32 [1, 2, 3, 3], grad, ones
+    for (int op = 0; op < 64; ++op) {
+      const std::string call{static_cast<char>(op), 1, 2, 0, 1, 3, 1, 2, 0, 1, 0, 0, 0, 1, 1, 1, 1};
+      write(dir / fmt::format("api/op{:02}", op), pool + call + std::string{63, 3, 0});
+    }
   } catch (const Error& e) {
     std::fprintf(stderr, "nabla-fuzz-seeds: %s\n", e.what());
     return 1;

@@ -16,6 +16,9 @@
 // - otherwise (float64, generic level): im2col + OpenBLAS over the whole batch, a few images at a time,
 //   saving cols for gw, or none in inference (streamed).
 // w is saved for gx only if x needs a gradient; which path forward took is the context's state.
+#include <limits>
+#include <string>
+
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
@@ -67,6 +70,7 @@ inline Grads ConvInputGrad::backward(Context& ctx, const Tensor& ggx) const {
 struct Conv2d {
   static constexpr std::string_view name = "conv2d";
   static constexpr bool differentiable_backward = true;
+  static constexpr std::uint32_t optional_inputs = 1U << 2;  // the bias
   std::int64_t stride = 1;
   std::int64_t padding = 0;
 
@@ -163,9 +167,52 @@ Tensor dilate_kernel(const Tensor& w, std::int64_t d) {
   return slice(t.reshape({s[0], s[1], s[2] * d, (s[3] - 1) * d + 1}), 2, 0, (s[2] - 1) * d + 1);
 }
 
+// The extent of k taps spaced `dilation` apart: (k − 1)·dilation + 1, or −1 past int64.
+std::int64_t dilated_extent(std::int64_t k, std::int64_t dilation) {
+  std::int64_t span = 0;
+  if (k < 1) return k;
+  if (__builtin_mul_overflow(k - 1, dilation, &span) || span == std::numeric_limits<std::int64_t>::max()) return -1;
+  return span + 1;
+}
+
+// "a 3×3 kernel with dilation 2 (5×5)" or "a 3×3 kernel".
+std::string kernel_words(std::int64_t kh, std::int64_t kw, std::int64_t dilation) {
+  if (dilation == 1) return fmt::format("a {}×{} kernel", kh, kw);
+  const std::int64_t eh = dilated_extent(kh, dilation), ew = dilated_extent(kw, dilation);
+  if (eh < 0 || ew < 0) return fmt::format("a {}×{} kernel with dilation {} (past 2^63 elements across)", kh, kw, dilation);
+  return fmt::format("a {}×{} kernel with dilation {} ({}×{})", kh, kw, dilation, eh, ew);
+}
+
+// Whether taps spanning `extent` fit `n` elements padded by `padding` on each side (no overflow).
+bool fits(std::int64_t extent, std::int64_t n, std::int64_t padding) {
+  return extent >= 0 && static_cast<__int128>(n) + 2 * static_cast<__int128>(padding) >= extent;
+}
+
+// The checks of a dilated or grouped conv2d, made before the kernel is dilated or split, so that
+// the message speaks of the caller's shapes and options.
+void check_conv2d_composite(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opts) {
+  if (opts.stride < 1 || opts.padding < 0) {
+    throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", opts.stride,
+                                 opts.padding));
+  }
+  check_floating("conv2d", x);
+  check_same_dtype("conv2d", x, w);
+  const std::int64_t f = w.shape()[0];
+  if (b.defined() && (b.shape() != Shape{f} || b.dtype() != w.dtype())) {
+    throw ShapeError(fmt::format("conv2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(), w.dtype(), f,
+                                 w.shape()));
+  }
+  const std::int64_t kh = w.shape()[2], kw = w.shape()[3], d = opts.dilation;
+  if (!fits(dilated_extent(kh, d), x.shape()[2], opts.padding) || !fits(dilated_extent(kw, d), x.shape()[3], opts.padding)) {
+    throw ShapeError(fmt::format("conv2d: {} does not fit input {} with padding {}", kernel_words(kh, kw, d), x.shape(),
+                                 opts.padding));
+  }
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+  check_defined("conv2d", {&x, &w});
   if (opts.dilation == 1 && opts.groups == 1) {
     return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding}, x, w, b);
   }
@@ -183,7 +230,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
     throw ShapeError(fmt::format("conv2d: input {} and weight {} do not fit {} groups (need C = {}·{} and F a multiple of {})",
                                  x.shape(), w.shape(), g, g, w.shape()[1], g));
   }
-  const Tensor wd = opts.dilation > 1 ? dilate_kernel(w, opts.dilation) : w;
+  check_conv2d_composite(x, w, b, opts);
+  // A 1×1 kernel has no gaps to dilate.
+  const bool dilate = opts.dilation > 1 && (w.shape()[2] > 1 || w.shape()[3] > 1);
+  const Tensor wd = dilate ? dilate_kernel(w, opts.dilation) : w;
   const Conv2dOptions dense{.stride = opts.stride, .padding = opts.padding};
   if (g == 1) return conv2d(x, wd, b, dense);
   const std::vector<Tensor> xs = chunk(x, g, 1), ws = chunk(wd, g, 0);
@@ -194,11 +244,35 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+  check_defined("conv1d", {&x, &w});
   if (x.dim() != 3 || w.dim() != 3) {
     throw ShapeError(fmt::format("conv1d: expected input [N, C, L] and weight [F, C/groups, k], got {} and {}", x.shape(),
                                  w.shape()));
   }
-  if (opts.padding < 0) throw ValueError(fmt::format("conv1d: need padding ≥ 0, got {}", opts.padding));
+  if (opts.stride < 1 || opts.padding < 0 || opts.dilation < 1 || opts.groups < 1) {
+    throw ValueError(fmt::format("conv1d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got {}, {}, {} and {}",
+                                 opts.stride, opts.padding, opts.dilation, opts.groups));
+  }
+  // Checked here, in the caller's terms: conv2d would speak of [N, C, 1, L] and a 1 × k kernel.
+  check_floating("conv1d", x);
+  check_same_dtype("conv1d", x, w);
+  const std::int64_t g = opts.groups, f = w.shape()[0], k = w.shape()[2];
+  if (x.shape()[1] != w.shape()[1] * g || f % g != 0) {
+    throw ShapeError(fmt::format("conv1d: input {} and weight {} do not fit {} group{} (need C = {}·{} and F a multiple of {})",
+                                 x.shape(), w.shape(), g, g == 1 ? "" : "s", g, w.shape()[1], g));
+  }
+  if (b.defined() && (b.shape() != Shape{f} || b.dtype() != w.dtype())) {
+    throw ShapeError(fmt::format("conv1d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(), w.dtype(), f,
+                                 w.shape()));
+  }
+  if (!fits(dilated_extent(k, opts.dilation), x.shape()[2], opts.padding)) {
+    const std::int64_t e = dilated_extent(k, opts.dilation);
+    throw ShapeError(fmt::format("conv1d: a kernel of size {}{} does not fit input {} with padding {}", k,
+                                 opts.dilation == 1 ? std::string()
+                                 : e < 0           ? fmt::format(" with dilation {} (past 2^63 across)", opts.dilation)
+                                                   : fmt::format(" with dilation {} ({} across)", opts.dilation, e),
+                                 x.shape(), opts.padding));
+  }
   // A 1 × L image: padding along L only (conv2d would pad the single row too).
   const Tensor xp = opts.padding > 0 ? pad(x, {opts.padding, opts.padding}) : x;
   const Conv2dOptions o{.stride = opts.stride, .padding = 0, .dilation = opts.dilation, .groups = opts.groups};
@@ -206,6 +280,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
 }
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts) {
+  check_defined("conv_transpose2d", {&x, &w});
   check_floating("conv_transpose2d", x);
   check_same_dtype("conv_transpose2d", x, w);
   if (x.dim() != 4 || w.dim() != 4 || x.shape()[1] != w.shape()[0]) {

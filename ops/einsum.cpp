@@ -13,8 +13,20 @@
 namespace nabla {
 namespace {
 
+// A character as it is safe to print: control bytes (a NUL would cut what() short) and bytes past
+// ASCII as \xNN.
+std::string printable(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x20 && u < 0x7F ? std::string(1, c) : fmt::format("\\x{:02x}", u);
+}
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s) out += printable(c);
+  return out;
+}
+
 [[noreturn]] void bad(std::string_view eq, std::string_view why) {
-  throw ValueError(fmt::format("einsum: \"{}\": {}", eq, why));
+  throw ValueError(fmt::format("einsum: \"{}\": {}", printable(eq), why));
 }
 
 std::string labels_of(std::string_view eq, std::string_view part, const Tensor& t, int k) {
@@ -22,7 +34,7 @@ std::string labels_of(std::string_view eq, std::string_view part, const Tensor& 
   for (char c : part) {
     if (c == ' ') continue;
     if (c == '.') bad(eq, "\"...\" is not supported");
-    if (!std::isalpha(static_cast<unsigned char>(c))) bad(eq, fmt::format("'{}' is not a label (letters only)", c));
+    if (!std::isalpha(static_cast<unsigned char>(c))) bad(eq, fmt::format("'{}' is not a label (letters only)", printable(c)));
     if (out.find(c) != std::string::npos) {
       bad(eq, fmt::format("label '{}' appears twice in operand {} (diagonals are not supported)", c, k));
     }
@@ -39,6 +51,7 @@ bool has(const std::string& s, char c) { return s.find(c) != std::string::npos; 
 }  // namespace
 
 Tensor einsum(std::string_view eq, const Tensor& a, const Tensor& b) {
+  check_defined("einsum", {&a, &b});
   const auto comma = eq.find(',');
   if (comma == std::string_view::npos) bad(eq, "expected two operands, as \"ij,jk->ik\"");
   const auto arrow = eq.find("->");
@@ -46,6 +59,8 @@ Tensor einsum(std::string_view eq, const Tensor& a, const Tensor& b) {
   const std::string_view pb = eq.substr(comma + 1, arrow == std::string_view::npos ? std::string_view::npos : arrow - comma - 1);
   if (pb.find(',') != std::string_view::npos) bad(eq, "only two operands are supported");
   const std::string la = labels_of(eq, pa, a, 0), lb = labels_of(eq, pb, b, 1);
+  check_floating("einsum", a);
+  check_same_dtype("einsum", a, b);
   std::map<char, std::int64_t> size;
   for (std::size_t i = 0; i < la.size(); ++i) size[la[i]] = a.shape()[static_cast<int>(i)];
   for (std::size_t i = 0; i < lb.size(); ++i) {
@@ -64,10 +79,13 @@ Tensor einsum(std::string_view eq, const Tensor& a, const Tensor& b) {
   } else {
     for (char c : eq.substr(arrow + 2)) {
       if (c == ' ') continue;
-      if (!size.contains(c)) bad(eq, fmt::format("output label '{}' is in neither operand", c));
+      if (!size.contains(c)) bad(eq, fmt::format("output label '{}' is in neither operand", printable(c)));
       if (has(lo, c)) bad(eq, fmt::format("output label '{}' appears twice", c));
       lo += c;
     }
+  }
+  if (lo.size() > static_cast<std::size_t>(Shape::kMaxRank)) {
+    bad(eq, fmt::format("the output has {} axes, past the maximum rank of {}", lo.size(), Shape::kMaxRank));
   }
   // Sum each operand over its labels that are neither in the other nor in the output.
   auto drop_alone = [&](Tensor t, std::string& l, const std::string& other) {

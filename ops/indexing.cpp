@@ -223,8 +223,14 @@ struct MaskedFill {
 
 Tensor index_select(const Tensor& x, int axis, const Tensor& index) { return apply(ops::IndexSelect{.axis = axis}, x, index); }
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  check_defined("embedding", {&indices, &weight});
   if (weight.dim() != 2) throw ShapeError(fmt::format("embedding: weight is {}; expected [num_embeddings, dim]", weight.shape()));
   if (indices.dtype() != i64) throw ValueError(fmt::format("embedding: indices are {}; expected int64", indices.dtype()));
+  if (indices.dim() == Shape::kMaxRank) {
+    throw ShapeError(fmt::format("embedding: indices {} have {} axes; the output has one more, past the maximum rank of {}",
+                                 indices.shape(), indices.dim(), Shape::kMaxRank));
+  }
+  check_indices("embedding", indices, weight.shape()[0]);
   Shape out = indices.shape();
   out.push_back(weight.shape()[1]);
   return index_select(weight, 0, indices.reshape({indices.numel()})).reshape(out);

@@ -177,11 +177,24 @@ Tensor cat(const std::vector<Tensor>& tensors, int axis) { return nabla::apply(o
 
 Tensor stack(const std::vector<Tensor>& tensors, int axis) {
   if (tensors.empty()) throw ValueError("stack: no tensors to stack");
+  for (std::size_t k = 0; k < tensors.size(); ++k) {
+    if (!tensors[k].defined()) throw ValueError(fmt::format("stack: tensor {} is an undefined tensor", k));
+  }
   for (std::size_t k = 1; k < tensors.size(); ++k) {
     if (tensors[k].shape() != tensors[0].shape()) {
       throw ShapeError(fmt::format("stack: tensor {} is {}, tensor 0 is {}; all must have one shape", k,
                                    tensors[k].shape(), tensors[0].shape()));
     }
+  }
+  for (std::size_t k = 1; k < tensors.size(); ++k) {
+    if (tensors[k].dtype() != tensors[0].dtype()) {
+      throw ValueError(fmt::format("stack: tensor {} is {} {}, tensor 0 is {} {}; all must have one dtype", k,
+                                   tensors[k].dtype(), tensors[k].shape(), tensors[0].dtype(), tensors[0].shape()));
+    }
+  }
+  if (tensors[0].dim() == Shape::kMaxRank) {
+    throw ShapeError(fmt::format("stack: the tensors are {}, already of the maximum rank {}; stacking adds an axis",
+                                 tensors[0].shape(), Shape::kMaxRank));
   }
   const int a = normalize_axis("stack", axis, tensors[0].dim() + 1, tensors[0].shape());
   std::vector<Tensor> parts;

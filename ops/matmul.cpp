@@ -97,6 +97,7 @@ struct BatchedMatmul {
 }  // namespace ops
 
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts) {
+  check_defined("matmul", {&a, &b});
   if (a.dim() == 2 && b.dim() == 2) return apply(ops::Matmul{.trans_a = opts.trans_a, .trans_b = opts.trans_b}, a, b);
   if (a.dim() == 0 || b.dim() == 0) {
     throw ShapeError(fmt::format("matmul: both operands need at least 1 dimension, got {} and {}", a.shape(), b.shape()));
@@ -112,6 +113,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  check_defined("bmm", {&a, &b});
   if (a.dim() != 3 || b.dim() != 3 || a.shape()[0] != b.shape()[0]) {
     throw ShapeError(fmt::format("bmm: expected two 3-d tensors with one batch size, got {} and {}", a.shape(), b.shape()));
   }
@@ -119,16 +121,22 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor dot(const Tensor& a, const Tensor& b) {
+  check_defined("dot", {&a, &b});
   if (a.dim() != 1 || b.dim() != 1 || a.shape()[0] != b.shape()[0]) {
     throw ShapeError(fmt::format("dot: expected two 1-d tensors of one length, got {} and {}", a.shape(), b.shape()));
   }
+  check_floating("dot", a);
+  check_same_dtype("dot", a, b);
   return sum(a * b);
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {
+  check_defined("outer", {&a, &b});
   if (a.dim() != 1 || b.dim() != 1) {
     throw ShapeError(fmt::format("outer: expected two 1-d tensors, got {} and {}", a.shape(), b.shape()));
   }
+  check_floating("outer", a);
+  check_same_dtype("outer", a, b);
   return unsqueeze(a, 1) * unsqueeze(b, 0);
 }
 

@@ -300,6 +300,10 @@ Tensor squeeze(const Tensor& x, int axis) {
   return x.reshape(reduced_shape(x.shape(), a, false));
 }
 Tensor unsqueeze(const Tensor& x, int axis) {
+  if (x.dim() == Shape::kMaxRank) {
+    throw ShapeError(fmt::format("unsqueeze: tensor {} is already of the maximum rank {}; cannot add an axis", x.shape(),
+                                 Shape::kMaxRank));
+  }
   const int a = normalize_axis("unsqueeze", axis, x.dim() + 1, x.shape());
   Shape s;
   for (int d = 0; d <= x.dim(); ++d) {

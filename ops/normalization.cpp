@@ -157,6 +157,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     }
   }
   if (!(eps > 0)) throw ValueError(fmt::format("layer_norm: need eps > 0, got {}", eps));
+  if (normalized_shape.numel() == 0) {
+    throw ValueError(fmt::format("layer_norm: the normalized shape {} holds no elements", normalized_shape));
+  }
   std::vector<int> axes;
   for (int i = x.dim() - k; i < x.dim(); ++i) axes.push_back(i);
   Tensor y = normalize(x, axes, eps);
@@ -175,7 +178,16 @@ Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, co
   check_vector("group_norm", "weight", weight, c, x);
   check_vector("group_norm", "bias", bias, c, x);
   if (!(eps > 0)) throw ValueError(fmt::format("group_norm: need eps > 0, got {}", eps));
-  Tensor y = normalize(x.reshape({x.shape()[0], groups, -1}), {2}, eps).reshape(x.shape());
+  std::int64_t per_group = c / groups;  // channels, then elements, per group of one sample
+  for (int k = 2; k < x.dim(); ++k) {
+    if (__builtin_mul_overflow(per_group, x.shape()[k], &per_group)) {
+      throw ShapeError(fmt::format("group_norm: a group of input {} holds more than 2^63 elements", x.shape()));
+    }
+  }
+  if (per_group == 0) {
+    throw ValueError(fmt::format("group_norm: input {} has no elements in a group of {} channels", x.shape(), c / groups));
+  }
+  Tensor y = normalize(x.reshape({x.shape()[0], groups, per_group}), {2}, eps).reshape(x.shape());
   if (weight.defined()) y = y * per_channel(weight, x.dim());
   if (bias.defined()) y = y + per_channel(bias, x.dim());
   return y;

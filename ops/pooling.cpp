@@ -117,6 +117,9 @@ void check_grid(std::string_view op, const Tensor& x, std::int64_t out_h, std::i
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
   check_grid("adaptive_avg_pool2d", x, out_h, out_w);
+  if (x.shape()[2] == 0 || x.shape()[3] == 0) {
+    throw ValueError(fmt::format("adaptive_avg_pool2d: input {} has an empty plane; there is nothing to average", x.shape()));
+  }
   if (out_h == 1 && out_w == 1) return mean(x, {2, 3}, true);
   // A window's mean is the mean over its columns of the means over its rows: pool one axis, then
   // the other, each output line the mean of its slice.
@@ -135,6 +138,9 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
 
 Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
   check_grid("upsample_nearest2d", x, out_h, out_w);
+  if (x.shape()[2] == 0 || x.shape()[3] == 0) {
+    throw ValueError(fmt::format("upsample_nearest2d: input {} has an empty plane; there is nothing to sample", x.shape()));
+  }
   auto sources = [](std::int64_t in, std::int64_t out) {
     std::vector<std::int64_t> v(static_cast<std::size_t>(out));
     for (std::int64_t i = 0; i < out; ++i) v[std::size_t(i)] = std::min(i * in / out, in - 1);

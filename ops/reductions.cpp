@@ -72,11 +72,15 @@ Tensor sum(const Tensor& x) { return apply(ops::Sum{}, x); }
 Tensor sum(const Tensor& x, int axis, bool keepdim) { return apply(ops::SumAxis{.axis = axis, .keepdim = keepdim}, x); }
 
 Tensor mean(const Tensor& x) {
+  check_defined("mean", {&x});
+  check_floating("mean", x);
   if (x.numel() == 0) throw ValueError(fmt::format("mean: tensor {} is empty", x.shape()));
   return sum(x) * (1.0 / static_cast<double>(x.numel()));
 }
 
 Tensor mean(const Tensor& x, int axis, bool keepdim) {
+  check_defined("mean", {&x});
+  check_floating("mean", x);
   const int a = normalize_axis("mean", axis, x.shape());
   if (x.shape()[a] == 0) throw ValueError(fmt::format("mean: axis {} of {} is empty", axis, x.shape()));
   return sum(x, a, keepdim) * (1.0 / static_cast<double>(x.shape()[a]));

@@ -247,6 +247,7 @@ Tensor var(const Tensor& x, const std::vector<int>& axes, double correction, boo
   if (!std::isfinite(correction)) throw ValueError(fmt::format("var: correction must be a finite number, got {}", correction));
   const std::vector<int> as = reduction_axes("var", axes, x.shape());
   const double n = static_cast<double>(count_of(x.shape(), as));
+  if (n == 0) throw ValueError(fmt::format("var: the axes [{}] of {} hold no elements", fmt::join(as, ", "), x.shape()));
   const Tensor d = x - mean(x, as, true);
   return sum(d * d, as, keepdim) / (n - correction);  // n ≤ correction: inf or NaN, as PyTorch
 }
@@ -260,7 +261,13 @@ Tensor norm(const Tensor& x, double p, const std::vector<int>& axes, bool keepdi
   const auto done = [&](const Tensor& kept) { return keepdim ? kept : kept.reshape(reduced(x.shape(), as, false)); };
   if (p == 2) return done(apply(ops::Norm2{.axes = as}, x));
   if (p == 1) return sum(abs(x), as, keepdim);
-  if (std::isinf(p) && p > 0) return amax(abs(x), as, keepdim);
+  if (std::isinf(p) && p > 0) {
+    if (count_of(x.shape(), as) == 0) {
+      throw ValueError(fmt::format("norm: the axes [{}] of {} hold no elements; the infinity norm (their largest magnitude) "
+                                   "needs one", fmt::join(as, ", "), x.shape()));
+    }
+    return amax(abs(x), as, keepdim);
+  }
   if (!(p > 0)) throw ValueError(fmt::format("norm: p must be positive (or infinity), got {}", p));
   return pow(sum(pow(abs(x), p), as, keepdim), 1.0 / p);
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits)
+((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits api)
 
 need=()
 for p in clang-19 libclang-rt-19-dev; do
@@ -30,6 +30,7 @@ rm -f build-fuzz.log
 build-fuzz/fuzz/nabla-fuzz-seeds build-fuzz/seeds
 
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
+command -v llvm-symbolizer > /dev/null && export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"  # stacks with function names
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 printf '%-12s %12s %10s %8s %s\n' harness executions "execs/s" seconds result

@@ -127,6 +127,10 @@ Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) 
   GradModeGuard recording(true);
   const Tensor y = f(leaf);
   if (!y.defined()) throw ValueError("jacobian: the function returned an undefined tensor");
+  if (y.dim() + x.dim() > Shape::kMaxRank) {
+    throw ShapeError(fmt::format("jacobian: output {} and input {} give a Jacobian of rank {}, past the maximum of {}",
+                                 y.shape(), x.shape(), y.dim() + x.dim(), Shape::kMaxRank));
+  }
   Shape out = y.shape();
   for (std::int64_t d : x.shape()) out.push_back(d);
   Tensor jac = zeros(out, x.dtype());

@@ -3,6 +3,7 @@
 #include "nabla/gradcheck.hpp"
 
 #include "nabla/autograd.hpp"
+#include "nabla/toolkit.hpp"
 
 #include <cmath>
 
@@ -18,15 +19,6 @@ std::string to_string(const GradcheckResult& r) {
 std::ostream& operator<<(std::ostream& os, const GradcheckResult& r) { return os << to_string(r); }
 
 namespace {
-
-std::string index_string(const Shape& s, std::int64_t flat) {
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(s.rank()));
-  for (int d = s.rank() - 1; d >= 0; --d) {
-    idx[static_cast<std::size_t>(d)] = flat % s[d];
-    flat /= s[d];
-  }
-  return fmt::format("[{}]", fmt::join(idx, ", "));
-}
 
 // Each float64 output's values (none for the others).
 std::vector<std::vector<double>> values_of(const std::vector<Tensor>& outs) {
@@ -61,6 +53,15 @@ GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Te
     xs.push_back(x.requires_grad() ? copy.requires_grad(true) : copy);
   }
 
+  bool any = false;
+  for (const Tensor& x : xs) any = any || x.requires_grad();
+  if (!any) {
+    std::vector<std::string> kinds;
+    for (const Tensor& x : xs) kinds.push_back(fmt::format("{} {}", x.dtype(), x.shape()));
+    throw ValueError(fmt::format("gradcheck: no input requires grad (inputs: {}); mark the float64 inputs to check with "
+                                 ".requires_grad(true)",
+                                 fmt::join(kinds, ", ")));
+  }
   const std::vector<Tensor> outs = f(xs);
   if (outs.empty()) throw ValueError("gradcheck: the function returned no tensors");
   // Each float64 output is checked; int64 outputs (indices) have no gradient and are skipped.

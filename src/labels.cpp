@@ -12,7 +12,7 @@ Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype) {
     throw ShapeError(fmt::format("one_hot: expected int64 labels [n], got {} {}", labels.dtype(), labels.shape()));
   }
   if (classes <= 0) throw ValueError(fmt::format("one_hot: classes must be positive, got {}", classes));
-  check_floating("one_hot", zeros({}, dtype));
+  if (!is_floating(dtype)) throw ValueError(fmt::format("one_hot: dtype must be float32 or float64, got {}", dtype));
   const std::int64_t n = labels.numel();
   Tensor y = zeros({n, classes}, dtype);
   const std::int64_t* pl = labels.data<std::int64_t>();
@@ -31,6 +31,7 @@ double accuracy(const Tensor& scores, const Tensor& labels) {
     throw ShapeError(fmt::format("accuracy: expected scores [n, classes] with n > 0 and int64 labels [n], got {} and {} {}",
                                  scores.shape(), labels.dtype(), labels.shape()));
   }
+  if (scores.shape()[1] == 0) throw ShapeError(fmt::format("accuracy: scores {} have no classes", scores.shape()));
   const std::int64_t* pl = labels.data<std::int64_t>();
   for (std::int64_t i = 0, n = labels.numel(), k = scores.shape()[1]; i < n; ++i) {
     if (pl[i] < 0 || pl[i] >= k) {  // as the costs: a label that is no class is an error, not a miss
@@ -54,6 +55,7 @@ Tensor vote(const std::vector<Tensor>& scores) {
     }
   }
   const std::int64_t n = shape[0], k = shape[1];
+  if (k == 0) throw ShapeError(fmt::format("vote: scores {} have no classes", shape));
   std::vector<std::int64_t> votes(static_cast<std::size_t>(n * k), 0);
   std::vector<double> totals(static_cast<std::size_t>(n * k), 0.0);
   for (const Tensor& s : scores) {

@@ -151,7 +151,14 @@ Tensor make_tensor(const Shape& shape, Dtype dtype) {
     if (d < 0) throw ShapeError(fmt::format("tensor: negative dimension in shape {}", shape));
   }
   const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
-  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(bytes), shape, dtype));
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = std::make_shared<Storage>(bytes);
+  } catch (const Error& e) {  // the allocation failed: say for what, and in which op
+    const std::string_view op = current_op();
+    throw Error(fmt::format("{}: {} for a {} tensor of shape {}", op.empty() ? "tensor" : op, e.what(), dtype, shape));
+  }
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, dtype));
 }
 
 double load(const Tensor& t, std::int64_t i) {
@@ -442,6 +449,7 @@ void for_each_float(Tensor& t, const char* op, F f) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_defined("add_");
+  if (!other.defined()) throw ValueError("add_: other is an undefined tensor");
   check_inplace_allowed(*this, "add_");
   if (other.shape() != shape() || other.dtype() != dtype()) {
     throw ShapeError(fmt::format("add_: other is {} {}, this tensor is {} {}; they must match",
@@ -493,6 +501,7 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
+  if (!src.defined()) throw ValueError("copy_: the source is an undefined tensor");
   check_inplace_allowed(*this, "copy_");
   if (src.shape() != shape()) {
     throw ShapeError(fmt::format("copy_: source is {}, this tensor is {}; they must match", src.shape(), shape()));

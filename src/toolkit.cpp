@@ -2,18 +2,29 @@
 #include "nabla/toolkit.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "tensor_impl.hpp"
 
 namespace nabla {
 
+void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs) {
+  std::size_t i = 0;
+  for (const Tensor* t : inputs) {
+    if (!t->defined()) throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, i));
+    ++i;
+  }
+}
+
 void check_floating(std::string_view op, const Tensor& t) {
+  if (!t.defined()) throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got an undefined tensor", op));
   if (!is_floating(t.dtype())) {
     throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}", op, t.dtype(), t.shape()));
   }
 }
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
+  check_defined(op, {&a, &b});
   if (a.dtype() != b.dtype()) {
     throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op, a.dtype(),
                                  a.shape(), b.dtype(), b.shape()));
@@ -21,6 +32,7 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
 }
 
 void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view what) {
+  if (!t.defined()) throw ValueError(fmt::format("{}: expected a {}-d tensor, got an undefined tensor", op, rank));
   if (t.dim() == rank) return;
   if (what.empty()) throw ShapeError(fmt::format("{}: expected a {}-d tensor, got {}", op, rank, t.shape()));
   throw ShapeError(fmt::format("{}: expected a {}-d tensor {}, got {}", op, rank, what, t.shape()));
@@ -79,6 +91,29 @@ BroadcastStrides broadcast_strides(const Shape& shape, const Shape& out) {
     stride *= shape[d];
   }
   return b;
+}
+
+std::string index_string(const Shape& s, std::int64_t flat) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(s.rank()));
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    if (s[d] == 0) break;
+    idx[static_cast<std::size_t>(d)] = flat % s[d];
+    flat /= s[d];
+  }
+  return fmt::format("[{}]", fmt::join(idx, ", "));
+}
+
+void check_indices(std::string_view op, const Tensor& indices, std::int64_t n, std::string_view noun) {
+  if (indices.dtype() != Dtype::i64) {
+    throw ValueError(fmt::format("{}: expected int64 {}s, got {} {}", op, noun, indices.dtype(), indices.shape()));
+  }
+  const std::int64_t* p = indices.data<std::int64_t>();
+  for (std::int64_t i = 0, count = indices.numel(); i < count; ++i) {
+    if (p[i] < 0 || p[i] >= n) {
+      throw ValueError(fmt::format("{}: {} {} at {} of int64 {} is out of range [0, {})", op, noun, p[i],
+                                   index_string(indices.shape(), i), indices.shape(), n));
+    }
+  }
 }
 
 AxisSplit split_at(const Shape& s, int axis) {

@@ -40,6 +40,11 @@
 // was called with retain_graph (or create_graph). Backward returns one gradient per tensor input, shaped and typed like that input,
 // or an undefined `Tensor{}` for an input that needs none (`ctx.needs_grad(i)` tells which do).
 // A wrong count, shape or dtype is a GraphError naming the op.
+//
+// An undefined tensor (`Tensor{}`) passed as an input is refused before forward runs: "add: input 0
+// is an undefined tensor" (ValueError). An op that takes an optional input (a bias) lists it in
+//   static constexpr std::uint32_t optional_inputs = 1U << 2;   // input 2 may be Tensor{}
+// and forward sees the undefined tensor as it was passed (`b.defined()` is false).
 #pragma once
 
 #include <any>
@@ -73,6 +78,25 @@ enum Hook : unsigned { kProfileHook = 1, kAnomalyHook = 2, kGradNormHook = 4 };
 unsigned hooks();
 /// Sets or clears one hook bit and returns whether it was set before (guards restore it).
 bool set_hook(Hook h, bool on);
+
+/// The outermost op running on this thread ("" outside any), so that an error raised deep inside
+/// it (an allocation that fails) can name the op the user called. `apply` keeps it.
+std::string_view& current_op();
+class OpScope {
+ public:
+  explicit OpScope(std::string_view op) : slot_(current_op()), outer_(slot_.empty()) {
+    if (outer_) slot_ = op;
+  }
+  ~OpScope() {
+    if (outer_) slot_ = {};
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+
+ private:
+  std::string_view& slot_;
+  bool outer_;
+};
 }  // namespace detail
 
 namespace inspect::detail {
@@ -358,6 +382,26 @@ struct Access {
   }
 };
 
+/// The inputs of Op that may be undefined, as bits (Op::optional_inputs, else none).
+template <class Op>
+constexpr std::uint32_t optional_inputs() {
+  if constexpr (requires { Op::optional_inputs; }) {
+    return Op::optional_inputs;
+  } else {
+    return 0;
+  }
+}
+/// "op: input i is an undefined tensor" (ValueError).
+[[noreturn]] void undefined_input(std::string_view op, std::size_t i);
+/// Refuses an undefined input that is not optional, naming the op.
+inline void check_inputs_defined(std::string_view op, std::span<const Tensor* const> inputs, std::uint32_t optional) {
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i]->defined() && (i >= 32 || !((optional >> i) & 1U))) [[unlikely]] {
+      undefined_input(op, i);
+    }
+  }
+}
+
 /// apply without the hooks: what runs while none is active.
 template <class Op, class... Ts>
 auto apply_plain(const Op& op, const Ts&... inputs) {
@@ -431,6 +475,11 @@ template <class Op, class... Ts>
   requires(std::convertible_to<const Ts&, const Tensor&> && ...)
 auto apply(const Op& op, const Ts&... inputs) {
   constexpr bool advised = inspect::detail::advised(Op::name);
+  {
+    const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
+    detail::check_inputs_defined(Op::name, ins, detail::optional_inputs<Op>());
+  }
+  const detail::OpScope scope(Op::name);
   if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     return detail::apply_hooked(op, inputs...);
   }
@@ -442,6 +491,12 @@ template <class Op>
   requires requires(const Op& op, Context& ctx, const std::vector<Tensor>& xs) { op.forward(ctx, xs); }
 auto apply(const Op& op, const std::vector<Tensor>& inputs) {
   constexpr bool advised = inspect::detail::advised(Op::name);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) [[unlikely]] {
+      detail::undefined_input(Op::name, i);
+    }
+  }
+  const detail::OpScope scope(Op::name);
   if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     std::vector<const Tensor*> ins;
     for (const Tensor& t : inputs) ins.push_back(&t);

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -21,6 +23,9 @@ namespace nabla {
 
 // ---- checks: each throws a nabla::Error whose message names `op` -----------------------------------
 
+/// "op: input 1 is an undefined tensor" (ValueError) for the first of `inputs` that is undefined:
+/// for a composite, which looks at its inputs before the ops it calls would (`apply` checks these).
+void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs);
 /// "op: expected a float32 or float64 tensor, got int64 [3]" (ValueError) unless t is f32 or f64.
 void check_floating(std::string_view op, const Tensor& t);
 /// "op: dtypes differ: float32 [2] and float64 [2]; convert one with .to(dtype)" (ValueError).
@@ -38,6 +43,13 @@ void check_same_operands(std::string_view op, const Tensor& a, const Tensor& b);
 /// "op: [4096] does not broadcast to [2]" (ShapeError) unless t broadcasts to `out` (rank at most
 /// out's, each axis out's or 1): what broadcast_zip needs of each operand.
 void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out);
+
+/// Refuses an int64 tensor of indices with an entry outside [0, n), naming the entry's position:
+/// "op: index 9 at [1, 1] of int64 [2, 2] is out of range [0, 5)" (ValueError); `noun` says what
+/// an entry is ("index", "label").
+void check_indices(std::string_view op, const Tensor& indices, std::int64_t n, std::string_view noun = "index");
+/// "[1, 1]": the position of element `flat` of a row-major tensor of shape s, for messages.
+std::string index_string(const Shape& s, std::int64_t flat);
 
 // ---- dtype dispatch ---------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@
 
 #include "nabla/inspect.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::inspect {
 namespace {
@@ -109,6 +110,7 @@ void check_batch(std::string_view who, const std::vector<Layer>& layers, const T
       throw ShapeError(fmt::format("{}: the log-likelihood cost takes int64 labels [{}], got {} {}", who, x.shape()[0],
                                    y.dtype(), y.shape()));
     }
+    check_indices(who, y, n_out, "label");
   } else if (y.dim() != 2 || y.shape()[0] != x.shape()[0] || y.shape()[1] != n_out || !is_floating(y.dtype())) {
     throw ShapeError(fmt::format("{}: targets are {} {}; expected floating [{}, {}]", who, y.dtype(), y.shape(),
                                  x.shape()[0], n_out));

@@ -7,6 +7,7 @@
 
 #include "nabla/nn_layers.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::nn {
 
@@ -116,6 +117,11 @@ Tensor Embedding::forward(const Tensor& indices) {
   if (indices.dtype() != i64) {
     throw ValueError(fmt::format("{}: indices are {} {}; expected int64", describe(), indices.dtype(), indices.shape()));
   }
+  if (indices.dim() == Shape::kMaxRank) {
+    throw ShapeError(fmt::format("{}: indices {} have {} axes; the output has one more, past the maximum rank of {}",
+                                 describe(), indices.shape(), indices.dim(), Shape::kMaxRank));
+  }
+  check_indices(describe(), indices, num_);
   return embedding(indices, weight_);
 }
 

@@ -8,6 +8,7 @@
 #include "nabla/inspect.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 #include "../tensor_impl.hpp"
 
 namespace nabla::nn {
@@ -173,6 +174,10 @@ Tensor Linear::forward(const Tensor& x) {
   if (x.dim() != 2 || x.shape()[1] != n_in_) {
     throw ShapeError(fmt::format("{}: input is {}; expected [batch, {}]", describe(), x.shape(), n_in_));
   }
+  if (x.dtype() != weight_.dtype()) {
+    throw ValueError(fmt::format("{}: input is {} {}; the weights are {}; convert one with .to(dtype)", describe(), x.dtype(),
+                                 x.shape(), weight_.dtype()));
+  }
   Tensor z = matmul(x, weight_, {.trans_b = true});
   return bias_.defined() ? z + bias_ : z;
 }
@@ -195,6 +200,7 @@ Dropout::Dropout(double p, std::uint64_t seed) : p_(p), gen_(seed) {
 }
 
 Tensor Dropout::forward(const Tensor& x) {
+  check_floating(describe(), x);
   if (!is_training() || p_ == 0) return x;
   // mask = 1/(1 − p) with probability 1 − p, else 0; the gradient flows through the same mask.
   Tensor mask = uniform(x.shape(), 0, 1, x.dtype(), gen_);

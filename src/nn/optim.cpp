@@ -95,15 +95,17 @@ double clip_grad_norm_(const std::vector<nn::Param>& params, double max_norm) {
   if (!(max_norm > 0) || !std::isfinite(max_norm)) {
     throw ValueError(fmt::format("clip_grad_norm_: max_norm is {}; expected a finite number above 0", max_norm));
   }
+  // A parameter without a gradient is skipped, a frozen one (not requiring grad) included.
+  auto grad_of = [](const nn::Param& p) { return p.tensor.defined() && p.tensor.requires_grad() ? p.tensor.grad() : Tensor{}; };
   double norm2 = 0;
   for (const nn::Param& p : params) {
-    if (Tensor g = p.tensor.grad(); g.defined()) norm2 += kernels::squared_norm(g);
+    if (Tensor g = grad_of(p); g.defined()) norm2 += kernels::squared_norm(g);
   }
   const double norm = std::sqrt(norm2);
   if (norm > max_norm) {  // torch's factor max_norm / (norm + 1e-6), so that a norm just above stays just below
     NoGradGuard no_grad;
     for (const nn::Param& p : params) {
-      if (Tensor g = p.tensor.grad(); g.defined()) g.mul_(max_norm / (norm + 1e-6));
+      if (Tensor g = grad_of(p); g.defined()) g.mul_(max_norm / (norm + 1e-6));
     }
   }
   return norm;
@@ -127,8 +129,11 @@ std::map<std::string, Tensor> Optimizer::state() const {
 
 void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
   auto steps = state.find("steps");
-  if (steps == state.end() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
-    throw ValueError(fmt::format("{}.load_state: 'steps' (a 0-d int64) is missing", who_));
+  if (steps == state.end()) throw ValueError(fmt::format("{}.load_state: 'steps' (a 0-d int64) is missing", who_));
+  if (!steps->second.defined() || steps->second.dtype() != i64 || steps->second.numel() != 1) {
+    throw ValueError(fmt::format("{}.load_state: 'steps' is {}; expected a 0-d int64", who_,
+                                 steps->second.defined() ? fmt::format("{} {}", steps->second.dtype(), steps->second.shape())
+                                                         : std::string("an undefined tensor")));
   }
   // Read as the int64 it is (through double, INT64_MAX is undefined behaviour); a count is ≥ 0,
   // and far below INT64_MAX (the next step would overflow): 2^62 steps is more than any run takes.

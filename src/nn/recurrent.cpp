@@ -74,10 +74,20 @@ Tensor gru_step(const Tensor& xw, const Tensor& h, const Weights& w) {
 }
 
 // Checks a cell's x [N, I] and a state tensor [N, H].
-void check_cell(const Module& m, const Tensor& x, std::int64_t in, std::int64_t hidden, const Tensor& h, std::string_view name) {
+// An input or state of another dtype than the weights: named here, not by the matmul inside.
+void check_dtype_of(const Module& m, std::string_view what, const Tensor& t, Dtype weights) {
+  if (t.defined() && t.dtype() != weights) {
+    throw ValueError(fmt::format("{}: {} is {} {}; the weights are {}; convert one with .to(dtype)", m.describe(), what,
+                                 t.dtype(), t.shape(), weights));
+  }
+}
+void check_cell(const Module& m, const Tensor& x, std::int64_t in, std::int64_t hidden, const Tensor& h, std::string_view name,
+                Dtype dtype) {
   if (x.dim() != 2 || x.shape()[1] != in) {
     throw ShapeError(fmt::format("{}: input is {}; expected [N, {}]", m.describe(), x.shape(), in));
   }
+  check_dtype_of(m, "input", x, dtype);
+  check_dtype_of(m, name, h, dtype);
   if (h.defined() && h.shape() != Shape{x.shape()[0], hidden}) {
     throw ShapeError(fmt::format("{}: {} is {}; expected [{}, {}] for input {}", m.describe(), name, h.shape(), x.shape()[0],
                                  hidden, x.shape()));
@@ -91,6 +101,7 @@ Tensor sequence(const Module& m, const Tensor& x, std::int64_t in, const Recurre
                                  o.batch_first ? fmt::format("[N, T, {}]", in) : fmt::format("[T, N, {}]", in)));
   }
   if (x.shape()[0] == 0 || x.shape()[1] == 0) throw ShapeError(fmt::format("{}: input {} is empty", m.describe(), x.shape()));
+  check_dtype_of(m, "input", x, o.dtype);
   return o.batch_first ? transpose(x, 0, 1) : x;
 }
 void check_state(const Module& m, const Tensor& t, std::string_view name, const Tensor& x, std::int64_t hidden,
@@ -100,6 +111,7 @@ void check_state(const Module& m, const Tensor& t, std::string_view name, const 
     throw ShapeError(fmt::format("{}: {} is {}; expected [{}, {}, {}] for input {}", m.describe(), name, t.shape(),
                                  o.num_layers, n, hidden, x.shape()));
   }
+  check_dtype_of(m, name, t, o.dtype);
 }
 
 // x W_ihᵀ + b_ih for every step at once: [T, N, I] → T tensors [N, G·H].
@@ -130,7 +142,7 @@ RNNCell::RNNCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOpt
   add_layer("", 1, input_size, hidden_size, opts.bias, opts.dtype, gen);
 }
 Tensor RNNCell::forward(const Tensor& x, const Tensor& h) {
-  check_cell(*this, x, in_, hidden_, h, "h");
+  check_cell(*this, x, in_, hidden_, h, "h", weights_[0].w_ih.dtype());
   return rnn_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0], relu_);
 }
 std::string RNNCell::describe() const { return fmt::format("RNNCell({}, {}{})", in_, hidden_, relu_ ? ", relu" : ""); }
@@ -141,8 +153,8 @@ LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentO
   add_layer("", 4, input_size, hidden_size, opts.bias, opts.dtype, gen);
 }
 LstmState LSTMCell::forward(const Tensor& x, const LstmState& state) {
-  check_cell(*this, x, in_, hidden_, state.h, "h");
-  check_cell(*this, x, in_, hidden_, state.c, "c");
+  check_cell(*this, x, in_, hidden_, state.h, "h", weights_[0].w_ih.dtype());
+  check_cell(*this, x, in_, hidden_, state.c, "c", weights_[0].w_ih.dtype());
   return lstm_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), state, weights_[0]);
 }
 std::string LSTMCell::describe() const { return fmt::format("LSTMCell({}, {})", in_, hidden_); }
@@ -153,7 +165,7 @@ GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOpt
   add_layer("", 3, input_size, hidden_size, opts.bias, opts.dtype, gen);
 }
 Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
-  check_cell(*this, x, in_, hidden_, h, "h");
+  check_cell(*this, x, in_, hidden_, h, "h", weights_[0].w_ih.dtype());
   return gru_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0]);
 }
 std::string GRUCell::describe() const { return fmt::format("GRUCell({}, {})", in_, hidden_); }
