@@ -353,6 +353,7 @@ auto apply_plain(const Op& op, const Ts&... inputs) {
                 "an op struct needs: static constexpr std::string_view name = \"...\";");
   using R = decltype(op.forward(std::declval<Context&>(), inputs...));
   static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
+  const OpScope scope(Op::name);  // allocation errors below name this op
   const bool record = grad_enabled() && (static_cast<const Tensor&>(inputs).requires_grad() || ...);
   if (!record) {
     Context ctx;
@@ -373,6 +374,7 @@ template <class Op>
 auto apply_plain_vector(const Op& op, const std::vector<Tensor>& inputs) {
   using R = decltype(op.forward(std::declval<Context&>(), inputs));
   static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
+  const OpScope scope(Op::name);  // allocation errors below name this op
   bool record = false;
   if (grad_enabled()) {
     for (const Tensor& t : inputs) record = record || t.requires_grad();
