@@ -65,6 +65,11 @@ TEST_CASE("D1: ops whose output passes the limit name the op and the shape") {
       ShapeError);
   CHECK_THROWS_WITH_AS(nn::Linear(std::int64_t(1) << 31, std::int64_t(1) << 31),
                        Contains("Linear: shape [2147483648, 2147483648] has 4611686018427387904 elements"), ShapeError);
+  CHECK_THROWS_WITH_AS(nn::Embedding(std::int64_t(1) << 40, 1024),
+                       Contains("Embedding: shape [1099511627776, 1024] has 1125899906842624 elements"), ShapeError);
+  CHECK_THROWS_WITH_AS(nn::Conv2d(std::int64_t(1) << 40, 1 << 20, 3),
+                       Contains("Conv2d: shape [1048576, 1099511627776, 3, 3]: the number of elements does not fit"),
+                       ShapeError);
   CHECK_THROWS_WITH_AS(nn::Conv2d(1, 1, 1, {.dilation = std::int64_t(1) << 62}),
                        "Conv2d: dilation must be in [1, 1099511627776], got 4611686018427387904", ValueError);
 }

@@ -108,6 +108,7 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, Em
     throw ValueError(fmt::format("Embedding: sizes must be positive, got {} and {}", num_embeddings, embedding_dim));
   }
   check_dtype("Embedding", opts.dtype);
+  checked_bytes("Embedding", Shape{num_embeddings, embedding_dim}, opts.dtype);  // before anything is made
   weight_ = register_parameter("weight", randn({num_embeddings, embedding_dim}, opts.dtype, gen), true);
 }
 
