@@ -27,6 +27,18 @@
 namespace nabla {
 namespace ops {
 
+namespace {
+// w [F, C, kh, kw] as the [F, C·kh·kw] matrix of the GEMMs (explicit: with F = 0, -1 could not be inferred).
+Tensor weight_matrix(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
+
+// The checks shared by every convolution entry point: stride ≥ 1, 0 ≤ padding ≤ 2^40 (an axis is no
+// longer), so that H + 2·padding and the window arithmetic cannot wrap.
+void check_window_args(std::string_view op, std::int64_t stride, std::int64_t padding) {
+  check_int_arg(op, "stride", stride, 1);
+  check_int_arg(op, "padding", padding, 0, kMaxNumel);
+}
+}  // namespace
+
 // The two products of conv2d's backward, as ops of their own so that create_graph can
 // differentiate them again: gx = conv_input_grad(gy, w) (a transposed convolution) and gw =
 // conv_weight_grad(x, gy). Each is linear in both inputs; their derivatives are conv2d and each
@@ -40,7 +52,7 @@ struct ConvInputGrad {
   Tensor forward(Context& ctx, const Tensor& gy, const Tensor& w) const {
     ctx.save(gy, w);
     if (kernels::conv_fast(gy)) return kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
-    return kernels::conv2d_input_grad(w.reshape({w.shape()[0], -1}), kernels::unfold_batch(gy), x_shape, win);
+    return kernels::conv2d_input_grad(weight_matrix(w), kernels::unfold_batch(gy), x_shape, win);
   }
   Grads backward(Context& ctx, const Tensor& ggx) const;
 };
@@ -80,10 +92,7 @@ struct Conv2d {
   kernels::Window2d window(const Shape& w_shape) const { return {w_shape[2], w_shape[3], stride, padding}; }
 
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
-    if (stride < 1 || padding < 0) {
-      throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", stride,
-                                   padding));
-    }
+    check_window_args(name, stride, padding);
     check_floating(name, x);
     check_same_dtype(name, x, w);
     if (x.dim() != 4 || w.dim() != 4) {
@@ -104,6 +113,7 @@ struct Conv2d {
       throw ShapeError(fmt::format("conv2d: a {}×{} kernel does not fit input {} with padding {}", win.kh, win.kw,
                                    x.shape(), padding));
     }
+    checked_bytes(name, Shape{x.shape()[0], w.shape()[0], oh, ow}, x.dtype());  // the output, before any work
     if (kernels::conv_fast(x)) {  // float32 at avx2 or avx512 level: nabla's own tiles, image by image
       ctx.set_state(Path::fast);
       // The weight gradient reads x itself (stride 1, no padding) or the columns kept here.
@@ -115,7 +125,7 @@ struct Conv2d {
       return y;
     }
     ctx.set_state(Path::portable);
-    const Tensor wm = w.reshape({w.shape()[0], -1});
+    const Tensor wm = weight_matrix(w);
     if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
       ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{}, Tensor{});
       return kernels::conv2d_forward_streamed(x, wm, b, win);
@@ -147,7 +157,7 @@ struct Conv2d {
       return {gx, gw, gb};
     }
     const Tensor g = kernels::unfold_batch(gy, ctx.needs_grad(2) ? &gb : nullptr);
-    if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad(w.reshape({w_shape[0], -1}), g, x_shape, win);
+    if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad(weight_matrix(w), g, x_shape, win);
     if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
     return {gx, gw, gb};
   }
@@ -218,16 +228,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   }
   // Dilated or grouped: composed of the dense convolution (a dilated kernel holds zeros between its
   // taps; groups are convolved one by one and joined), so every order of gradient is conv2d's.
-  if (opts.dilation < 1 || opts.groups < 1) {
-    throw ValueError(fmt::format("conv2d: need dilation ≥ 1 and groups ≥ 1, got {} and {}", opts.dilation, opts.groups));
-  }
+  const OpScope scope("conv2d");
+  ops::check_window_args("conv2d", opts.stride, opts.padding);
+  check_int_arg("conv2d", "dilation", opts.dilation, 1, kMaxNumel);
+  check_int_arg("conv2d", "groups", opts.groups, 1, kMaxNumel);
   if (x.dim() != 4 || w.dim() != 4) {
     throw ShapeError(fmt::format("conv2d: expected input [N, C, H, W] and weight [F, C/groups, kh, kw], got {} and {}",
                                  x.shape(), w.shape()));
   }
   const std::int64_t g = opts.groups;
-  if (x.shape()[1] != w.shape()[1] * g || w.shape()[0] % g != 0) {
-    throw ShapeError(fmt::format("conv2d: input {} and weight {} do not fit {} groups (need C = {}·{} and F a multiple of {})",
+  // As PyTorch: at least one filter per group (F = 0 would leave the groups nothing to convolve).
+  if (x.shape()[1] != w.shape()[1] * g || w.shape()[0] % g != 0 || w.shape()[0] < g) {
+    throw ShapeError(fmt::format("conv2d: input {} and weight {} do not fit {} groups (need C = {}·{} and F a positive "
+                                 "multiple of {})",
                                  x.shape(), w.shape(), g, g, w.shape()[1], g));
   }
   check_conv2d_composite(x, w, b, opts);
@@ -236,8 +249,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   const Tensor wd = dilate ? dilate_kernel(w, opts.dilation) : w;
   const Conv2dOptions dense{.stride = opts.stride, .padding = opts.padding};
   if (g == 1) return conv2d(x, wd, b, dense);
-  const std::vector<Tensor> xs = chunk(x, g, 1), ws = chunk(wd, g, 0);
-  const std::vector<Tensor> bs = b.defined() ? chunk(b, g, 0) : std::vector<Tensor>(std::size_t(g));
+  // g pieces each, also of an empty axis (chunk would give one).
+  auto pieces = [g](const Tensor& t, int axis) {
+    return split(t, std::vector<std::int64_t>(std::size_t(g), t.shape()[axis] / g), axis);
+  };
+  const std::vector<Tensor> xs = pieces(x, 1), ws = pieces(wd, 0);
+  const std::vector<Tensor> bs = b.defined() ? pieces(b, 0) : std::vector<Tensor>(std::size_t(g));
   std::vector<Tensor> ys;
   for (std::int64_t k = 0; k < g; ++k) ys.push_back(conv2d(xs[std::size_t(k)], ws[std::size_t(k)], bs[std::size_t(k)], dense));
   return cat(ys, 1);
@@ -249,6 +266,8 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
     throw ShapeError(fmt::format("conv1d: expected input [N, C, L] and weight [F, C/groups, k], got {} and {}", x.shape(),
                                  w.shape()));
   }
+  const OpScope scope("conv1d");
+  ops::check_window_args("conv1d", opts.stride, opts.padding);
   if (opts.stride < 1 || opts.padding < 0 || opts.dilation < 1 || opts.groups < 1) {
     throw ValueError(fmt::format("conv1d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got {}, {}, {} and {}",
                                  opts.stride, opts.padding, opts.dilation, opts.groups));
@@ -291,9 +310,16 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvT
     throw ValueError(fmt::format("conv_transpose2d: need stride ≥ 1, padding ≥ 0 and 0 ≤ output_padding < stride, got {}, {}, {}",
                                  opts.stride, opts.padding, opts.output_padding));
   }
+  ops::check_window_args("conv_transpose2d", opts.stride, opts.padding);
   const kernels::Window2d win{w.shape()[2], w.shape()[3], opts.stride, opts.padding};
-  const std::int64_t oh = (x.shape()[2] - 1) * opts.stride - 2 * opts.padding + win.kh + opts.output_padding;
-  const std::int64_t ow = (x.shape()[3] - 1) * opts.stride - 2 * opts.padding + win.kw + opts.output_padding;
+  // (H − 1)·stride − 2·padding + kh + output_padding, checked: a huge stride must not wrap.
+  auto extent = [&](std::int64_t in, std::int64_t k, const char* what) {
+    const std::int64_t spread = checked_mul("conv_transpose2d", what, in - 1, opts.stride);
+    return checked_add("conv_transpose2d", what, checked_add("conv_transpose2d", what, spread, k),
+                       opts.output_padding - 2 * opts.padding);  // 0 ≤ output_padding < stride, padding ≤ 2^40
+  };
+  const std::int64_t oh = extent(x.shape()[2], win.kh, "the output height");
+  const std::int64_t ow = extent(x.shape()[3], win.kw, "the output width");
   if (oh <= 0 || ow <= 0) {
     throw ShapeError(fmt::format("conv_transpose2d: input {} with weight {}, stride {} and padding {} gives no output",
                                  x.shape(), w.shape(), opts.stride, opts.padding));
@@ -303,6 +329,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvT
     throw ShapeError(fmt::format("conv_transpose2d: bias is {} {}; expected {} [{}] for weight {}", b.dtype(), b.shape(),
                                  w.dtype(), f, w.shape()));
   }
+  checked_bytes("conv_transpose2d", Shape{x.shape()[0], f, oh, ow}, x.dtype());  // before any work
+  const OpScope scope("conv_transpose2d");
   // The adjoint of conv2d with this weight: conv2d's input gradient, x in the place of gy.
   const Tensor y = apply(ops::ConvInputGrad{Shape{x.shape()[0], f, oh, ow}, win}, x, w);
   return b.defined() ? y + b.reshape({1, f, 1, 1}) : y;

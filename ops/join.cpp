@@ -39,7 +39,10 @@ struct Split {
       std::int64_t total = 0;
       for (std::int64_t k : sizes) {
         if (k < 0) throw ValueError(fmt::format("split: sizes [{}] include a negative size", fmt::join(sizes, ", ")));
-        total += k;
+        if (__builtin_add_overflow(total, k, &total)) {  // then they cannot add up to the axis either
+          throw ShapeError(fmt::format("split: sizes [{}] add up to more than 2^63, but axis {} of {} has {}",
+                                       fmt::join(sizes, ", "), a, s, n));
+        }
       }
       if (sizes.empty() || total != n) {
         throw ShapeError(fmt::format("split: sizes [{}] add up to {}, but axis {} of {} has {}", fmt::join(sizes, ", "),
@@ -51,7 +54,7 @@ struct Split {
       throw ValueError(fmt::format("{}: need a positive {}, got {}", op(),
                                    by == By::chunks ? "number of chunks" : "split size", count));
     }
-    const std::int64_t step = by == By::chunks ? std::max<std::int64_t>(1, (n + count - 1) / count) : count;
+    const std::int64_t step = by == By::chunks ? std::max<std::int64_t>(1, n == 0 ? 0 : (n - 1) / count + 1) : count;
     std::vector<std::int64_t> out;
     for (std::int64_t o = 0; o < n; o += step) out.push_back(std::min(step, n - o));
     if (out.empty()) out.push_back(0);  // an empty axis: one empty piece, as PyTorch

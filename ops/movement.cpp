@@ -139,7 +139,7 @@ struct Slice {
     e = std::clamp<std::int64_t>(e, b, n);
     kernels::Strided v = kernels::contiguous_layout(s);
     v.offset = b * v.strides[a];
-    v.shape[a] = (e - b + step - 1) / step;
+    v.shape[a] = e > b ? (e - b - 1) / step + 1 : 0;  // ⌈(e − b) / step⌉ without overflow for a huge step
     v.strides[a] *= step;
     if (drop_axis) {
       kernels::Strided w;
@@ -235,6 +235,7 @@ struct Pad {
       if (before < 0 || after < 0) {
         throw ValueError(fmt::format("pad: widths [{}] must not be negative", fmt::join(widths, ", ")));
       }
+      check_int_arg(name, "a width", std::max(before, after), 0, kMaxNumel);  // so the sum below cannot wrap
       out[a] = x_shape[a] + before + after;
       offset_idx[a] = before;
     }
@@ -267,8 +268,17 @@ Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop, s
 }
 Tensor narrow(const Tensor& x, int axis, std::int64_t start, std::int64_t length) {
   if (length < 0) throw ValueError(fmt::format("narrow: length must not be negative, got {}", length));
-  const std::int64_t n = x.dim() > 0 ? x.size(normalize_axis("narrow", axis, x.shape())) : 0;
-  const std::int64_t b = start < 0 ? start + n : start;  // torch.narrow wraps a negative start
+  const int a = normalize_axis("narrow", axis, x.shape());
+  const std::int64_t n = x.size(a);
+  // torch.narrow wraps a negative start once: start must lie in [−n, n]; then start + length ≤ n.
+  if (start < -n || start > n) {
+    throw ValueError(fmt::format("narrow: start {} is out of range for axis {} of size {} (need −{} ≤ start ≤ {})", start,
+                                 a, n, n, n));
+  }
+  const std::int64_t b = start < 0 ? start + n : start;
+  if (length > n - b) {
+    throw ValueError(fmt::format("narrow: start {} and length {} do not fit axis {} of size {}", start, length, a, n));
+  }
   return apply(ops::Slice{.op = "narrow", .axis = axis, .start = b, .stop = b + length}, x);
 }
 Tensor select(const Tensor& x, int axis, std::int64_t index) {

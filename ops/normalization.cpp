@@ -111,7 +111,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   for (int k = 2; k < x.dim(); ++k) axes.push_back(k);
   Tensor xhat;
   if (training || !running_mean.defined()) {
-    const std::int64_t n = x.numel() / c;
+    std::int64_t n = x.shape()[0];  // values per channel (not numel / c: C may be 0, as PyTorch counts)
+    for (int k = 2; k < x.dim(); ++k) n *= x.shape()[k];
     if (n <= 1) {
       throw ValueError(fmt::format("batch_norm: expected more than 1 value per channel when training, got input {}",
                                    x.shape()));

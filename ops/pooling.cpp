@@ -94,7 +94,8 @@ struct L2Pool2d {
 }  // namespace ops
 
 namespace {
-std::int64_t stride_or_kernel(std::int64_t kernel, std::int64_t stride) { return stride > 0 ? stride : kernel; }
+// Only the default 0 means "as the kernel"; a negative stride reaches pool_window's check.
+std::int64_t stride_or_kernel(std::int64_t kernel, std::int64_t stride) { return stride == 0 ? kernel : stride; }
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
@@ -108,10 +109,19 @@ Tensor l2_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride) {
 }
 
 namespace {
+// Checks an output grid of out_h × out_w for x [N, C, H, W] before anything is made: each a size
+// (1 … 2^40), the output within a tensor's limit.
 void check_grid(std::string_view op, const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
   check_floating(op, x);
   if (x.dim() != 4) throw ShapeError(fmt::format("{}: expected input [N, C, H, W], got {}", op, x.shape()));
-  if (out_h < 1 || out_w < 1) throw ValueError(fmt::format("{}: output size {}×{} must be positive", op, out_h, out_w));
+  check_int_arg(op, "output height", out_h, 1, kMaxNumel);
+  check_int_arg(op, "output width", out_w, 1, kMaxNumel);
+  checked_bytes(op, Shape{x.shape()[0], x.shape()[1], out_h, out_w}, x.dtype());
+}
+
+// ⌊i · n / out⌋ without overflow (i < out and n each up to 2^40).
+std::int64_t scaled(std::int64_t i, std::int64_t n, std::int64_t out) {
+  return static_cast<std::int64_t>(static_cast<__int128>(i) * n / out);
 }
 }  // namespace
 
@@ -120,18 +130,29 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("adaptive_avg_pool2d: input {} has an empty plane; there is nothing to average", x.shape()));
   }
+  const OpScope scope("adaptive_avg_pool2d");
   if (out_h == 1 && out_w == 1) return mean(x, {2, 3}, true);
-  // A window's mean is the mean over its columns of the means over its rows: pool one axis, then
-  // the other, each output line the mean of its slice.
-  auto pool_axis = [](const Tensor& t, int axis, std::int64_t out) {
+  // Along each axis the pooling is linear: output line i is the mean of input lines
+  // [⌊i·n/out⌋, ⌈(i+1)·n/out⌉), i.e. the product with a matrix P [n, out] holding 1/len in window i's
+  // rows of column i. One matmul per axis (differentiable, any order), built in O(n·out).
+  auto pool_axis = [&](const Tensor& t, int axis, std::int64_t out) {
     const std::int64_t n = t.shape()[axis];
     if (out == n) return t;
-    std::vector<Tensor> parts;
-    for (std::int64_t i = 0; i < out; ++i) {
-      const std::int64_t start = i * n / out, stop = ((i + 1) * n + out - 1) / out;
-      parts.push_back(mean(slice(t, axis, start, stop), {axis}, true));
+    std::int64_t cells = 0;
+    if (__builtin_mul_overflow(n, out, &cells) || cells > kMaxNumel) {
+      throw ShapeError(fmt::format("{}: pooling {} input lines into {} along axis {} of {} takes more than 2^40 weights",
+                                   op, n, out, axis, x.shape()));
     }
-    return cat(parts, axis);
+    Tensor p = zeros({n, out}, t.dtype());
+    dispatch_float(t.dtype(), op, [&](auto tag) {
+      using T = decltype(tag);
+      T* pp = p.mutable_data<T>();
+      for (std::int64_t i = 0; i < out; ++i) {
+        const std::int64_t start = scaled(i, n, out), stop = n - scaled(out - 1 - i, n, out);  // ⌈(i+1)·n/out⌉
+        for (std::int64_t j = start; j < stop; ++j) pp[j * out + i] = T(1) / static_cast<T>(stop - start);
+      }
+    });
+    return axis == 3 ? matmul(t, p) : matmul(p, t, {.trans_a = true});
   };
   return pool_axis(pool_axis(x, 2, out_h), 3, out_w);
 }
@@ -141,10 +162,12 @@ Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("upsample_nearest2d: input {} has an empty plane; there is nothing to sample", x.shape()));
   }
+  const OpScope scope("upsample_nearest2d");
   auto sources = [](std::int64_t in, std::int64_t out) {
-    std::vector<std::int64_t> v(static_cast<std::size_t>(out));
-    for (std::int64_t i = 0; i < out; ++i) v[std::size_t(i)] = std::min(i * in / out, in - 1);
-    return from_vector(std::span<const std::int64_t>(v), {out});
+    Tensor v = empty({out}, i64);  // a failed allocation is a nabla::Error naming the op
+    std::int64_t* pv = v.mutable_data<std::int64_t>();
+    for (std::int64_t i = 0; i < out; ++i) pv[i] = std::min(scaled(i, in, out), in - 1);
+    return v;
   };
   const Tensor rows = index_select(x, 2, sources(x.shape()[2], out_h));
   return index_select(rows, 3, sources(x.shape()[3], out_w));
@@ -152,7 +175,9 @@ Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_
 
 Tensor flatten(const Tensor& x) {
   if (x.dim() < 1) throw ShapeError("flatten: expected at least 1 dimension, got a 0-d tensor");
-  return x.reshape({x.shape()[0], -1});
+  std::int64_t rest = 1;  // explicit, not -1: with 0 rows the rest could not be inferred ([0, 3] → [0, 3])
+  for (int d = 1; d < x.dim(); ++d) rest *= x.shape()[d];
+  return x.reshape({x.shape()[0], rest});
 }
 
 }  // namespace nabla

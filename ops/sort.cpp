@@ -49,7 +49,10 @@ struct Cumsum {
   int axis = 0;
   Tensor forward(Context&, const Tensor& x) const {
     check_floating(name, x);
-    if (x.dim() == 0) return x.clone();
+    if (x.dim() == 0) {  // as PyTorch, a 0-d tensor takes axis 0 or −1 (as if it were [1])
+      normalize_axis(name, axis, 1, x.shape());
+      return x.clone();
+    }
     return kernels::cumsum_axis(x, normalize_axis(name, axis, x.shape()), false);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {

@@ -4,6 +4,7 @@
 #include "nabla/autograd.hpp"
 #include "nabla/error.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::autograd {
 
@@ -56,6 +57,7 @@ Result finish(Tensor y, std::vector<Tensor> values, bool create_graph) {
 }
 
 Tensor call(const char* who, const Function& f, const std::vector<Tensor>& xs) {
+  check_callable(who, "f", f);
   GradModeGuard recording(true);
   Tensor y = f(xs);
   if (!y.defined()) throw ValueError(fmt::format("{}: the function returned an undefined tensor", who));
@@ -123,6 +125,7 @@ Result hvp(const Function& f, const std::vector<Tensor>& inputs, const std::vect
 }
 
 Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+  check_callable("jacobian", "f", f);
   const Tensor leaf = prepare("jacobian", {x}, false)[0];
   GradModeGuard recording(true);
   const Tensor y = f(leaf);
@@ -150,6 +153,7 @@ Tensor jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) 
 }
 
 Tensor hessian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+  check_callable("hessian", "f", f);
   return jacobian(
       [&](const Tensor& t) {
         const Tensor y = f(t);

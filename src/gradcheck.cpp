@@ -33,11 +33,13 @@ std::vector<std::vector<double>> values_of(const std::vector<Tensor>& outs) {
 
 GradcheckResult gradcheck_vector(const TensorFunction& f, const std::vector<Tensor>& inputs,
                                  GradcheckOptions opts) {
+  check_callable("gradcheck", "f", f);
   return gradcheck_outputs([&f](const std::vector<Tensor>& xs) { return std::vector<Tensor>{f(xs)}; }, inputs, opts);
 }
 
 GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs,
                                   GradcheckOptions opts) {
+  check_callable("gradcheck", "f", f);
   // Work on private leaf copies so the caller's tensors and their .grad stay as they were.
   std::vector<Tensor> xs;
   xs.reserve(inputs.size());
@@ -142,6 +144,7 @@ GradcheckResult gradcheck_outputs(const TensorsFunction& f, const std::vector<Te
 
 GradcheckResult gradgradcheck_outputs(const TensorsFunction& f, const std::vector<Tensor>& inputs, GradcheckOptions opts,
                                       std::uint64_t seed) {
+  check_callable("gradgradcheck", "f", f);
   // The outputs' shapes, for the random vectors v_k.
   std::vector<Tensor> outs;
   {

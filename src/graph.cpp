@@ -47,11 +47,6 @@ void Context::state_error() const {
                                state_.has_value() ? "of another type than set_state kept" : "that set_state never kept"));
 }
 
-std::string_view& detail::current_op() {
-  thread_local std::string_view op;
-  return op;
-}
-
 void detail::undefined_input(std::string_view op, std::size_t i) {
   throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, i));
 }

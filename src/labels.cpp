@@ -14,6 +14,7 @@ Tensor one_hot(const Tensor& labels, std::int64_t classes, Dtype dtype) {
   if (classes <= 0) throw ValueError(fmt::format("one_hot: classes must be positive, got {}", classes));
   if (!is_floating(dtype)) throw ValueError(fmt::format("one_hot: dtype must be float32 or float64, got {}", dtype));
   const std::int64_t n = labels.numel();
+  checked_bytes("one_hot", Shape{n, classes}, dtype);  // before allocating: [n, classes] may be past the limit
   Tensor y = zeros({n, classes}, dtype);
   const std::int64_t* pl = labels.data<std::int64_t>();
   NoGradGuard g;

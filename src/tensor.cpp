@@ -1,165 +1,21 @@
-// src/tensor.cpp — tensor storage, creation, element access, in-place changes, grad mode, printing.
+// src/tensor.cpp — tensor creation, element access, in-place changes, grad mode, printing.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <new>
 
 #include <fmt/format.h>
 
 #include "nabla/ops.hpp"
 #include "nabla/kernels.hpp"
+#include "nabla/toolkit.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
 
 namespace detail {
-
-Counters& counters() {
-  static Counters c;
-  return c;
-}
-
-// Freed buffers are kept in a per-thread cache and handed out again, because a training step
-// allocates the same buffers step after step:
-// - small ones (64 B … 64 KiB, a recorded op's output and gradients): aligned malloc/free was half
-//   the time of a tiny op. Class k holds blocks of 64·2^k bytes, at most kCacheDepth each (about
-//   4 MiB in all).
-// - large ones (a convolution's im2col matrix, its outputs): the system maps them fresh each time and
-//   every page faults on first touch — a tenth of a network3 step. They are matched by exact size
-//   (rounded to 4 KiB), at most kLargeBytes in all; the oldest go first when it would overflow, and
-//   blocks above kLargeMax go straight back to the system.
-// Sanitizer builds skip both caches so that a use after free is still caught.
-namespace {
-constexpr int kClasses = 11;
-constexpr int kCacheDepth = 32;
-constexpr std::size_t kSmallMax = std::size_t(64) << (kClasses - 1);
-constexpr std::size_t kLargeBytes = std::size_t(256) << 20, kLargeMax = std::size_t(64) << 20;
-constexpr int kLargeSlots = 64;
-struct BlockCache {
-  void* blocks[kClasses][kCacheDepth];
-  int count[kClasses];
-  void* large[kLargeSlots];  // oldest first
-  std::size_t large_size[kLargeSlots];
-  int large_count;
-  std::size_t large_bytes;
-  bool closed;  // the thread is exiting: free directly
-};
-thread_local BlockCache block_cache{};  // trivially destructible: usable until the thread ends
-struct BlockCacheCleaner {
-  ~BlockCacheCleaner() {
-    for (int k = 0; k < kClasses; ++k) {
-      for (int i = 0; i < block_cache.count[k]; ++i) std::free(block_cache.blocks[k][i]);
-      block_cache.count[k] = 0;
-    }
-    for (int i = 0; i < block_cache.large_count; ++i) std::free(block_cache.large[i]);
-    block_cache.large_count = 0;
-    block_cache.large_bytes = 0;
-    block_cache.closed = true;
-  }
-};
-thread_local BlockCacheCleaner block_cache_cleaner;
-
-constexpr bool kCacheOn =
-#ifdef NABLA_NO_ALLOC_CACHE
-    false;
-#else
-    true;
-#endif
-
-/// The size actually allocated for n bytes: 64·2^k up to kSmallMax, whole 4 KiB pages above.
-std::size_t rounded_size(std::size_t n) {
-  std::size_t r = std::max<std::size_t>(64, (n + 63) / 64 * 64);
-  if (r > kSmallMax) return (r + 4095) / 4096 * 4096;
-  std::size_t b = 64;
-  while (b < r) b <<= 1;
-  return b;
-}
-int size_class(std::size_t rounded) {
-  int k = 0;
-  for (std::size_t b = 64; b < rounded; b <<= 1) ++k;
-  return k;
-}
-
-void* cache_take(std::size_t rounded) {
-  if (!kCacheOn || block_cache.closed) return nullptr;
-  (void)&block_cache_cleaner;  // constructs the cleaner on this thread's first cached block
-  BlockCache& c = block_cache;
-  if (rounded <= kSmallMax) {
-    const int k = size_class(rounded);
-    return c.count[k] > 0 ? c.blocks[k][--c.count[k]] : nullptr;
-  }
-  for (int i = c.large_count - 1; i >= 0; --i) {  // the most recently freed first
-    if (c.large_size[i] != rounded) continue;
-    void* p = c.large[i];
-    for (int j = i + 1; j < c.large_count; ++j) {
-      c.large[j - 1] = c.large[j];
-      c.large_size[j - 1] = c.large_size[j];
-    }
-    --c.large_count;
-    c.large_bytes -= rounded;
-    return p;
-  }
-  return nullptr;
-}
-
-void cache_give(void* p, std::size_t rounded) {
-  BlockCache& c = block_cache;
-  if (!kCacheOn || c.closed) {
-    std::free(p);
-  } else if (rounded <= kSmallMax) {
-    const int k = size_class(rounded);
-    if (c.count[k] < kCacheDepth) c.blocks[k][c.count[k]++] = p;
-    else std::free(p);
-  } else if (rounded > kLargeMax) {
-    std::free(p);
-  } else {
-    int drop = 0;  // the oldest blocks that must go to make room
-    std::size_t bytes = c.large_bytes;
-    while (drop < c.large_count && (bytes + rounded > kLargeBytes || c.large_count - drop == kLargeSlots)) {
-      bytes -= c.large_size[drop];
-      std::free(c.large[drop++]);
-    }
-    for (int j = drop; j < c.large_count; ++j) {
-      c.large[j - drop] = c.large[j];
-      c.large_size[j - drop] = c.large_size[j];
-    }
-    c.large_count -= drop;
-    c.large[c.large_count] = p;
-    c.large_size[c.large_count++] = rounded;
-    c.large_bytes = bytes + rounded;
-  }
-}
-}  // namespace
-
-Storage::Storage(std::size_t n) : nbytes(n) {
-  const std::size_t rounded = rounded_size(n);
-  data = cache_take(rounded);
-  if (data == nullptr) data = std::aligned_alloc(64, rounded);
-  if (data == nullptr) throw Error(fmt::format("out of memory allocating {} bytes", rounded));
-  counters().storages.fetch_add(1, std::memory_order_relaxed);
-  counters().storage_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
-}
-
-Storage::~Storage() {
-  cache_give(data, rounded_size(nbytes));
-  counters().storages.fetch_sub(1, std::memory_order_relaxed);
-  counters().storage_bytes.fetch_sub(static_cast<std::int64_t>(nbytes), std::memory_order_relaxed);
-}
-
-Tensor make_tensor(const Shape& shape, Dtype dtype) {
-  for (std::int64_t d : shape) {
-    if (d < 0) throw ShapeError(fmt::format("tensor: negative dimension in shape {}", shape));
-  }
-  const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
-  std::shared_ptr<Storage> storage;
-  try {
-    storage = std::make_shared<Storage>(bytes);
-  } catch (const Error& e) {  // the allocation failed: say for what, and in which op
-    const std::string_view op = current_op();
-    throw Error(fmt::format("{}: {} for a {} tensor of shape {}", op.empty() ? "tensor" : op, e.what(), dtype, shape));
-  }
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, dtype));
-}
 
 double load(const Tensor& t, std::int64_t i) {
   switch (t.dtype()) {
@@ -176,7 +32,7 @@ void store(const Tensor& t, std::int64_t i, double v) {
   switch (t.dtype()) {
     case Dtype::f32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
     case Dtype::f64: static_cast<double*>(p)[i] = v; break;
-    case Dtype::i64: static_cast<std::int64_t*>(p)[i] = static_cast<std::int64_t>(v); break;
+    case Dtype::i64: static_cast<std::int64_t*>(p)[i] = to_int64(v); break;
     case Dtype::b8: static_cast<bool*>(p)[i] = v != 0; break;
   }
 }
@@ -371,7 +227,11 @@ std::vector<T> Tensor::to_vector() const {
     }
   }
   std::vector<T> out(static_cast<std::size_t>(numel()));
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(load(*this, static_cast<std::int64_t>(i)));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const double v = load(*this, static_cast<std::int64_t>(i));
+    if constexpr (std::is_same_v<T, std::int64_t>) out[i] = detail::to_int64(v);
+    else out[i] = static_cast<T>(v);
+  }
   return out;
 }
 template std::vector<double> Tensor::to_vector<double>() const;
@@ -481,6 +341,9 @@ Tensor& Tensor::fill_(double value) {
   check_inplace_allowed(*this, "fill_");
   const std::int64_t n = numel();
   if (dtype() == Dtype::i64) {
+    if (!(value >= -0x1p63 && value < 0x1p63)) {  // NaN too; truncation is defined inside
+      throw ValueError(fmt::format("fill_: {} cannot be stored in an int64 tensor {}", value, shape()));
+    }
     std::fill_n(mutable_data<std::int64_t>(), n, static_cast<std::int64_t>(value));
     return *this;
   }
@@ -518,22 +381,28 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 // ---- creation --------------------------------------------------------------------------------------------
 
-Tensor empty(const Shape& shape, Dtype dtype) { return detail::make_tensor(shape, dtype); }
+Tensor empty(const Shape& shape, Dtype dtype) { return detail::make_tensor(shape, dtype, "empty"); }
 
 Tensor zeros(const Shape& shape, Dtype dtype) {
-  Tensor t = detail::make_tensor(shape, dtype);
+  Tensor t = detail::make_tensor(shape, dtype, "zeros");
   std::memset(t.impl()->storage->data, 0, t.impl()->storage->nbytes);
   return t;
 }
 
-Tensor full(const Shape& shape, double value, Dtype dtype) {
-  Tensor t = detail::make_tensor(shape, dtype);
+namespace {
+Tensor filled(std::string_view op, const Shape& shape, double value, Dtype dtype) {
+  if (dtype == Dtype::i64 && !(value >= -0x1p63 && value < 0x1p63)) {  // before allocating
+    throw ValueError(fmt::format("{}: {} cannot be stored in an int64 tensor", OpScope::current(op), value));
+  }
+  Tensor t = detail::make_tensor(shape, dtype, op);
   NoGradGuard g;
   t.fill_(value);
   return t;
 }
+}  // namespace
 
-Tensor ones(const Shape& shape, Dtype dtype) { return full(shape, 1.0, dtype); }
+Tensor full(const Shape& shape, double value, Dtype dtype) { return filled("full", shape, value, dtype); }
+Tensor ones(const Shape& shape, Dtype dtype) { return filled("ones", shape, 1.0, dtype); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 Tensor scalar(double value, Dtype dtype) { return full(Shape{}, value, dtype); }
@@ -543,8 +412,13 @@ Tensor arange(double start, double stop, double step, Dtype dtype) {
     throw ValueError(fmt::format("arange: need finite start, stop and a non-zero step, got {}, {}, {}",
                                  start, stop, step));
   }
-  const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
-  Tensor t = detail::make_tensor(Shape{n}, dtype);
+  const double count = std::max(0.0, std::ceil((stop - start) / step));  // inf if stop − start overflows
+  if (!(count <= static_cast<double>(kMaxNumel))) {
+    throw ShapeError(fmt::format("arange: [{}, {}) in steps of {} gives {} values, more than a tensor may hold (2^40)",
+                                 start, stop, step, count));
+  }
+  const auto n = static_cast<std::int64_t>(count);
+  Tensor t = detail::make_tensor(Shape{n}, dtype, "arange");
   for (std::int64_t i = 0; i < n; ++i) store(t, i, start + static_cast<double>(i) * step);
   return t;
 }
@@ -556,7 +430,7 @@ Tensor from_values(std::span<const V> values, const Shape& shape, Dtype dtype) {
     throw ShapeError(fmt::format("from_vector: {} values do not fill shape {} ({} elements)",
                                  values.size(), shape, shape.numel()));
   }
-  Tensor t = detail::make_tensor(shape, dtype);
+  Tensor t = detail::make_tensor(shape, dtype, "from_vector");
   if constexpr (std::is_same_v<V, std::int64_t>) {
     if (dtype == Dtype::i64) {  // exactly: through double, integers past 2^53 would change
       std::copy(values.begin(), values.end(), t.mutable_data<std::int64_t>());
@@ -582,7 +456,7 @@ Tensor randn(const Shape& shape, Dtype dtype, Generator& gen, double mean, doubl
   if (!std::isfinite(mean) || !(stddev >= 0) || !std::isfinite(stddev)) {
     throw ValueError(fmt::format("randn: need a finite mean and a finite stddev ≥ 0, got mean {} and stddev {}", mean, stddev));
   }
-  Tensor t = detail::make_tensor(shape, dtype);
+  Tensor t = detail::make_tensor(shape, dtype, "randn");
   if (stddev == 0) {  // std::normal_distribution needs stddev > 0
     for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, mean);
     return t;
@@ -600,7 +474,7 @@ Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Generat
     throw ValueError(fmt::format("uniform: the range [{}, {}) is not finite; need finite bounds with high − low finite",
                                  low, high));
   }
-  Tensor t = detail::make_tensor(shape, dtype);
+  Tensor t = detail::make_tensor(shape, dtype, "uniform");
   std::uniform_real_distribution<double> dist(low, high);
   for (std::int64_t i = 0; i < t.numel(); ++i) store(t, i, dist(gen.engine()));
   return t;

@@ -58,8 +58,12 @@ struct TensorImpl {
 double load(const Tensor& t, std::int64_t i);
 void store(const Tensor& t, std::int64_t i, double v);
 
-/// A new uninitialized tensor (the same as nabla::empty).
-Tensor make_tensor(const Shape& shape, Dtype dtype);
+/// A new uninitialized tensor (the same as nabla::empty); every tensor's storage is made here. The
+/// size is checked first (checked_bytes); errors name the op of the live OpScope, else `op`.
+Tensor make_tensor(const Shape& shape, Dtype dtype, std::string_view op = "tensor");
+/// A double as int64, defined for every value: truncated toward zero, NaN → 0, beyond the range →
+/// the nearest end.
+std::int64_t to_int64(double v);
 
 template <class T>
 constexpr Dtype dtype_of() {

@@ -2,6 +2,7 @@
 #include "nabla/toolkit.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "tensor_impl.hpp"
@@ -65,6 +66,48 @@ void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out)
     ok = n == m || n == 1;
   }
   if (!ok) throw ShapeError(fmt::format("{}: {} does not broadcast to {}", op, s, out));
+}
+
+std::size_t checked_bytes(std::string_view op, const Shape& shape, Dtype dtype) {
+  for (std::int64_t d : shape) {
+    if (d < 0) throw ShapeError(fmt::format("{}: negative dimension in shape {}", op, shape));
+  }
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) {
+      throw ShapeError(fmt::format("{}: shape {}: the number of elements does not fit in 64 bits", op, shape));
+    }
+  }
+  if (n > kMaxNumel) {
+    throw ShapeError(fmt::format("{}: shape {} has {} elements, more than a tensor may hold (2^40)", op, shape, n));
+  }
+  // n ≤ 2^40 and at most 8 bytes each: the byte count, and the allocator's rounding of it, fit size_t.
+  return static_cast<std::size_t>(n) * dtype_size(dtype);
+}
+
+std::int64_t check_int_arg(std::string_view op, std::string_view name, std::int64_t value, std::int64_t lo,
+                           std::int64_t hi) {
+  if (value >= lo && value <= hi) return value;
+  if (hi == std::numeric_limits<std::int64_t>::max()) {
+    throw ValueError(fmt::format("{}: {} must be ≥ {}, got {}", op, name, lo, value));
+  }
+  throw ValueError(fmt::format("{}: {} must be in [{}, {}], got {}", op, name, lo, hi, value));
+}
+
+std::int64_t checked_add(std::string_view op, std::string_view what, std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) {
+    throw ShapeError(fmt::format("{}: {} = {} + {} does not fit in 64 bits", op, what, a, b));
+  }
+  return r;
+}
+
+std::int64_t checked_mul(std::string_view op, std::string_view what, std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) {
+    throw ShapeError(fmt::format("{}: {} = {} · {} does not fit in 64 bits", op, what, a, b));
+  }
+  return r;
 }
 
 Shape broadcast_shape(const Shape& a, const Shape& b, std::string_view op) {

@@ -124,7 +124,7 @@ TEST_CASE("tensor: fmt prints dtype, shape and values, summarizing large tensors
 }
 
 TEST_CASE("tensor: bad input is a nabla::Error naming what was wrong") {
-  CHECK_THROWS_WITH_AS(zeros({2, -1}), "tensor: negative dimension in shape [2, -1]", ShapeError);
+  CHECK_THROWS_WITH_AS(zeros({2, -1}), "zeros: negative dimension in shape [2, -1]", ShapeError);
   CHECK_THROWS_WITH_AS(tensor({1, 2, 3}, {2, 2}), "from_vector: 3 values do not fill shape [2, 2] (4 elements)",
                        ShapeError);
   CHECK_THROWS_WITH_AS(ones({2}).item(), "item: tensor [2] has 2 elements, expected 1", ValueError);

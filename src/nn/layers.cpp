@@ -110,6 +110,7 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, Em
     throw ValueError(fmt::format("Embedding: sizes must be positive, got {} and {}", num_embeddings, embedding_dim));
   }
   check_dtype("Embedding", opts.dtype);
+  checked_bytes("Embedding", Shape{num_embeddings, embedding_dim}, opts.dtype);  // before anything is made
   weight_ = register_parameter("weight", randn({num_embeddings, embedding_dim}, opts.dtype, gen), true);
 }
 
@@ -227,11 +228,16 @@ Upsample::Upsample(UpsampleOptions opts) : opts_(opts) {
     throw ValueError(fmt::format("Upsample: give a positive scale_factor or a positive out_h and out_w, not both; got {}, {}×{}",
                                  opts.scale_factor, opts.out_h, opts.out_w));
   }
+  if (by_scale) check_int_arg("Upsample", "scale_factor", opts.scale_factor, 1, kMaxNumel);
 }
 
 Tensor Upsample::forward(const Tensor& x) {
   if (x.dim() != 4) throw ShapeError(fmt::format("{}: input is {}; expected [N, C, H, W]", describe(), x.shape()));
-  if (opts_.scale_factor > 0) return upsample_nearest2d(x, x.shape()[2] * opts_.scale_factor, x.shape()[3] * opts_.scale_factor);
+  if (opts_.scale_factor > 0) {
+    const std::string what = describe();
+    return upsample_nearest2d(x, checked_mul(what, "the output height", x.shape()[2], opts_.scale_factor),
+                              checked_mul(what, "the output width", x.shape()[3], opts_.scale_factor));
+  }
   return upsample_nearest2d(x, opts_.out_h, opts_.out_w);
 }
 

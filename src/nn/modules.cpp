@@ -160,6 +160,8 @@ Linear::Linear(std::int64_t n_in, std::int64_t n_out, LinearOptions opts, Genera
     throw ValueError(fmt::format("Linear: sizes must be positive, got n_in {} and n_out {}", n_in, n_out));
   }
   if (!is_floating(opts.dtype)) throw ValueError("Linear: dtype must be float32 or float64");
+  checked_bytes("Linear", Shape{n_out, n_in}, opts.dtype);  // the weight, before anything is made
+  const OpScope scope("Linear");
   Tensor w = empty({n_out, n_in}, opts.dtype);
   init_(w, opts.weight, n_in, n_out, gen);
   weight_ = register_parameter("weight", w, true);
@@ -230,10 +232,16 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
     throw ValueError(fmt::format("Conv2d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got {}, {}, {}, {}",
                                  opts.stride, opts.padding, opts.dilation, opts.groups));
   }
+  check_int_arg("Conv2d", "padding", opts.padding, 0, kMaxNumel);
+  check_int_arg("Conv2d", "dilation", opts.dilation, 1, kMaxNumel);
   if (in_channels % opts.groups != 0 || out_channels % opts.groups != 0) {
     throw ValueError(fmt::format("Conv2d: {} in and {} out channels do not split into {} groups", in_channels, out_channels,
                                  opts.groups));
   }
+  // The weight (and so every fan below) within a tensor's limit, before anything is made.
+  checked_bytes("Conv2d", Shape{out_channels, in_channels / opts.groups, kernel, kernel}, opts.dtype);
+  checked_bytes("Conv2d", Shape{out_channels, kernel, kernel}, opts.dtype);
+  const OpScope scope("Conv2d");
   const std::int64_t fan_in = in_channels / opts.groups * kernel * kernel;
   Tensor w = empty({out_channels, in_channels / opts.groups, kernel, kernel}, opts.dtype);
   init_(w, opts.weight, fan_in, out_channels / opts.groups * kernel * kernel, gen);
@@ -270,7 +278,10 @@ std::string L2Pool2d::describe() const { return fmt::format("L2Pool2d({})", kern
 Tensor Flatten::forward(const Tensor& x) { return flatten(x); }
 
 Tensor Reshape::forward(const Tensor& x) {
-  Shape s{x.dim() > 0 ? x.shape()[0] : 1};
+  if (x.dim() == 0) {  // the first axis is the batch, kept; a 0-d tensor has none
+    throw ShapeError(fmt::format("{}: expected input [N, …] with a batch axis, got a 0-d tensor", describe()));
+  }
+  Shape s{x.shape()[0]};
   for (std::int64_t d : shape_) s.push_back(d);
   return x.reshape(s);
 }

@@ -72,6 +72,13 @@ void Optimizer::check_step() const {
   }
 }
 
+const Optimizer::Group& Optimizer::group(std::size_t g, const char* what) const {
+  if (g >= groups_.size()) {
+    throw ValueError(fmt::format("{}: group {} is out of range; the optimizer has {} group(s)", what, g, groups_.size()));
+  }
+  return groups_[g];
+}
+
 void Optimizer::set_lr(double lr) {
   check_rate(who_, "lr", lr);
   lr_ = lr;

@@ -1,12 +1,14 @@
 // src/nn/recurrent.cpp — RNN, LSTM and GRU cells and layers (nabla/nn_recurrent.hpp), composed of
 // matmul, sigmoid, tanh and chunk. A layer computes x W_ihᵀ + b_ih for all steps in one product,
 // then one small product h W_hhᵀ per step.
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
 #include "nabla/nn_recurrent.hpp"
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::nn {
 
@@ -34,12 +36,17 @@ void RecurrentBase::add_layers(std::int64_t gates, std::int64_t in, std::int64_t
 
 namespace {
 
+constexpr std::int64_t kMaxLayers = 1 << 16;
+
 void check_sizes(std::string_view what, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
   if (in <= 0 || hidden <= 0 || o.num_layers < 1) {
     throw ValueError(fmt::format("{}: need positive sizes and num_layers, got input {}, hidden {}, {} layers", what, in, hidden,
                                  o.num_layers));
   }
   if (!is_floating(o.dtype)) throw ValueError(fmt::format("{}: dtype must be float32 or float64, got {}", what, o.dtype));
+  // Each layer is a module of its own, registered one by one: a sane bound, checked before that loop.
+  check_int_arg(what, "num_layers", o.num_layers, 1, kMaxLayers);
+  checked_bytes(what, Shape{checked_mul(what, "4 · hidden", 4, hidden), std::max(in, hidden)}, o.dtype);  // the largest weight, at most 4 gates
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "nabla/ops.hpp"
+#include "nabla/toolkit.hpp"
 #include "../parallel.hpp"
 
 namespace nabla {
@@ -20,6 +21,7 @@ int num_threads() { return detail::thread_count(); }
 namespace train {
 
 Evaluation evaluate(nn::Module& model, const data::Dataset& data, const CostFunction& cost, std::int64_t batch_size) {
+  check_callable("evaluate", "cost", cost);
   Evaluation e;
   if (data.empty()) return e;
   const bool was_training = model.is_training();
