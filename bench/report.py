@@ -108,6 +108,11 @@ with open(md_path, "w") as f:
     torch2_text = (f", and PyTorch {torch2_v} (today's, from PyPI: the reference environment of scripts/reference-env.sh, eager)"
                    if torch2_v else " (no reference environment: no PyTorch 2.x column; bash scripts/reference-env.sh)")
     f.write(f"nabla {nabla_v}, PyTorch {torch_v} (Debian's){torch2_text}, OpenBLAS {blas_v}.\n")
+    load = {r["when"]: r["loadavg"] for r in rows if r.get("impl") == "load"}
+    if load:
+        busy = max(load.values()) > 1.5
+        f.write(f"Load average (1 min) as the run started and ended: {load.get('start', '?')} and {load.get('end', '?')} on "
+                f"{os.cpu_count()} cores{' — other work was running: absolute times are slower than on a quiet machine, the ratios (contenders alternating in one run) are what compares' if busy else ''}.\n")
     core = next((r.get("core") for r in rows if r.get("what", "").startswith("sgemm")), "?")
     span = {t: f" ({min(v):.1f}–{max(v):.1f})" if len(v) > 1 else "" for t, v in sgemm.items()}
     f.write(f"OpenBLAS sgemm (1024³) on this machine, median of one measurement per repetition (min–max): "

@@ -22,6 +22,8 @@ mkdir -p "$out" docs/img
 results=$out/results.jsonl
 : > "$results"
 echo "{\"impl\": \"meta\", \"commit\": \"$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo '+changes')\"}" >> "$results"
+# The machine's load as the run starts and ends: a busy machine slows every contender (compare ratios).
+echo "{\"impl\": \"load\", \"when\": \"start\", \"loadavg\": $(cut -d' ' -f1 /proc/loadavg)}" >> "$results"
 # OpenBLAS's kernel set: the one nabla selects (Debian's OpenBLAS 0.3.21 falls back to its slow
 # SSE3 kernels on CPUs newer than itself; see nabla::blas_info), pinned with OPENBLAS_CORETYPE for
 # every process below, so PyTorch's OpenBLAS calls run the same kernels as nabla's.
@@ -128,5 +130,6 @@ OMP_NUM_THREADS=1 taskset -c 0 /usr/bin/python3 bench/torch_micro.py > "$out/tor
   echo
   OPENBLAS_NUM_THREADS=1 build/bench/bench_cnn_step 300
 } > "$out/op_shares.txt"
+echo "{\"impl\": \"load\", \"when\": \"end\", \"loadavg\": $(cut -d' ' -f1 /proc/loadavg)}" >> "$results"
 /usr/bin/python3 bench/report.py "$results" docs/benchmarks.md docs/img/benchmarks.png
 echo "wrote docs/benchmarks.md"
