@@ -126,11 +126,12 @@ std::int64_t scaled(std::int64_t i, std::int64_t n, std::int64_t out) {
 }  // namespace
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
-  check_grid("adaptive_avg_pool2d", x, out_h, out_w);
+  constexpr std::string_view op = "adaptive_avg_pool2d";
+  check_grid(op, x, out_h, out_w);
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("adaptive_avg_pool2d: input {} has an empty plane; there is nothing to average", x.shape()));
   }
-  const OpScope scope("adaptive_avg_pool2d");
+  const OpScope scope(op);
   if (out_h == 1 && out_w == 1) return mean(x, {2, 3}, true);
   // Along each axis the pooling is linear: output line i is the mean of input lines
   // [⌊i·n/out⌋, ⌈(i+1)·n/out⌉), i.e. the product with a matrix P [n, out] holding 1/len in window i's
@@ -158,11 +159,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
 }
 
 Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
-  check_grid("upsample_nearest2d", x, out_h, out_w);
+  constexpr std::string_view op = "upsample_nearest2d";
+  check_grid(op, x, out_h, out_w);
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("upsample_nearest2d: input {} has an empty plane; there is nothing to sample", x.shape()));
   }
-  const OpScope scope("upsample_nearest2d");
+  const OpScope scope(op);
   auto sources = [](std::int64_t in, std::int64_t out) {
     Tensor v = empty({out}, i64);  // a failed allocation is a nabla::Error naming the op
     std::int64_t* pv = v.mutable_data<std::int64_t>();
