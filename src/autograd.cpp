@@ -277,7 +277,9 @@ struct Engine {
           Tensor g = i < grads.size() ? std::move(grads[i]) : Tensor{};
           if (e.fn) {
             Node* m = e.fn.get();
-            if (g.defined() && (capture == nullptr || receive[m->walk_.run_index])) add_into(m->walk_.buffer(e.output_nr), std::move(g));
+            if (g.defined() && (capture == nullptr || receive[m->walk_.run_index])) {
+              add_into(m->walk_.buffer(e.output_nr), std::move(g));
+            }
             if (--m->walk_.pending == 0) ready.push_back(m);
           } else if (capture == nullptr) {
             const auto leaf = e.leaf.lock();

@@ -1,5 +1,5 @@
 // src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and the one-time
-// warnings: the guards set the hook bits that apply() and the backward walk consult (nabla/op.hpp).
+// warnings: the guards set the hook bits that apply() and the backward walk consult (hooks.hpp).
 #include <atomic>
 #include <chrono>
 #include <cmath>
