@@ -12,10 +12,9 @@
 #include <fmt/format.h>
 
 #include "nabla/autograd.hpp"
-#include "nabla/inspect.hpp"
+#include "inspect/hooks.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
-#include "nabla/profile.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -45,9 +44,9 @@ struct Engine {
     return run_hooks(leaf.hooks, std::move(g), [](const auto& h) -> const auto& { return h.second; });
   }
   static void node_hooks(Node& n, std::vector<Tensor>& gys) {
-    for (const Node::PreHook& h : n.pre_hooks_) {
+    for (const PreHook& h : n.walk_.pre_hooks) {
       Tensor& g = gys[h.output_nr];
-      if (g.defined()) g = run_hooks(std::span(&h, 1), std::move(g), [](const Node::PreHook& p) -> const auto& { return p.fn; });
+      if (g.defined()) g = run_hooks(std::span(&h, 1), std::move(g), [](const PreHook& p) -> const auto& { return p.fn; });
     }
   }
 
@@ -57,7 +56,7 @@ struct Engine {
   }
   static std::size_t add_hook(const Tensor& t, std::function<Tensor(const Tensor&)> fn) {
     const std::size_t id = next_hook_id();
-    if (t.grad_fn()) t.grad_fn()->pre_hooks_.push_back({t.impl()->output_nr, id, std::move(fn)});
+    if (t.grad_fn()) t.grad_fn()->walk_.pre_hooks.push_back({t.impl()->output_nr, id, std::move(fn)});
     else t.impl()->hooks.emplace_back(id, std::move(fn));
     return id;
   }
@@ -67,7 +66,7 @@ struct Engine {
     return id;
   }
   static bool remove_hook(const Tensor& t, std::size_t id) {
-    if (t.grad_fn()) return std::erase_if(t.grad_fn()->pre_hooks_, [&](const Node::PreHook& h) { return h.id == id; }) > 0;
+    if (t.grad_fn()) return std::erase_if(t.grad_fn()->walk_.pre_hooks, [&](const PreHook& h) { return h.id == id; }) > 0;
     return std::erase_if(t.impl()->hooks, [&](const auto& h) { return h.first == id; }) > 0 ||
            std::erase_if(t.impl()->post_hooks, [&](const auto& h) { return h.first == id; }) > 0;
   }
@@ -125,9 +124,9 @@ struct Engine {
   /// otherwise reset the other walk's counts and buffers and lose its gradients.
   static bool claim(Node& n, std::uint64_t walk) {
     std::uint64_t holder = 0;
-    if (n.busy_.compare_exchange_strong(holder, walk, std::memory_order_acquire)) {
-      n.walk_id_ = walk;
-      n.pending_ = 0;
+    if (n.walk_.busy.compare_exchange_strong(holder, walk, std::memory_order_acquire)) {
+      n.walk_.walk_id = walk;
+      n.walk_.pending = 0;
       return true;
     }
     if (holder == walk) return false;
@@ -143,10 +142,10 @@ struct Engine {
     std::uint64_t walk;
     ~Hold() {
       for (Node* n : reached) {
-        if (n->busy_.load(std::memory_order_relaxed) != walk) continue;
-        n->grad_buffer_ = Tensor{};
-        for (Tensor& b : n->more_grad_buffers_) b = Tensor{};
-        n->busy_.store(0, std::memory_order_release);
+        if (n->walk_.busy.load(std::memory_order_relaxed) != walk) continue;
+        n->walk_.grad_buffer = Tensor{};
+        for (Tensor& b : n->walk_.more_grad_buffers) b = Tensor{};
+        n->walk_.busy.store(0, std::memory_order_release);
       }
     }
   };
@@ -189,7 +188,7 @@ struct Engine {
           continue;
         }
         if (claim(*m, walk)) reached.push_back(m);
-        ++m->pending_;
+        ++m->walk_.pending;
       }
     }
 
@@ -202,11 +201,11 @@ struct Engine {
     // With a capture: which nodes must run (some path from them reaches a captured input) and which
     // must receive gradient (those, and the nodes whose outputs are captured), found in reverse
     // topological order.
-    std::vector<std::uint8_t> run_it, receive;  // indexed through Node::run_index_
+    std::vector<std::uint8_t> run_it, receive;  // indexed through Node::walk_.run_index
     if (capture != nullptr) {
-      for (std::size_t k = 0; k < reached.size(); ++k) reached[k]->run_index_ = static_cast<std::int64_t>(k);
+      for (std::size_t k = 0; k < reached.size(); ++k) reached[k]->walk_.run_index = static_cast<std::int64_t>(k);
       std::vector<std::int64_t> pending(reached.size());
-      for (std::size_t k = 0; k < reached.size(); ++k) pending[k] = reached[k]->pending_;
+      for (std::size_t k = 0; k < reached.size(); ++k) pending[k] = reached[k]->walk_.pending;
       std::vector<Node*> order, ready;
       for (std::size_t k = 0; k < starts; ++k) {
         if (pending[k] == 0) ready.push_back(reached[k]);
@@ -216,26 +215,26 @@ struct Engine {
         ready.pop_back();
         order.push_back(n);
         for (const Edge& e : n->edges_) {
-          if (e.fn && --pending[e.fn->run_index_] == 0) ready.push_back(e.fn.get());
+          if (e.fn && --pending[e.fn->walk_.run_index] == 0) ready.push_back(e.fn.get());
         }
       }
       run_it.assign(reached.size(), 0);
       receive.assign(reached.size(), 0);
       for (const auto& [key, k] : capture->outputs) {
-        if (key.first->busy_.load(std::memory_order_relaxed) == walk) receive[key.first->run_index_] = 1;
+        if (key.first->walk_.busy.load(std::memory_order_relaxed) == walk) receive[key.first->walk_.run_index] = 1;
       }
       for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node* n = *it;
         bool needed = false;
         for (const Edge& e : n->edges_) {
           if (e.fn) {
-            needed = needed || receive[e.fn->run_index_];
+            needed = needed || receive[e.fn->walk_.run_index];
           } else if (const auto leaf = e.leaf.lock()) {
             for (const auto& [impl, k] : capture->leaves) needed = needed || impl == leaf.get();
           }
         }
-        run_it[n->run_index_] = needed;
-        receive[n->run_index_] = receive[n->run_index_] || needed;
+        run_it[n->walk_.run_index] = needed;
+        receive[n->walk_.run_index] = receive[n->walk_.run_index] || needed;
       }
     }
 
@@ -243,31 +242,31 @@ struct Engine {
     {
       std::vector<Node*> ready;
       for (std::size_t r = 0; r < roots.size(); ++r) {
-        if (Node* n = roots[r].grad_fn().get()) add_into(n->grad_buffer(roots[r].impl()->output_nr), gradients[r]);
+        if (Node* n = roots[r].grad_fn().get()) add_into(n->walk_.buffer(roots[r].impl()->output_nr), gradients[r]);
       }
       for (std::size_t k = 0; k < starts; ++k) {
-        if (reached[k]->pending_ == 0) ready.push_back(reached[k]);
+        if (reached[k]->walk_.pending == 0) ready.push_back(reached[k]);
       }
       std::vector<Tensor> gys;
       while (!ready.empty()) {
         Node* n = ready.back();
         ready.pop_back();
         gys.clear();
-        bool any = n->grad_buffer_.defined();
-        gys.push_back(std::move(n->grad_buffer_));
-        n->grad_buffer_ = Tensor{};
-        for (Tensor& b : n->more_grad_buffers_) {
+        bool any = n->walk_.grad_buffer.defined();
+        gys.push_back(std::move(n->walk_.grad_buffer));
+        n->walk_.grad_buffer = Tensor{};
+        for (Tensor& b : n->walk_.more_grad_buffers) {
           any = any || b.defined();
           gys.push_back(std::move(b));
           b = Tensor{};
         }
-        if (!n->pre_hooks_.empty()) node_hooks(*n, gys);
+        if (!n->walk_.pre_hooks.empty()) node_hooks(*n, gys);
         if (capture != nullptr) {
           for (const auto& [key, k] : capture->outputs) {
             if (key.first == n && gys[key.second].defined()) add_into(capture->results[k], gys[key.second]);
           }
         }
-        const bool run_node = any && (capture == nullptr || run_it[n->run_index_]);
+        const bool run_node = any && (capture == nullptr || run_it[n->walk_.run_index]);
         std::vector<Tensor> grads;
         if (run_node) {
           if (detail::hooks() != 0) [[unlikely]] grads = run_hooked(*n, gys, retain_graph, create_graph);
@@ -278,8 +277,10 @@ struct Engine {
           Tensor g = i < grads.size() ? std::move(grads[i]) : Tensor{};
           if (e.fn) {
             Node* m = e.fn.get();
-            if (g.defined() && (capture == nullptr || receive[m->run_index_])) add_into(m->grad_buffer(e.output_nr), std::move(g));
-            if (--m->pending_ == 0) ready.push_back(m);
+            if (g.defined() && (capture == nullptr || receive[m->walk_.run_index])) {
+              add_into(m->walk_.buffer(e.output_nr), std::move(g));
+            }
+            if (--m->walk_.pending == 0) ready.push_back(m);
           } else if (capture == nullptr) {
             const auto leaf = e.leaf.lock();
             if (!leaf) continue;
@@ -293,7 +294,7 @@ struct Engine {
             }
           }
         }
-        n->busy_.store(0, std::memory_order_release);
+        n->walk_.busy.store(0, std::memory_order_release);
       }
     }
   }

@@ -7,10 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "nabla/inspect.hpp"
 #include "nabla/op.hpp"
-#include "nabla/ops.hpp"
-#include "nabla/profile.hpp"
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -20,8 +17,8 @@ namespace nabla {
 void Context::save_one(const Tensor& t) {
   // A detached alias shares the storage (and so its version counter) but not the graph: saving
   // an op's own output would otherwise make a cycle tensor → node → saved tensor. Where it sat in
-  // the graph is kept beside it (SavedLink), for create_graph.
-  Saved& e = saved_.emplace_back();
+  // the graph is kept beside it (detail::SavedLink), for create_graph.
+  detail::SavedLink& e = saved_.emplace_back();
   if (!t.defined()) return;
   e.tensor = t.detach();
   e.version = t.version();
@@ -80,7 +77,7 @@ Node::~Node() {
   detail::counters().nodes.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void detail::Access::connect(Node& node, std::span<const Tensor* const> inputs) {
+void detail::Access::connect(Node& node, Context& ctx, std::span<const Tensor* const> inputs) {
   detail::counters().nodes.fetch_add(1, std::memory_order_relaxed);
   auto& edges_ = node.edges_;
   auto& input_shapes_ = node.input_shapes_;
@@ -88,7 +85,10 @@ void detail::Access::connect(Node& node, std::span<const Tensor* const> inputs) 
   edges_.reserve(inputs.size());
   input_shapes_.reserve(inputs.size());
   input_dtypes_.reserve(inputs.size());
-  for (const Tensor* t : inputs) {
+  ctx.recording_ = true;
+  ctx.node_ = &node;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor* t = inputs[i];
     Edge e;
     if (t->requires_grad()) {
       if (t->grad_fn()) {
@@ -96,6 +96,12 @@ void detail::Access::connect(Node& node, std::span<const Tensor* const> inputs) 
         e.output_nr = t->impl()->output_nr;
       } else {
         e.leaf = t->impl();
+      }
+      if (i < 32) {
+        ctx.needs_grad_ |= 1U << i;
+      } else {
+        ctx.more_needs_grad_.resize(inputs.size() - 32);
+        ctx.more_needs_grad_[i - 32] = true;
       }
     }
     edges_.push_back(std::move(e));
@@ -145,7 +151,7 @@ std::vector<Tensor> Node::run_backward(std::span<const Tensor> gys, bool retain_
     for (const Tensor& g : gys) graph_inputs = graph_inputs || (g.defined() && g.requires_grad());
     ctx.live_.assign(ctx.saved_.size(), Tensor{});
     for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
-      const Context::Saved& link = ctx.saved_[i];
+      const detail::SavedLink& link = ctx.saved_[i];
       Tensor& live = ctx.live_[i];
       if (auto leaf = link.leaf.lock()) {
         live = Tensor(std::move(leaf));
@@ -232,7 +238,7 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
     // under create_graph.
     Context& ctx = node->context();
     for (std::size_t i = 0; i < ctx.saved_.size(); ++i) {
-      Context::Saved& link = ctx.saved_[i];
+      detail::SavedLink& link = ctx.saved_[i];
       const Tensor& t = link.tensor;
       if (t.defined() && !link.fn && link.leaf.expired() && link.own_output < 0 &&
           t.impl()->storage == out.impl()->storage && t.shape() == out.shape()) {
@@ -240,7 +246,7 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
       }
     }
   }
-  node->more_grad_buffers_.resize(outs.empty() ? 0 : outs.size() - 1);
+  node->walk_.more_grad_buffers.resize(outs.empty() ? 0 : outs.size() - 1);
 }
 
 }  // namespace detail

@@ -16,6 +16,10 @@
 #include <vector>
 
 #include <cblas.h>
+#include <fmt/format.h>
+
+#include "nabla/cpu.hpp"
+#include "nabla/error.hpp"
 
 namespace nabla::detail {
 
@@ -189,3 +193,14 @@ void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(s
 }
 
 }  // namespace nabla::detail
+
+namespace nabla {
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
+  detail::set_thread_count(n);
+}
+
+int num_threads() { return detail::thread_count(); }
+
+}  // namespace nabla

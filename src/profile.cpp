@@ -1,9 +1,9 @@
 // src/profile.cpp — per-thread op timing totals.
 #include "nabla/profile.hpp"
 
-#include "nabla/op.hpp"
-
 #include <unordered_map>
+
+#include "inspect/hooks.hpp"
 
 namespace nabla::profile {
 

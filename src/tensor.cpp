@@ -8,8 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "nabla/ops.hpp"
-#include "nabla/kernels.hpp"
 #include "nabla/toolkit.hpp"
 #include "tensor_impl.hpp"
 

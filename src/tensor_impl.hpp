@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
-#include "nabla/op.hpp"
 #include "nabla/tensor.hpp"
 
 namespace nabla::detail {
@@ -45,7 +45,7 @@ struct TensorImpl {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
   std::uint32_t output_nr = 0;  // which output of grad_fn this tensor is
-  // Hooks on a leaf's incoming gradient (a non-leaf's live on its node: Node::pre_hooks_).
+  // Hooks on a leaf's incoming gradient (a non-leaf's live on its node's walk_.pre_hooks).
   std::vector<std::pair<std::size_t, std::function<Tensor(const Tensor&)>>> hooks;
   bool retains_grad = false;
   // A leaf's post-accumulate hooks, and the contributions of the current backward still to come.

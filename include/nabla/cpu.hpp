@@ -1,4 +1,5 @@
-// nabla/cpu.hpp — which of nabla's kernel levels runs on this CPU.
+// nabla/cpu.hpp — the CPU as nabla uses it: which of nabla's kernel levels runs on it, the number of
+// threads, and the BLAS.
 //
 // One build of libnabla runs on any x86-64 CPU. Its vectorized kernels (float32 convolution forward
 // and both backwards, the 2×2 max-pool, exp, sigmoid, tanh) are compiled once per instruction-set
@@ -33,5 +34,20 @@ struct CpuInfo {
 /// The level chosen for this process (decided on the first call, then fixed). Throws nabla::Error when
 /// NABLA_CPU names no level or one the CPU lacks.
 const CpuInfo& cpu_info();
+
+/// Threads of nabla's one pool, which runs its own parallel loops (float32 convolution, max-pooling),
+/// which give the same bits on any number, and the products (matmul and every layer built on it):
+/// OpenBLAS itself runs on one thread, and a product large enough to gain is split into parts, one
+/// OpenBLAS call each, over the pool; smaller ones run on the calling thread. Initially OpenBLAS's
+/// default (OPENBLAS_NUM_THREADS, else the number of CPUs); nabla sets OpenBLAS to one thread when
+/// it first needs a thread count.
+void set_num_threads(int n);
+int num_threads();
+/// The BLAS library, its build options and the kernel set it runs, e.g. "OpenBLAS 0.3.21
+/// DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64, core SkylakeX". OpenBLAS 0.3.21 (Debian 12)
+/// does not know CPUs newer than itself and falls back to its slow SSE3 "Prescott" kernels; when
+/// that happens and OPENBLAS_CORETYPE is unset, nabla selects the kernels the CPU supports as it
+/// loads (AVX-512: SkylakeX; AVX2 + FMA: Haswell) and says so here.
+std::string blas_info();
 
 }  // namespace nabla

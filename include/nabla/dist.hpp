@@ -29,9 +29,9 @@
 #include <string_view>
 #include <vector>
 
+#include "nabla/evaluation.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/tensor.hpp"
-#include "nabla/train.hpp"
 
 namespace nabla::dist {
 

@@ -199,20 +199,10 @@ void reset_warnings();
 void set_warning_handler(std::function<void(std::string_view)> handler);
 
 namespace detail {
+/// The L2 norm of a tensor, and whether an AnomalyGuard is active on this thread (for tests; the
+/// rest of the hooks the engine calls are in src/inspect/hooks.hpp).
 double l2_norm(const Tensor& t);
-bool all_finite(const Tensor& t);
 bool anomaly_active();
-// Throws NumericError when `out` holds a NaN or infinity: names the op, its inputs, the module.
-void check_forward(std::string_view op, std::span<const Tensor* const> inputs, const Tensor& out);
-void check_backward(const Node& node, std::span<const Tensor> grad_outputs, const std::vector<Tensor>& grads);
-// The module path of the code running now ("Sequential › [2] Linear(30, 10)"; empty outside modules).
-const std::string& scope();
-/// Issues warning `key` once (if warnings are on).
-void warn_once(std::string_view key, std::string_view message);
-/// Whether warning `key` would still be issued; warn_pending_any: whether any could be (a cheap
-/// test for costs to skip their checks).
-bool warn_pending(std::string_view key);
-bool warn_pending_any();
 }  // namespace detail
 
 }  // namespace nabla::inspect

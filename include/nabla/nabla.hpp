@@ -6,6 +6,7 @@
 #include "nabla/data.hpp"
 #include "nabla/dist.hpp"
 #include "nabla/error.hpp"
+#include "nabla/evaluation.hpp"
 #include "nabla/gradcheck.hpp"
 #include "nabla/inspect.hpp"
 #include "nabla/io.hpp"

@@ -49,48 +49,19 @@
 
 #include <any>
 #include <array>
-#include <atomic>
 #include <concepts>
 #include <cstdint>
-#include <functional>
-#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
+#include "nabla/detail/graph.hpp"  // internal: the engine's parts of Context and Node
 #include "nabla/tensor.hpp"
 
 namespace nabla {
-
-class Node;
-
-namespace detail {
-struct Access;  // what apply() reaches inside Context and Node
-struct Engine;  // the backward walk (src/autograd.cpp)
-
-// The inspection hooks (nabla/profile.hpp, nabla/inspect.hpp) active on this thread, as bits; ops
-// and the backward walk consult them at one point each and take the plain path while they are 0.
-enum Hook : unsigned { kProfileHook = 1, kAnomalyHook = 2, kGradNormHook = 4 };
-unsigned hooks();
-/// Sets or clears one hook bit and returns whether it was set before (guards restore it).
-bool set_hook(Hook h, bool on);
-
-}  // namespace detail
-
-namespace inspect::detail {
-// Whether the pairing advice of nabla/inspect.hpp watches op `name` (the costs), and whether any
-// advice is still to be given; advise() looks at the inputs and warns once per kind.
-constexpr bool advised(std::string_view name) {
-  return name == "quadratic_cost" || name == "binary_cross_entropy" || name == "binary_cross_entropy_with_logits" ||
-         name == "nll_loss" || name == "softmax_cross_entropy";
-}
-bool warn_pending_any();
-void advise(std::string_view op, std::span<const Tensor* const> inputs);
-}  // namespace inspect::detail
 
 /// What backward returns: one gradient per tensor input of the op, in order. For an op with
 /// several outputs, also what it receives: one gradient per output.
@@ -118,7 +89,6 @@ class Context {
     for (std::size_t i = 0; i < N; ++i) out[i] = saved(i);
     return out;
   }
-  std::size_t saved_count() const { return saved_.size(); }
   /// Whether tensor input i needs a gradient in this call.
   bool needs_grad(std::size_t input) const {
     if (input < 32) return (needs_grad_ >> input) & 1U;
@@ -154,18 +124,7 @@ class Context {
   [[noreturn]] void state_error() const;
   [[noreturn]] void input_error(std::size_t i) const;
 
-  // Where a saved tensor sits in the graph, to reconnect it under create_graph: an input that is a
-  // leaf (weakly held: the graph never keeps a leaf, and so its .grad, alive), an input made by
-  // another node, or output `own_output` of this op.
-  struct Saved {
-    Tensor tensor;              // a detached alias
-    std::uint64_t version = 0;  // of its storage when saved
-    std::weak_ptr<detail::TensorImpl> leaf;
-    std::shared_ptr<Node> fn;
-    std::uint32_t output_nr = 0;
-    std::int32_t own_output = -1;
-  };
-  std::vector<Saved> saved_;
+  std::vector<detail::SavedLink> saved_;
   std::vector<Tensor> live_;  // the saved tensors reconnected, while a create_graph backward runs
   std::any state_;
   const Node* node_ = nullptr;
@@ -186,8 +145,9 @@ struct Edge {
   bool needs_grad() const { return fn != nullptr || !leaf.expired(); }
 };
 
-/// A recorded op in the graph. Tensors own the node that produced them; a node owns the nodes of
-/// its inputs through its edges, so a graph lives exactly as long as some tensor refers to it.
+/// A recorded op in the graph (what Tensor::grad_fn() returns). Tensors own the node that produced
+/// them; a node owns the nodes of its inputs through its edges, so a graph lives exactly as long as
+/// some tensor refers to it.
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const Node&) = delete;
@@ -236,7 +196,6 @@ class Node : public std::enable_shared_from_this<Node> {
     Shape shape;
     Dtype dtype;
   };
-  Tensor& grad_buffer(std::uint32_t k) { return k == 0 ? grad_buffer_ : more_grad_buffers_[k - 1]; }
 
   std::vector<Edge> edges_;
   std::vector<Shape> input_shapes_;
@@ -247,23 +206,7 @@ class Node : public std::enable_shared_from_this<Node> {
   std::string scope_;
   double grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   bool released_ = false;
-  // Scratch space of the backward walk (see src/autograd.cpp).
-  // Tensor hooks of this node's outputs (Tensor::register_hook on a non-leaf), by output and id.
-  struct PreHook {
-    std::uint32_t output_nr;
-    std::size_t id;
-    std::function<Tensor(const Tensor&)> fn;
-  };
-  std::vector<PreHook> pre_hooks_;
-  std::uint64_t walk_id_ = 0;
-  // The walk that holds this node now (0: none). A walk claims each node it reaches before
-  // touching the scratch fields and gives it back once the node has run, so a second walk reaching
-  // it meanwhile (a backward from a hook, another thread) is refused instead of corrupting them.
-  std::atomic<std::uint64_t> busy_{0};
-  std::int64_t pending_ = 0;
-  std::int64_t run_index_ = 0;
-  Tensor grad_buffer_;
-  std::vector<Tensor> more_grad_buffers_;
+  detail::NodeWalk walk_;  // the backward walk's scratch space and the outputs' tensor hooks
 };
 
 inline std::size_t Context::node_inputs() const { return node_ == nullptr ? 0 : node_->num_inputs(); }
@@ -277,218 +220,32 @@ inline Dtype Context::input_dtype(std::size_t i) const {
 }
 
 namespace detail {
-/// What an op's forward returns: one tensor, a fixed number, or a number known at run time.
-template <class R>
-inline constexpr bool kTensorArray = false;
-template <std::size_t N>
-inline constexpr bool kTensorArray<std::array<Tensor, N>> = N >= 1;
-template <class R>
-concept OpOutputs = std::same_as<R, Tensor> || std::same_as<R, std::vector<Tensor>> || kTensorArray<R>;
-
-inline std::span<Tensor> as_span(Tensor& t) { return {&t, 1}; }
-inline std::span<Tensor> as_span(std::vector<Tensor>& v) { return v; }
-template <std::size_t N>
-std::span<Tensor> as_span(std::array<Tensor, N>& a) {
-  return a;
+template <class Op, class... Args>
+auto apply_op(const Op& op, std::span<const Tensor* const> inputs, const Args&... args);  // detail/apply.hpp
 }
-}  // namespace detail
-
-/// The node type `apply` records for an op struct Op.
-template <class Op>
-class OpNode final : public Node {
- public:
-  explicit OpNode(const Op& op) : op_(op) {}
-  std::string_view name() const override { return Op::name; }
-  bool differentiable_backward() const override {
-    if constexpr (requires { Op::differentiable_backward; }) {
-      return Op::differentiable_backward;
-    } else {
-      return false;
-    }
-  }
-
- private:
-  friend struct detail::Access;
-
-  Grads call_backward(std::span<const Tensor> gys) override {
-    if constexpr (requires { op_.backward(ctx_, gys[0]); }) {
-      return op_.backward(ctx_, gys[0]);
-    } else {
-      return op_.backward(ctx_, Grads(gys.begin(), gys.end()));
-    }
-  }
-  Context& context() override { return ctx_; }
-
-  Op op_;
-  Context ctx_;
-};
-
-namespace detail {
-struct Access {
-  template <class Op>
-  static auto forward_recorded(OpNode<Op>& node, std::uint32_t needs_grad, const auto&... xs) {
-    node.ctx_.needs_grad_ = needs_grad;
-    node.ctx_.recording_ = true;
-    node.ctx_.node_ = &node;
-    NoGradGuard no_grad;
-    return node.op_.forward(node.ctx_, xs...);
-  }
-  static void connect(Node& node, std::span<const Tensor* const> inputs);
-  /// The GraphError of an op whose forward returned an undefined tensor (as output k of n > 1).
-  [[noreturn]] static void undefined_output(std::string_view op, std::size_t k, std::size_t n);
-  /// Checks an unrecorded op's outputs as attach checks a recorded one's.
-  static void check_defined(std::string_view op, std::span<const Tensor> outs) {
-    for (std::size_t k = 0; k < outs.size(); ++k) {
-      if (!outs[k].defined()) [[unlikely]] undefined_output(op, k, outs.size());
-    }
-  }
-  static void set_scope(Node& node, const std::string& scope) { node.scope_ = scope; }
-  /// Makes outs[k] output k of `node` (aliasing one first if it is an input, another output, or
-  /// already belongs to a graph).
-  static void attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, std::span<const Tensor* const> inputs);
-  template <class Op>
-  static auto forward_recorded_vector(OpNode<Op>& node, const std::vector<Tensor>& xs) {
-    node.ctx_.recording_ = true;
-    node.ctx_.node_ = &node;
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      if (!xs[i].requires_grad()) continue;
-      if (i < 32) {
-        node.ctx_.needs_grad_ |= 1U << i;
-      } else {
-        node.ctx_.more_needs_grad_.resize(xs.size() - 32);
-        node.ctx_.more_needs_grad_[i - 32] = true;
-      }
-    }
-    NoGradGuard no_grad;
-    return node.op_.forward(node.ctx_, xs);
-  }
-};
-
-/// The inputs of Op that may be undefined, as bits (Op::optional_inputs, else none).
-template <class Op>
-constexpr std::uint32_t optional_inputs() {
-  if constexpr (requires { Op::optional_inputs; }) {
-    return Op::optional_inputs;
-  } else {
-    return 0;
-  }
-}
-/// "op: input i is an undefined tensor" (ValueError).
-[[noreturn]] void undefined_input(std::string_view op, std::size_t i);
-/// Refuses an undefined input that is not optional, naming the op.
-inline void check_inputs_defined(std::string_view op, std::span<const Tensor* const> inputs, std::uint32_t optional) {
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]->defined() && (i >= 32 || !((optional >> i) & 1U))) [[unlikely]] {
-      undefined_input(op, i);
-    }
-  }
-}
-
-/// apply without the hooks: what runs while none is active.
-template <class Op, class... Ts>
-auto apply_plain(const Op& op, const Ts&... inputs) {
-  static_assert(sizeof...(Ts) >= 1 && sizeof...(Ts) <= 32, "an op takes 1 to 32 tensor inputs");
-  static_assert(std::convertible_to<decltype(Op::name), std::string_view>,
-                "an op struct needs: static constexpr std::string_view name = \"...\";");
-  using R = decltype(op.forward(std::declval<Context&>(), inputs...));
-  static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
-  const bool record = grad_enabled() && (static_cast<const Tensor&>(inputs).requires_grad() || ...);
-  if (!record) {
-    Context ctx;
-    R out = op.forward(ctx, inputs...);
-    Access::check_defined(Op::name, as_span(out));
-    return out;
-  }
-  auto node = std::make_shared<OpNode<Op>>(op);
-  std::uint32_t mask = 0, bit = 1;
-  ((mask |= static_cast<const Tensor&>(inputs).requires_grad() ? bit : 0U, bit <<= 1), ...);
-  const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
-  Access::connect(*node, ins);
-  R out = Access::forward_recorded(*node, mask, inputs...);
-  Access::attach(as_span(out), node, ins);
-  return out;
-}
-
-/// The same for an op whose forward takes a vector of tensors.
-template <class Op>
-auto apply_plain_vector(const Op& op, const std::vector<Tensor>& inputs) {
-  using R = decltype(op.forward(std::declval<Context&>(), inputs));
-  static_assert(OpOutputs<R>, "forward returns a Tensor, a std::array<Tensor, N> or a std::vector<Tensor>");
-  bool record = false;
-  if (grad_enabled()) {
-    for (const Tensor& t : inputs) record = record || t.requires_grad();
-  }
-  if (!record) {
-    Context ctx;
-    R out = op.forward(ctx, inputs);
-    Access::check_defined(Op::name, as_span(out));
-    return out;
-  }
-  auto node = std::make_shared<OpNode<Op>>(op);
-  std::vector<const Tensor*> ins;
-  ins.reserve(inputs.size());
-  for (const Tensor& t : inputs) ins.push_back(&t);
-  Access::connect(*node, ins);
-  R out = Access::forward_recorded_vector(*node, inputs);
-  Access::attach(as_span(out), node, ins);
-  return out;
-}
-
-/// apply with the hooks that are active: advice before, profile time around, anomaly checks after.
-void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs);
-void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
-                  double start_us);
-double hook_clock_us();
-
-template <class Op, class... Ts>
-auto apply_hooked(const Op& op, const Ts&... inputs) {
-  const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
-  hooked_before(Op::name, inspect::detail::advised(Op::name), ins);
-  const double t0 = hook_clock_us();
-  auto out = apply_plain(op, inputs...);
-  hooked_after(Op::name, ins, as_span(out), t0);
-  return out;
-}
-}  // namespace detail
 
 /// Runs op on the inputs, recording a node when grad mode is on and some input requires grad.
 /// Returns what Op::forward returns: a Tensor, or one per output.
 template <class Op, class... Ts>
   requires(std::convertible_to<const Ts&, const Tensor&> && ...)
 auto apply(const Op& op, const Ts&... inputs) {
-  constexpr bool advised = inspect::detail::advised(Op::name);
-  {
-    const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
-    detail::check_inputs_defined(Op::name, ins, detail::optional_inputs<Op>());
-  }
-  const OpScope scope(Op::name);  // allocation errors below name this op
-  if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
-    return detail::apply_hooked(op, inputs...);
-  }
-  return detail::apply_plain(op, inputs...);
+  static_assert(sizeof...(Ts) >= 1 && sizeof...(Ts) <= 32, "an op takes 1 to 32 tensor inputs");
+  static_assert(std::convertible_to<decltype(Op::name), std::string_view>,
+                "an op struct needs: static constexpr std::string_view name = \"...\";");
+  const std::array<const Tensor*, sizeof...(Ts)> ins{&static_cast<const Tensor&>(inputs)...};
+  return detail::apply_op(op, ins, inputs...);
 }
 
 /// Runs an op whose forward takes `const std::vector<Tensor>&` (a run-time number of inputs).
 template <class Op>
   requires requires(const Op& op, Context& ctx, const std::vector<Tensor>& xs) { op.forward(ctx, xs); }
 auto apply(const Op& op, const std::vector<Tensor>& inputs) {
-  constexpr bool advised = inspect::detail::advised(Op::name);
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) [[unlikely]] {
-      detail::undefined_input(Op::name, i);
-    }
-  }
-  const OpScope scope(Op::name);  // allocation errors below name this op
-  if (detail::hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
-    std::vector<const Tensor*> ins;
-    for (const Tensor& t : inputs) ins.push_back(&t);
-    detail::hooked_before(Op::name, advised, ins);
-    const double t0 = detail::hook_clock_us();
-    auto out = detail::apply_plain_vector(op, inputs);
-    detail::hooked_after(Op::name, ins, detail::as_span(out), t0);
-    return out;
-  }
-  return detail::apply_plain_vector(op, inputs);
+  std::vector<const Tensor*> ins;
+  ins.reserve(inputs.size());
+  for (const Tensor& t : inputs) ins.push_back(&t);
+  return detail::apply_op(op, ins, inputs);
 }
 
 }  // namespace nabla
+
+#include "nabla/detail/apply.hpp"  // internal: OpNode and the one path of every apply call

@@ -8,13 +8,12 @@
 //
 // Forward time is measured around each apply() and includes the ops an op calls inside its own
 // forward (a conv2d's internal reshape, say); backward time is each node's backward in the
-// engine's walk. Costs one branch per op when no Scope is active (the hook bits of nabla/op.hpp).
+// engine's walk. Costs one branch per op when no Scope is active (the hook bits, src/inspect/hooks.hpp).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <string_view>
 
 namespace nabla::profile {
 
@@ -36,11 +35,5 @@ class Scope {
 std::map<std::string, OpStats> totals();
 /// Forgets this thread's totals.
 void reset();
-
-namespace detail {
-bool active();
-void add_forward(std::string_view op, double us);
-void add_backward(std::string_view op, double us);
-}  // namespace detail
 
 }  // namespace nabla::profile

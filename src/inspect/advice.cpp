@@ -6,6 +6,7 @@
 #include "nabla/inspect.hpp"
 #include "nabla/op.hpp"
 #include "nabla/toolkit.hpp"
+#include "hooks.hpp"
 
 namespace nabla::inspect::detail {
 

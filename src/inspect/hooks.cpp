@@ -1,5 +1,5 @@
 // src/inspect/hooks.cpp — anomaly mode, gradient-norm recording, module paths and the one-time
-// warnings: the guards set the hook bits that apply() and the backward walk consult (nabla/op.hpp).
+// warnings: the guards set the hook bits that apply() and the backward walk consult (hooks.hpp).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "nabla/op.hpp"
 #include "nabla/inspect.hpp"
 #include "nabla/profile.hpp"
+#include "hooks.hpp"
 
 namespace nabla::inspect {
 namespace {
@@ -190,8 +191,9 @@ double hook_clock_us() {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs) {
+double hooked_before(std::string_view op, bool advised, std::span<const Tensor* const> inputs) {
   if (advised && inspect::detail::warn_pending_any()) inspect::detail::advise(op, inputs);
+  return hook_clock_us();
 }
 
 void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,

@@ -20,8 +20,8 @@
 #include <type_traits>
 
 #include "gemm.hpp"
+#include "nabla/cpu.hpp"
 #include "nabla/kernels.hpp"
-#include "nabla/train.hpp"
 #include "../parallel.hpp"
 
 extern "C" {

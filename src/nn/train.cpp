@@ -1,4 +1,4 @@
-// src/nn/train.cpp — evaluation, the progress bar, thread control.
+// src/nn/train.cpp — evaluation and the progress bar.
 #include "nabla/train.hpp"
 
 #include <unistd.h>
@@ -10,13 +10,6 @@
 #include "../parallel.hpp"
 
 namespace nabla {
-
-void set_num_threads(int n) {
-  if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
-  detail::set_thread_count(n);
-}
-
-int num_threads() { return detail::thread_count(); }
 
 namespace train {
 
