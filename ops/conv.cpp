@@ -8,14 +8,9 @@
 // backward, with G the gradient gy as [F, N·Ho·Wo]: gw = G · colsᵀ, gb = row sums of G,
 // gx = col2im(Wᵀ · G). Each gradient only if its input needs one.
 //
-// Two implementations (docs/design.md, "Convolution and pooling"):
-// - float32 at avx2 or avx512 level (kernels::conv_fast): nabla's own GEMM tiles, image by image, reading and
-//   writing NCHW directly. For stride 1 the weight gradient reads x itself (implicit im2col), so the
-//   forward saves x — with padding, x padded with zeros once, which the forward also convolves
-//   without padding; otherwise it saves the columns it made.
-// - otherwise (float64, generic level): im2col + OpenBLAS over the whole batch, a few images at a time,
-//   saving cols for gw, or none in inference (streamed).
-// w is saved for gx only if x needs a gradient; which path forward took is the context's state.
+// How the products run (the level's tiles or im2col + OpenBLAS, and so what the weight gradient
+// reads) is the kernels' choice (nabla/kernels.hpp); the forward saves what they return. w is saved
+// for gx only if x needs a gradient.
 #include <limits>
 #include <string>
 
@@ -28,9 +23,6 @@ namespace nabla {
 namespace ops {
 
 namespace {
-// w [F, C, kh, kw] as the [F, C·kh·kw] matrix of the GEMMs (explicit: with F = 0, -1 could not be inferred).
-Tensor weight_matrix(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
-
 // The checks shared by every convolution entry point: stride ≥ 1, 0 ≤ padding ≤ 2^40 (an axis is no
 // longer), so that H + 2·padding and the window arithmetic cannot wrap.
 void check_window_args(std::string_view op, std::int64_t stride, std::int64_t padding) {
@@ -51,8 +43,7 @@ struct ConvInputGrad {
   kernels::Window2d win;
   Tensor forward(Context& ctx, const Tensor& gy, const Tensor& w) const {
     ctx.save(gy, w);
-    if (kernels::conv_fast(gy)) return kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
-    return kernels::conv2d_input_grad(weight_matrix(w), kernels::unfold_batch(gy), x_shape, win);
+    return kernels::conv2d_input_grad(w, gy, x_shape, win);
   }
   Grads backward(Context& ctx, const Tensor& ggx) const;
 };
@@ -86,9 +77,6 @@ struct Conv2d {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
 
-  // Which kernels forward used, so backward uses the same ones (and knows what it saved).
-  enum class Path { fast, portable };
-
   kernels::Window2d window(const Shape& w_shape) const { return {w_shape[2], w_shape[3], stride, padding}; }
 
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
@@ -114,29 +102,13 @@ struct Conv2d {
                                    x.shape(), padding));
     }
     checked_bytes(name, Shape{x.shape()[0], w.shape()[0], oh, ow}, x.dtype());  // the output, before any work
-    if (kernels::conv_fast(x)) {  // float32 at avx2 or avx512 level: nabla's own tiles, image by image
-      ctx.set_state(Path::fast);
-      // The weight gradient reads x itself (stride 1, no padding) or the columns kept here.
-      const bool reads_x = kernels::conv_fast_reads_x(win);
-      Tensor cols;
-      Tensor y = kernels::conv2d_forward_fast(x, w, b, win, ctx.needs_grad(1) && !reads_x ? &cols : nullptr);
-      ctx.save(ctx.needs_grad(1) ? (reads_x ? x : cols) : Tensor{}, ctx.needs_grad(0) ? w : Tensor{},
-               ctx.needs_grad(1) ? x : Tensor{});  // x (a handle) for create_graph
-      return y;
-    }
-    ctx.set_state(Path::portable);
-    const Tensor wm = weight_matrix(w);
-    if (!ctx.needs_grad(1)) {  // no weight gradient: cols need not be kept
-      ctx.save(Tensor{}, ctx.needs_grad(0) ? w : Tensor{}, Tensor{});
-      return kernels::conv2d_forward_streamed(x, wm, b, win);
-    }
-    const Tensor cols = kernels::im2col(x, win);
-    ctx.save(cols, ctx.needs_grad(0) ? w : Tensor{}, x);
-    return kernels::conv2d_forward(wm, cols, b, Shape{x.shape()[0], w.shape()[0], oh, ow});
+    kernels::ConvForward r = kernels::conv2d_forward(x, w, b, win, ctx.needs_grad(1));
+    ctx.save(r.saved, ctx.needs_grad(0) ? w : Tensor{}, ctx.needs_grad(1) ? x : Tensor{});  // x (a handle) for create_graph
+    return r.y;
   }
 
   Grads backward(Context& ctx, const Tensor& gy) const {
-    auto [cols, w, x] = ctx.saved<3>();
+    auto [saved, w, x] = ctx.saved<3>();
     const Shape& x_shape = ctx.input_shape(0);
     const Shape& w_shape = ctx.input_shape(1);
     const kernels::Window2d win = window(w_shape);
@@ -147,18 +119,8 @@ struct Conv2d {
       if (ctx.needs_grad(2)) gb = sum(gy, {0, 2, 3});
       return {gx, gw, gb};
     }
-    if (ctx.state<Path>() == Path::fast) {
-      if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad_fast(w, gy, x_shape, win);
-      if (ctx.needs_grad(1)) {
-        gw = kernels::conv2d_weight_grad_fast(gy, cols, x_shape, w_shape, win, ctx.needs_grad(2) ? &gb : nullptr);
-      } else if (ctx.needs_grad(2)) {
-        gb = kernels::plane_sums(gy);
-      }
-      return {gx, gw, gb};
-    }
-    const Tensor g = kernels::unfold_batch(gy, ctx.needs_grad(2) ? &gb : nullptr);
-    if (ctx.needs_grad(0)) gx = kernels::conv2d_input_grad(weight_matrix(w), g, x_shape, win);
-    if (ctx.needs_grad(1)) gw = kernels::gemm(g, cols, false, true).reshape(w_shape);
+    kernels::conv2d_backward(gy, w, saved, x_shape, w_shape, win, ctx.needs_grad(0) ? &gx : nullptr,
+                             ctx.needs_grad(1) ? &gw : nullptr, ctx.needs_grad(2) ? &gb : nullptr);
     return {gx, gw, gb};
   }
 };

@@ -50,8 +50,7 @@ struct Add {
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
-    if (Tensor y = kernels::arith_fast('+', a, b, out); y.defined()) return y;
-    return broadcast_zip(a, b, out, [](auto x, auto y) { return x + y; });
+    return kernels::add(a, b, out);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     return {reduce_to_input(ctx, 0, gy), reduce_to_input(ctx, 1, gy)};
@@ -64,8 +63,7 @@ struct Sub {
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
-    if (Tensor y = kernels::arith_fast('-', a, b, out); y.defined()) return y;
-    return broadcast_zip(a, b, out, [](auto x, auto y) { return x - y; });
+    return kernels::sub(a, b, out);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     return {reduce_to_input(ctx, 0, gy), ctx.needs_grad(1) ? neg(sum_to(gy, ctx.input_shape(1))) : Tensor{}};
@@ -79,8 +77,7 @@ struct Mul {
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
     ctx.save(ctx.needs_grad(1) ? a : Tensor{}, ctx.needs_grad(0) ? b : Tensor{});
-    if (Tensor y = kernels::arith_fast('*', a, b, out); y.defined()) return y;
-    return broadcast_zip(a, b, out, [](auto x, auto y) { return x * y; });
+    return kernels::mul(a, b, out);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, b] = ctx.saved<2>();
@@ -95,8 +92,7 @@ struct Div {
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
     const Shape out = binary_shape(name, a, b);
-    Tensor y = kernels::arith_fast('/', a, b, out);
-    if (!y.defined()) y = broadcast_zip(a, b, out, [](auto x, auto z) { return x / z; });
+    Tensor y = kernels::div(a, b, out);
     ctx.save(b, ctx.needs_grad(1) ? y : Tensor{});
     return y;
   }

@@ -16,9 +16,13 @@ namespace nabla::kernels {
 
 // ---- elementwise and reductions (src/kernels/kernels.cpp) -----------------------------------------
 
-/// y = 1 / (1 + e^−x). float32 at avx2 and avx512 level (nabla/cpu.hpp): a vector at a time, e^−x
-/// from a degree-5 polynomial after range reduction (Cephes' expf, within 2 ulp of the exact value),
-/// the same bits at both levels; NaN stays NaN. Otherwise std::exp element by element.
+// Each kernel runs at every CPU level (nabla/cpu.hpp) with the same bits: float32 through the loops of
+// the level cpu_info() chose (vectors of 8 or 16 at avx2 and avx512 level), everything else, and every
+// float32 at generic level, through the portable loops. Which level runs is never the caller's concern.
+
+/// y = 1 / (1 + e^−x). float32 at avx2 and avx512 level: a vector at a time, e^−x from a degree-5
+/// polynomial after range reduction (Cephes' expf, within 2 ulp of the exact value), the same bits at
+/// both levels; NaN stays NaN. Otherwise std::exp element by element.
 Tensor sigmoid(const Tensor& x);
 /// tanh x; float32 at avx2 and avx512 level a vector at a time: 1 − 2/(e^{2|x|} + 1) with the sign of x from
 /// |x| = 0.625 on (the e^x below), Cephes' odd polynomial under it; NaN stays NaN. Otherwise std::tanh.
@@ -26,11 +30,17 @@ Tensor tanh(const Tensor& x);
 /// e^x; float32 at avx2 and avx512 level a vector at a time with the same polynomial (within 2 ulp),
 /// else std::exp.
 Tensor exp(const Tensor& x);
-/// a op b for op '+', '-', '*' or '/' in float32, a vector at a time at avx2 and avx512 level, when a and
-/// b both have shape `out` or one of them has a single element (and the other shape `out`); otherwise
-/// (another dtype or broadcast, generic level) an undefined Tensor, and the caller's loop runs. The
-/// same bits as that loop: each result is one rounded operation.
-Tensor arith_fast(char op, const Tensor& a, const Tensor& b, const Shape& out);
+/// a + b, a − b, a ⊙ b, a / b of one floating dtype, broadcast to `out` (their broadcast shape). Each
+/// result is one rounded operation at every level; float32 operands that both have shape `out`, or one
+/// of a single element, run a vector at a time at avx2 and avx512 level.
+Tensor add(const Tensor& a, const Tensor& b, const Shape& out);
+Tensor sub(const Tensor& a, const Tensor& b, const Shape& out);
+Tensor mul(const Tensor& a, const Tensor& b, const Shape& out);
+Tensor div(const Tensor& a, const Tensor& b, const Shape& out);
+/// The plain SGD step in place: w[i] = keep·w[i] − step·g[i] for i < n, two products and a difference,
+/// each rounded (no FMA), so that every level gives the same bits.
+void sgd_step(float* w, const float* g, std::int64_t n, float keep, float step);
+void sgd_step(double* w, const double* g, std::int64_t n, double keep, double step);
 
 /// Sums x over the axes that broadcasting stretched from `shape` (which broadcasts to x.shape()).
 Tensor sum_to(const Tensor& x, const Shape& shape);
@@ -116,7 +126,7 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 /// [batch..., M, N], no per-entry allocation. Inner dimensions checked as gemm's.
 Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch);
 
-// ---- convolution (src/kernels/conv_*.cpp) ----------------------------------------------------------
+// ---- convolution (src/kernels/conv.cpp, conv_tiled.cpp) ----------------------------------------------------------
 
 /// The geometry of a 2-d window sliding over an H×W plane.
 struct Window2d {
@@ -125,43 +135,32 @@ struct Window2d {
   std::int64_t out_w(std::int64_t w) const { return (w + 2 * padding - kw) / stride + 1; }
 };
 
+/// What a convolution's forward returns: y [N, F, Ho, Wo], and what its backward reads for the weight
+/// gradient (the kernel's choice — the im2col columns, x itself, or x padded; undefined when not kept).
+struct ConvForward {
+  Tensor y;
+  Tensor saved;
+};
+/// y = conv(x, w) + bias for x [N, C, H, W], w [F, C, kh, kw], bias [F] or undefined; `keep`: a weight
+/// gradient will be asked for, so keep what it reads. float32 at avx2 and avx512 level runs nabla's own
+/// GEMM tiles image by image, straight from and to NCHW; otherwise im2col + OpenBLAS a few images at a
+/// time (without `keep` streamed: the whole cols matrix never exists).
+ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep);
+/// The gradients of conv2d_forward for gy [N, F, Ho, Wo], into those of gx, gw, gb not null: gx needs
+/// w; gw needs `saved` (from a forward with keep); gb = gy summed over all axes but 1.
+void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, const Shape& x_shape, const Shape& w_shape,
+                     const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb);
+/// gx alone, from the weights and gy (the transposed convolution of gy).
+Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
+
 /// cols [C·kh·kw, N·Ho·Wo]: row (c, p, q), column (n, i, j) holds x[n, c, i·s + p − pad, j·s + q − pad]
 /// (0 outside the image). One GEMM with the [F, C·kh·kw] weights then convolves the whole batch.
 Tensor im2col(const Tensor& x, const Window2d& w);
-/// y [N, F, Ho, Wo] = the GEMM of the weights wm [F, C·kh·kw] with cols (from im2col) plus bias,
-/// a few images at a time so each product block stays in cache while it is moved to NCHW.
-Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape);
-/// The same from x itself, im2col included, a few images at a time: the whole cols matrix never
-/// exists (for when no weight gradient needs it, as in inference).
-Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& bias, const Window2d& w);
-/// gx = col2im(wmᵀ · G) for G = unfold_batch(gy) [F, N·P], a few images at a time (the full
-/// [C·kh·kw, N·P] product never exists).
-Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& w);
 /// [N, F, P] → [F, N·P]; with `sums`, also y summed over all but axis 1 ([F], the bias gradient),
 /// in the same pass.
 Tensor unfold_batch(const Tensor& y, Tensor* sums = nullptr);
 /// y [N, F, …] summed over all axes but 1 ([F]: a convolution's bias gradient).
 Tensor plane_sums(const Tensor& y);
-
-/// Float convolution with nabla's own GEMM tiles, image by image, straight from and to NCHW (no
-/// unfold or fold of the batch). conv_fast(x) says whether they serve x: float32, at avx2 or avx512
-/// kernel level (nabla/cpu.hpp); otherwise the functions above do the work.
-bool conv_fast(const Tensor& x);
-/// y = conv(x, w) + bias; with `cols`, keeps there what conv2d_weight_grad_fast reads: for stride 1
-/// with padding p, x with p zeros around each plane [N, C, H + 2p, W + 2p] (the convolution then
-/// runs on it without padding); for other strides, each image's im2col block, [N, C·kh·kw, Ho·Wo].
-Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols);
-/// gx = col2im(Wᵀ · gy[n]) image by image, gy [N, F, Ho, Wo] read in place (stride 1 with padding:
-/// the gradient of the padded input, gathered without padding, then cropped).
-Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
-/// Whether conv2d_weight_grad_fast reads x itself (stride 1, no padding: im2col done implicitly)
-/// rather than columns kept by the forward.
-bool conv_fast_reads_x(const Window2d& win);
-/// gw = Σ_n gy[n] · cols[n]ᵀ, reshaped to `w_shape`, where src is x when conv_fast_reads_x(win), else
-/// what conv2d_forward_fast kept (the padded x for stride 1: implicit im2col again; or the columns);
-/// with `bias_grad`, also gy summed over all axes but 1 there.
-Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
-                               const Window2d& win, Tensor* bias_grad);
 
 // ---- pooling (src/kernels/pool.cpp) ----------------------------------------------------------------
 

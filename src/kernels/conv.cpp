@@ -1,10 +1,13 @@
-// src/kernels/conv.cpp — the portable convolution: im2col + one OpenBLAS GEMM over a few images at
-// a time, col2im for the input gradient, and the batch unfold and plane sums of the backward.
-// float32 at avx2 and avx512 level runs nabla's own tiles instead (conv_fast.cpp, level/conv.cpp).
+// src/kernels/conv.cpp — the convolution kernels of nabla/kernels.hpp, and the one place that picks how
+// they run: with the level's tiles (ConvKind::tiles, conv_tiled.cpp) for float32, else the portable
+// convolution here — im2col + one OpenBLAS GEMM over a few images at a time, col2im for the input
+// gradient, and the batch unfold and plane sums of the backward.
 #include <algorithm>
 
+#include "conv_tiled.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "level/level.hpp"
 #include "reduce.hpp"
 
 namespace nabla::kernels {
@@ -33,9 +36,8 @@ void fold_block(const T* blk, std::int64_t n0, std::int64_t nc, std::int64_t f, 
     }
   }
 }
-}  // namespace
 
-Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape) {
+Tensor blas_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, const Shape& out_shape) {
   const std::int64_t n = out_shape[0], f = out_shape[1], plane = out_shape[2] * out_shape[3], k = wm.shape()[1];
   Tensor out = empty(out_shape, cols.dtype());
   dispatch_float(cols.dtype(), "conv2d", [&](auto tag) {
@@ -54,7 +56,7 @@ Tensor conv2d_forward(const Tensor& wm, const Tensor& cols, const Tensor& bias, 
   return out;
 }
 
-Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& bias, const Window2d& win) {
+Tensor blas_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& bias, const Window2d& win) {
   const Dims d = dims_of(x.shape(), win);
   const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
   Tensor out = empty(Shape{d.n, f, d.oh, d.ow}, x.dtype());
@@ -78,7 +80,7 @@ Tensor conv2d_forward_streamed(const Tensor& x, const Tensor& wm, const Tensor& 
   return out;
 }
 
-Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& win) {
+Tensor blas_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape, const Window2d& win) {
   const Dims d = dims_of(x_shape, win);
   const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
   Tensor x = zeros(x_shape, g.dtype());
@@ -96,6 +98,13 @@ Tensor conv2d_input_grad(const Tensor& wm, const Tensor& g, const Shape& x_shape
   });
   return x;
 }
+
+// w [F, C, kh, kw] as the [F, C·kh·kw] matrix of the GEMMs (explicit: with F = 0, -1 could not be inferred).
+Tensor weight_matrix(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
+
+/// Whether the level's tiles run a convolution of this dtype.
+bool tiled(Dtype dt) { return dt == Dtype::f32 && level_kernels().conv == ConvKind::tiles; }
+}  // namespace
 
 Tensor plane_sums(const Tensor& y) {
   const std::int64_t n = y.shape()[0], f = y.shape()[1], p = y.numel() / std::max<std::int64_t>(1, n * f);
@@ -137,6 +146,42 @@ Tensor unfold_batch(const Tensor& y, Tensor* sums) {
     }
   });
   return out;
+}
+
+ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  if (tiled(x.dtype())) {
+    // The weight gradient reads x itself (stride 1, no padding) or what the forward keeps.
+    const bool reads_x = tiled_reads_x(win);
+    ConvForward r;
+    r.y = tiled_forward(x, w, bias, win, keep && !reads_x ? &r.saved : nullptr);
+    if (keep && reads_x) r.saved = x;
+    return r;
+  }
+  if (!keep) return {blas_forward_streamed(x, weight_matrix(w), bias, win), Tensor{}};  // cols need not be kept
+  const Tensor cols = im2col(x, win);
+  const Shape out{x.shape()[0], w.shape()[0], win.out_h(x.shape()[2]), win.out_w(x.shape()[3])};
+  return {blas_forward(weight_matrix(w), cols, bias, out), cols};
+}
+
+void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, const Shape& x_shape, const Shape& w_shape,
+                     const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
+  if (tiled(gy.dtype())) {
+    if (gx != nullptr) *gx = tiled_input_grad(w, gy, x_shape, win);
+    if (gw != nullptr) {
+      *gw = tiled_weight_grad(gy, saved, x_shape, w_shape, win, gb);
+    } else if (gb != nullptr) {
+      *gb = plane_sums(gy);
+    }
+    return;
+  }
+  const Tensor g = unfold_batch(gy, gb);
+  if (gx != nullptr) *gx = blas_input_grad(weight_matrix(w), g, x_shape, win);
+  if (gw != nullptr) *gw = gemm(g, saved, false, true).reshape(w_shape);
+}
+
+Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win) {
+  if (tiled(gy.dtype())) return tiled_input_grad(w, gy, x_shape, win);
+  return blas_input_grad(weight_matrix(w), unfold_batch(gy), x_shape, win);
 }
 
 }  // namespace nabla::kernels

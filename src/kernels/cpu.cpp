@@ -129,6 +129,9 @@ const CpuInfo& cpu_info() {
 
 namespace nabla::kernels {
 
+namespace generic {
+extern const LevelKernels table;  // generic.cpp
+}
 #if defined(NABLA_HAVE_LEVELS)
 namespace avx2 {
 extern const LevelKernels table;
@@ -138,14 +141,14 @@ extern const LevelKernels table;
 }
 #endif
 
-const LevelKernels* level_kernels() {
-  static const LevelKernels* const chosen = [] {
+const LevelKernels& level_kernels() {
+  static const LevelKernels& chosen = []() -> const LevelKernels& {
     switch (cpu_info().level) {
 #if defined(NABLA_HAVE_LEVELS)
-      case CpuLevel::avx2: return &avx2::table;
-      case CpuLevel::avx512: return &avx512::table;
+      case CpuLevel::avx2: return avx2::table;
+      case CpuLevel::avx512: return avx512::table;
 #endif
-      default: return static_cast<const LevelKernels*>(nullptr);
+      default: return generic::table;
     }
   }();
   return chosen;

@@ -1,4 +1,5 @@
-// src/kernels/kernels.cpp — sigmoid, reductions (whole, along an axis, back over broadcast axes) and
+// src/kernels/kernels.cpp — e^x, sigmoid, tanh, the four arithmetic ops and the SGD step (each through
+// the level table, level/level.hpp), reductions (whole, along an axis, back over broadcast axes) and
 // row-wise softmax.
 #include "nabla/kernels.hpp"
 
@@ -14,32 +15,38 @@
 
 namespace nabla::kernels {
 
-void exp_floats(const float* in, float* out, std::int64_t n) {
-  if (const LevelKernels* lk = level_kernels()) return lk->exp(in, out, n);
-  for (std::int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
-}
+void exp_floats(const float* in, float* out, std::int64_t n) { level_kernels().exp(in, out, n); }
 
 float sum_exp(const float* p, std::int64_t n, std::int64_t stride, float m) {
-  if (stride == 1) {
-    if (const LevelKernels* lk = level_kernels()) return lk->sum_exp(p, n, m);
-  }
+  if (stride == 1) return level_kernels().sum_exp(p, n, m);
   float total = 0;
   for (std::int64_t i = 0; i < n; ++i) total += std::exp(p[i * stride] - m);
   return total;
 }
 
 namespace {
-/// f32 through the level's loop `fn` when there is a level, else `scalar` elementwise.
+/// f32 through the level's loop `fn`, else `scalar` elementwise.
 template <class S>
 Tensor level_map(const Tensor& x, void (*LevelKernels::*fn)(const float*, float*, std::int64_t), S scalar) {
-  if (x.dtype() == Dtype::f32) {
-    if (const LevelKernels* lk = level_kernels()) {
-      Tensor y = empty(x.shape(), Dtype::f32);
-      (lk->*fn)(x.data<float>(), y.mutable_data<float>(), x.numel());
-      return y;
-    }
+  if (x.dtype() != Dtype::f32) return map(x, scalar);
+  Tensor y = empty(x.shape(), Dtype::f32);
+  (level_kernels().*fn)(x.data<float>(), y.mutable_data<float>(), x.numel());
+  return y;
+}
+
+/// a op b broadcast to out: float32 operands of shape `out` or of one element through the level's
+/// loop (op 0–3: +, −, ×, ÷), anything else through `scalar`.
+template <class S>
+Tensor arith(int op, const Tensor& a, const Tensor& b, const Shape& out, S scalar) {
+  const bool a_full = a.shape() == out, b_full = b.shape() == out;
+  if (a.dtype() != Dtype::f32 || b.dtype() != Dtype::f32 ||
+      (!(a_full && b_full) && !(a_full && b.numel() == 1) && !(b_full && a.numel() == 1))) {
+    return broadcast_zip(a, b, out, scalar);
   }
-  return map(x, scalar);
+  Tensor y = empty(out, Dtype::f32);
+  level_kernels().arith(op, a.data<float>(), a_full ? 1 : 0, b.data<float>(), b_full ? 1 : 0, y.mutable_data<float>(),
+                        out.numel());
+  return y;
 }
 }  // namespace
 
@@ -55,16 +62,23 @@ Tensor tanh(const Tensor& x) {
   return level_map(x, &LevelKernels::tanh, [](auto v) { return std::tanh(v); });
 }
 
-Tensor arith_fast(char op, const Tensor& a, const Tensor& b, const Shape& out) {
-  if (a.dtype() != Dtype::f32 || b.dtype() != Dtype::f32) return Tensor{};
-  const bool a_full = a.shape() == out, b_full = b.shape() == out;
-  if (!(a_full && b_full) && !(a_full && b.numel() == 1) && !(b_full && a.numel() == 1)) return Tensor{};
-  const LevelKernels* lk = level_kernels();
-  if (lk == nullptr) return Tensor{};
-  const int code = op == '+' ? 0 : op == '-' ? 1 : op == '*' ? 2 : 3;
-  Tensor y = empty(out, Dtype::f32);
-  lk->arith(code, a.data<float>(), a_full ? 1 : 0, b.data<float>(), b_full ? 1 : 0, y.mutable_data<float>(), out.numel());
-  return y;
+Tensor add(const Tensor& a, const Tensor& b, const Shape& out) {
+  return arith(0, a, b, out, [](auto x, auto y) { return x + y; });
+}
+Tensor sub(const Tensor& a, const Tensor& b, const Shape& out) {
+  return arith(1, a, b, out, [](auto x, auto y) { return x - y; });
+}
+Tensor mul(const Tensor& a, const Tensor& b, const Shape& out) {
+  return arith(2, a, b, out, [](auto x, auto y) { return x * y; });
+}
+Tensor div(const Tensor& a, const Tensor& b, const Shape& out) {
+  return arith(3, a, b, out, [](auto x, auto z) { return x / z; });
+}
+
+void sgd_step(float* w, const float* g, std::int64_t n, float keep, float step) { level_kernels().sgd(w, g, n, keep, step); }
+
+void sgd_step(double* w, const double* g, std::int64_t n, double keep, double step) {
+  for (std::int64_t i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {

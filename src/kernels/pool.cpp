@@ -1,13 +1,14 @@
 // src/kernels/pool.cpp — max, average and L2 pooling over 2-d windows of NCHW planes (no padding).
-// The 2×2 / stride-2 max-pool in float32 at avx2 and avx512 level is pool_fast.cpp.
+// The float32 2×2 / stride-2 max-pool runs plane by plane over the threads with the level's loops
+// (level/level.hpp; the generic level's are this file's, which float64 shares).
 #include <algorithm>
 #include <cmath>
 
 #include "im2col.hpp"
-#include "pool_fast.hpp"
+#include "level/level.hpp"
+#include "../parallel.hpp"
 
 namespace nabla::kernels {
-
 
 namespace {
 /// Whether v takes a max-pool window from the best so far: strictly greater (ties go to the first),
@@ -15,6 +16,37 @@ namespace {
 template <class T>
 bool wins(T v, T best) {
   return v > best || std::isnan(v);
+}
+
+/// The 2×2 / stride-2 max-pool of one plane [h, w]: out [h/2, w/2] and each window's argmax (a flat
+/// index into the plane), the same winner as the general loop below.
+template <class T>
+void max_pool_2x2_plane(const T* in, T* out, std::int64_t* arg, std::int64_t h, std::int64_t w) {
+  const std::int64_t oh = h / 2, ow = w / 2;
+  for (std::int64_t i = 0; i < oh; ++i) {
+    const T* r0 = in + 2 * i * w;
+    const T* r1 = r0 + w;
+    const std::int64_t base = 2 * i * w;
+    for (std::int64_t j = 0; j < ow; ++j) {
+      const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
+      // Branch-free arithmetic: which element wins is unpredictable, and branches on it cost
+      // more than the whole window. The rule of the general loop: strictly greater, or NaN.
+      T best_v = a;
+      std::int64_t k = 0, g = 0;
+      g = wins(b, best_v), k += g * (1 - k), best_v = g ? b : best_v;
+      g = wins(c, best_v), k += g * (2 - k), best_v = g ? c : best_v;
+      g = wins(e, best_v), k += g * (3 - k), best_v = g ? e : best_v;
+      out[i * ow + j] = best_v;
+      arg[i * ow + j] = base + 2 * j + (k & 1) + (k >> 1) * w;
+    }
+  }
+}
+
+/// Whether the level's 2×2 loops take this max-pool: float32, 2×2 windows of stride 2, planes of
+/// fewer than 2³⁰ elements.
+bool level_pool(Dtype dt, const Window2d& win, std::int64_t h, std::int64_t w) {
+  return dt == Dtype::f32 && win.kh == 2 && win.kw == 2 && win.stride == 2 && win.padding == 0 &&
+         h * w < (std::int64_t(1) << 30);
 }
 
 /// Calls visit(plane_in, plane_out, out_index, i0, j0) for every output element of a pooling.
@@ -35,8 +67,16 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
   const Shape out_shape{d.n, d.c, d.oh, d.ow};
   Tensor y = empty(out_shape, x.dtype());
   argmax = empty(out_shape, Dtype::i64);
-  if (max_pool_2x2_fast(x, win, y, argmax)) return y;
   std::int64_t* pa = argmax.mutable_data<std::int64_t>();
+  if (level_pool(x.dtype(), win, d.h, d.w)) {
+    const auto pool = level_kernels().max_pool_2x2;
+    const float* px = x.data<float>();
+    float* py = y.mutable_data<float>();
+    detail::parallel_for(d.n * d.c, 32, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t nc = b; nc < e; ++nc) pool(px + nc * d.h * d.w, py + nc * d.oh * d.ow, pa + nc * d.oh * d.ow, d.h, d.w);
+    });
+    return y;
+  }
   dispatch_float(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -46,25 +86,7 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
       T* out = py + nc * d.oh * d.ow;
       std::int64_t* arg = pa + nc * d.oh * d.ow;
       if (win.kh == 2 && win.kw == 2 && win.stride == 2) {
-        // The common 2×2 window, stride 2: four candidates, in the same order as below.
-        for (std::int64_t i = 0; i < d.oh; ++i) {
-          const T* r0 = in + 2 * i * d.w;
-          const T* r1 = r0 + d.w;
-          const std::int64_t base = 2 * i * d.w;
-          for (std::int64_t j = 0; j < d.ow; ++j) {
-            const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
-            // Branch-free arithmetic: which element wins is unpredictable, and branches on it cost
-            // more than the whole window. The rule of the loop below: strictly greater, or NaN.
-            T best_v = a;
-            std::int64_t k = 0, g = 0;
-            g = wins(b, best_v), k += g * (1 - k), best_v = g ? b : best_v;
-            g = wins(c, best_v), k += g * (2 - k), best_v = g ? c : best_v;
-            g = wins(e, best_v), k += g * (3 - k), best_v = g ? e : best_v;
-            const std::int64_t best = base + 2 * j + (k & 1) + (k >> 1) * d.w;
-            out[i * d.ow + j] = best_v;
-            arg[i * d.ow + j] = best;
-          }
-        }
+        max_pool_2x2_plane(in, out, arg, d.h, d.w);
         continue;
       }
       for (std::int64_t i = 0; i < d.oh; ++i) {
@@ -91,7 +113,18 @@ Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
 
 Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape,
                            const Window2d& win) {
-  if (Tensor gx = max_pool_2x2_fast_backward(gy, argmax, x_shape, win); gx.defined()) return gx;
+  if (level_pool(gy.dtype(), win, x_shape[2], x_shape[3])) {
+    const auto back = level_kernels().max_pool_2x2_backward;
+    const Dims d = dims_of(x_shape, win);
+    Tensor gx = empty(x_shape, Dtype::f32);
+    const float* pg = gy.data<float>();
+    const std::int64_t* pa = argmax.data<std::int64_t>();
+    float* px = gx.mutable_data<float>();
+    detail::parallel_for(d.n * d.c, 32, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t nc = b; nc < e; ++nc) back(pg + nc * d.oh * d.ow, pa + nc * d.oh * d.ow, px + nc * d.h * d.w, d.h, d.w);
+    });
+    return gx;
+  }
   Tensor gx = zeros(x_shape, gy.dtype());
   const std::int64_t planes = x_shape[0] * x_shape[1], plane_in = x_shape[2] * x_shape[3];
   const std::int64_t plane_out = gy.shape()[2] * gy.shape()[3];
@@ -186,3 +219,18 @@ Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, co
 }
 
 }  // namespace nabla::kernels
+
+// The generic level's 2×2 max-pool loops (generic.cpp's table).
+namespace nabla::kernels::generic {
+
+void max_pool_2x2(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w) {
+  max_pool_2x2_plane(in, out, arg, h, w);
+}
+
+void max_pool_2x2_backward(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w) {
+  // As the general loop: the plane zeroed, then each window's gradient added at its argmax.
+  std::fill(gx, gx + h * w, 0.0f);
+  for (std::int64_t k = 0; k < (h / 2) * (w / 2); ++k) gx[arg[k]] += g[k];
+}
+
+}  // namespace nabla::kernels::generic

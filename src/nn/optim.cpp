@@ -4,13 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
-#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
-#include "../kernels/level/level.hpp"
 
 namespace nabla::optim {
 
@@ -215,12 +213,7 @@ T sign(T v) {
 template <class T>
 void sgd_update(T* w, const T* g, T* v, std::int64_t n, T eta, T c, T l2, T l1, T mu, bool nesterov) {
   if (v == nullptr && l1 == 0) {
-    const T keep = T(1) - eta * l2, step = eta * c;
-    if constexpr (std::is_same_v<T, float>) {
-      if (const kernels::LevelKernels* lk = kernels::level_kernels()) return lk->sgd(w, g, n, keep, step);
-    }
-    for (std::int64_t i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
-    return;
+    return kernels::sgd_step(w, g, n, T(1) - eta * l2, eta * c);
   }
   for (std::int64_t i = 0; i < n; ++i) {
     const T gi = c * g[i] + l2 * w[i] + l1 * sign(w[i]);

@@ -114,7 +114,7 @@ TEST_CASE("conv2d: batches processed in several blocks give the reference output
 }
 
 TEST_CASE("conv2d: float32 output and gradients agree with the float64 ones") {
-  // float32 runs nabla's own tiles at avx2 and avx512 level (conv_fast; CTest runs this suite at each
+  // float32 runs nabla's own tiles at avx2 and avx512 level (ConvKind::tiles; CTest runs this suite at each
   // level the CPU has) and float64 the im2col + BLAS path the gradient checks above cover, so this
   // compares the two. The extra cases reach every branch of the tiles at both vector widths: 1–8,
   // 9–16, 17–24, 25–32, 33–40 and over 64 filters (one to five vectors of filters, several filter

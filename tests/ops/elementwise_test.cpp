@@ -85,7 +85,7 @@ TEST_CASE("maximum and minimum: broadcasting, gradients, ties split evenly") {
 }
 
 TEST_CASE("elementwise: float32 add, sub, mul, div give the scalar loop's bits, every length and a single-element side") {
-  // At avx2 and avx512 level these run a vector at a time (kernels::arith_fast; CTest runs this suite
+  // At avx2 and avx512 level these run a vector at a time (the level table's arith; CTest runs this suite
   // at each level): whole vectors, a masked tail, one operand repeated. Each result is one rounded
   // operation, so the bits must be those of float arithmetic element by element.
   Generator gen(77);

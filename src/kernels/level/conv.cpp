@@ -1,6 +1,6 @@
 // src/kernels/level/conv.cpp — nabla's own GEMM tiles for float32 convolution, for one level
 // (simd.hpp): the forward tiles, im2col and the col2im gather of one image, the transpose of the
-// output gradient and the weight-gradient tiles. conv_fast.cpp drives them image by image.
+// output gradient and the weight-gradient tiles. conv_tiled.cpp drives them image by image.
 //
 // OpenBLAS runs conv's skinny products (K = 25 or 40, M = 20 or 40) at about half its large-matrix
 // rate, and its packing copies of the im2col matrix cost about as much again; here each image's

@@ -26,25 +26,8 @@ struct ColsView {
   std::int64_t plane, kh, kw, h, w;
 };
 
-struct LevelKernels {
-  const char* name;
-  std::int64_t lanes;  ///< floats per vector
-  // Elementwise float32, n elements, NaN in NaN out (in and out may be the same).
-  void (*exp)(const float* in, float* out, std::int64_t n);
-  void (*sigmoid)(const float* in, float* out, std::int64_t n);
-  void (*tanh)(const float* in, float* out, std::int64_t n);
-  /// Σ_{i<n} e^{p[i] − m}.
-  float (*sum_exp)(const float* p, std::int64_t n, float m);
-  /// y[i] = a[i] op b[i] for op 0–3: +, −, ×, ÷; a_step or b_step 0 repeats that operand's element 0.
-  /// Each result rounded once, as the scalar loop rounds it.
-  void (*arith)(int op, const float* a, std::int64_t a_step, const float* b, std::int64_t b_step, float* y, std::int64_t n);
-  /// w[i] = keep·w[i] − step·g[i] (two products and a difference, each rounded: no FMA).
-  void (*sgd)(float* w, const float* g, std::int64_t n, float keep, float step);
-  /// The 2×2 / stride-2 max-pool of one plane [h, w] (h·w < 2³⁰): out [h/2, w/2] and each window's
-  /// argmax, a flat index into the plane.
-  void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
-  /// Its gradient: every element of gx [h, w] written once.
-  void (*max_pool_2x2_backward)(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);
+/// The loops of the float32 convolution on nabla's own tiles (conv_tiled.cpp drives them image by image).
+struct ConvTiles {
   /// Rows of a packed panel of A: element (r, k) of the panel at packed[k·tile_rows + r].
   std::int64_t tile_rows;
   /// c [m, n] (rows ldc apart) = bias + packed A [m, k] · B [k, n] (rows ldb apart; bias may be null).
@@ -70,8 +53,38 @@ struct LevelKernels {
                 std::int64_t rows, const float* gt, std::int64_t ldg, float* gw, std::int64_t ldw, std::int64_t fcount);
 };
 
-/// The kernels of the level cpu_info() chose, null at generic level (the portable loops run).
-/// Throws as cpu_info() does.
-const LevelKernels* level_kernels();
+/// How a level runs float32 convolution (conv.cpp): im2col and the BLAS over the whole batch, or
+/// nabla's own tiles image by image with the level's ConvTiles.
+enum class ConvKind { blas, tiles };
+
+/// One level's kernels. Every level fills every entry, by name (designated initializers): the
+/// generic level with the portable loops (generic.cpp), the others from this folder (table.cpp).
+struct LevelKernels {
+  const char* name;
+  std::int64_t lanes;  ///< floats per vector (1 at generic level)
+  // Elementwise float32, n elements, NaN in NaN out (in and out may be the same).
+  void (*exp)(const float* in, float* out, std::int64_t n);
+  void (*sigmoid)(const float* in, float* out, std::int64_t n);
+  void (*tanh)(const float* in, float* out, std::int64_t n);
+  /// Σ_{i<n} e^{p[i] − m}.
+  float (*sum_exp)(const float* p, std::int64_t n, float m);
+  /// y[i] = a[i] op b[i] for op 0–3: +, −, ×, ÷; a_step or b_step 0 repeats that operand's element 0.
+  /// Each result rounded once, as the scalar loop rounds it.
+  void (*arith)(int op, const float* a, std::int64_t a_step, const float* b, std::int64_t b_step, float* y, std::int64_t n);
+  /// w[i] = keep·w[i] − step·g[i] (two products and a difference, each rounded: no FMA).
+  void (*sgd)(float* w, const float* g, std::int64_t n, float keep, float step);
+  /// The 2×2 / stride-2 max-pool of one plane [h, w] (h·w < 2³⁰): out [h/2, w/2] and each window's
+  /// argmax, a flat index into the plane.
+  void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
+  /// Its gradient: every element of gx [h, w] written once.
+  void (*max_pool_2x2_backward)(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);
+  /// Float32 convolution: ConvKind::tiles with `tiles` filled, or ConvKind::blas (then no tiles).
+  ConvKind conv;
+  ConvTiles tiles;
+};
+
+/// The kernels of the level cpu_info() chose: a complete table at every level. Internal to
+/// src/kernels/, whose functions dispatch through it. Throws as cpu_info() does.
+const LevelKernels& level_kernels();
 
 }  // namespace nabla::kernels

@@ -1,4 +1,4 @@
-// src/kernels/level/table.cpp — this level's entry in level.hpp's table.
+// src/kernels/level/table.cpp — this level's entry in level.hpp's table, filled by name.
 #include "simd.hpp"
 
 namespace nabla::kernels::NABLA_LEVEL {
@@ -8,8 +8,26 @@ namespace nabla::kernels::NABLA_LEVEL {
 
 extern const LevelKernels table;
 const LevelKernels table = {
-    NABLA_STR(NABLA_LEVEL), V::W, exp_floats, sigmoid_floats, tanh_floats, sum_exp, arith, sgd, max_pool_2x2, max_pool_2x2_backward,
-    kTileRows, gemm, im2col_s1, kMaxTaps, col2im_s1, transpose, kMaxVectors,
-    kWgradRows, wgrad};
+    .name = NABLA_STR(NABLA_LEVEL),
+    .lanes = V::W,
+    .exp = exp_floats,
+    .sigmoid = sigmoid_floats,
+    .tanh = tanh_floats,
+    .sum_exp = sum_exp,
+    .arith = arith,
+    .sgd = sgd,
+    .max_pool_2x2 = max_pool_2x2,
+    .max_pool_2x2_backward = max_pool_2x2_backward,
+    .conv = ConvKind::tiles,
+    .tiles = {.tile_rows = kTileRows,
+              .gemm = gemm,
+              .im2col_s1 = im2col_s1,
+              .max_taps = kMaxTaps,
+              .col2im_s1 = col2im_s1,
+              .transpose = transpose,
+              .max_vectors = kMaxVectors,
+              .wgrad_rows = kWgradRows,
+              .wgrad = wgrad},
+};
 
 }  // namespace nabla::kernels::NABLA_LEVEL

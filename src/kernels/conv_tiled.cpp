@@ -1,7 +1,9 @@
-// src/kernels/conv_fast.cpp — float32 convolution with nabla's own GEMM tiles, image by image,
+// src/kernels/conv_tiled.cpp — float32 convolution with nabla's own GEMM tiles, image by image,
 // straight from and to NCHW (docs/design.md, "Convolution and pooling"): the tensors, threads and
-// packing here, the vector loops of the level cpu_info() chose in level/conv.cpp. At generic level
-// conv_fast() says no and conv.cpp's im2col + OpenBLAS path runs.
+// packing here, the vector loops of the level cpu_info() chose in level/conv.cpp (LevelKernels::tiles).
+// conv.cpp calls it at the levels whose ConvKind is tiles.
+#include "conv_tiled.hpp"
+
 #include <algorithm>
 
 #include "im2col.hpp"
@@ -16,7 +18,7 @@ ConvDims conv_dims(const Dims& d, const Window2d& win) {
 }
 
 /// A [m, k] (element (i, kk) at a[i·rs + kk·cs]) packed as ⌈m / mr⌉ panels, k-major (panel element
-/// (r, kk) at kk·mr + r; rows past m zero), one after another: what LevelKernels::gemm reads.
+/// (r, kk) at kk·mr + r; rows past m zero), one after another: what ConvTiles::gemm reads.
 Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr) {
   const std::int64_t panels = (m + mr - 1) / mr;
   Tensor packed = empty(Shape{panels * k * mr}, Dtype::f32);
@@ -80,16 +82,14 @@ Window2d unpadded(Window2d win) {
 }
 }  // namespace
 
-bool conv_fast(const Tensor& x) { return x.dtype() == Dtype::f32 && level_kernels() != nullptr; }
-
-Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols) {
+Tensor tiled_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols) {
   if (win.stride == 1 && win.padding > 0) {  // the padded input, convolved without padding, is what backward reads
     Tensor xp = pad_planes(x, win.padding);
-    Tensor y = conv2d_forward_fast(xp, w, bias, unpadded(win), nullptr);
+    Tensor y = tiled_forward(xp, w, bias, unpadded(win), nullptr);
     if (cols != nullptr) *cols = std::move(xp);
     return y;
   }
-  const LevelKernels& lk = *level_kernels();
+  const ConvTiles& lk = level_kernels().tiles;
   const Dims d = dims_of(x.shape(), win);
   const ConvDims cd = conv_dims(d, win);
   const std::int64_t f = w.shape()[0], k = d.c * win.kh * win.kw, plane = d.oh * d.ow, image = d.c * d.h * d.w;
@@ -122,12 +122,12 @@ Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias,
   return y;
 }
 
-Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win) {
-  const LevelKernels& lk = *level_kernels();
+Tensor tiled_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win) {
+  const ConvTiles& lk = level_kernels().tiles;
   if (win.stride == 1 && win.padding > 0 && win.kw <= lk.max_taps) {  // the gather of col2im_s1, then a crop
     const std::int64_t p = win.padding;
     const Shape padded{x_shape[0], x_shape[1], x_shape[2] + 2 * p, x_shape[3] + 2 * p};
-    return crop_planes(conv2d_input_grad_fast(w, gy, padded, unpadded(win)), p);
+    return crop_planes(tiled_input_grad(w, gy, padded, unpadded(win)), p);
   }
   const Dims d = dims_of(x_shape, win);
   const ConvDims cd = conv_dims(d, win);
@@ -154,11 +154,11 @@ Tensor conv2d_input_grad_fast(const Tensor& w, const Tensor& gy, const Shape& x_
   return gx;
 }
 
-bool conv_fast_reads_x(const Window2d& win) { return win.stride == 1 && win.padding == 0; }
+bool tiled_reads_x(const Window2d& win) { return win.stride == 1 && win.padding == 0; }
 
-Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
-                               const Window2d& win, Tensor* bias_grad) {
-  const LevelKernels& lk = *level_kernels();
+Tensor tiled_weight_grad(const Tensor& gy, const Tensor& src, const Shape& x_shape, const Shape& w_shape,
+                         const Window2d& win, Tensor* bias_grad) {
+  const ConvTiles& lk = level_kernels().tiles;
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], oh = gy.shape()[2], ow = gy.shape()[3], plane = oh * ow;
   const std::int64_t k = x_shape[1] * win.kh * win.kw;
   Tensor gw = zeros(Shape{f, k}, Dtype::f32);
@@ -166,7 +166,7 @@ Tensor conv2d_weight_grad_fast(const Tensor& gy, const Tensor& src, const Shape&
   // [N, P, f]) and each panel of rows of cols is read once, in place, for nv vectors of filters at a
   // time. G transposed to [N, P, ldg], ldg: f rounded up to whole tiles of lanes·nv (the tiles read
   // whole tiles), the lanes past f zero.
-  const std::int64_t lanes = lk.lanes;
+  const std::int64_t lanes = level_kernels().lanes;
   const std::int64_t nv = std::min((f + lanes - 1) / lanes, lk.max_vectors), ldg = (f + lanes * nv - 1) / (lanes * nv) * (lanes * nv);
   Tensor gt = empty(Shape{n * plane, ldg}, Dtype::f32);  // every lane is written below
   const float* pg = gy.data<float>();

@@ -1,0 +1,76 @@
+// src/kernels/generic.cpp — the generic level's table (level/level.hpp): the portable loops, compiled
+// for baseline x86-64 (or any CPU), the level every build has and the one each other level must match
+// bit for bit. Its convolution is im2col + the BLAS (conv.cpp); its 2×2 max-pool loops are pool.cpp's.
+#include <cmath>
+
+#include "level/level.hpp"
+
+namespace nabla::kernels::generic {
+
+// pool.cpp: the loops that also serve float64.
+void max_pool_2x2(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
+void max_pool_2x2_backward(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);
+
+namespace {
+using i64 = std::int64_t;
+
+void exp_floats(const float* in, float* out, i64 n) {
+  for (i64 i = 0; i < n; ++i) out[i] = std::exp(in[i]);
+}
+
+void sigmoid_floats(const float* in, float* out, i64 n) {
+  for (i64 i = 0; i < n; ++i) out[i] = 1 / (1 + std::exp(-in[i]));
+}
+
+void tanh_floats(const float* in, float* out, i64 n) {
+  for (i64 i = 0; i < n; ++i) out[i] = std::tanh(in[i]);
+}
+
+float sum_exp(const float* p, i64 n, float m) {
+  float total = 0;
+  for (i64 i = 0; i < n; ++i) total += std::exp(p[i] - m);
+  return total;
+}
+
+template <int kOp>
+void arith_loop(const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n) {
+  for (i64 i = 0; i < n; ++i) {
+    const float x = a[i * a_step], z = b[i * b_step];
+    if constexpr (kOp == 0) y[i] = x + z;
+    if constexpr (kOp == 1) y[i] = x - z;
+    if constexpr (kOp == 2) y[i] = x * z;
+    if constexpr (kOp == 3) y[i] = x / z;
+  }
+}
+
+void arith(int op, const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n) {
+  switch (op) {
+    case 0: return arith_loop<0>(a, a_step, b, b_step, y, n);
+    case 1: return arith_loop<1>(a, a_step, b, b_step, y, n);
+    case 2: return arith_loop<2>(a, a_step, b, b_step, y, n);
+    default: return arith_loop<3>(a, a_step, b, b_step, y, n);
+  }
+}
+
+void sgd(float* w, const float* g, i64 n, float keep, float step) {
+  for (i64 i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
+}
+}  // namespace
+
+extern const LevelKernels table;
+const LevelKernels table = {
+    .name = "generic",
+    .lanes = 1,
+    .exp = exp_floats,
+    .sigmoid = sigmoid_floats,
+    .tanh = tanh_floats,
+    .sum_exp = sum_exp,
+    .arith = arith,
+    .sgd = sgd,
+    .max_pool_2x2 = max_pool_2x2,
+    .max_pool_2x2_backward = max_pool_2x2_backward,
+    .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
+    .tiles = {},
+};
+
+}  // namespace nabla::kernels::generic
