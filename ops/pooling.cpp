@@ -130,7 +130,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("adaptive_avg_pool2d: input {} has an empty plane; there is nothing to average", x.shape()));
   }
-  const OpScope scope("adaptive_avg_pool2d");
+  constexpr std::string_view op = "adaptive_avg_pool2d";
+  const OpScope scope(op);
   if (out_h == 1 && out_w == 1) return mean(x, {2, 3}, true);
   // Along each axis the pooling is linear: output line i is the mean of input lines
   // [⌊i·n/out⌋, ⌈(i+1)·n/out⌉), i.e. the product with a matrix P [n, out] holding 1/len in window i's
