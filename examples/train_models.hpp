@@ -1,5 +1,6 @@
-// examples/train_models.hpp — nabla-train's models: the configuration of a run, and one table entry per
-// model (defaults, builder, cost, optimizer).
+// examples/train_models.hpp — nabla-train's models: the configuration of a run, one table entry per
+// model (defaults, builder, cost, optimizer), and the checked reading of a configuration from a file's
+// metadata.
 #pragma once
 
 #include <array>
@@ -10,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <nabla/nabla.hpp>
+
+#include "run/metrics.hpp"
 
 namespace nabla_train {
 
@@ -131,6 +134,66 @@ inline const Preset& preset(const std::string& model) {
     if (p.name == model) return p;
   }
   throw ValueError(fmt::format("unknown model '{}'", model));
+}
+
+// ---- reading a configuration back: every field checked, every fault naming file, field and value ----
+
+using nabla_run::excerpt;
+using nabla_run::json;
+using nabla_run::meta_json;
+
+/// Why a configuration cannot be run (the field and its value), or "" — the same ranges as the flags.
+inline std::string config_fault(const Config& c) {
+  auto bad = [](const char* field, const auto& v, const char* expected) {
+    return fmt::format("\"{}\" is {}; expected {}", field, v, expected);
+  };
+  bool known = false;
+  for (const Preset& p : kPresets) known = known || c.model == p.name;
+  if (!known) return bad("model", excerpt(c.model), "one of nabla-train's models");
+  if (c.data != "fashion" && c.data != "digits" && c.data != "mnist") return bad("data", excerpt(c.data), "fashion, digits or mnist");
+  if (c.hidden < 1 || c.hidden > (1 << 20)) return bad("hidden", c.hidden, "1 to 2^20");
+  if (c.batch < 1 || c.batch > (1 << 20)) return bad("batch", c.batch, "1 to 2^20");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) return bad("lr", c.lr, "a finite number above 0");
+  if (c.optimizer != "sgd" && c.optimizer != "adam" && c.optimizer != "adamw") {
+    return bad("optimizer", excerpt(c.optimizer), "sgd, adam or adamw");
+  }
+  if (!(c.lambda >= 0) || !std::isfinite(c.lambda)) return bad("lambda", c.lambda, "a finite number at least 0");
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay)) return bad("weight_decay", c.weight_decay, "a finite number at least 0");
+  if (c.warmup < 0 || c.warmup > 1000) return bad("warmup", c.warmup, "0 to 1000");
+  if (!(c.momentum >= 0 && c.momentum < 1)) return bad("momentum", c.momentum, "a number in [0, 1)");
+  if (c.schedule != "constant" && c.schedule != "step" && c.schedule != "cosine" && c.schedule != "halve") {
+    return bad("schedule", excerpt(c.schedule), "constant, step, cosine or halve");
+  }
+  if (c.patience < 1) return bad("patience", c.patience, "at least 1");
+  if (c.step_epochs < 1) return bad("step_epochs", c.step_epochs, "at least 1");
+  if (!(c.gamma > 0 && c.gamma <= 1)) return bad("gamma", c.gamma, "a number in (0, 1]");
+  if (c.early_stop < 0) return bad("early_stop", c.early_stop, "at least 0");
+  if (c.limit_train < 0) return bad("limit_train", c.limit_train, "at least 0");
+  if (c.limit_test < 0) return bad("limit_test", c.limit_test, "at least 0");
+  if (c.validation < -1) return bad("validation", c.validation, "at least -1");
+  if (!(c.dropout >= 0 && c.dropout <= 0.95)) return bad("dropout", c.dropout, "a number in [0, 0.95]");
+  if (c.fc_layers < 1 || c.fc_layers > 8) return bad("fc_layers", c.fc_layers, "1 to 8");
+  return {};
+}
+
+/// The configuration a checkpoint was trained with, each of its fields checked.
+inline Config config_from(const io::TensorFile& file) {
+  const json j = meta_json(file, "config");
+  if (!j.is_object()) throw IoError(fmt::format("\"{}\": metadata field \"config\" is not a JSON object", file.source));
+  for (auto it = j.begin(); it != j.end(); ++it) {  // one key at a time, so that a fault names its key
+    try {
+      (void)json::object({{it.key(), it.value()}}).get<Config>();
+    } catch (const json::exception&) {
+      const std::string v = it.value().dump().substr(0, 200);
+      throw IoError(fmt::format("\"{}\": metadata field \"config\": \"{}\" has the wrong type: {}", file.source, it.key(),
+                                excerpt(v)));
+    }
+  }
+  const Config cfg = j.get<Config>();
+  if (const std::string fault = config_fault(cfg); !fault.empty()) {
+    throw IoError(fmt::format("\"{}\": metadata field \"config\": {}", file.source, fault));
+  }
+  return cfg;
 }
 
 }  // namespace nabla_train

@@ -1,9 +1,9 @@
 // examples/book/book.hpp — what the book's experiments share: options, a training epoch, and
-// figures drawn with gnuplot (data in out/book/<name>.dat, picture in docs/img/<name>.png).
+// figures drawn with gnuplot by examples/run/plot.hpp (data in out/book/<name>.dat, picture in
+// docs/img/<name>.png).
 #pragma once
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +12,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
+
+#include "../run/plot.hpp"
 
 namespace book {
 
@@ -41,11 +43,7 @@ struct Panel {
   std::string key = "top right";  // gnuplot's key position
 };
 
-inline std::string quote(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return "'" + out + "'";
-}
+using nabla_run::quote;
 
 /// Writes every series to <data>/<name>.dat and, if gnuplot is installed, draws the panels side by
 /// side into <figures>/<name>.png. Returns the PNG's path, or "" when gnuplot is missing.
@@ -65,29 +63,25 @@ inline std::string draw(const Options& o, const std::string& name, const std::st
     }
     if (!f.flush()) throw IoError(fmt::format("cannot write {}", dat));
   }
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return "";
+  if (!nabla_run::have_gnuplot()) return "";
   const std::string png = (fs::path(o.figures) / (name + ".png")).string();
   const std::string gp_path = (fs::path(o.data) / (name + ".gp")).string();
-  std::ofstream gp(gp_path);
-  gp << "set terminal pngcairo size " << 560 * panels.size() + 80 << ",440 font 'sans,10'\n"
-     << "set output " << quote(png) << "\nset grid\n";
-  gp << "set multiplot layout 1," << panels.size() << " title " << quote(title) << "\n";
+  std::string gp = fmt::format("set terminal pngcairo size {},440 font 'sans,10'\nset output {}\nset grid\n", 560 * panels.size() + 80,
+                               quote(png));
+  gp += fmt::format("set multiplot layout 1,{} title {}\n", panels.size(), quote(title));
   int index = 0;
   for (const Panel& p : panels) {
-    gp << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel " << quote(p.ylabel) << "\n"
-       << (p.logx ? "set logscale x\n" : "unset logscale x\n") << (p.logy ? "set logscale y\n" : "unset logscale y\n")
-       << "set key " << p.key << "\nplot ";
+    gp += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\n{}\n{}\nset key {}\nplot ", quote(p.title), quote(p.xlabel),
+                      quote(p.ylabel), p.logx ? "set logscale x" : "unset logscale x", p.logy ? "set logscale y" : "unset logscale y",
+                      p.key);
     for (std::size_t k = 0; k < p.series.size(); ++k) {
-      gp << (k ? ", " : "") << quote(dat) << " index " << index++ << " with " << (p.series[k].points ? "linespoints" : "lines")
-         << " lw 2 title " << quote(p.series[k].label);
+      gp += fmt::format("{}{} index {} with {} lw 2 title {}", k ? ", " : "", quote(dat), index++,
+                        p.series[k].points ? "linespoints" : "lines", quote(p.series[k].label));
     }
-    gp << "\n";
+    gp += "\n";
   }
-  gp << "unset multiplot\n";
-  gp.close();
-  if (std::system(fmt::format("gnuplot {} 2> /dev/null", quote(gp_path)).c_str()) != 0) {
-    throw IoError(fmt::format("gnuplot failed on {}", gp_path));
-  }
+  gp += "unset multiplot\n";
+  if (!nabla_run::gnuplot(gp_path, gp)) throw IoError(fmt::format("gnuplot failed on {}", gp_path));
   return png;
 }
 

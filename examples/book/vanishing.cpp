@@ -8,6 +8,36 @@
 
 using namespace nabla;
 
+/// ‖∂C/∂b^l‖ of every layer against epoch (log scale) and, where there are any, the saturated and
+/// dead fractions: the monitor's data in <data>/<name>.dat, drawn into <figures>/<name>.png.
+/// Returns whether a PNG was drawn (false without gnuplot).
+bool draw(const book::Options& o, const inspect::LearningMonitor& monitor, const std::string& name, const std::string& title) {
+  namespace fs = std::filesystem;
+  const std::string dat = (fs::path(o.data) / (name + ".dat")).string(), png = (fs::path(o.figures) / (name + ".png")).string();
+  const inspect::LearningPlotData d = monitor.write_plot_data(dat);
+  if (d.layers.empty()) return false;
+  auto plot_all = [&](int column) {
+    std::string s = "plot ";
+    for (std::size_t i = 0; i < d.layers.size(); ++i) {
+      s += fmt::format("{}{} index {} using 1:{} with lines lw 2 title 'layer {}'", i ? ", " : "", book::quote(dat), i, column, d.layers[i]);
+    }
+    return s + "\n";
+  };
+  const bool second = d.saturated || d.dead;
+  std::string gp = fmt::format("set terminal pngcairo size {},450 font 'sans,10'\nset output {}\nset grid\nset xlabel 'epoch'\n",
+                               second ? 1200 : 700, book::quote(png));
+  if (second) gp += fmt::format("set multiplot layout 1,2 title {}\nset title 'speed of learning ‖∂C/∂b^l‖'\n", book::quote(title));
+  else gp += fmt::format("set title {}\n", book::quote(title + ": speed of learning ‖∂C/∂b^l‖"));
+  gp += "set logscale y\nset key top right\n" + plot_all(2);
+  if (second) {
+    gp += fmt::format("unset logscale y\nset yrange [0:1]\nset title 'fraction of units {}{}{}'\n",
+                      d.saturated ? "saturated (σ′ < threshold)" : "", d.saturated && d.dead ? " / " : "",
+                      d.dead ? "dead (ReLU never active on the batch)" : "");
+    gp += plot_all(d.saturated ? 3 : 4) + "unset multiplot\n";
+  }
+  return nabla_run::gnuplot(fs::path(o.data) / (name + ".gp"), gp);
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"speed of learning per layer, sigmoid against ReLU (book ch. 5)"};
   book::Options o;
@@ -51,7 +81,7 @@ int main(int argc, char** argv) {
       }
       const std::string png = (std::filesystem::path(o.figures) / ("vanishing_" + act + ".png")).string();
       std::filesystem::create_directories(o.figures);
-      if (monitor.plot(png, fmt::format("[784, 30, 30, 30, 10], {} hidden layers, 1,000 images, η = 0.1", act))) {
+      if (draw(o, monitor, "vanishing_" + act, fmt::format("[784, 30, 30, 30, 10], {} hidden layers, 1,000 images, η = 0.1", act))) {
         fmt::print("wrote {}\n", png);
       } else {
         fmt::print("gnuplot is not installed: numbers in {}, no figure\n", monitor.path());

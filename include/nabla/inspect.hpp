@@ -83,18 +83,26 @@ struct LayerSpeed {
 std::vector<LayerSpeed> learning_speed(nn::Sequential& net, const Tensor& x, const Tensor& y, Cost cost,
                                        double saturation = 0.01);
 
+/// What LearningMonitor::write_plot_data wrote: the layers, one data block each in this order, and
+/// whether any layer has saturated or dead fractions.
+struct LearningPlotData {
+  std::vector<int> layers;
+  bool saturated = false, dead = false;
+};
+
 /// Records learning_speed() over a training run into a CSV file (step, epoch, layer, delta_norm,
-/// bias_grad_norm, weight_grad_norm, saturated, dead; one row per layer per call), and draws it.
+/// bias_grad_norm, weight_grad_norm, saturated, dead; one row per layer per call), and regroups it
+/// for plotting. The library draws nothing; examples/book/vanishing.cpp plots the data with gnuplot.
 class LearningMonitor {
  public:
   /// Creates (truncates) the CSV file; an IoError if it cannot.
   explicit LearningMonitor(std::string csv_path);
   void record(std::int64_t step, double epoch, const std::vector<LayerSpeed>& layers);
   const std::string& path() const { return path_; }
-  /// Plots ‖∂C/∂b^l‖ of every layer against epoch (log scale) and, where there are any, the
-  /// saturated and dead fractions, to a PNG with gnuplot. Returns false (and draws nothing) when
-  /// gnuplot is not installed.
-  bool plot(const std::string& png_path, const std::string& title) const;
+  /// Writes the recorded rows to `dat_path` regrouped into one block per layer (blocks separated by
+  /// two blank lines, each headed "# layer l": gnuplot's `index`), each row "epoch ‖∂C/∂b^l‖
+  /// saturated dead" with NaN where not measured. An IoError if it cannot write.
+  LearningPlotData write_plot_data(const std::string& dat_path) const;
 
  private:
   std::string path_;

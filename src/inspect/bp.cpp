@@ -376,58 +376,32 @@ void LearningMonitor::record(std::int64_t step, double epoch, const std::vector<
   if (!f.flush()) throw IoError(fmt::format("LearningMonitor: cannot append to {}", path_));
 }
 
-bool LearningMonitor::plot(const std::string& png_path, const std::string& title) const {
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) return false;
-  // The CSV interleaves layers; gnuplot draws lines only between consecutive rows, so regroup the
+LearningPlotData LearningMonitor::write_plot_data(const std::string& dat_path) const {
+  // The CSV interleaves layers; a plot draws lines only between consecutive rows, so regroup the
   // rows into one data block per layer: epoch, ‖∂C/∂b‖, saturated, dead.
   std::ifstream f(path_);
   std::string line;
   std::getline(f, line);
   std::map<int, std::string> blocks;
-  bool any_sat = false, any_dead = false;
+  LearningPlotData data;
   while (std::getline(f, line)) {
     std::vector<std::string> cols;
     std::size_t start = 0;
     for (std::size_t p; (p = line.find(',', start)) != std::string::npos; start = p + 1) cols.push_back(line.substr(start, p - start));
     cols.push_back(line.substr(start));
     if (cols.size() < 8) continue;
-    any_sat = any_sat || !cols[6].empty();
-    any_dead = any_dead || !cols[7].empty();
+    data.saturated = data.saturated || !cols[6].empty();
+    data.dead = data.dead || !cols[7].empty();
     blocks[std::atoi(cols[2].c_str())] += fmt::format("{} {} {} {}\n", cols[1], cols[4].empty() ? "NaN" : cols[4],
                                                       cols[6].empty() ? "NaN" : cols[6], cols[7].empty() ? "NaN" : cols[7]);
   }
-  if (blocks.empty()) return false;
-  const std::string dat_path = png_path + ".dat", gp_path = png_path + ".gp";
-  {
-    std::ofstream dat(dat_path);
-    for (const auto& [layer, rows] : blocks) dat << "# layer " << layer << "\n" << rows << "\n\n";
+  std::ofstream dat(dat_path, std::ios::trunc);
+  for (const auto& [layer, rows] : blocks) {
+    dat << "# layer " << layer << "\n" << rows << "\n\n";
+    data.layers.push_back(layer);
   }
-  std::ofstream gp(gp_path);
-  const bool second = any_sat || any_dead;
-  auto plot_all = [&](int column) {
-    std::string s = "plot ";
-    int index = 0;
-    for (const auto& [layer, rows] : blocks) {
-      s += fmt::format("{}'{}' index {} using 1:{} with lines lw 2 title 'layer {}'", index ? ", " : "", dat_path, index, column, layer);
-      ++index;
-    }
-    return s + "\n";
-  };
-  gp << "set terminal pngcairo size " << (second ? 1200 : 700) << ",450 font 'sans,10'\n"
-     << "set output '" << png_path << "'\nset grid\nset xlabel 'epoch'\n";
-  if (second) gp << "set multiplot layout 1,2 title '" << title << "'\nset title 'speed of learning ‖∂C/∂b^l‖'\n";
-  else gp << "set title '" << title << ": speed of learning ‖∂C/∂b^l‖'\n";
-  gp << "set logscale y\nset key top right\n" << plot_all(2);
-  if (second) {
-    gp << "unset logscale y\nset yrange [0:1]\nset title 'fraction of units " << (any_sat ? "saturated (σ′ < threshold)" : "")
-       << (any_sat && any_dead ? " / " : "") << (any_dead ? "dead (ReLU never active on the batch)" : "") << "'\n"
-       << plot_all(any_sat ? 3 : 4) << "unset multiplot\n";
-  }
-  gp.close();
-  const bool ok = std::system(fmt::format("gnuplot '{}' 2> /dev/null", gp_path).c_str()) == 0;
-  std::remove(gp_path.c_str());
-  std::remove(dat_path.c_str());
-  return ok;
+  if (!dat.flush()) throw IoError(fmt::format("LearningMonitor: cannot write {}", dat_path));
+  return data;
 }
 
 }  // namespace nabla::inspect
