@@ -126,7 +126,8 @@ std::int64_t scaled(std::int64_t i, std::int64_t n, std::int64_t out) {
 }  // namespace
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w) {
-  check_grid("adaptive_avg_pool2d", x, out_h, out_w);
+  constexpr std::string_view op = "adaptive_avg_pool2d";
+  check_grid(op, x, out_h, out_w);
   if (x.shape()[2] == 0 || x.shape()[3] == 0) {
     throw ValueError(fmt::format("adaptive_avg_pool2d: input {} has an empty plane; there is nothing to average", x.shape()));
   }
