@@ -284,3 +284,33 @@ TEST_CASE("D29: cumsum checks the axis of a 0-d tensor; Reshape refuses a 0-d in
                        ShapeError);
   CHECK(r(ones({3})).shape() == Shape{3, 1});
 }
+
+TEST_CASE("fuzz: an empty tensor's other dimensions are held to the limit, so no stride or product of them wraps") {
+  // The API fuzzer made [0, 64, 2^62 − 1] (0 elements) and flipped it: the contiguous strides wrapped.
+  CHECK_THROWS_WITH_AS(zeros({0, 64, (std::int64_t(1) << 62) - 1}),
+                       "zeros: shape [0, 64, 4611686018427387903] is empty, but its other dimensions hold more than a "
+                       "tensor may (2^40 elements)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(zeros({std::int64_t(1) << 62, std::int64_t(1) << 62, 0}),
+                       Contains("zeros: shape [4611686018427387904, 4611686018427387904, 0] is empty, but"), ShapeError);
+  CHECK_THROWS_WITH_AS(zeros({0, 3}).reshape({0, std::int64_t(1) << 41}),
+                       Contains("reshape: shape [0, 2199023255552] is empty, but"), ShapeError);
+  CHECK_THROWS_WITH_AS(expand(zeros({0, 1}), {0, std::int64_t(1) << 41}),
+                       Contains("expand: shape [0, 2199023255552] is empty, but"), ShapeError);
+  // up to the limit an empty tensor is made and used as before
+  const Tensor e = zeros({0, 64, std::int64_t(1) << 34});
+  CHECK(e.numel() == 0);
+  CHECK(flip(e, {1, 2}).shape() == e.shape());
+  CHECK(sum(e, 2).shape() == Shape{0, 64});
+}
+
+TEST_CASE("fuzz: pad of an empty tensor to other dimensions past the limit is refused before its layout") {
+  // The API fuzzer padded a [0, 2] tensor's last axis by 2^40 on each side: [0, 2^41 + 2] has no valid
+  // strides; pad lays out its result before allocating it, and that layout is checked too.
+  const std::int64_t w = std::int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS(pad(zeros({0, 2}), {w, w}),
+                       "pad: shape [0, 2199023255554] is empty, but its other dimensions hold more than a tensor may "
+                       "(2^40 elements)",
+                       ShapeError);
+  CHECK(pad(zeros({0, 2}), {1, 2}).shape() == Shape{0, 5});
+}
