@@ -314,3 +314,21 @@ TEST_CASE("fuzz: pad of an empty tensor to other dimensions past the limit is re
                        ShapeError);
   CHECK(pad(zeros({0, 2}), {1, 2}).shape() == Shape{0, 5});
 }
+
+TEST_CASE("fuzz: conv1d checks dilation and groups as conv2d does; a huge group count does not wrap C/groups · groups") {
+  // The API fuzzer passed conv1d groups = 7381154898717320228: C/groups · groups wrapped.
+  CHECK_THROWS_WITH_AS(conv1d(ones({1, 2, 4}), ones({1, 5, 1}), Tensor{}, {.groups = 7381154898717320228}),
+                       "conv1d: groups must be in [1, 1099511627776], got 7381154898717320228", ValueError);
+  CHECK_THROWS_WITH_AS(conv1d(ones({1, 2, 4}), ones({1, 2, 1}), Tensor{}, {.dilation = I64MAX}),
+                       "conv1d: dilation must be in [1, 1099511627776], got 9223372036854775807", ValueError);
+  // within the bounds, an empty weight's channel count times the groups would still pass 2^63
+  const std::int64_t g = std::int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS(conv2d(zeros({1, 0, 3, 3}), zeros({0, std::int64_t(1) << 30, 1, 1}), Tensor{}, {.groups = g}),
+                       Contains("conv2d: input [1, 0, 3, 3] and weight [0, 1073741824, 1, 1] do not fit 1099511627776 "
+                                "groups"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(conv1d(zeros({1, 0, 3}), zeros({0, std::int64_t(1) << 30, 1}), Tensor{}, {.groups = g}),
+                       Contains("conv1d: input [1, 0, 3] and weight [0, 1073741824, 1] do not fit 1099511627776 groups"),
+                       ShapeError);
+  CHECK(conv1d(ones({1, 4, 5}), ones({2, 2, 3}), Tensor{}, {.groups = 2}).shape() == Shape{1, 2, 3});
+}
