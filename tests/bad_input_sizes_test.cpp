@@ -332,3 +332,14 @@ TEST_CASE("fuzz: conv1d checks dilation and groups as conv2d does; a huge group 
                        ShapeError);
   CHECK(conv1d(ones({1, 4, 5}), ones({2, 2, 3}), Tensor{}, {.groups = 2}).shape() == Shape{1, 2, 3});
 }
+
+TEST_CASE("fuzz: a batched matmul with an empty result does no work per batch entry") {
+  // The API fuzzer found a batched matmul of 2^36 batch entries, each an empty matrix, looping for
+  // minutes to write nothing. The result is empty, as PyTorch gives it, at once.
+  const std::int64_t b = std::int64_t(1) << 18;
+  const Tensor y = matmul(zeros({b, b, 0, 4}), zeros({b, 1, 4, 2}));
+  CHECK(y.shape() == Shape{b, b, 0, 2});
+  const Tensor z = matmul(ones({2, 3, 0}), ones({2, 0, 4}));  // k = 0: a sum of nothing, zeros
+  CHECK(z.shape() == Shape{2, 3, 4});
+  CHECK(values(z) == std::vector<double>(24, 0.0));
+}
