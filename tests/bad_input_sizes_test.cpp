@@ -343,3 +343,13 @@ TEST_CASE("fuzz: a batched matmul with an empty result does no work per batch en
   CHECK(z.shape() == Shape{2, 3, 4});
   CHECK(values(z) == std::vector<double>(24, 0.0));
 }
+
+TEST_CASE("fuzz: slice with a step near INT64_MAX along an outer axis takes its first row, with no stride product") {
+  // The API fuzzer sliced axis 0 (stride 3) with step INT64_MAX: the first element was right (D9), but
+  // stride · step wrapped. As PyTorch x[0:2:2**63-1]: the first row.
+  CHECK(values(slice(ar({2, 3}), 0, 0, 2, I64MAX)) == std::vector<double>{0, 1, 2});
+  CHECK(slice(ar({2, 3}), 0, 0, 2, I64MAX).shape() == Shape{1, 3});
+  const Tensor x = ar({2, 3}).requires_grad(true);
+  sum(slice(x, 0, 1, 2, I64MAX - 1)).backward();
+  CHECK(values(x.grad()) == std::vector<double>{0, 0, 0, 1, 1, 1});
+}
