@@ -82,6 +82,9 @@ Tensor logsumexp_axis(const Tensor& x, int axis) {
 
 Tensor softmax_axis(const Tensor& x, int axis, bool log) {
   const AxisSplit sp = split_at(x.shape(), axis);
+  // An empty input has an empty result: no line sums to compute (an empty axis would still give
+  // outer · inner of them, up to 2^40, for nothing).
+  if (x.numel() == 0) return empty(x.shape(), x.dtype());
   if (sp.inner == 1) return log ? log_softmax_rows(x) : softmax_rows(x);
   // Along an inner axis: the lines are strided, so each pass walks inner elements side by side.
   const Tensor lse = logsumexp_axis(x, axis);
