@@ -362,3 +362,14 @@ TEST_CASE("fuzz: softmax and log_softmax along an empty axis return the empty re
   CHECK(softmax(zeros({n, 0, n}, f64), 1).shape() == Shape{n, 0, n});
   CHECK(softmax(zeros({3, 0}), 0).shape() == Shape{3, 0});
 }
+
+TEST_CASE("fuzz: sort, argsort and topk of an empty tensor with a long axis allocate nothing per line") {
+  // The API fuzzer sorted a [0, 2^31]-like tensor along its long axis: a scratch of 2^31 indices (16 GB)
+  // for no line at all. As PyTorch: empty results.
+  const std::int64_t n = std::int64_t(1) << 31;
+  CHECK(sort(zeros({0, n}), 1).values.shape() == Shape{0, n});
+  CHECK(argsort(zeros({0, n}, f64), 1, true).shape() == Shape{0, n});
+  const ValuesIndices t = topk(zeros({0, n}), 3, 1);
+  CHECK(t.values.shape() == Shape{0, 3});
+  CHECK(t.indices.shape() == Shape{0, 3});
+}
