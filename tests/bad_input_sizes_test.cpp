@@ -373,3 +373,13 @@ TEST_CASE("fuzz: sort, argsort and topk of an empty tensor with a long axis allo
   CHECK(t.values.shape() == Shape{0, 3});
   CHECK(t.indices.shape() == Shape{0, 3});
 }
+
+TEST_CASE("cumsum, and prod's gradient, of an empty tensor with long other axes do no work per line") {
+  // Found beside the fuzzer's sort finding: cumsum along an empty axis walked 2^36 lines of nothing,
+  // prod's backward sized a scratch by the axis of an empty input. As PyTorch: empty results.
+  const std::int64_t n = std::int64_t(1) << 18;
+  CHECK(cumsum(zeros({n, 0, n}), 1).shape() == Shape{n, 0, n});
+  const Tensor x = zeros({0, std::int64_t(1) << 31}).requires_grad(true);
+  sum(prod(x, 1)).backward();
+  CHECK(x.grad().shape() == x.shape());
+}

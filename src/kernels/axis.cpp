@@ -130,6 +130,7 @@ Tensor prod_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
   // ∂/∂x_k Π_j x_j = Π_{j<k} x_j · Π_{j>k} x_j: prefix times suffix products, exact with zeros.
   const AxisSplit sp = split_at(x.shape(), axis);
   Tensor gx = empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return gx;  // no line: no scratch of n + 1 products (n up to 2^40 when empty)
   dispatch_float(x.dtype(), "prod", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -154,6 +155,7 @@ Tensor prod_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
 Tensor cumsum_axis(const Tensor& x, int axis, bool reverse) {
   const AxisSplit sp = split_at(x.shape(), axis);
   Tensor y = empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return y;  // an empty axis still has outer · inner lines (up to 2^40), each with nothing
   dispatch_float(x.dtype(), "cumsum", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
