@@ -108,6 +108,14 @@ inline double numel_of(const Shape& s) {
   return n;
 }
 
+/// The product of the non-zero dimensions: what an op may produce from a tensor of this shape even
+/// when it is empty (a sum over its empty axis has that many elements).
+inline double span_of(const Shape& s) {
+  double n = 1;
+  for (std::int64_t d : s) n *= d == 0 ? 1.0 : std::abs(static_cast<double>(d));
+  return n;
+}
+
 /// A well-formed result: defined, a valid dtype, dimensions ≥ 0 whose product is numel, and data
 /// whose first and last elements can be read (AddressSanitizer checks the reads).
 inline void check_tensor(const Tensor& t) {
@@ -139,7 +147,7 @@ struct Harness {
   void keep(const Tensor& t) {
     check_tensor(t);
     Tensor& slot = pool[in.u8() % pool.size()];
-    if (t.numel() <= kPoolMax) slot = t;
+    if (t.numel() <= kPoolMax && span_of(t.shape()) <= kPoolMax) slot = t;  // an empty one bounded alike
   }
   void keep(const std::vector<Tensor>& ts) {
     for (const Tensor& t : ts) check_tensor(t);
@@ -180,13 +188,16 @@ struct Harness {
     const double n = numel_of(s);
     bool negative = false;
     for (std::int64_t d : s) negative = negative || d < 0;
-    if (negative || n >= kSkipHigh) {
+    const double span = span_of(s);
+    if (negative || n >= kSkipHigh || span >= kSkipHigh) {
       // Must be refused (or, if a creation function accepts it, must still be well-formed).
       Tensor t = zeros(s, dtype);
       check_tensor(t);
       return t;
     }
-    if (n > kPoolMax) return scalar(values[0], dtype == b8 ? f32 : dtype);
+    // Too big to pool; an empty tensor too, by its other dimensions, so that what the calls make of
+    // the pool stays within the skip limits (a valid 2^31-element sum over an empty axis is not a finding).
+    if (n > kPoolMax || span > kPoolMax) return scalar(values[0], dtype == b8 ? f32 : dtype);
     std::vector<double> data(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < data.size(); ++i) {
       double v = values[i % values.size()];
