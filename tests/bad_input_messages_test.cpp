@@ -83,10 +83,9 @@ TEST_CASE("D28: dilated conv2d speaks of the dilation; a 1×1 kernel is not dila
   CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 6, 6}), ones({1, 1, 4, 4}), Tensor{}, {.dilation = 2}),
                        "conv2d: a 4×4 kernel with dilation 2 (7×7) does not fit input [1, 1, 6, 6] with padding 0", ShapeError);
   const std::int64_t d62 = std::int64_t(1) << 62;
+  // past any axis (the shared integer-argument check, D4), before the kernel is measured
   CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 6, 6}), ones({1, 1, 3, 3}), Tensor{}, {.dilation = d62}),
-                       Contains("conv2d: a 3×3 kernel with dilation 4611686018427387904 (past 2^63 elements across) does not "
-                                "fit input [1, 1, 6, 6]"),
-                       ShapeError);
+                       "conv2d: dilation must be in [1, 1099511627776], got 4611686018427387904", ValueError);
   // dilation is moot for 1×1 kernels: valid, whatever its size
   const Tensor y = conv2d(ones({1, 2, 3, 3}), ones({4, 2, 1, 1}), Tensor{}, {.dilation = std::int64_t(1) << 40});
   CHECK(y.shape() == Shape{1, 4, 3, 3});
@@ -206,7 +205,7 @@ TEST_CASE("D28: rank overflow names the op") {
 TEST_CASE("D28: an allocation that fails names the op and the shape") {
   // 2^39 float64 elements: 4 TiB, past this machine's memory but a valid size.
   const std::int64_t n = std::int64_t(1) << 39;
-  CHECK_THROWS_WITH_AS(zeros({n}, f64), Contains("tensor: out of memory allocating"), Error);
-  CHECK_THROWS_WITH_AS(zeros({n}, f64), Contains("for a float64 tensor of shape [549755813888]"), Error);
+  CHECK_THROWS_WITH_AS(zeros({n}, f64), "zeros: out of memory allocating 4398046511104 bytes for a float64 [549755813888] tensor",
+                       Error);
   CHECK_THROWS_WITH_AS(expand(ones({1}, f64), Shape{n}), Contains("expand: out of memory allocating"), Error);
 }
