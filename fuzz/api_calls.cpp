@@ -355,7 +355,9 @@ void Harness::call() {
       Tensor& x = pick();
       const std::int64_t h = in.size(), w = in.size();
       if (x.dim() == 4 && (skip(amount({double(x.shape()[0]), double(x.shape()[1]), double(h), double(w)})) ||
-                           skip(amount({double(h) + double(w), double(x.numel())})))) {
+                           skip(amount({double(h) + double(w), double(x.numel())})) ||
+                           // adaptive pooling's matrices [H, h] and [W, w], made even for an empty batch
+                           skip(amount({double(x.shape()[2]), double(h)})) || skip(amount({double(x.shape()[3]), double(w)})))) {
         break;
       }
       keep(in.flag() ? adaptive_avg_pool2d(x, h, w) : upsample_nearest2d(x, h, w));
