@@ -383,3 +383,21 @@ TEST_CASE("cumsum, and prod's gradient, of an empty tensor with long other axes 
   sum(prod(x, 1)).backward();
   CHECK(x.grad().shape() == x.shape());
 }
+
+TEST_CASE("fuzz: conv2d's gradient for an empty batch or no filters, on the portable path (float64)") {
+  // The API fuzzer ran backward through a float64 conv2d of an empty batch: the plane size was
+  // numel / (n · f), a division by zero. As PyTorch: empty and zero gradients.
+  for (const std::int64_t filters : {std::int64_t(3), std::int64_t(0)}) {
+    const Tensor x = zeros({0, 2, 5, 5}, f64).requires_grad(true);
+    const Tensor w = ones({filters, 2, 3, 3}, f64).requires_grad(true);
+    const Tensor b = zeros({filters}, f64).requires_grad(true);
+    sum(conv2d(x, w, b)).backward();
+    CHECK(x.grad().shape() == x.shape());
+    CHECK(w.grad().shape() == w.shape());
+    CHECK(values(w.grad()) == std::vector<double>(static_cast<std::size_t>(filters * 18), 0.0));
+    CHECK(values(b.grad()) == std::vector<double>(static_cast<std::size_t>(filters), 0.0));
+  }
+  const Tensor x = ones({1, 2, 5, 5}, f64).requires_grad(true);  // no filters, one image: x's gradient is 0
+  sum(conv2d(x, ones({0, 2, 3, 3}, f64).requires_grad(true), Tensor{})).backward();
+  CHECK(values(x.grad()) == std::vector<double>(50, 0.0));
+}
