@@ -401,3 +401,15 @@ TEST_CASE("fuzz: conv2d's gradient for an empty batch or no filters, on the port
   sum(conv2d(x, ones({0, 2, 3, 3}, f64).requires_grad(true), Tensor{})).backward();
   CHECK(values(x.grad()) == std::vector<double>(50, 0.0));
 }
+
+TEST_CASE("fuzz: float32 conv2d's weight gradient with no filters (the fast path's tile width)") {
+  // The API fuzzer ran backward through a float32 conv2d with a [0, C, kh, kw] weight: the fast
+  // path's tile width was 0 vectors, and the gradient's padded width divided by it.
+  const Tensor x = ones({2, 2, 5, 5}).requires_grad(true);
+  const Tensor w = ones({0, 2, 3, 3}).requires_grad(true);
+  const Tensor b = zeros({0}).requires_grad(true);
+  sum(conv2d(x, w, b)).backward();
+  CHECK(w.grad().shape() == w.shape());
+  CHECK(b.grad().shape() == Shape{0});
+  CHECK(values(x.grad()) == std::vector<double>(100, 0.0));
+}
