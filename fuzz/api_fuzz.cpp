@@ -10,8 +10,8 @@
 // Sizes: a call whose arguments ask for between 2^24 and 2^38 elements (or as much work) is skipped,
 // so that a valid but large request does not exhaust the fuzzer's memory or time; smaller requests
 // run, and so do larger ones (and overflowing or negative ones): those are past any memory and must
-// be refused. Small results (an empty one small in its other dimensions) go back into the pool for the next calls. Deterministic in its input
-// (the default generator is reseeded, one thread).
+// be refused. Small results (an empty one: small in its other dimensions) go back into the pool for
+// the next calls. Deterministic in its input (the default generator is reseeded, one thread).
 //
 // Layout of an input: byte 0 → pool size (1–4); per tensor: dtype, rank, dims, requires_grad, a
 // count and that many element values (repeated to fill); then per call: the op, its arguments.
