@@ -160,6 +160,10 @@ bool fits(std::int64_t extent, std::int64_t n, std::int64_t padding) {
   return extent >= 0 && static_cast<__int128>(n) + 2 * static_cast<__int128>(padding) >= extent;
 }
 
+// Whether c channels split into g groups of c_per_group each (c = c_per_group · g, a product that
+// could wrap for a huge g or an empty weight's huge channel count, so compared by division).
+bool groups_fit(std::int64_t c, std::int64_t c_per_group, std::int64_t g) { return c % g == 0 && c / g == c_per_group; }
+
 // The checks of a dilated or grouped conv2d, made before the kernel is dilated or split, so that
 // the message speaks of the caller's shapes and options.
 void check_conv2d_composite(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opts) {
@@ -200,7 +204,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   }
   const std::int64_t g = opts.groups;
   // As PyTorch: at least one filter per group (F = 0 would leave the groups nothing to convolve).
-  if (x.shape()[1] != w.shape()[1] * g || w.shape()[0] % g != 0 || w.shape()[0] < g) {
+  if (!groups_fit(x.shape()[1], w.shape()[1], g) || w.shape()[0] % g != 0 || w.shape()[0] < g) {
     throw ShapeError(fmt::format("conv2d: input {} and weight {} do not fit {} groups (need C = {}·{} and F a positive "
                                  "multiple of {})",
                                  x.shape(), w.shape(), g, g, w.shape()[1], g));
@@ -234,11 +238,13 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
     throw ValueError(fmt::format("conv1d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got {}, {}, {} and {}",
                                  opts.stride, opts.padding, opts.dilation, opts.groups));
   }
+  check_int_arg("conv1d", "dilation", opts.dilation, 1, kMaxNumel);  // as conv2d's
+  check_int_arg("conv1d", "groups", opts.groups, 1, kMaxNumel);
   // Checked here, in the caller's terms: conv2d would speak of [N, C, 1, L] and a 1 × k kernel.
   check_floating("conv1d", x);
   check_same_dtype("conv1d", x, w);
   const std::int64_t g = opts.groups, f = w.shape()[0], k = w.shape()[2];
-  if (x.shape()[1] != w.shape()[1] * g || f % g != 0) {
+  if (!groups_fit(x.shape()[1], w.shape()[1], g) || f % g != 0) {
     throw ShapeError(fmt::format("conv1d: input {} and weight {} do not fit {} group{} (need C = {}·{} and F a multiple of {})",
                                  x.shape(), w.shape(), g, g == 1 ? "" : "s", g, w.shape()[1], g));
   }

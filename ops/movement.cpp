@@ -140,7 +140,9 @@ struct Slice {
     kernels::Strided v = kernels::contiguous_layout(s);
     v.offset = b * v.strides[a];
     v.shape[a] = e > b ? (e - b - 1) / step + 1 : 0;  // ⌈(e − b) / step⌉ without overflow for a huge step
-    v.strides[a] *= step;
+    // A step reaching past the axis takes one element, whose stride is never used (and step · stride
+    // could wrap); otherwise step < n and step · stride stays within the tensor (≤ 2^40 elements).
+    if (v.shape[a] > 1) v.strides[a] *= step;
     if (drop_axis) {
       kernels::Strided w;
       w.offset = v.offset;

@@ -72,6 +72,20 @@ std::size_t checked_bytes(std::string_view op, const Shape& shape, Dtype dtype) 
   for (std::int64_t d : shape) {
     if (d < 0) throw ShapeError(fmt::format("{}: negative dimension in shape {}", op, shape));
   }
+  // An empty tensor still has strides, and ops take products of its leading or trailing dimensions
+  // (outer · inner around an axis): its non-zero dimensions are held to the same limit, so that no
+  // such product can wrap.
+  if (std::find(shape.begin(), shape.end(), std::int64_t(0)) != shape.end()) {
+    std::int64_t span = 1;
+    for (std::int64_t d : shape) {
+      if (d != 0 && (__builtin_mul_overflow(span, d, &span) || span > kMaxNumel)) {
+        throw ShapeError(fmt::format("{}: shape {} is empty, but its other dimensions hold more than a tensor may "
+                                     "(2^40 elements)",
+                                     op, shape));
+      }
+    }
+    return 0;
+  }
   std::int64_t n = 1;
   for (std::int64_t d : shape) {
     if (__builtin_mul_overflow(n, d, &n)) {
@@ -179,6 +193,7 @@ Shape reduced_shape(const Shape& s, int axis, bool keepdim) {
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  checked_bytes(OpScope::current("view"), shape, x.dtype());  // an empty target is held to the limit too
   if (shape.numel() != x.numel()) {
     throw ShapeError(fmt::format("view: {} has {} elements, target {} has {}", x.shape(), x.numel(), shape,
                                  shape.numel()));

@@ -83,6 +83,7 @@ TEST_CASE("D28: dilated conv2d speaks of the dilation; a 1×1 kernel is not dila
   CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 6, 6}), ones({1, 1, 4, 4}), Tensor{}, {.dilation = 2}),
                        "conv2d: a 4×4 kernel with dilation 2 (7×7) does not fit input [1, 1, 6, 6] with padding 0", ShapeError);
   const std::int64_t d62 = std::int64_t(1) << 62;
+  // past any axis (the shared integer-argument check, D4), before the kernel is measured
   CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 6, 6}), ones({1, 1, 3, 3}), Tensor{}, {.dilation = d62}),
                        "conv2d: dilation must be in [1, 1099511627776], got 4611686018427387904", ValueError);
   // dilation is moot for 1×1 kernels: valid, whatever its size

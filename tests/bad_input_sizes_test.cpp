@@ -284,3 +284,132 @@ TEST_CASE("D29: cumsum checks the axis of a 0-d tensor; Reshape refuses a 0-d in
                        ShapeError);
   CHECK(r(ones({3})).shape() == Shape{3, 1});
 }
+
+TEST_CASE("fuzz: an empty tensor's other dimensions are held to the limit, so no stride or product of them wraps") {
+  // The API fuzzer made [0, 64, 2^62 − 1] (0 elements) and flipped it: the contiguous strides wrapped.
+  CHECK_THROWS_WITH_AS(zeros({0, 64, (std::int64_t(1) << 62) - 1}),
+                       "zeros: shape [0, 64, 4611686018427387903] is empty, but its other dimensions hold more than a "
+                       "tensor may (2^40 elements)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(zeros({std::int64_t(1) << 62, std::int64_t(1) << 62, 0}),
+                       Contains("zeros: shape [4611686018427387904, 4611686018427387904, 0] is empty, but"), ShapeError);
+  CHECK_THROWS_WITH_AS(zeros({0, 3}).reshape({0, std::int64_t(1) << 41}),
+                       Contains("reshape: shape [0, 2199023255552] is empty, but"), ShapeError);
+  CHECK_THROWS_WITH_AS(expand(zeros({0, 1}), {0, std::int64_t(1) << 41}),
+                       Contains("expand: shape [0, 2199023255552] is empty, but"), ShapeError);
+  // up to the limit an empty tensor is made and used as before
+  const Tensor e = zeros({0, 64, std::int64_t(1) << 34});
+  CHECK(e.numel() == 0);
+  CHECK(flip(e, {1, 2}).shape() == e.shape());
+  CHECK(sum(e, 2).shape() == Shape{0, 64});
+}
+
+TEST_CASE("fuzz: pad of an empty tensor to other dimensions past the limit is refused before its layout") {
+  // The API fuzzer padded a [0, 2] tensor's last axis by 2^40 on each side: [0, 2^41 + 2] has no valid
+  // strides; pad lays out its result before allocating it, and that layout is checked too.
+  const std::int64_t w = std::int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS(pad(zeros({0, 2}), {w, w}),
+                       "pad: shape [0, 2199023255554] is empty, but its other dimensions hold more than a tensor may "
+                       "(2^40 elements)",
+                       ShapeError);
+  CHECK(pad(zeros({0, 2}), {1, 2}).shape() == Shape{0, 5});
+}
+
+TEST_CASE("fuzz: conv1d checks dilation and groups as conv2d does; a huge group count does not wrap C/groups · groups") {
+  // The API fuzzer passed conv1d groups = 7381154898717320228: C/groups · groups wrapped.
+  CHECK_THROWS_WITH_AS(conv1d(ones({1, 2, 4}), ones({1, 5, 1}), Tensor{}, {.groups = 7381154898717320228}),
+                       "conv1d: groups must be in [1, 1099511627776], got 7381154898717320228", ValueError);
+  CHECK_THROWS_WITH_AS(conv1d(ones({1, 2, 4}), ones({1, 2, 1}), Tensor{}, {.dilation = I64MAX}),
+                       "conv1d: dilation must be in [1, 1099511627776], got 9223372036854775807", ValueError);
+  // within the bounds, an empty weight's channel count times the groups would still pass 2^63
+  const std::int64_t g = std::int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS(conv2d(zeros({1, 0, 3, 3}), zeros({0, std::int64_t(1) << 30, 1, 1}), Tensor{}, {.groups = g}),
+                       Contains("conv2d: input [1, 0, 3, 3] and weight [0, 1073741824, 1, 1] do not fit 1099511627776 "
+                                "groups"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(conv1d(zeros({1, 0, 3}), zeros({0, std::int64_t(1) << 30, 1}), Tensor{}, {.groups = g}),
+                       Contains("conv1d: input [1, 0, 3] and weight [0, 1073741824, 1] do not fit 1099511627776 groups"),
+                       ShapeError);
+  CHECK(conv1d(ones({1, 4, 5}), ones({2, 2, 3}), Tensor{}, {.groups = 2}).shape() == Shape{1, 2, 3});
+}
+
+TEST_CASE("fuzz: a batched matmul with an empty result does no work per batch entry") {
+  // The API fuzzer found a batched matmul of 2^36 batch entries, each an empty matrix, looping for
+  // minutes to write nothing. The result is empty, as PyTorch gives it, at once.
+  const std::int64_t b = std::int64_t(1) << 18;
+  const Tensor y = matmul(zeros({b, b, 0, 4}), zeros({b, 1, 4, 2}));
+  CHECK(y.shape() == Shape{b, b, 0, 2});
+  const Tensor z = matmul(ones({2, 3, 0}), ones({2, 0, 4}));  // k = 0: a sum of nothing, zeros
+  CHECK(z.shape() == Shape{2, 3, 4});
+  CHECK(values(z) == std::vector<double>(24, 0.0));
+}
+
+TEST_CASE("fuzz: slice with a step near INT64_MAX along an outer axis takes its first row, with no stride product") {
+  // The API fuzzer sliced axis 0 (stride 3) with step INT64_MAX: the first element was right (D9), but
+  // stride · step wrapped. As PyTorch x[0:2:2**63-1]: the first row.
+  CHECK(values(slice(ar({2, 3}), 0, 0, 2, I64MAX)) == std::vector<double>{0, 1, 2});
+  CHECK(slice(ar({2, 3}), 0, 0, 2, I64MAX).shape() == Shape{1, 3});
+  const Tensor x = ar({2, 3}).requires_grad(true);
+  sum(slice(x, 0, 1, 2, I64MAX - 1)).backward();
+  CHECK(values(x.grad()) == std::vector<double>{0, 0, 0, 1, 1, 1});
+}
+
+TEST_CASE("fuzz: softmax and log_softmax along an empty axis return the empty result at once") {
+  // The API fuzzer found log_softmax over an empty axis between two long ones computing 2^36 line
+  // sums (−inf each) for an empty result. As PyTorch: an empty tensor of the input's shape.
+  const std::int64_t n = std::int64_t(1) << 18;
+  CHECK(log_softmax(zeros({n, 0, n}), 1).shape() == Shape{n, 0, n});
+  CHECK(softmax(zeros({n, 0, n}, f64), 1).shape() == Shape{n, 0, n});
+  CHECK(softmax(zeros({3, 0}), 0).shape() == Shape{3, 0});
+}
+
+TEST_CASE("fuzz: sort, argsort and topk of an empty tensor with a long axis allocate nothing per line") {
+  // The API fuzzer sorted a [0, 2^31]-like tensor along its long axis: a scratch of 2^31 indices (16 GB)
+  // for no line at all. As PyTorch: empty results.
+  const std::int64_t n = std::int64_t(1) << 31;
+  CHECK(sort(zeros({0, n}), 1).values.shape() == Shape{0, n});
+  CHECK(argsort(zeros({0, n}, f64), 1, true).shape() == Shape{0, n});
+  const ValuesIndices t = topk(zeros({0, n}), 3, 1);
+  CHECK(t.values.shape() == Shape{0, 3});
+  CHECK(t.indices.shape() == Shape{0, 3});
+}
+
+TEST_CASE("cumsum, and prod's gradient, of an empty tensor with long other axes do no work per line") {
+  // Found beside the fuzzer's sort finding: cumsum along an empty axis walked 2^36 lines of nothing,
+  // prod's backward sized a scratch by the axis of an empty input. As PyTorch: empty results.
+  const std::int64_t n = std::int64_t(1) << 18;
+  CHECK(cumsum(zeros({n, 0, n}), 1).shape() == Shape{n, 0, n});
+  const Tensor x = zeros({0, std::int64_t(1) << 31}).requires_grad(true);
+  sum(prod(x, 1)).backward();
+  CHECK(x.grad().shape() == x.shape());
+}
+
+TEST_CASE("fuzz: conv2d's gradient for an empty batch or no filters, on the portable path (float64)") {
+  // The API fuzzer ran backward through a float64 conv2d of an empty batch: the plane size was
+  // numel / (n · f), a division by zero. As PyTorch: empty and zero gradients.
+  for (const std::int64_t filters : {std::int64_t(3), std::int64_t(0)}) {
+    const Tensor x = zeros({0, 2, 5, 5}, f64).requires_grad(true);
+    const Tensor w = ones({filters, 2, 3, 3}, f64).requires_grad(true);
+    const Tensor b = zeros({filters}, f64).requires_grad(true);
+    sum(conv2d(x, w, b)).backward();
+    CHECK(x.grad().shape() == x.shape());
+    CHECK(w.grad().shape() == w.shape());
+    CHECK(values(w.grad()) == std::vector<double>(static_cast<std::size_t>(filters * 18), 0.0));
+    CHECK(values(b.grad()) == std::vector<double>(static_cast<std::size_t>(filters), 0.0));
+  }
+  const Tensor x = ones({1, 2, 5, 5}, f64).requires_grad(true);  // no filters, one image: x's gradient is 0
+  sum(conv2d(x, ones({0, 2, 3, 3}, f64).requires_grad(true), Tensor{})).backward();
+  CHECK(values(x.grad()) == std::vector<double>(50, 0.0));
+}
+
+TEST_CASE("fuzz: float32 conv2d's weight gradient with no filters (the fast path's tile width)") {
+  // The API fuzzer ran backward through a float32 conv2d with a [0, C, kh, kw] weight: the fast
+  // path's tile width was 0 vectors, and the gradient's padded width divided by it.
+  const Tensor x = ones({2, 2, 5, 5}).requires_grad(true);
+  const Tensor w = ones({0, 2, 3, 3}).requires_grad(true);
+  const Tensor b = zeros({0}).requires_grad(true);
+  sum(conv2d(x, w, b)).backward();
+  CHECK(w.grad().shape() == w.shape());
+  CHECK(b.grad().shape() == Shape{0});
+  CHECK(values(x.grad()) == std::vector<double>(100, 0.0));
+}

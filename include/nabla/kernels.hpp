@@ -98,7 +98,8 @@ struct Strided {
   std::int64_t strides[Shape::kMaxRank]{};
   std::int64_t offset = 0;
 };
-/// The row-major layout of a contiguous tensor of shape s.
+/// The row-major layout of a contiguous tensor of shape s; a shape no tensor may have (checked_bytes) is a
+/// ShapeError naming the op being applied.
 Strided contiguous_layout(const Shape& s);
 /// A new contiguous tensor of v.shape holding x's elements as v lays them out (any dtype).
 Tensor gather_strided(const Tensor& x, const Strided& v);

@@ -59,7 +59,9 @@ std::string index_string(const Shape& s, std::int64_t flat);
 
 /// The bytes of a tensor of `shape` and `dtype`: "op: negative dimension in shape [2, -1]", "op: shape
 /// [4611686018427387904] has 4611686018427387904 elements, more than a tensor may hold (2^40)" or
-/// "op: shape [...]: the number of elements does not fit in 64 bits" (ShapeError) otherwise.
+/// "op: shape [...]: the number of elements does not fit in 64 bits" (ShapeError) otherwise. An empty
+/// shape's other dimensions are held to the same limit ("op: shape [0, 2^62, 2^62] is empty, but its other
+/// dimensions hold more than a tensor may (2^40 elements)"), so no product of dimensions of a tensor wraps.
 std::size_t checked_bytes(std::string_view op, const Shape& shape, Dtype dtype);
 /// value if lo ≤ value ≤ hi; otherwise "op: name must be in [lo, hi], got value" (ValueError; "must
 /// be ≥ lo" when hi is INT64_MAX). For sizes, hi = kMaxNumel: no axis can be longer.

@@ -82,6 +82,9 @@ Tensor logsumexp_axis(const Tensor& x, int axis) {
 
 Tensor softmax_axis(const Tensor& x, int axis, bool log) {
   const AxisSplit sp = split_at(x.shape(), axis);
+  // An empty input has an empty result: no line sums to compute (an empty axis would still give
+  // outer · inner of them, up to 2^40, for nothing).
+  if (x.numel() == 0) return empty(x.shape(), x.dtype());
   if (sp.inner == 1) return log ? log_softmax_rows(x) : softmax_rows(x);
   // Along an inner axis: the lines are strided, so each pass walks inner elements side by side.
   const Tensor lse = logsumexp_axis(x, axis);
@@ -127,6 +130,7 @@ Tensor prod_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
   // ∂/∂x_k Π_j x_j = Π_{j<k} x_j · Π_{j>k} x_j: prefix times suffix products, exact with zeros.
   const AxisSplit sp = split_at(x.shape(), axis);
   Tensor gx = empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return gx;  // no line: no scratch of n + 1 products (n up to 2^40 when empty)
   dispatch_float(x.dtype(), "prod", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -151,6 +155,7 @@ Tensor prod_axis_backward(const Tensor& x, const Tensor& gy, int axis) {
 Tensor cumsum_axis(const Tensor& x, int axis, bool reverse) {
   const AxisSplit sp = split_at(x.shape(), axis);
   Tensor y = empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return y;  // an empty axis still has outer · inner lines (up to 2^40), each with nothing
   dispatch_float(x.dtype(), "cumsum", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -172,6 +177,8 @@ void sort_axis(const Tensor& x, int axis, bool descending, std::int64_t k, Tenso
   const AxisSplit so{sp.outer, k, sp.inner};
   values = empty(with_axis(x.shape(), axis, k), x.dtype());
   indices = empty(with_axis(x.shape(), axis, k), i64);
+  // No lines to sort: return before the scratch of one line (n indices, up to 2^40 of an empty input).
+  if (x.numel() == 0) return;
   std::int64_t* pi = indices.mutable_data<std::int64_t>();
   dispatch_float(x.dtype(), "sort", [&](auto tag) {
     using T = decltype(tag);

@@ -208,6 +208,8 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
   out.push_back(m);
   out.push_back(n);
   Tensor c = empty(out, a.dtype());
+  // Nothing to write: an empty matrix in each of up to 2^40 batch entries is no work at all.
+  if (c.numel() == 0) return c;
   // Each operand's batch axes, seen from the broadcast batch: stride 0 where it is stretched.
   Shape ba, bb;
   for (int d = 0; d < ra - 2; ++d) ba.push_back(a.shape()[d]);

@@ -124,7 +124,8 @@ Tensor plane_sums(const Tensor& y) {
 }
 
 Tensor unfold_batch(const Tensor& y, Tensor* sums) {
-  const std::int64_t n = y.shape()[0], f = y.shape()[1], p = y.numel() / (n * f);
+  // y is [n, f, oh, ow]: the plane size from its axes, as n or f may be 0 (an empty batch, no filters)
+  const std::int64_t n = y.shape()[0], f = y.shape()[1], p = y.shape()[2] * y.shape()[3];
   Tensor out = empty(Shape{f, n * p}, y.dtype());
   if (sums != nullptr) *sums = zeros(Shape{f}, y.dtype());
   dispatch_float(y.dtype(), "conv2d", [&](auto tag) {

@@ -5,10 +5,14 @@
 #include <cstring>
 
 #include "nabla/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::kernels {
 
 Strided contiguous_layout(const Shape& s) {
+  // Ops lay out a shape before they allocate it (pad, flip's inputs made by views): the same check
+  // as an allocation, naming the op being applied, so that no stride below wraps.
+  checked_bytes(OpScope::current("contiguous_layout"), s, Dtype::f32);
   Strided v;
   v.shape = s;
   std::int64_t stride = 1;
