@@ -166,7 +166,7 @@ Tensor tiled_weight_grad(const Tensor& gy, const Tensor& src, const Shape& x_sha
   // [N, P, f]) and each panel of rows of cols is read once, in place, for nv vectors of filters at a
   // time. G transposed to [N, P, ldg], ldg: f rounded up to whole tiles of lanes·nv (the tiles read
   // whole tiles), the lanes past f zero.
-  const std::int64_t lanes = lk.lanes;
+  const std::int64_t lanes = level_kernels().lanes;
   // at least one vector: no filters (f = 0) must not make the tile width 0 and divide by it
   const std::int64_t nv = std::max<std::int64_t>(1, std::min((f + lanes - 1) / lanes, lk.max_vectors)), ldg = (f + lanes * nv - 1) / (lanes * nv) * (lanes * nv);
   Tensor gt = empty(Shape{n * plane, ldg}, Dtype::f32);  // every lane is written below
