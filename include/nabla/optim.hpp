@@ -10,8 +10,8 @@
 //   opt.zero_grad(); cost.backward(); opt.step();
 //
 // SGD's update for each parameter w with gradient ∇C0 (book ch. 3), with g = ∇C0 + λ₂ w + λ₁ sgn(w)
-// (the decay terms only for parameters with decay, i.e. weights — biases are excluded, as in the
-// book; λ₂ is weight_decay, or the book's l2/n; λ₁ the book's l1/n):
+// (λ₂ is weight_decay, applied to every parameter as torch's, or the book's l2/n; λ₁ the book's l1/n;
+// the book's terms only for parameters with decay, i.e. weights — biases are excluded, as in the book):
 //   plain     w → w − η g                     (with L2 this is w → (1 − ηλ/n) w − η ∇C0, eq. 93)
 //   momentum  v → μ v − η g,  w → w + v        (eq. 107–108)
 //   Nesterov  v → μ v − η g,  w → w + μ v − η g
@@ -53,16 +53,17 @@ struct ParamUpdate {
   std::int64_t n;                        // the elements of both and of each buffer
   std::array<T*, kMaxBuffers> buffer;    // buffer[b]: the b-th add_buffer's, for this parameter
   double lr;                             // the group's learning rate now
-  double weight_decay;                   // the group's weight decay; 0 where the parameter has no decay
-  bool decay;                            // nn::Param::decay (weights yes, biases no)
+  double weight_decay;                   // the group's weight decay (every parameter, as torch.optim)
+  bool decay;                            // nn::Param::decay (weights yes, biases no): where SGD's book terms apply
   std::int64_t step;                     // the count of this step, 1 for the first
 };
 
 /// What every optimizer shares: parameter groups, zero_grad, the learning rate a schedule sets, a
 /// step count, a state that checkpoints save and load (nabla/io.hpp), and step() itself: the loop
 /// over the parameters and their float type, which calls the optimizer's update() for each.
-/// Weight decay, in every optimizer, applies to the parameters with `decay` (weights, not biases —
-/// the book's rule).
+/// Weight decay, in every optimizer, applies to every parameter of its group, as torch.optim's (to
+/// exempt biases, give them a group with weight_decay 0: split_decay below). Only SGD's book terms
+/// (l2, l1 over n) follow nn::Param::decay, applying to weights and not biases, as in the book.
 ///
 /// An optimizer is a constructor (checks its options, names its buffers with add_buffer) and an
 /// update() per float type, usually both one template:
@@ -140,16 +141,17 @@ class Optimizer {
 };
 
 /// torch.optim.SGD's options in its order, then nabla's: the book's L2 and L1 terms over the
-/// training-set size n (l2 = λ gives the weight decay λ/n; set weight_decay or l2, not both) and
+/// training-set size n, on weights only (l2 = λ gives the weight decay λ/n on the parameters with
+/// nn::Param::decay; set weight_decay or l2, not both) and
 /// gradient-norm clipping. dampening as torch's (the first step undamped); Nesterov needs momentum
 /// and no dampening. State: "velocity.*" (with momentum), "steps".
 struct SGDOptions {
   double lr = 0.1;            // η
   double momentum = 0.0;      // μ; 0 is plain SGD
   double dampening = 0.0;     // v → μ v − η (1 − dampening) g
-  double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w
+  double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w, on every parameter (torch's)
   bool nesterov = false;
-  double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n
+  double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n on weights only
   double l1 = 0.0;            // the book's λ of the L1 term λ/n Σ |w|
   std::int64_t n = 0;         // training-set size, the n of λ/n; required when l2 or l1 > 0
   double clip_norm = 0.0;     // if > 0, gradients are rescaled so their joint L2 norm is at most this (NaN refused)
@@ -168,7 +170,7 @@ class SGD : public Optimizer {
 
  private:
   SGDOptions opts_;
-  double l1_ = 0, clip_ = 1;  // λ₁/n; this step's clipping factor
+  double l2_ = 0, l1_ = 0, clip_ = 1;  // the book's λ₂/n and λ₁/n (weights only); this step's clipping factor
 };
 
 /// Adam (Kingma & Ba, 2015), as torch.optim.Adam: g = ∇C + λ w (L2, where decay);
@@ -256,6 +258,12 @@ class Adagrad : public Optimizer {
  private:
   AdagradOptions opts_;
 };
+
+/// The parameters in two groups, those with nn::Param::decay (weights) and then those without
+/// (biases, batch-norm scales and shifts) with weight_decay 0: torch's idiom for decaying weights
+/// only. An empty group is left out.
+///   optim::AdamW opt(optim::split_decay(net.parameters()), {.lr = 1e-3, .weight_decay = 0.01});
+std::vector<ParamGroup> split_decay(std::vector<nn::Param> params);
 
 /// Rescales the gradients of `params` in place so that their joint L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_); parameters without a gradient are skipped. Returns the norm

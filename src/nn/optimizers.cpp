@@ -28,15 +28,10 @@ T sign(T v) {
 
 // ---- SGD ----------------------------------------------------------------------------------------------
 
-namespace {
-/// The weight decay of the groups: the book's λ/n when l2 is given, else torch's weight_decay.
-double sgd_weight_decay(const SGDOptions& o) { return o.l2 > 0 && o.n > 0 ? o.l2 / double(o.n) : o.weight_decay; }
-}  // namespace
-
 SGD::SGD(std::vector<nn::Param> params, SGDOptions opts) : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opts) {}
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions opts)
-    : Optimizer("SGD", std::move(groups), opts.lr, sgd_weight_decay(opts)), opts_(opts) {
+    : Optimizer("SGD", std::move(groups), opts.lr, opts.weight_decay), opts_(opts) {
   if (!(opts.momentum >= 0 && opts.momentum < 1)) {
     throw ValueError(fmt::format("SGD: momentum must be in [0, 1), got {}", opts.momentum));
   }
@@ -54,6 +49,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions opts)
                                  opts.l2));
   }
   if (!(opts.clip_norm >= 0)) throw ValueError(fmt::format("SGD: clip_norm must be ≥ 0, got {}", opts.clip_norm));
+  if (opts.l2 > 0) l2_ = opts.l2 / double(opts.n);
   if (opts.l1 > 0) l1_ = opts.l1 / double(opts.n);
   if (opts.momentum > 0) add_buffer("velocity");
 }
@@ -67,15 +63,16 @@ void SGD::begin_step() {
 }
 
 namespace {
-// w ← w − η (c g + λ₂ w + λ₁ sgn w), with momentum v ← μ v − η d (…), w ← w + v (Nesterov:
+// w ← w − η (c g + λ₂ w + λ₁ sgn w), λ₂ the group's weight decay plus, on weights, the book's l2/n;
+// λ₁ the book's l1/n on weights; with momentum v ← μ v − η d (…), w ← w + v (Nesterov:
 // w ← w + μ v − η(…)); d = 1 − dampening, 1 on the first step. The common case (no momentum, no
 // L1) is the kernel's.
 template <class T>
-void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l1, double clip) {
+void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l2_book, double l1, double clip) {
   T* w = u.w;
   const T* g = u.g;
   T* v = o.momentum > 0 ? u.buffer[0] : nullptr;
-  const T eta = T(u.lr), c = T(clip), l2 = T(u.weight_decay), l1t = T(u.decay ? l1 : 0.0), mu = T(o.momentum);
+  const T eta = T(u.lr), c = T(clip), l2 = T(u.weight_decay + (u.decay ? l2_book : 0.0)), l1t = T(u.decay ? l1 : 0.0), mu = T(o.momentum);
   if (v == nullptr && l1t == 0) return kernels::sgd_step(w, g, u.n, T(1) - eta * l2, eta * c);
   const T eta_d = eta * (u.step == 1 ? T(1) : T(1 - o.dampening));  // η itself without dampening
   for (std::int64_t i = 0; i < u.n; ++i) {
@@ -90,8 +87,8 @@ void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l1, double 
 }
 }  // namespace
 
-void SGD::update(const ParamUpdate<float>& u) { sgd_update(u, opts_, l1_, clip_); }
-void SGD::update(const ParamUpdate<double>& u) { sgd_update(u, opts_, l1_, clip_); }
+void SGD::update(const ParamUpdate<float>& u) { sgd_update(u, opts_, l2_, l1_, clip_); }
+void SGD::update(const ParamUpdate<double>& u) { sgd_update(u, opts_, l2_, l1_, clip_); }
 
 // ---- Adam, AdamW ----------------------------------------------------------------------------------------
 
