@@ -23,8 +23,10 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,11 +81,16 @@ class Optimizer {
   std::string_view kind() const { return kind_; }
   /// Forgets every parameter's gradient.
   void zero_grad();
+  /// What step(closure) calls: zero_grad, forward, backward, and returns the loss (torch's closure).
+  using Closure = std::function<Tensor()>;
   /// One update of every parameter from its .grad (parameters without a gradient are skipped).
   /// A parameter whose dtype or shape is no longer its gradient's or its buffers' (converted with
   /// Module::to after the optimizer was made) is a ValueError naming the optimizer and the
   /// parameter, before anything is updated or the step counted.
   virtual void step();
+  /// Calls the closure (with grad mode on), then step(); returns the closure's loss (as
+  /// torch.optim's step(closure)). LBFGS calls it several times per step.
+  virtual Tensor step(const Closure& closure);
   /// The base learning rate. set_lr (a schedule's) sets it, and every group's in proportion: a
   /// group made with its own lr keeps its ratio to the base.
   double lr() const { return lr_; }
@@ -151,6 +158,7 @@ struct SGDOptions {
   double dampening = 0.0;     // v → μ v − η (1 − dampening) g
   double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w, on every parameter (torch's)
   bool nesterov = false;
+  bool maximize = false;      // ascend: −∇C in place of ∇C
   double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n on weights only
   double l1 = 0.0;            // the book's λ of the L1 term λ/n Σ |w|
   std::int64_t n = 0;         // training-set size, the n of λ/n; required when l2 or l1 > 0
@@ -181,6 +189,8 @@ struct AdamOptions {
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.0;
+  bool amsgrad = false;   // v̂ from the running maximum of v (Reddi et al., 2018); state "max_exp_avg_sq.*"
+  bool maximize = false;  // ascend: −∇C in place of ∇C
 };
 class Adam : public Optimizer {
  public:
@@ -205,6 +215,8 @@ struct AdamWOptions {
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.01;
+  bool amsgrad = false;
+  bool maximize = false;
 };
 class AdamW : public Adam {
  public:
@@ -212,15 +224,18 @@ class AdamW : public Adam {
   AdamW(std::vector<ParamGroup> groups, AdamWOptions opts = {});
 };
 
-/// RMSprop (Hinton), as torch.optim.RMSprop (not centered): v ← α v + (1 − α) g²; without momentum
-/// w ← w − η g / (√v + ε), with it b ← μ b + g / (√v + ε), w ← w − η b. State: "square_avg.*",
-/// "momentum_buffer.*" (with momentum), "steps".
+/// RMSprop (Hinton), as torch.optim.RMSprop: v ← α v + (1 − α) g², a = √v + ε (centered:
+/// ḡ ← α ḡ + (1 − α) g, a = √(v − ḡ²) + ε); without momentum w ← w − η g / a, with it
+/// b ← μ b + g / a, w ← w − η b. State: "square_avg.*", "momentum_buffer.*" (with momentum),
+/// "grad_avg.*" (centered), "steps".
 struct RMSpropOptions {
   double lr = 1e-2;
   double alpha = 0.99;
   double eps = 1e-8;
   double weight_decay = 0.0;
   double momentum = 0.0;
+  bool centered = false;
+  bool maximize = false;
 };
 class RMSprop : public Optimizer {
  public:
@@ -244,6 +259,7 @@ struct AdagradOptions {
   double weight_decay = 0.0;
   double initial_accumulator_value = 0.0;
   double eps = 1e-10;
+  bool maximize = false;
 };
 class Adagrad : public Optimizer {
  public:
@@ -257,6 +273,44 @@ class Adagrad : public Optimizer {
 
  private:
   AdagradOptions opts_;
+};
+
+/// L-BFGS, as torch.optim.LBFGS (after minFunc): each step(closure) runs up to max_iter
+/// iterations of limited-memory BFGS over all parameters as one vector (history_size pairs), with
+/// a fixed step lr (the first iteration min(1, 1/‖g‖₁)·lr) or a strong-Wolfe line search
+/// (line_search_fn "strong_wolfe", torch's _strong_wolfe and _cubic_interpolate); stops when the
+/// largest |gradient| ≤ tolerance_grad, the loss or the step changes by less than
+/// tolerance_change, or after max_eval closure calls (−1: max_iter · 5 / 4). One group, no weight
+/// decay. The closure must zero the gradients, recompute the loss and call backward. The history
+/// lives in the optimizer and is not part of state() (checkpoints restart it).
+///   optim::LBFGS opt(net.parameters(), {.lr = 1, .line_search_fn = "strong_wolfe"});
+///   opt.step([&] { opt.zero_grad(); Tensor loss = mse(net(x), y); loss.backward(); return loss; });
+struct LBFGSOptions {
+  double lr = 1.0;
+  std::int64_t max_iter = 20;
+  std::int64_t max_eval = -1;  // −1: max_iter * 5 / 4
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  std::int64_t history_size = 100;
+  std::string line_search_fn = "";  // "" (none) or "strong_wolfe"
+  bool maximize = false;
+};
+class LBFGS : public Optimizer {
+ public:
+  LBFGS(std::vector<nn::Param> params, LBFGSOptions opts = {});
+  const LBFGSOptions& options() const { return opts_; }
+  /// LBFGS needs the closure: a ValueError.
+  void step() override;
+  Tensor step(const Closure& closure) override;
+
+ protected:
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
+
+ private:
+  LBFGSOptions opts_;
+  struct History;
+  std::shared_ptr<History> h_;
 };
 
 /// The parameters in two groups, those with nn::Param::decay (weights) and then those without

@@ -95,6 +95,17 @@ void Optimizer::step() {
   }
 }
 
+Tensor Optimizer::step(const Closure& closure) {
+  if (!closure) throw ValueError(fmt::format("{}.step: the closure is empty", name_));
+  Tensor loss;
+  {
+    GradModeGuard grad_on(true);
+    loss = closure();
+  }
+  step();
+  return loss;
+}
+
 const Optimizer::Group& Optimizer::group(std::size_t g, const char* what) const {
   if (g >= groups_.size()) {
     throw ValueError(fmt::format("{}: group {} is out of range; the optimizer has {} group(s)", what, g, groups_.size()));
