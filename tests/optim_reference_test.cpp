@@ -228,3 +228,55 @@ TEST_CASE("optim reference: step(closure) on the other optimizers returns the cl
   CHECK(p.tensor.to_vector() == std::vector<double>{0.0, 0.0});  // w − 0.5 · 2w
   CHECK(opt.steps() == 1);
 }
+
+TEST_CASE("optim reference: the new buffers are state — amsgrad and centered RMSprop resume bit-identically") {
+  auto run = [](auto make, bool resume) {
+    nn::Param p{"w", tensor({1.0, -2.0, 0.5}, {3}, f64).requires_grad(true), true};
+    auto opt = make(std::vector<nn::Param>{p});
+    auto grad = [&](int s) { p.tensor.set_grad(tensor({0.5 * s - 1, 1.0 / (s + 1), -0.25 * s}, {3}, f64)); };
+    for (int s = 0; s < 3; ++s) grad(s), opt.step();
+    if (resume) {
+      const auto state = opt.state();
+      nn::Param q{"w", p.tensor.detach().clone().requires_grad(true), true};
+      auto fresh = make(std::vector<nn::Param>{q});
+      fresh.load_state(state);
+      for (int s = 3; s < 6; ++s) q.tensor.set_grad(tensor({0.5 * s - 1, 1.0 / (s + 1), -0.25 * s}, {3}, f64)), fresh.step();
+      return std::make_pair(q.tensor.to_vector(), state);
+    }
+    for (int s = 3; s < 6; ++s) grad(s), opt.step();
+    return std::make_pair(p.tensor.to_vector(), opt.state());
+  };
+  auto adam = [](std::vector<nn::Param> ps) { return optim::Adam(ps, {.lr = 0.1, .amsgrad = true}); };
+  auto rms = [](std::vector<nn::Param> ps) { return optim::RMSprop(ps, {.lr = 0.01, .momentum = 0.5, .centered = true}); };
+  CHECK(run(adam, false).first == run(adam, true).first);
+  CHECK(run(adam, true).second.count("max_exp_avg_sq.w") == 1);
+  CHECK(run(rms, false).first == run(rms, true).first);
+  CHECK(run(rms, true).second.count("grad_avg.w") == 1);
+  CHECK(run(rms, true).second.count("momentum_buffer.w") == 1);
+}
+
+TEST_CASE("optim reference: LBFGS with a closure that runs backward solves least squares") {
+  Generator gen(5);
+  const Tensor a = randn({8, 3}, f64, gen), x_true = tensor({1.0, -2.0, 0.5}, {3, 1}, f64);
+  const Tensor b = matmul(a, x_true);
+  for (const std::string ls : {"", "strong_wolfe"}) {
+    CAPTURE(ls);
+    nn::Param x{"x", zeros({3, 1}, f64).requires_grad(true), true};
+    optim::LBFGS opt({x}, {.line_search_fn = ls});
+    Tensor first;
+    for (int s = 0; s < 5; ++s) {
+      Tensor loss = opt.step([&] {
+        opt.zero_grad();
+        Tensor l = sum(square(matmul(a, x.tensor) - b));
+        l.backward();
+        return l;
+      });
+      if (s == 0) first = loss;
+    }
+    CHECK(first.item() > 1);
+    const auto got = x.tensor.to_vector();
+    CHECK(got[0] == doctest::Approx(1.0).epsilon(1e-6));
+    CHECK(got[1] == doctest::Approx(-2.0).epsilon(1e-6));
+    CHECK(got[2] == doctest::Approx(0.5).epsilon(1e-6));
+  }
+}
