@@ -217,7 +217,16 @@ TEST_CASE("optim: SGD's weight_decay (torch's λ₂) is the book's l2 over n, bi
     book_form.step();
   }
   CHECK(w1.tensor.to_vector() == w2.tensor.to_vector());
-  CHECK(book_form.group_weight_decay(0) == 5.0 / 100);
+  CHECK(book_form.group_weight_decay(0) == 0);  // the book's term is SGD's own, on weights only
+  // A bias (no decay): the book's l2 leaves it alone, torch's weight_decay decays it.
+  auto b1 = param({1, -2}, {0.5, 0.25}, false);
+  auto b2 = param({1, -2}, {0.5, 0.25}, false);
+  optim::SGD torch_bias({b1}, {.lr = 0.5, .weight_decay = 0.1});
+  optim::SGD book_bias({b2}, {.lr = 0.5, .l2 = 5.0, .n = 50});
+  torch_bias.step();
+  book_bias.step();
+  check_values(b1.tensor, {1 - 0.5 * (0.5 + 0.1 * 1), -2 - 0.5 * (0.25 + 0.1 * -2)});
+  check_values(b2.tensor, {1 - 0.5 * 0.5, -2 - 0.5 * 0.25});
   auto p = param({1}, {1});
   CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .weight_decay = 0.1, .l2 = 5, .n = 10}),
                        "SGD: weight_decay 0.1 and the book's l2 5 (over n) are the same term; give one", ValueError);

@@ -88,6 +88,30 @@ TEST_CASE("optimizers: parameter groups have their own learning rate and decay; 
   CHECK_THROWS_WITH_AS(optim::Adam({c}, {.betas = {1.0, 0.999}}), "Adam: betas[0] must be in [0, 1), got 1", ValueError);
 }
 
+TEST_CASE("optimizers: weight decay applies to every parameter, as torch.optim's; split_decay exempts biases") {
+  auto make = [](bool decay) { return nn::Param{decay ? "w" : "b", tensor({2.0}, {1}, f64).requires_grad(true), decay}; };
+  nn::Param w = make(true), b = make(false);
+  optim::AdamW all({w, b}, {.lr = 0.1, .weight_decay = 0.5});
+  w.tensor.set_grad(zeros({1}, f64));
+  b.tensor.set_grad(zeros({1}, f64));
+  all.step();
+  CHECK(w.tensor.item() == doctest::Approx(2.0 * (1 - 0.1 * 0.5)));
+  CHECK(b.tensor.item() == doctest::Approx(2.0 * (1 - 0.1 * 0.5)));  // the bias too (the book's SGD l2 would skip it)
+  nn::Param w2 = make(true), b2 = make(false), w3 = make(true);
+  const auto groups = optim::split_decay({b2, w2, w3});
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].params.size() == 2);
+  CHECK(std::isnan(groups[0].weight_decay));
+  CHECK(groups[1].params.size() == 1);
+  CHECK(groups[1].weight_decay == 0.0);
+  optim::AdamW weights_only(groups, {.lr = 0.1, .weight_decay = 0.5});
+  for (auto* p : {&w2, &b2, &w3}) p->tensor.set_grad(zeros({1}, f64));
+  weights_only.step();
+  CHECK(w2.tensor.item() == doctest::Approx(2.0 * (1 - 0.1 * 0.5)));
+  CHECK(b2.tensor.item() == 2.0);
+  CHECK(optim::split_decay({w}).size() == 1);
+}
+
 TEST_CASE("optimizers: a checkpoint with Adam resumes bit-identically; another optimizer's state is refused") {
   TempDir dir;
   auto make_net = [] {

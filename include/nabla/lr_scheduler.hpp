@@ -1,15 +1,20 @@
-// nabla/lr_scheduler.hpp — learning-rate schedules with torch.optim.lr_scheduler's names (ConstantLR,
-// StepLR, ExponentialLR, CosineAnnealingLR; LinearWarmup for LinearLR + SequentialLR) and the book's
-// HalveOnPlateau, each advanced once per epoch with that epoch's validation metric, so they work
-// with every optimizer (opt.set_lr(schedule.lr())); early stopping.
+// nabla/lr_scheduler.hpp — learning-rate schedules with torch.optim.lr_scheduler's names, defaults and
+// values (ConstantLR, LinearLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, OneCycleLR,
+// ReduceLROnPlateau; LinearWarmup for LinearLR + SequentialLR) and the book's HalveOnPlateau. Each
+// is advanced by step(metric) (≡ epoch_end) — once per epoch or once per batch, as the user
+// chooses (torch's scheduler.step()) — and gives the lr to set, so they work with every optimizer
+// (opt.set_lr(schedule.lr())); early stopping.
 //
 //   optim::CosineAnnealingLR schedule(0.1, epochs - 1);   // η from 0.1 to 0 at the last epoch
 //   for (int e = 0; e < epochs; ++e) { opt.set_lr(schedule.lr()); …; schedule.epoch_end(accuracy); }
+//   optim::OneCycleLR cycle(0.1, epochs * batches);       // per batch:
+//   for (…each batch…) { opt.set_lr(cycle.lr()); …; opt.step(); cycle.step(); }
 #pragma once
 
 #include <limits>
 #include <map>
 #include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +32,8 @@ class LrSchedule {
   virtual double lr() const = 0;
   /// Ends an epoch.
   virtual void epoch_end(double metric) = 0;
+  /// torch's scheduler.step(): the same as epoch_end (a schedule counts whatever it is stepped by).
+  void step(double metric = std::numeric_limits<double>::quiet_NaN()) { epoch_end(metric); }
   /// Whether training should stop (only the halving rule says so).
   virtual bool should_stop() const { return false; }
   virtual std::string describe() const = 0;
@@ -44,6 +51,87 @@ class ConstantLR : public LrSchedule {
  private:
   double lr0_, factor_;
   int total_, epoch_ = 0;
+};
+
+/// torch.optim.lr_scheduler.LinearLR: η₀ · (f₀ + (f₁ − f₀) · min(step, total_iters) / total_iters),
+/// from start_factor f₀ to end_factor f₁ over total_iters steps — a linear warmup by steps.
+class LinearLR : public LrSchedule {
+ public:
+  explicit LinearLR(double lr0, double start_factor = 1.0 / 3, double end_factor = 1.0, int total_iters = 5);
+  double lr() const override;
+  void epoch_end(double) override { ++epoch_; }
+  std::string describe() const override;
+
+ private:
+  double lr0_, start_, end_;
+  int total_, epoch_ = 0;
+};
+
+/// torch.optim.lr_scheduler.MultiStepLR: η₀ · γ^(the number of milestones ≤ step).
+class MultiStepLR : public LrSchedule {
+ public:
+  MultiStepLR(double lr0, std::vector<int> milestones, double gamma = 0.1);
+  double lr() const override;
+  void epoch_end(double) override { ++epoch_; }
+  std::string describe() const override;
+
+ private:
+  double lr0_, gamma_;
+  std::vector<int> milestones_;
+  int epoch_ = 0;
+};
+
+/// torch.optim.lr_scheduler.OneCycleLR's options (Smith & Topin, 2017), torch's defaults. The
+/// momentum cycling of torch's (cycle_momentum) is not here: set the optimizer's momentum yourself.
+struct OneCycleLROptions {
+  double pct_start = 0.3;                // the share of the steps spent rising
+  std::string anneal_strategy = "cos";   // "cos" or "linear"
+  double div_factor = 25.0;              // initial lr = max_lr / div_factor
+  double final_div_factor = 1e4;         // final lr = initial lr / final_div_factor
+  bool three_phase = false;              // rise, fall back to the initial lr, then anneal to the final
+};
+/// torch.optim.lr_scheduler.OneCycleLR, stepped once per batch: total_steps steps from
+/// max_lr / div_factor up to max_lr and down to max_lr / div_factor / final_div_factor. Stepping
+/// past total_steps is a ValueError (as torch).
+class OneCycleLR : public LrSchedule {
+ public:
+  OneCycleLR(double max_lr, std::int64_t total_steps, OneCycleLROptions opts = {});
+  double lr() const override;
+  void epoch_end(double) override;
+  std::string describe() const override;
+
+ private:
+  double max_lr_;
+  std::int64_t total_, step_ = 0;
+  OneCycleLROptions o_;
+};
+
+/// torch.optim.lr_scheduler.ReduceLROnPlateau's options, torch's defaults.
+struct ReduceLROnPlateauOptions {
+  std::string mode = "min";            // "min": lower metric is better (a loss); "max": higher (accuracy)
+  double factor = 0.1;                 // η ← max(η · factor, min_lr)
+  int patience = 10;                   // steps without improvement tolerated
+  double threshold = 1e-4;             // how much better counts as better
+  std::string threshold_mode = "rel";  // "rel": best · (1 ∓ threshold); "abs": best ∓ threshold
+  int cooldown = 0;                    // steps after a reduction before counting again
+  double min_lr = 0.0;
+  double eps = 1e-8;                   // a reduction smaller than this is skipped
+};
+/// torch.optim.lr_scheduler.ReduceLROnPlateau: step(metric) with the metric of the mode's sense;
+/// after more than `patience` steps without improvement, η ← max(η · factor, min_lr).
+class ReduceLROnPlateau : public LrSchedule {
+ public:
+  explicit ReduceLROnPlateau(double lr0, ReduceLROnPlateauOptions opts = {});
+  double lr() const override { return lr_; }
+  void epoch_end(double metric) override;
+  std::string describe() const override;
+
+ private:
+  double lr_;
+  ReduceLROnPlateauOptions o_;
+  double best_;
+  int bad_ = 0, cooldown_left_ = 0;
+  bool better(double a) const;
 };
 
 /// torch.optim.lr_scheduler.StepLR: η₀ · γ^⌊epoch / step_size⌋.

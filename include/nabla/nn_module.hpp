@@ -25,7 +25,7 @@ namespace nabla::nn {
 struct Param {
   std::string name;   // dotted path: "0.weight"
   Tensor tensor;      // the leaf itself (a handle: updates change the module)
-  bool decay = true;  // whether L1/L2 regularization applies (weights yes, biases no, as in the book)
+  bool decay = true;  // whether the book's L1/L2 terms apply (weights yes, biases no); torch's weight_decay ignores it
 };
 
 /// A buffer: module state that is saved and loaded but not trained (no gradient).

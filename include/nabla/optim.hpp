@@ -10,8 +10,8 @@
 //   opt.zero_grad(); cost.backward(); opt.step();
 //
 // SGD's update for each parameter w with gradient ∇C0 (book ch. 3), with g = ∇C0 + λ₂ w + λ₁ sgn(w)
-// (the decay terms only for parameters with decay, i.e. weights — biases are excluded, as in the
-// book; λ₂ is weight_decay, or the book's l2/n; λ₁ the book's l1/n):
+// (λ₂ is weight_decay, applied to every parameter as torch's, or the book's l2/n; λ₁ the book's l1/n;
+// the book's terms only for parameters with decay, i.e. weights — biases are excluded, as in the book):
 //   plain     w → w − η g                     (with L2 this is w → (1 − ηλ/n) w − η ∇C0, eq. 93)
 //   momentum  v → μ v − η g,  w → w + v        (eq. 107–108)
 //   Nesterov  v → μ v − η g,  w → w + μ v − η g
@@ -23,8 +23,10 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,16 +55,17 @@ struct ParamUpdate {
   std::int64_t n;                        // the elements of both and of each buffer
   std::array<T*, kMaxBuffers> buffer;    // buffer[b]: the b-th add_buffer's, for this parameter
   double lr;                             // the group's learning rate now
-  double weight_decay;                   // the group's weight decay; 0 where the parameter has no decay
-  bool decay;                            // nn::Param::decay (weights yes, biases no)
+  double weight_decay;                   // the group's weight decay (every parameter, as torch.optim)
+  bool decay;                            // nn::Param::decay (weights yes, biases no): where SGD's book terms apply
   std::int64_t step;                     // the count of this step, 1 for the first
 };
 
 /// What every optimizer shares: parameter groups, zero_grad, the learning rate a schedule sets, a
 /// step count, a state that checkpoints save and load (nabla/io.hpp), and step() itself: the loop
 /// over the parameters and their float type, which calls the optimizer's update() for each.
-/// Weight decay, in every optimizer, applies to the parameters with `decay` (weights, not biases —
-/// the book's rule).
+/// Weight decay, in every optimizer, applies to every parameter of its group, as torch.optim's (to
+/// exempt biases, give them a group with weight_decay 0: split_decay below). Only SGD's book terms
+/// (l2, l1 over n) follow nn::Param::decay, applying to weights and not biases, as in the book.
 ///
 /// An optimizer is a constructor (checks its options, names its buffers with add_buffer) and an
 /// update() per float type, usually both one template:
@@ -78,11 +81,16 @@ class Optimizer {
   std::string_view kind() const { return kind_; }
   /// Forgets every parameter's gradient.
   void zero_grad();
+  /// What step(closure) calls: zero_grad, forward, backward, and returns the loss (torch's closure).
+  using Closure = std::function<Tensor()>;
   /// One update of every parameter from its .grad (parameters without a gradient are skipped).
   /// A parameter whose dtype or shape is no longer its gradient's or its buffers' (converted with
   /// Module::to after the optimizer was made) is a ValueError naming the optimizer and the
   /// parameter, before anything is updated or the step counted.
   virtual void step();
+  /// Calls the closure (with grad mode on), then step(); returns the closure's loss (as
+  /// torch.optim's step(closure)). LBFGS calls it several times per step.
+  virtual Tensor step(const Closure& closure);
   /// The base learning rate. set_lr (a schedule's) sets it, and every group's in proportion: a
   /// group made with its own lr keeps its ratio to the base.
   double lr() const { return lr_; }
@@ -140,16 +148,18 @@ class Optimizer {
 };
 
 /// torch.optim.SGD's options in its order, then nabla's: the book's L2 and L1 terms over the
-/// training-set size n (l2 = λ gives the weight decay λ/n; set weight_decay or l2, not both) and
+/// training-set size n, on weights only (l2 = λ gives the weight decay λ/n on the parameters with
+/// nn::Param::decay; set weight_decay or l2, not both) and
 /// gradient-norm clipping. dampening as torch's (the first step undamped); Nesterov needs momentum
 /// and no dampening. State: "velocity.*" (with momentum), "steps".
 struct SGDOptions {
   double lr = 0.1;            // η
   double momentum = 0.0;      // μ; 0 is plain SGD
   double dampening = 0.0;     // v → μ v − η (1 − dampening) g
-  double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w
+  double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w, on every parameter (torch's)
   bool nesterov = false;
-  double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n
+  bool maximize = false;      // ascend: −∇C in place of ∇C
+  double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n on weights only
   double l1 = 0.0;            // the book's λ of the L1 term λ/n Σ |w|
   std::int64_t n = 0;         // training-set size, the n of λ/n; required when l2 or l1 > 0
   double clip_norm = 0.0;     // if > 0, gradients are rescaled so their joint L2 norm is at most this (NaN refused)
@@ -168,7 +178,7 @@ class SGD : public Optimizer {
 
  private:
   SGDOptions opts_;
-  double l1_ = 0, clip_ = 1;  // λ₁/n; this step's clipping factor
+  double l2_ = 0, l1_ = 0, clip_ = 1;  // the book's λ₂/n and λ₁/n (weights only); this step's clipping factor
 };
 
 /// Adam (Kingma & Ba, 2015), as torch.optim.Adam: g = ∇C + λ w (L2, where decay);
@@ -179,6 +189,8 @@ struct AdamOptions {
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.0;
+  bool amsgrad = false;   // v̂ from the running maximum of v (Reddi et al., 2018); state "max_exp_avg_sq.*"
+  bool maximize = false;  // ascend: −∇C in place of ∇C
 };
 class Adam : public Optimizer {
  public:
@@ -203,6 +215,8 @@ struct AdamWOptions {
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.01;
+  bool amsgrad = false;
+  bool maximize = false;
 };
 class AdamW : public Adam {
  public:
@@ -210,15 +224,18 @@ class AdamW : public Adam {
   AdamW(std::vector<ParamGroup> groups, AdamWOptions opts = {});
 };
 
-/// RMSprop (Hinton), as torch.optim.RMSprop (not centered): v ← α v + (1 − α) g²; without momentum
-/// w ← w − η g / (√v + ε), with it b ← μ b + g / (√v + ε), w ← w − η b. State: "square_avg.*",
-/// "momentum_buffer.*" (with momentum), "steps".
+/// RMSprop (Hinton), as torch.optim.RMSprop: v ← α v + (1 − α) g², a = √v + ε (centered:
+/// ḡ ← α ḡ + (1 − α) g, a = √(v − ḡ²) + ε); without momentum w ← w − η g / a, with it
+/// b ← μ b + g / a, w ← w − η b. State: "square_avg.*", "momentum_buffer.*" (with momentum),
+/// "grad_avg.*" (centered), "steps".
 struct RMSpropOptions {
   double lr = 1e-2;
   double alpha = 0.99;
   double eps = 1e-8;
   double weight_decay = 0.0;
   double momentum = 0.0;
+  bool centered = false;
+  bool maximize = false;
 };
 class RMSprop : public Optimizer {
  public:
@@ -242,6 +259,7 @@ struct AdagradOptions {
   double weight_decay = 0.0;
   double initial_accumulator_value = 0.0;
   double eps = 1e-10;
+  bool maximize = false;
 };
 class Adagrad : public Optimizer {
  public:
@@ -256,6 +274,50 @@ class Adagrad : public Optimizer {
  private:
   AdagradOptions opts_;
 };
+
+/// L-BFGS, as torch.optim.LBFGS (after minFunc): each step(closure) runs up to max_iter
+/// iterations of limited-memory BFGS over all parameters as one vector (history_size pairs), with
+/// a fixed step lr (the first iteration min(1, 1/‖g‖₁)·lr) or a strong-Wolfe line search
+/// (line_search_fn "strong_wolfe", torch's _strong_wolfe and _cubic_interpolate); stops when the
+/// largest |gradient| ≤ tolerance_grad, the loss or the step changes by less than
+/// tolerance_change, or after max_eval closure calls (−1: max_iter · 5 / 4). One group, no weight
+/// decay. The closure must zero the gradients, recompute the loss and call backward. The history
+/// lives in the optimizer and is not part of state() (checkpoints restart it).
+///   optim::LBFGS opt(net.parameters(), {.lr = 1, .line_search_fn = "strong_wolfe"});
+///   opt.step([&] { opt.zero_grad(); Tensor loss = mse(net(x), y); loss.backward(); return loss; });
+struct LBFGSOptions {
+  double lr = 1.0;
+  std::int64_t max_iter = 20;
+  std::int64_t max_eval = -1;  // −1: max_iter * 5 / 4
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  std::int64_t history_size = 100;
+  std::string line_search_fn = "";  // "" (none) or "strong_wolfe"
+  bool maximize = false;
+};
+class LBFGS : public Optimizer {
+ public:
+  LBFGS(std::vector<nn::Param> params, LBFGSOptions opts = {});
+  const LBFGSOptions& options() const { return opts_; }
+  /// LBFGS needs the closure: a ValueError.
+  void step() override;
+  Tensor step(const Closure& closure) override;
+
+ protected:
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
+
+ private:
+  LBFGSOptions opts_;
+  struct History;
+  std::shared_ptr<History> h_;
+};
+
+/// The parameters in two groups, those with nn::Param::decay (weights) and then those without
+/// (biases, batch-norm scales and shifts) with weight_decay 0: torch's idiom for decaying weights
+/// only. An empty group is left out.
+///   optim::AdamW opt(optim::split_decay(net.parameters()), {.lr = 1e-3, .weight_decay = 0.01});
+std::vector<ParamGroup> split_decay(std::vector<nn::Param> params);
 
 /// Rescales the gradients of `params` in place so that their joint L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_); parameters without a gradient are skipped. Returns the norm

@@ -85,7 +85,7 @@ void Optimizer::step() {
     auto run = [&](auto zero) {
       using T = decltype(zero);
       ParamUpdate<T> u{.w = w.mutable_data<T>(), .g = g.data<T>(), .n = w.numel(), .buffer = {},
-                       .lr = lr_ * group.lr_factor, .weight_decay = decay ? group.weight_decay : 0.0, .decay = decay,
+                       .lr = lr_ * group.lr_factor, .weight_decay = group.weight_decay, .decay = decay,
                        .step = steps_};
       for (std::size_t b = 0; b < buffers_.size(); ++b) u.buffer[b] = buffers_[b].tensors[k].mutable_data<T>();
       update(u);
@@ -93,6 +93,17 @@ void Optimizer::step() {
     if (w.dtype() == f32) run(float{});
     else run(double{});
   }
+}
+
+Tensor Optimizer::step(const Closure& closure) {
+  if (!closure) throw ValueError(fmt::format("{}.step: the closure is empty", name_));
+  Tensor loss;
+  {
+    GradModeGuard grad_on(true);
+    loss = closure();
+  }
+  step();
+  return loss;
 }
 
 const Optimizer::Group& Optimizer::group(std::size_t g, const char* what) const {
@@ -119,6 +130,16 @@ double Optimizer::grad_norm() const {
     norm2 += kernels::squared_norm(g);
   }
   return std::sqrt(norm2);
+}
+
+std::vector<ParamGroup> split_decay(std::vector<nn::Param> params) {
+  ParamGroup weights, others;
+  others.weight_decay = 0.0;
+  for (nn::Param& p : params) (p.decay ? weights : others).params.push_back(std::move(p));
+  std::vector<ParamGroup> groups;
+  if (!weights.params.empty()) groups.push_back(std::move(weights));
+  if (!others.params.empty()) groups.push_back(std::move(others));
+  return groups;
 }
 
 double clip_grad_norm_(const std::vector<nn::Param>& params, double max_norm) {

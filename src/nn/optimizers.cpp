@@ -1,6 +1,7 @@
 // src/nn/optimizers.cpp — SGD, Adam, AdamW, RMSprop and Adagrad, as torch.optim's (nabla/optim.hpp).
 // Each is its options' checks and one update of one parameter: a loop over its memory in its own
 // float type. The loop over the parameters is Optimizer::step's (src/nn/optimizer.cpp).
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -28,15 +29,10 @@ T sign(T v) {
 
 // ---- SGD ----------------------------------------------------------------------------------------------
 
-namespace {
-/// The weight decay of the groups: the book's λ/n when l2 is given, else torch's weight_decay.
-double sgd_weight_decay(const SGDOptions& o) { return o.l2 > 0 && o.n > 0 ? o.l2 / double(o.n) : o.weight_decay; }
-}  // namespace
-
 SGD::SGD(std::vector<nn::Param> params, SGDOptions opts) : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opts) {}
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions opts)
-    : Optimizer("SGD", std::move(groups), opts.lr, sgd_weight_decay(opts)), opts_(opts) {
+    : Optimizer("SGD", std::move(groups), opts.lr, opts.weight_decay), opts_(opts) {
   if (!(opts.momentum >= 0 && opts.momentum < 1)) {
     throw ValueError(fmt::format("SGD: momentum must be in [0, 1), got {}", opts.momentum));
   }
@@ -54,6 +50,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions opts)
                                  opts.l2));
   }
   if (!(opts.clip_norm >= 0)) throw ValueError(fmt::format("SGD: clip_norm must be ≥ 0, got {}", opts.clip_norm));
+  if (opts.l2 > 0) l2_ = opts.l2 / double(opts.n);
   if (opts.l1 > 0) l1_ = opts.l1 / double(opts.n);
   if (opts.momentum > 0) add_buffer("velocity");
 }
@@ -67,19 +64,21 @@ void SGD::begin_step() {
 }
 
 namespace {
-// w ← w − η (c g + λ₂ w + λ₁ sgn w), with momentum v ← μ v − η d (…), w ← w + v (Nesterov:
+// w ← w − η (c g + λ₂ w + λ₁ sgn w), λ₂ the group's weight decay plus, on weights, the book's l2/n;
+// λ₁ the book's l1/n on weights; with momentum v ← μ v − η d (…), w ← w + v (Nesterov:
 // w ← w + μ v − η(…)); d = 1 − dampening, 1 on the first step. The common case (no momentum, no
 // L1) is the kernel's.
 template <class T>
-void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l1, double clip) {
+void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l2_book, double l1, double clip) {
   T* w = u.w;
   const T* g = u.g;
   T* v = o.momentum > 0 ? u.buffer[0] : nullptr;
-  const T eta = T(u.lr), c = T(clip), l2 = T(u.weight_decay), l1t = T(u.decay ? l1 : 0.0), mu = T(o.momentum);
-  if (v == nullptr && l1t == 0) return kernels::sgd_step(w, g, u.n, T(1) - eta * l2, eta * c);
+  const T eta = T(u.lr), c = T(clip), l2 = T(u.weight_decay + (u.decay ? l2_book : 0.0)), l1t = T(u.decay ? l1 : 0.0), mu = T(o.momentum);
+  if (v == nullptr && l1t == 0 && !o.maximize) return kernels::sgd_step(w, g, u.n, T(1) - eta * l2, eta * c);
+  const T sg = o.maximize ? T(-1) : T(1);
   const T eta_d = eta * (u.step == 1 ? T(1) : T(1 - o.dampening));  // η itself without dampening
   for (std::int64_t i = 0; i < u.n; ++i) {
-    const T gi = c * g[i] + l2 * w[i] + l1t * sign(w[i]);
+    const T gi = c * (sg * g[i]) + l2 * w[i] + l1t * sign(w[i]);
     if (v == nullptr) {
       w[i] -= eta * gi;
       continue;
@@ -90,8 +89,8 @@ void sgd_update(const ParamUpdate<T>& u, const SGDOptions& o, double l1, double 
 }
 }  // namespace
 
-void SGD::update(const ParamUpdate<float>& u) { sgd_update(u, opts_, l1_, clip_); }
-void SGD::update(const ParamUpdate<double>& u) { sgd_update(u, opts_, l1_, clip_); }
+void SGD::update(const ParamUpdate<float>& u) { sgd_update(u, opts_, l2_, l1_, clip_); }
+void SGD::update(const ParamUpdate<double>& u) { sgd_update(u, opts_, l2_, l1_, clip_); }
 
 // ---- Adam, AdamW ----------------------------------------------------------------------------------------
 
@@ -105,6 +104,7 @@ Adam::Adam(std::string_view name, std::vector<ParamGroup> groups, AdamOptions op
   check_eps(name, opts.eps);
   add_buffer("exp_avg");
   add_buffer("exp_avg_sq");
+  if (opts.amsgrad) add_buffer("max_exp_avg_sq");
 }
 
 namespace {
@@ -115,14 +115,19 @@ void adam_update(const ParamUpdate<T>& u, const AdamOptions& o, bool decoupled) 
   T* w = u.w;
   T* m = u.buffer[0];
   T* v = u.buffer[1];
+  T* vmax = o.amsgrad ? u.buffer[2] : nullptr;
+  const T sg = o.maximize ? T(-1) : T(1);
   const T b1 = T(o.betas[0]), b2 = T(o.betas[1]), eps = T(o.eps), step = T(lr / c1), root_c2 = T(std::sqrt(c2));
   const T l2 = decoupled ? T(0) : T(wd), keep = decoupled ? T(1 - lr * wd) : T(1);
   for (std::int64_t i = 0; i < u.n; ++i) {
-    const T gi = u.g[i] + l2 * w[i];
+    const T gi = sg * u.g[i] + l2 * w[i];
     m[i] = b1 * m[i] + (1 - b1) * gi;
     v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    // w − η m̂ / (√v̂ + ε), with m̂ = m / c1 and √v̂ = √v / √c2 (PyTorch's arrangement).
-    w[i] = keep * w[i] - step * m[i] / (std::sqrt(v[i]) / root_c2 + eps);
+    // w − η m̂ / (√v̂ + ε), with m̂ = m / c1 and √v̂ = √v / √c2 (PyTorch's arrangement); with
+    // amsgrad v̂ from the running maximum of v.
+    T vi = v[i];
+    if (vmax != nullptr) vi = vmax[i] = std::max(vmax[i], v[i]);
+    w[i] = keep * w[i] - step * m[i] / (std::sqrt(vi) / root_c2 + eps);
   }
 }
 }  // namespace
@@ -133,7 +138,7 @@ void Adam::update(const ParamUpdate<double>& u) { adam_update(u, opts_, decouple
 AdamW::AdamW(std::vector<nn::Param> params, AdamWOptions opts)
     : AdamW(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opts) {}
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions opts)
-    : Adam("AdamW", std::move(groups), {opts.lr, opts.betas, opts.eps, opts.weight_decay}, true) {}
+    : Adam("AdamW", std::move(groups), {opts.lr, opts.betas, opts.eps, opts.weight_decay, opts.amsgrad, opts.maximize}, true) {}
 
 // ---- RMSprop ------------------------------------------------------------------------------------------
 
@@ -146,6 +151,7 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions opts)
   check_eps(name(), opts.eps);
   add_buffer("square_avg");
   if (opts.momentum > 0) add_buffer("momentum_buffer");
+  if (opts.centered) add_buffer("grad_avg");
 }
 
 namespace {
@@ -154,11 +160,20 @@ void rmsprop_update(const ParamUpdate<T>& u, const RMSpropOptions& o) {
   T* w = u.w;
   T* v = u.buffer[0];
   T* b = o.momentum > 0 ? u.buffer[1] : nullptr;
+  T* ga = o.centered ? u.buffer[o.momentum > 0 ? 2 : 1] : nullptr;
   const T alpha = T(o.alpha), eps = T(o.eps), eta = T(u.lr), l2 = T(u.weight_decay), mu = T(o.momentum);
+  const T sg = o.maximize ? T(-1) : T(1);
   for (std::int64_t i = 0; i < u.n; ++i) {
-    const T gi = u.g[i] + l2 * w[i];
+    const T gi = sg * u.g[i] + l2 * w[i];
     v[i] = alpha * v[i] + (1 - alpha) * gi * gi;
-    const T scaled = gi / (std::sqrt(v[i]) + eps);
+    T avg;
+    if (ga != nullptr) {  // centered: the variance v − ḡ², ḡ ← ḡ + (1 − α)(g − ḡ) (torch's lerp)
+      ga[i] += (1 - alpha) * (gi - ga[i]);
+      avg = std::sqrt(v[i] - ga[i] * ga[i]) + eps;
+    } else {
+      avg = std::sqrt(v[i]) + eps;
+    }
+    const T scaled = gi / avg;
     if (b != nullptr) {
       b[i] = mu * b[i] + scaled;
       w[i] -= eta * b[i];
@@ -195,9 +210,9 @@ void adagrad_update(const ParamUpdate<T>& u, const AdagradOptions& o) {
   const double lr = u.lr / (1 + (double(u.step) - 1) * o.lr_decay);
   T* w = u.w;
   T* s = u.buffer[0];
-  const T eps = T(o.eps), eta = T(lr), l2 = T(u.weight_decay);
+  const T eps = T(o.eps), eta = T(lr), l2 = T(u.weight_decay), sg = o.maximize ? T(-1) : T(1);
   for (std::int64_t i = 0; i < u.n; ++i) {
-    const T gi = u.g[i] + l2 * w[i];
+    const T gi = sg * u.g[i] + l2 * w[i];
     s[i] += gi * gi;
     w[i] -= eta * gi / (std::sqrt(s[i]) + eps);
   }
