@@ -136,7 +136,7 @@ Tensor attention_math(const Tensor& q, const Tensor& k, const Tensor& v, const T
   }
   Tensor w;
   Tensor empty_rows;  // rows where every score is −inf: weights 0, as PyTorch's safe softmax
-  if (mask.defined() || S == 0) {
+  if (mask.defined() && S > 0) {
     NoGradGuard no_grad;
     empty_rows = eq(amax(s, {-1}, true), kNegInf);
     if (!any_true(empty_rows)) empty_rows = Tensor{};
