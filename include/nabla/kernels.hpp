@@ -145,7 +145,8 @@ Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
                          Tensor& lse);
 /// The gradients of attention_forward for gout [batch..., L, Ev], from its out and lse (the scores are
 /// recomputed block by block): gq [batch..., L, E], gk [batch..., S, E], gv [batch..., S, Ev], at the
-/// broadcast batch shape (sum them to broadcast inputs' shapes). One batch entry per thread.
+/// broadcast batch shape (sum them to broadcast inputs' shapes). One batch entry per task, or, with
+/// fewer entries than threads, one key block and then one query block per task; the same bits either way.
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const AttentionArgs& args,
                         const Tensor& out, const Tensor& lse, const Tensor& gout, Tensor& gq, Tensor& gk, Tensor& gv);
 

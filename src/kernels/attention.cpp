@@ -11,9 +11,12 @@
 // backward, so its gradients are 0 too — what PyTorch 2.x gives on every backend.
 //
 // Backward recomputes the scores block by block from lse: p = e^{s − lse}, then with D = Σ_c dO ∘ O
-// per row: dV += pᵀ dO, dP = dO vᵀ, dS = p ∘ (dP − D), dQ += dS k · scale, dK += dSᵀ q · scale. Per
-// batch entry (one task each) the key blocks are the outer loop, so dK and dV of a block add up in a
-// small buffer, and dQ is written by one task only; the thread count then changes no bit.
+// per row: dV += pᵀ dO, dP = dO vᵀ, dS = p ∘ (dP − D), dQ += dS k · scale, dK += dSᵀ q · scale. With
+// at least as many batch entries as threads, one task per entry: key blocks the outer loop, so dK and
+// dV of a block add up in a small buffer, and dQ is written by that task only. With fewer (one long
+// sequence), two passes that need no atomics: one task per key block for its dK and dV, then one per
+// query block for its dQ, which recomputes p and dS (about 1.4 times the work, all threads busy). Both
+// ways add every sum in the same order, so the thread count changes no bit.
 //
 // The block products go through blas_gemm (OpenBLAS on the calling thread inside a task); e^x of float32
 // runs vectorized at the CPU's level (exp_floats), float64 through std::exp. Sums are in the input's
@@ -174,62 +177,102 @@ void forward_block(const Problem<T>& P, std::int64_t b, std::int64_t i0, T* out,
   }
 }
 
-// The gradients of batch entry b: dK and dV of each key block summed over the query blocks that see
-// it, dQ of each query block over the key blocks.
+// Backward of one batch entry's gradients, pointers at the entry; D [L] holds Σ_c dO ∘ O per row.
 template <class T>
-void backward_entry(const Problem<T>& P, std::int64_t b, const T* out, const T* lse, const T* gout, T* gq, T* gk, T* gv,
-                    std::vector<T>& work) {
-  const std::int64_t L = P.L, E = P.E, Ev = P.Ev;
-  work.resize(static_cast<std::size_t>(2 * kBr * kBc + kBc * (E + Ev) + std::max(kBr, kBc) * std::max(E, Ev) + L));
-  T* p = work.data();
-  T* dp = p + kBr * kBc;
-  T* dk = dp + kBr * kBc;
-  T* dv = dk + kBc * E;
-  T* tmp = dv + kBc * Ev;
-  T* D = tmp + std::max(kBr, kBc) * std::max(E, Ev);
-  for (std::int64_t i = 0; i < L; ++i) {  // D_i = Σ_c dO_ic O_ic
+struct Grad {
+  const T* lse;
+  const T* gout;
+  const T* D;
+  T* gq;
+};
+
+// The rows of D of batch entry b.
+template <class T>
+void row_dots(std::int64_t L, std::int64_t Ev, const T* out, const T* gout, T* D) {
+  for (std::int64_t i = 0; i < L; ++i) {
     T d = 0;
     for (std::int64_t c = 0; c < Ev; ++c) d += gout[i * Ev + c] * out[i * Ev + c];
     D[i] = d;
   }
-  std::fill(gq, gq + L * E, T(0));
-  const T* q = P.q + P.oq.at[std::size_t(b)];
-  const T* k = P.k + P.ok.at[std::size_t(b)];
-  const T* v = P.v + P.ov.at[std::size_t(b)];
-  for (std::int64_t j0 = 0; j0 < P.S; j0 += kBc) {
-    const std::int64_t nc = std::min(kBc, P.S - j0);
-    std::fill(dk, dk + nc * E, T(0));
-    std::fill(dv, dv + nc * Ev, T(0));
-    // Causal: rows before j0 see none of these keys; start at the block holding row j0.
-    for (std::int64_t i0 = P.causal ? j0 / kBr * kBr : 0; i0 < L; i0 += kBr) {
-      const std::int64_t nr = std::min(kBr, L - i0);
-      blas_gemm<T>(false, true, nr, nc, E, q + i0 * E, E, k + j0 * E, E, p, kBc);
-      P.mask_scores(b, i0, nr, j0, nc, p, kBc);
-      for (std::int64_t r = 0; r < nr; ++r) {  // p = e^{s − lse}: 0 where masked and in rows with no key
-        T* row = p + r * kBc;
-        const T ls = lse[i0 + r];
-        for (std::int64_t c = 0; c < nc; ++c) row[c] -= ls;
-        exp_row(row, nc);
-      }
-      const T* go = gout + i0 * Ev;
-      blas_gemm<T>(true, false, nc, Ev, nr, p, kBc, go, Ev, tmp, Ev);  // dV += pᵀ dO
-      for (std::int64_t x = 0; x < nc * Ev; ++x) dv[x] += tmp[x];
-      blas_gemm<T>(false, true, nr, nc, Ev, go, Ev, v + j0 * Ev, Ev, dp, kBc);  // dP = dO vᵀ
-      for (std::int64_t r = 0; r < nr; ++r) {  // dS = p ∘ (dP − D) · scale
-        T* d = dp + r * kBc;
-        const T* pr = p + r * kBc;
-        const T Di = D[i0 + r];
-        for (std::int64_t c = 0; c < nc; ++c) d[c] = pr[c] * (d[c] - Di) * P.scale;
-      }
-      blas_gemm<T>(false, false, nr, E, nc, dp, kBc, k + j0 * E, E, tmp, E);  // dQ += dS k
-      T* g = gq + i0 * E;
-      for (std::int64_t x = 0; x < nr * E; ++x) g[x] += tmp[x];
-      blas_gemm<T>(true, false, nc, E, nr, dp, kBc, q + i0 * E, E, tmp, E);  // dK += dSᵀ q
-      for (std::int64_t x = 0; x < nc * E; ++x) dk[x] += tmp[x];
-    }
-    std::copy(dk, dk + nc * E, gk + j0 * E);
-    std::copy(dv, dv + nc * Ev, gv + j0 * Ev);
+}
+
+// Scratch of one task: p and dS blocks, the product buffer, dK and dV of one key block.
+template <class T>
+struct Scratch {
+  std::vector<T> buf;
+  T *p, *dp, *tmp, *dk, *dv;
+  void size(std::int64_t E, std::int64_t Ev) {
+    buf.resize(static_cast<std::size_t>(2 * kBr * kBc + std::max(kBr, kBc) * std::max(E, Ev) + kBc * (E + Ev)));
+    p = buf.data();
+    dp = p + kBr * kBc;
+    tmp = dp + kBr * kBc;
+    dk = tmp + std::max(kBr, kBc) * std::max(E, Ev);
+    dv = dk + kBc * E;
   }
+};
+
+// Whether query block i0 sees key block j0 (causal: the key block starts at or before the query block's end).
+template <class T>
+bool sees(const Problem<T>& P, std::int64_t i0, std::int64_t j0) {
+  return !P.causal || j0 / kBr * kBr <= i0;
+}
+
+// One (query block, key block) pair of batch entry b: p = e^{s − lse}, then with `kv` dV += pᵀ dO and
+// dK += dSᵀ q (into w.dk, w.dv), with `dq` dQ += dS k (into g.gq), where dS = p ∘ (dO vᵀ − D) · scale.
+template <class T>
+void block_grads(const Problem<T>& P, std::int64_t b, std::int64_t i0, std::int64_t j0, const Grad<T>& g, Scratch<T>& w,
+                 bool kv, bool dq) {
+  const std::int64_t E = P.E, Ev = P.Ev;
+  const std::int64_t nr = std::min(kBr, P.L - i0), nc = std::min(kBc, P.S - j0);
+  const T* q = P.q + P.oq.at[std::size_t(b)] + i0 * E;
+  const T* k = P.k + P.ok.at[std::size_t(b)] + j0 * E;
+  const T* v = P.v + P.ov.at[std::size_t(b)] + j0 * Ev;
+  const T* go = g.gout + i0 * Ev;
+  T* p = w.p;
+  T* dp = w.dp;
+  T* tmp = w.tmp;
+  blas_gemm<T>(false, true, nr, nc, E, q, E, k, E, p, kBc);
+  P.mask_scores(b, i0, nr, j0, nc, p, kBc);
+  for (std::int64_t r = 0; r < nr; ++r) {  // p = e^{s − lse}: 0 where masked and in rows with no key
+    T* row = p + r * kBc;
+    const T ls = g.lse[i0 + r];
+    for (std::int64_t c = 0; c < nc; ++c) row[c] -= ls;
+    exp_row(row, nc);
+  }
+  if (kv) {
+    blas_gemm<T>(true, false, nc, Ev, nr, p, kBc, go, Ev, tmp, Ev);  // dV += pᵀ dO
+    for (std::int64_t x = 0; x < nc * Ev; ++x) w.dv[x] += tmp[x];
+  }
+  blas_gemm<T>(false, true, nr, nc, Ev, go, Ev, v, Ev, dp, kBc);  // dP = dO vᵀ
+  for (std::int64_t r = 0; r < nr; ++r) {                          // dS = p ∘ (dP − D) · scale
+    T* d = dp + r * kBc;
+    const T* pr = p + r * kBc;
+    const T Di = g.D[i0 + r];
+    for (std::int64_t c = 0; c < nc; ++c) d[c] = pr[c] * (d[c] - Di) * P.scale;
+  }
+  if (dq) {
+    blas_gemm<T>(false, false, nr, E, nc, dp, kBc, k, E, tmp, E);  // dQ += dS k
+    T* gq = g.gq + i0 * E;
+    for (std::int64_t x = 0; x < nr * E; ++x) gq[x] += tmp[x];
+  }
+  if (kv) {
+    blas_gemm<T>(true, false, nc, E, nr, dp, kBc, q, E, tmp, E);  // dK += dSᵀ q
+    for (std::int64_t x = 0; x < nc * E; ++x) w.dk[x] += tmp[x];
+  }
+}
+
+// dK and dV of key block j0 of batch entry b, over the query blocks in order (and dQ too with `dq`).
+template <class T>
+void key_block(const Problem<T>& P, std::int64_t b, std::int64_t j0, const Grad<T>& g, Scratch<T>& w, bool dq, T* gk,
+               T* gv) {
+  const std::int64_t nc = std::min(kBc, P.S - j0);
+  std::fill(w.dk, w.dk + nc * P.E, T(0));
+  std::fill(w.dv, w.dv + nc * P.Ev, T(0));
+  for (std::int64_t i0 = 0; i0 < P.L; i0 += kBr) {
+    if (sees(P, i0, j0)) block_grads(P, b, i0, j0, g, w, true, dq);
+  }
+  std::copy(w.dk, w.dk + nc * P.E, gk + j0 * P.E);
+  std::copy(w.dv, w.dv + nc * P.Ev, gv + j0 * P.Ev);
 }
 
 template <class T>
@@ -351,13 +394,43 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     T* pq = gq.mutable_data<T>();
     T* pk = gk.mutable_data<T>();
     T* pv = gv.mutable_data<T>();
+    std::vector<T> D(static_cast<std::size_t>(entries * L));
     detail::parallel_for(entries, 1, [&](std::int64_t b0, std::int64_t b1) {
-      std::vector<T> work;
-      for (std::int64_t b = b0; b < b1; ++b) {
-        backward_entry(P, b, po + b * L * Ev, pl + b * L, pg + b * L * Ev, pq + b * L * E, pk + b * S * E,
-                       pv + b * S * Ev, work);
-      }
+      for (std::int64_t b = b0; b < b1; ++b) row_dots(L, Ev, po + b * L * Ev, pg + b * L * Ev, D.data() + b * L);
     });
+    std::fill(pq, pq + entries * L * E, T(0));
+    auto grad_of = [&](std::int64_t b) { return Grad<T>{pl + b * L, pg + b * L * Ev, D.data() + b * L, pq + b * L * E}; };
+    const std::int64_t key_blocks = (S + kBc - 1) / kBc, row_blocks = (L + kBr - 1) / kBr;
+    if (entries >= detail::thread_count()) {  // one task per batch entry: key blocks outer, dQ added in place
+      detail::parallel_for(entries, 1, [&](std::int64_t b0, std::int64_t b1) {
+        Scratch<T> w;
+        w.size(E, Ev);
+        for (std::int64_t b = b0; b < b1; ++b) {
+          for (std::int64_t j = 0; j < key_blocks; ++j) {
+            key_block(P, b, j * kBc, grad_of(b), w, true, pk + b * S * E, pv + b * S * Ev);
+          }
+        }
+      });
+    } else {  // fewer entries than threads: dK, dV per key block, then dQ per query block (p recomputed)
+      detail::parallel_for(entries * key_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        Scratch<T> w;
+        w.size(E, Ev);
+        for (std::int64_t t = t0; t < t1; ++t) {
+          const std::int64_t b = t / key_blocks;
+          key_block(P, b, t % key_blocks * kBc, grad_of(b), w, false, pk + b * S * E, pv + b * S * Ev);
+        }
+      });
+      detail::parallel_for(entries * row_blocks, 1, [&](std::int64_t t0, std::int64_t t1) {
+        Scratch<T> w;
+        w.size(E, Ev);
+        for (std::int64_t t = t0; t < t1; ++t) {
+          const std::int64_t b = t / row_blocks, i0 = t % row_blocks * kBr;
+          for (std::int64_t j0 = 0; j0 < S; j0 += kBc) {  // the key blocks in the order the other way takes them
+            if (sees(P, i0, j0)) block_grads(P, b, i0, j0, grad_of(b), w, false, true);
+          }
+        }
+      });
+    }
   });
 }
 

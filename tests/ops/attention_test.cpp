@@ -161,8 +161,8 @@ TEST_CASE("scaled_dot_product_attention: dropout on the weights, reproducible fr
   // The same draws as uniform(...) < 0.6, kept weights scaled by 1/0.6.
   Generator g(42);
   Tensor keep = uniform({2, 3, 5}, 0, 1, f64, g) < 0.6;
-  Tensor w = softmax(masked_fill(matmul(q, k, {.trans_b = true}) * 0.5, logical_not(tensor({1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0},
-                                                                                   {3, 5}, f64) > 0.5), -kInf));
+  const Tensor visible = tensor({1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0}, {3, 5}, f64) > 0.5;  // j ≤ i
+  Tensor w = softmax(masked_fill(matmul(q, k, {.trans_b = true}) * 0.5, logical_not(visible), -kInf));
   Tensor expected = matmul(where(keep, w / 0.6, 0.0), v);
   CHECK(worst(with_dropout(q, k, v), expected) < 1e-14);
   CHECK(check_grad(with_dropout, {q, k, v}));
@@ -177,7 +177,7 @@ TEST_CASE("scaled_dot_product_attention: fused equals math, float32 and float64,
   };
   for (Case c : {Case{2, 3, 300, 300, 64, 64, true, false}, Case{1, 2, 300, 200, 32, 48, false, true},
                  Case{2, 1, 77, 300, 16, 8, false, false}, Case{1, 2, 257, 130, 64, 64, true, false},
-                 Case{1, 1, 1, 1, 8, 8, true, false}}) {
+                 Case{1, 1, 1, 1, 8, 8, true, false}, Case{1, 1, 333, 200, 64, 32, false, true}}) {
     CAPTURE(c.L);
     CAPTURE(c.S);
     const Tensor mask = c.masked ? holes(c.L, c.S, gen, {5, c.L - 1}) : Tensor{};
@@ -203,8 +203,17 @@ TEST_CASE("scaled_dot_product_attention: the fused path gives the same bits on o
   const Run one = run(SdpaBackend::fused, q, k, v, w, {}, true);
   set_num_threads(2);
   const Run two = run(SdpaBackend::fused, q, k, v, w, {}, true);
+  // One batch entry: two threads split the backward by key blocks and query blocks.
+  Tensor q1 = randn({300, 16}, f32, gen), k1 = randn({260, 16}, f32, gen), v1 = randn({260, 8}, f32, gen);
+  Tensor w1 = randn({300, 8}, f32, gen);
+  set_num_threads(1);
+  const Run one1 = run(SdpaBackend::fused, q1, k1, v1, w1, {}, true);
+  set_num_threads(2);
+  const Run two1 = run(SdpaBackend::fused, q1, k1, v1, w1, {}, true);
   set_num_threads(before);
   CHECK(worst_of(one, two) == 0.0);
+  CHECK(worst_of(one1, two1) == 0.0);
+  CHECK(worst_of(one1, run(SdpaBackend::math, q1, k1, v1, w1, {}, true)) < 2e-5);
 }
 
 TEST_CASE("scaled_dot_product_attention: equals PyTorch's to 1e-12 (tests/data/attention_reference.json)") {
