@@ -127,6 +127,29 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 /// [batch..., M, N], no per-entry allocation. Inner dimensions checked as gemm's.
 Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const Shape& batch);
 
+// ---- attention (src/kernels/attention.cpp) ----------------------------------------------------------
+
+/// What fused attention is asked for besides its tensors.
+struct AttentionArgs {
+  Shape batch;         // the leading axes of q, k, v (and the mask) broadcast together
+  double scale = 1.0;  // the scores are q kᵀ · scale
+  bool causal = false; // key j takes part in row i only when j ≤ i
+};
+/// Fused scaled dot-product attention (FlashAttention-2's blocked online softmax): q [..., L, E],
+/// k [..., S, E], v [..., S, Ev], their leading axes broadcasting to args.batch; mask undefined, bool
+/// (false drops the key) or of q's dtype (added to the scores), broadcastable to [batch..., L, S].
+/// Returns softmax(q kᵀ · scale + mask) v as [batch..., L, Ev] without ever holding the [L, S]
+/// scores; `lse` receives [batch..., L], each row's log Σ e^score, +inf for a row where every score
+/// is −inf (its output row is 0). Runs over nabla's threads, one block of 64 rows of one batch entry each.
+Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const AttentionArgs& args,
+                         Tensor& lse);
+/// The gradients of attention_forward for gout [batch..., L, Ev], from its out and lse (the scores are
+/// recomputed block by block): gq [batch..., L, E], gk [batch..., S, E], gv [batch..., S, Ev], at the
+/// broadcast batch shape (sum them to broadcast inputs' shapes). One batch entry per task, or, with
+/// fewer entries than threads, one key block and then one query block per task; the same bits either way.
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const AttentionArgs& args,
+                        const Tensor& out, const Tensor& lse, const Tensor& gout, Tensor& gq, Tensor& gk, Tensor& gv);
+
 // ---- convolution (src/kernels/conv.cpp, conv_tiled.cpp) ----------------------------------------------------------
 
 /// The geometry of a 2-d window sliding over an H×W plane.

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <string_view>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "nabla/tensor.hpp"
@@ -357,6 +358,38 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                   double eps = 1e-5);
 /// Per sample over `groups` groups of x [N, C, …]'s channels and the spatial axes; weight, bias [C].
 Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+
+// ---- attention (ops/attention.cpp) — torch.nn.functional.scaled_dot_product_attention ------------------
+// softmax(q kᵀ · scale + mask) v for query [..., L, E], key [..., S, E], value [..., S, Ev] → [..., L, Ev].
+// The leading axes (batch, heads, …; none at all for 2-d inputs) broadcast as matmul's. attn_mask is
+// bool (true: the key takes part, PyTorch's meaning) or of the query's dtype (added to the scores, −inf
+// drops a key), broadcastable to [..., L, S]; is_causal lets row i see keys j ≤ i (top-left aligned,
+// as PyTorch, also when L ≠ S); giving both is a ValueError, as in PyTorch. scale defaults to 1/√E.
+// dropout_p ∈ [0, 1) zeroes attention weights with that probability (drawn from `gen`) and scales the
+// rest by 1/(1 − p) — always, as the functional form in PyTorch does; a module passes 0 in eval mode.
+// A row whose keys are all masked gives output 0 and gradient 0, as PyTorch 2.x on every backend
+// (its math path's safe softmax), not NaN. Bad shapes, dtypes or arguments are errors naming
+// scaled_dot_product_attention and the shapes.
+//
+// Two implementations, as PyTorch's SDPA backends:
+//  - fused (the default): FlashAttention-2's blocked online softmax (kernels::attention_forward):
+//    the [L, S] scores never exist for the whole batch, only a [64, 128] block per thread; it saves the
+//    output and one log-sum-exp per row, and its backward recomputes the scores block by block. Under
+//    create_graph its backward records the math path's ops instead, so it is differentiable to any
+//    order with one derivative formula. Not used (the default falls back to math) when dropout_p > 0 or
+//    a float mask requires grad.
+//  - math: composed of matmul, masked_fill and softmax, differentiable to any order; it holds
+//    [..., L, S] scores and weights.
+enum class SdpaBackend { automatic, math, fused };
+/// The attention above, by the default choice of backend.
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const Tensor& attn_mask = {}, double dropout_p = 0, bool is_causal = false,
+                                   std::optional<double> scale = std::nullopt, Generator& gen = default_generator());
+/// The same with the backend named (torch.nn.attention.sdpa_kernel): fused with dropout_p > 0 or with a
+/// float mask that requires grad is a ValueError.
+Tensor scaled_dot_product_attention(SdpaBackend backend, const Tensor& query, const Tensor& key, const Tensor& value,
+                                   const Tensor& attn_mask = {}, double dropout_p = 0, bool is_causal = false,
+                                   std::optional<double> scale = std::nullopt, Generator& gen = default_generator());
 
 // ---- labels (src/labels.cpp) -------------------------------------------------------------------------------
 /// One-hot rows [n, classes] from int64 labels [n] (not differentiable).

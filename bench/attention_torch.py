@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""PyTorch's torch.nn.functional.scaled_dot_product_attention on the shapes of bench/attention.cpp: float32,
+batch 8, 4 heads, head dim 64, T = 256 and 1024, causal; forward, then backward of sum(out · w), the median of
+`reps` runs. Its default backend choice (on CPU: the flash kernel) and the math backend. One JSON line each:
+    {"name": "sdpa/torch-default/T:256", "threads": 1, "ms": 12.3, "reps": 10}
+    ~/.cache/nabla/reference-env/bin/python bench/attention_torch.py [--threads N] [--reps R] [--T 256,1024]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+def step(q, k, v, w, backend):
+    lq, lk, lv = (t.detach().requires_grad_(True) for t in (q, k, v))
+    t0 = time.perf_counter()
+    if backend is None:
+        out = F.scaled_dot_product_attention(lq, lk, lv, is_causal=True)
+    else:
+        with sdpa_kernel(backend):
+            out = F.scaled_dot_product_attention(lq, lk, lv, is_causal=True)
+    (out * w).sum().backward()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--T", default="256,1024")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    for T in (int(t) for t in a.T.split(",")):
+        q, k, v, w = (torch.randn(8, 4, T, 64) for _ in range(4))
+        for name, backend in (("torch-default", None), ("torch-math", SDPBackend.MATH)):
+            step(q, k, v, w, backend)
+            ms = statistics.median(step(q, k, v, w, backend) for _ in range(a.reps))
+            print(json.dumps({"name": f"sdpa/{name}/T:{T}", "threads": a.threads, "ms": round(ms, 3), "reps": a.reps}))
+
+
+if __name__ == "__main__":
+    main()
