@@ -317,6 +317,19 @@ class Loader {
     budget_ -= bytes;
     Tensor out = empty(shape, dtype);
     const std::byte* src = data.data();
+    // Row-major and stored as nabla stores it (most tensors of a state dict): one copy.
+    bool contiguous = s.storage_type == StorageType::f32 || s.storage_type == StorageType::f64 || s.storage_type == StorageType::i64;
+    for (std::int64_t k = shape.rank() - 1, expect = 1; k >= 0 && contiguous; --k) {
+      contiguous = shape[int(k)] == 1 || t.strides[std::size_t(k)] == expect;
+      expect *= shape[int(k)];
+    }
+    if (contiguous && count > 0) {
+      void* dst = dtype == f32 ? static_cast<void*>(out.mutable_data<float>())
+                  : dtype == f64 ? static_cast<void*>(out.mutable_data<double>()) : static_cast<void*>(out.mutable_data<std::int64_t>());
+      std::memcpy(dst, src + static_cast<std::size_t>(t.integer) * elsize, bytes);
+      made_.emplace(&t, out);
+      return out;
+    }
     const auto go = [&](auto* dst, auto convert) { gather(dst, src, elsize, shape, t.strides, t.integer, count, convert); };
     switch (s.storage_type) {
       case StorageType::f32: go(out.mutable_data<float>(), read_as<float>); break;
