@@ -234,6 +234,7 @@ TEST_CASE("load_torch: whole models and files that are not torch.save's are refu
   CHECK_THROWS_WITH_AS(io::load_torch(fixture("whole_model.pt")), Contains("save model.state_dict() instead"), IoError);
   CHECK_THROWS_WITH_AS(io::load_torch(fixture("expected.safetensors")), Contains("not a torch.save archive"), IoError);
   CHECK_THROWS_WITH_AS(io::load_torch(fixture("missing.pt")), Contains("no such file"), IoError);
+  CHECK_THROWS_WITH_AS(io::load_torch(NABLA_TEST_DATA_DIR), Contains("is a directory; expected a regular file"), IoError);
   CHECK_THROWS_WITH_AS(decode(zip_of({{"archive/other.pkl", "x"}})), Contains("no <dir>/data.pkl"), IoError);
   CHECK_THROWS_WITH_AS(decode(zip_of({{"a/data.pkl", "x"}, {"b/data.pkl", "x"}})), Contains("two pickles"), IoError);
 }
@@ -400,6 +401,11 @@ TEST_CASE("safetensors: F16 and BF16 read as PyTorch widens them, and are writte
   const io::TensorFile back = io::load_safetensors(d / "half.safetensors");
   CHECK(bits_equal(back.tensors.at("i"), t.at("i")));  // integers kept
   CHECK(back.tensors.at("w").dtype() == f32);
+  // A float64 model takes the bfloat16 weights through load_state_dict, converted to its dtype.
+  nn::Linear fc(5, 4, {.dtype = f64});
+  fc.load_state_dict(std::map<std::string, Tensor>{{"weight", back.tensors.at("w")}}, false);
+  CHECK(fc.weight().dtype() == f64);
+  CHECK(fc.weight().at({3, 4}) == static_cast<double>(back.tensors.at("w").at({3, 4})));
   const std::string raw = read_bytes(d / "half.safetensors");
   std::uint64_t head = 0;
   std::memcpy(&head, raw.data(), 8);

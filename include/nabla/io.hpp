@@ -43,7 +43,8 @@ struct TensorFile {
 /// How save_safetensors writes floating tensors: as they are (F32, F64), or rounded to nearest even
 /// as F16 (IEEE binary16; beyond ±65504 infinity) or BF16 (bfloat16) — half the bytes of float32,
 /// for weights to publish. float64 goes through float32 on the way, as PyTorch's `.to()` does. The
-/// reader widens F16 and BF16 to float32 exactly (nabla has no 16-bit dtype).
+/// reader widens F16 and BF16 to float32 exactly (nabla has no 16-bit dtype);
+/// `Module::load_state_dict` then converts them to the module's dtype.
 enum class FloatFormat : std::uint8_t { keep, f16, bf16 };
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the directory). The
