@@ -240,13 +240,22 @@ TEST_CASE("load_torch: whole models and files that are not torch.save's are refu
 }
 
 TEST_CASE("load_torch: ZIP64 records, DEFLATEd records and any directory name read as torch.save's own") {
-  const std::string pickle = dict_of([](Pk& p) { p.tensor(6, 1, {2, 2}, {1, 2}); });  // [[1.5, 3.5], [2.5, 4.5]]
+  Pk p;  // {"w": [[1.5, 3.5], [2.5, 4.5]], "e": an empty tensor of an empty storage}
+  p.op("}(").str("w").tensor(6, 1, {2, 2}, {1, 2}).str("e").tensor(0, 0, {0, 3}, {3, 1}, "FloatStorage", "1").op("u.");
   const std::vector<float> want{1.5f, 3.5f, 2.5f, 4.5f};
   for (const auto& [zip64, deflated] : std::vector<std::pair<bool, bool>>{{false, false}, {true, false}, {false, true}, {true, true}}) {
-    const std::string bytes = zip_of({{"my_model/data.pkl", pickle}, {"my_model/data/0", floats(6)}}, zip64, deflated);
+    const std::string bytes = zip_of({{"my_model/data.pkl", p.s}, {"my_model/data/0", floats(6)}, {"my_model/data/1", ""}}, zip64, deflated);
     const io::TensorFile f = decode(bytes);
     CHECK(f.tensors.at("w").to_vector<float>() == want);
+    CHECK(f.tensors.at("e").shape() == Shape{0, 3});
   }
+  // A DEFLATE stream longer or shorter than its stated size.
+  std::string bad = zip_of({{"a/data.pkl", p.s}, {"a/data/0", floats(6)}, {"a/data/1", ""}}, false, true);
+  const std::size_t at = bad.find(std::string("a/data/0")) - 8;  // the local header's uncompressed size
+  bad[at] = static_cast<char>(bad[at] - 1);
+  const std::size_t cd_at = bad.rfind(std::string("a/data/0")) - 22;  // the central directory's
+  bad[cd_at] = static_cast<char>(bad[cd_at] - 1);
+  CHECK_THROWS_WITH_AS(decode(bad), Contains("does not inflate to its stated 23 bytes"), IoError);
 }
 
 TEST_CASE("load_torch: hostile pickles are IoErrors naming the global, opcode or value refused") {

@@ -156,7 +156,7 @@ std::span<const std::byte> ZipReader::read(const ZipEntry& e, std::vector<std::b
   const std::span<const std::byte> stored = bytes_.subspan(e.data_offset, e.compressed_size);
   if (!e.deflated) return stored;
   try {
-    buffer.resize(e.size);
+    buffer.resize(e.size + 1);  // a spare byte: room to see a stream that is too long, and to end an empty one
   } catch (const std::bad_alloc&) {
     fail(fmt::format("cannot allocate {} to inflate \"{}\"", bytes_text(e.size), e.name));
   }
@@ -166,7 +166,7 @@ std::span<const std::byte> ZipReader::read(const ZipEntry& e, std::vector<std::b
   int rc = Z_OK;
   constexpr std::uint64_t kChunk = std::numeric_limits<uInt>::max();
   while (rc == Z_OK) {
-    const std::uint64_t in_left = e.compressed_size - in_done, out_left = e.size - out_done;
+    const std::uint64_t in_left = e.compressed_size - in_done, out_left = e.size + 1 - out_done;
     z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(stored.data() + in_done));
     z.avail_in = static_cast<uInt>(std::min(in_left, kChunk));
     z.next_out = reinterpret_cast<Bytef*>(buffer.data() + out_done);
@@ -179,9 +179,10 @@ std::span<const std::byte> ZipReader::read(const ZipEntry& e, std::vector<std::b
   }
   inflateEnd(&z);
   if (rc != Z_STREAM_END || out_done != e.size) {
-    fail(fmt::format("record \"{}\" does not inflate to its stated {} bytes (zlib: {})", e.name, e.size,
-                     rc == Z_STREAM_END ? "ended early" : rc == Z_DATA_ERROR ? "corrupt data" : "truncated or too long"));
+    fail(fmt::format("record \"{}\" does not inflate to its stated {} bytes (it gives {})", e.name, e.size,
+                     rc == Z_STREAM_END ? fmt::format("{} bytes", out_done) : rc == Z_DATA_ERROR ? "corrupt data" : "truncated or too long"));
   }
+  buffer.resize(e.size);
   return std::span<const std::byte>(buffer.data(), buffer.size());
 }
 
