@@ -239,6 +239,14 @@ TEST_CASE("load_torch: whole models and files that are not torch.save's are refu
   CHECK_THROWS_WITH_AS(decode(zip_of({{"a/data.pkl", "x"}, {"b/data.pkl", "x"}})), Contains("two pickles"), IoError);
 }
 
+TEST_CASE("load_torch: bytes, torch.Size and torch.device become text") {
+  Pk p;  // {"b": _codecs.encode("a\xe9", "latin1"), "s": torch.Size((2, 3)), "d": torch.device("cuda", 1)}
+  p.op("}(").str("b").global("_codecs", "encode").op("(").str("a\xc3\xa9").str("latin1").op("tR");
+  p.str("s").global("torch", "Size").op("(").ints({2, 3}).op("tR").str("d").global("torch", "device").op("(").str("cuda").num(1).op("tRu.");
+  const io::TensorFile f = decode(archive(p.s));
+  CHECK(f.metadata == std::map<std::string, std::string>{{"b", "a\xe9"}, {"s.0", "2"}, {"s.1", "3"}, {"d", "cuda:1"}});
+}
+
 TEST_CASE("load_torch: ZIP64 records, DEFLATEd records and any directory name read as torch.save's own") {
   Pk p;  // {"w": [[1.5, 3.5], [2.5, 4.5]], "e": an empty tensor of an empty storage}
   p.op("}(").str("w").tensor(6, 1, {2, 2}, {1, 2}).str("e").tensor(0, 0, {0, 3}, {3, 1}, "FloatStorage", "1").op("u.");
@@ -297,6 +305,8 @@ TEST_CASE("load_torch: hostile pickles are IoErrors naming the global, opcode or
   refused(Pk().op("}(").str("a.b").num(1).str("a").op("}").str("b").num(2).op("su.").s, "collide");
   refused(Pk().op("}(").op("(t").num(1).op("u.").s, "not a string or an int");
   refused(Pk().global("torch", "ComplexFloatStorage").s, "'torch.ComplexFloatStorage'");
+  refused(dict_of([](Pk& p) { p.global("_codecs", "encode").op("(").str("\xe2\x82\xac").str("latin1").op("tR"); }), "not latin-1");
+  refused(dict_of([](Pk& p) { p.global("_codecs", "encode").op("(").str("x").str("utf-8").op("tR"); }), "(str, 'latin1')");
 }
 
 TEST_CASE("load_torch: recursion, sharing and sizes are bounded; offsets and strides are checked against the storage") {

@@ -100,7 +100,8 @@ void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module
 /// torch._utils._rebuild_tensor_v2 (and _rebuild_tensor, _rebuild_parameter,
 /// _rebuild_parameter_with_state), the storage types torch.FloatStorage, DoubleStorage,
 /// HalfStorage, BFloat16Storage, LongStorage, IntStorage, ShortStorage, CharStorage, ByteStorage,
-/// BoolStorage, torch.Size, torch.device and the dtypes torch.float32, …; REDUCE and BUILD act only
+/// BoolStorage, torch.Size, torch.device, the dtypes torch.float32, … and _codecs.encode (how
+/// protocol 2 writes bytes); REDUCE and BUILD act only
 /// on those, as data. Anything else — `os.system`, a model's class (`torch.save(model)`), numpy
 /// scalars, complex or quantized storages, an unknown opcode — is an IoError naming it, its byte in
 /// data.pkl and the file. Limits: the file 64 GiB (read whole), data.pkl 1 GiB and 4M objects,

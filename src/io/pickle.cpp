@@ -59,7 +59,7 @@ using Kind = PyValue::Kind;
 
 enum GlobalId : int {
   kOrderedDict = 1, kRebuildTensorV2, kRebuildTensor, kRebuildParameter, kRebuildParameterWithState,
-  kSize, kDevice, kStorageType, kDtype,
+  kSize, kDevice, kStorageType, kDtype, kCodecsEncode,
 };
 
 struct Allowed {
@@ -77,6 +77,7 @@ constexpr Allowed kAllowed[] = {
     {"torch._utils", "_rebuild_parameter", kRebuildParameter},
     {"torch._utils", "_rebuild_parameter_with_state", kRebuildParameterWithState},
     {"torch", "Size", kSize},
+    {"_codecs", "encode", kCodecsEncode},  // how protocol 2 writes a bytes object: encode(str, "latin1")
     {"torch", "device", kDevice},
     {"torch", "FloatStorage", kStorageType, StorageType::f32},
     {"torch", "DoubleStorage", kStorageType, StorageType::f64},
@@ -421,6 +422,24 @@ class Machine {
              "(type[, index])");
         PyValue* v = make(Kind::string);
         v->text = a.size() == 1 ? a[0]->text : fmt::format("{}:{}", a[0]->text, a[1]->integer);
+        return v;
+      }
+      case kCodecsEncode: {  // the bytes whose latin-1 characters the (UTF-8) string holds
+        want(a.size() == 2 && a[0]->kind == Kind::string && a[1]->kind == Kind::string &&
+                 (a[1]->text == "latin1" || a[1]->text == "latin-1"),
+             "(str, 'latin1')");
+        PyValue* v = make(Kind::bytes);
+        const std::string& u = a[0]->text;
+        for (std::size_t i = 0; i < u.size(); ++i) {
+          const auto c = static_cast<unsigned char>(u[i]);
+          if (c < 0x80) {
+            v->text += static_cast<char>(c);
+          } else if ((c == 0xc2 || c == 0xc3) && i + 1 < u.size() && (static_cast<unsigned char>(u[i + 1]) & 0xc0) == 0x80) {
+            v->text += static_cast<char>(((c & 0x03) << 6) | (static_cast<unsigned char>(u[++i]) & 0x3f));
+          } else {
+            fail("_codecs.encode of a string that is not latin-1");
+          }
+        }
         return v;
       }
       default:

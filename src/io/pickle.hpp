@@ -5,7 +5,8 @@
 // numbers, the memo, persistent ids) that builds plain values. GLOBAL and STACK_GLOBAL may name only
 // what a state dict holds — collections.OrderedDict, torch._utils._rebuild_tensor_v2 (and
 // _rebuild_tensor, _rebuild_parameter, _rebuild_parameter_with_state), torch.Size, torch.device,
-// the storage types (torch.FloatStorage, …) and dtypes (torch.float32, …) — and REDUCE and BUILD act
+// the storage types (torch.FloatStorage, …), dtypes (torch.float32, …) and _codecs.encode (protocol
+// 2's bytes objects, made from a latin-1 string) — and REDUCE and BUILD act
 // only on those, as data: a "tensor" here is the description _rebuild_tensor_v2 was given (storage,
 // offset, sizes, strides), not a call. Any other global or opcode is an IoError naming it, its byte
 // offset and the file. Sizes are bounded: strings by the bytes left, the objects made by kMaxObjects;
