@@ -23,10 +23,10 @@
 
 namespace nabla::io {
 
-/// The contents of a safetensors file.
+/// The contents of a safetensors file (or of a torch.save file: load_torch).
 struct TensorFile {
   std::map<std::string, Tensor> tensors;
-  std::map<std::string, std::string> metadata;  // the header's "__metadata__"
+  std::map<std::string, std::string> metadata;  // the header's "__metadata__" (load_torch: the non-tensor values)
   std::string source;                           // the file it was read from, for errors
 
   /// The metadata field `key`; an IoError naming the file and the field when it is absent.
@@ -84,32 +84,32 @@ TensorFile load_checkpoint(const std::string& path, nn::Module& model, optim::Op
 /// The same for a file already read (`path` names it in errors).
 void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module& model, optim::Optimizer* optimizer);
 
-/// Reads a PyTorch checkpoint: what `torch.save(state_dict, path)` writes (the zip archive of
-/// PyTorch 1.6 and later: `<dir>/data.pkl` and one record `<dir>/data/<key>` per storage, any
-/// directory name; or the legacy format). The state dict — dicts and OrderedDicts nested in any way, lists and tuples —
-/// becomes names: nested keys joined with '.' ("model.fc1.weight"), list elements by index
-/// ("optimizer.param_groups.0.lr"). Tensors go to `tensors`, in the stored dtype where nabla has it
-/// (float32, float64, int64, bool); float16 and bfloat16 are widened to float32 exactly, and the
-/// smaller integers to int64. Non-contiguous tensors are gathered through their strides; tensors
-/// that share a storage each get their own copy (one tensor saved under two names is one handle).
-/// Every other value (numbers, strings, None, booleans, dtypes) goes to `metadata` as text, the way
-/// Python prints it ("3", "0.001", "True", "adam", "torch.float16").
+/// Reads a PyTorch checkpoint: what `torch.save(state_dict, path)` writes — the zip archive of
+/// PyTorch 1.6 and later (`<dir>/data.pkl` and one record `<dir>/data/<key>` per storage, any
+/// directory name), or the legacy format before it (`_use_new_zipfile_serialization=False`:
+/// pickles and raw storages in a row). The state dict — dicts and OrderedDicts nested in any way,
+/// lists and tuples — becomes names: nested keys joined with '.' ("model.fc1.weight"), list
+/// elements by index ("optimizer.param_groups.0.lr"). Tensors go to `tensors`, in the stored dtype
+/// where nabla has it (float32, float64, int64, bool); float16 and bfloat16 are widened to float32
+/// exactly, the smaller integers to int64. Non-contiguous tensors are gathered through their
+/// strides; tensors that share a storage get a copy each (one tensor saved under two names is one
+/// handle). Every other value (numbers, strings, bytes, None, booleans, dtypes, torch.Size,
+/// torch.device) goes to `metadata` as text, as Python prints it ("3", "0.001", "True", "cuda:1").
 ///
 /// Safe by construction: data.pkl is read by a pickle machine that calls nothing. Only the opcodes
 /// a state dict needs run, and only these globals may be named: collections.OrderedDict,
 /// torch._utils._rebuild_tensor_v2 (and _rebuild_tensor, _rebuild_parameter,
-/// _rebuild_parameter_with_state), the storage types torch.FloatStorage, DoubleStorage,
+/// _rebuild_parameter_with_state), the storage types (torch.FloatStorage, DoubleStorage,
 /// HalfStorage, BFloat16Storage, LongStorage, IntStorage, ShortStorage, CharStorage, ByteStorage,
-/// BoolStorage, torch.Size, torch.device, the dtypes torch.float32, … and _codecs.encode (how
-/// protocol 2 writes bytes); REDUCE and BUILD act only
-/// on those, as data. Anything else — `os.system`, a model's class (`torch.save(model)`), numpy
-/// scalars, complex or quantized storages, an unknown opcode — is an IoError naming it, its byte in
-/// data.pkl and the file. Limits: the file 64 GiB (read whole), data.pkl 1 GiB and 4M objects,
-/// nesting 64 levels, a tensor 2^40 elements and 8 dimensions, every offset and stride inside its
-/// storage, and all tensors together at most 4 times the file plus 64 MiB (views of one storage,
-/// or expanded by zero strides, cannot claim more memory than that). The legacy format (before
-/// PyTorch 1.6, or `_use_new_zipfile_serialization=False`: pickles and raw storages in a row) is
-/// read the same way. TorchScript archives (torch.jit.save) and big-endian files are refused.
+/// BoolStorage), torch.Size, torch.device, the dtypes (torch.float32, …) and _codecs.encode (how
+/// protocol 2 writes bytes); REDUCE and BUILD act only on those, as data. Anything else —
+/// `os.system`, a model's class (`torch.save(model)`), numpy scalars, complex or quantized
+/// storages, an unknown opcode — is an IoError naming it, its byte in data.pkl and the file.
+/// Limits: the file 64 GiB (read whole); data.pkl 1 GiB and 4M objects, nested 64 levels; a tensor
+/// 2^40 elements and 8 dimensions, every offset and stride inside its storage; all tensors together
+/// at most 4 times the file plus 64 MiB, and all names and strings 16 times the file plus 1 MiB
+/// (views of one storage, zero strides and shared references cannot claim more memory than that).
+/// TorchScript archives (torch.jit.save) and big-endian files are refused.
 TensorFile load_torch(const std::string& path);
 /// The same for a file already in memory (`source` names it in errors).
 TensorFile decode_torch(std::span<const std::byte> bytes, const std::string& source);
