@@ -9,6 +9,7 @@ read from them, bit for bit.
                     two names, nested dicts, lists, tuples, numbers, strings, None, a dtype
   everything_p4.pt  the same, pickle protocol 4 (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL)
   parameter.pt      an nn.Parameter (torch._utils._rebuild_parameter)
+  everything_deflated.pt  everything.pt re-zipped with every record DEFLATEd (as another zip tool may)
   everything_legacy.pt  the same, in the legacy format (_use_new_zipfile_serialization=False: pickles
                     and raw storages one after the other, as before PyTorch 1.6)
   legacy.pt         a small dict in the legacy format
@@ -28,6 +29,7 @@ import collections
 import json
 import pathlib
 import struct
+import zipfile
 
 import torch
 import torch.nn as nn
@@ -121,6 +123,12 @@ def main():
     torch.save(everything, OUT / "everything.pt")
     torch.save(everything, OUT / "everything_p4.pt", pickle_protocol=4)
     torch.save(everything, OUT / "everything_legacy.pt", _use_new_zipfile_serialization=False)
+    # The same archive re-zipped by another tool: every record DEFLATEd, an archive comment.
+    with zipfile.ZipFile(OUT / "everything.pt") as src, \
+            zipfile.ZipFile(OUT / "everything_deflated.pt", "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+        dst.comment = b"re-zipped"
 
     def flatten(prefix, v):
         if isinstance(v, torch.Tensor):

@@ -180,7 +180,7 @@ TEST_CASE("load_torch: a model's state dict written by PyTorch loads bit for bit
 
 TEST_CASE("load_torch: every storage type, strided and shared views, nesting and plain values (pickle protocols 2 and 4)") {
   const io::TensorFile expected = io::load_safetensors(fixture("expected.safetensors"));
-  for (const char* name : {"everything.pt", "everything_p4.pt", "everything_legacy.pt"}) {
+  for (const char* name : {"everything.pt", "everything_p4.pt", "everything_legacy.pt", "everything_deflated.pt"}) {
     INFO(name);
     const io::TensorFile file = io::load_torch(fixture(name));
     std::size_t n = 0;
