@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     Generator gen(0);
     nn::Conv2d c1(1, 20, 5, {}, gen), c2(20, 40, 5, {}, gen);
     nn::Linear f1(640, 100, {}, gen), f2(100, 10, {}, gen);
-    optim::Sgd opt([&] {
+    optim::SGD opt([&] {
       std::vector<nn::Param> p;
       for (nn::Module* m : std::initializer_list<nn::Module*>{&c1, &c2, &f1, &f2}) {
         for (auto& q : m->parameters()) p.push_back(q);

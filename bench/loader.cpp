@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   nn::Sequential net{nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Conv2d(20, 40, 5, {}, gen),
                      nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(), nn::Linear(640, 100, {}, gen), nn::ReLU(),
                      nn::Linear(100, 10, {}, gen)};
-  optim::Sgd opt(net.parameters(), {.lr = 0.03});
+  optim::SGD opt(net.parameters(), {.lr = 0.03});
   const data::Transform augment = [](data::Batch b, Generator& g) {
     return data::Batch{data::random_horizontal_flip(data::random_crop(b.x, 2, g), g), b.y};
   };

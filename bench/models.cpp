@@ -45,7 +45,7 @@ class CharLstm : public nn::Module {
  public:
   explicit CharLstm(Generator& gen)
       : emb_(std::make_shared<nn::Embedding>(kVocab, 64, nn::EmbeddingOptions{}, gen)),
-        lstm_(std::make_shared<nn::LSTM>(64, 256, nn::RecurrentOptions{}, gen)),
+        lstm_(std::make_shared<nn::LSTM>(64, 256, nn::LSTMOptions{}, gen)),
         fc_(std::make_shared<nn::Linear>(256, kVocab, nn::LinearOptions{}, gen)) {
     register_module("embedding", emb_);
     register_module("lstm", lstm_);
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<optim::Optimizer> opt;
   if (m.adam) opt = std::make_unique<optim::Adam>(m.net->parameters(), optim::AdamOptions{.lr = m.lr});
-  else opt = std::make_unique<optim::Sgd>(m.net->parameters(), optim::SgdOptions{.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
+  else opt = std::make_unique<optim::SGD>(m.net->parameters(), optim::SGDOptions{.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
   Tensor x, y;
   if (model == "char_lstm") {  // random characters; the targets are the next ones
     std::vector<std::int64_t> chars(static_cast<std::size_t>((kSeq + 1) * batch));

@@ -11,6 +11,7 @@
 //   mpirun -np 4 nabla-autoencoder                 data-parallel: 4 ranks of 64 images each per step
 //
 // Its run (flags, checkpoint, epoch loop, metrics, figure, mpirun) is examples/run/run.hpp's.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -118,7 +119,7 @@ int main(int argc, char** argv) {
     Generator gen(seed);
     nn::Sequential model = autoencoder(gen);
     optim::Adam opt(model.parameters(), {.lr = lr});
-    optim::CosineLr schedule(lr, run.epochs());
+    optim::CosineAnnealingLR schedule(lr, std::max(1, run.epochs() - 1));  // η_min at the last epoch
     run.restore(model, opt, schedule, "validation_mse");
     run.distribute(model);
     const std::int64_t parameter_count = model.parameter_count();

@@ -97,7 +97,7 @@ class CharModel : public nn::Module {
   CharModel(std::int64_t embed, std::int64_t hidden, Generator& gen)
       : hidden_(hidden),
         embedding_(std::make_shared<nn::Embedding>(kVocab, embed, nn::EmbeddingOptions{}, gen)),
-        lstm_(std::make_shared<nn::LSTM>(embed, hidden, nn::RecurrentOptions{}, gen)),
+        lstm_(std::make_shared<nn::LSTM>(embed, hidden, nn::LSTMOptions{}, gen)),
         fc_(std::make_shared<nn::Linear>(hidden, kVocab, nn::LinearOptions{}, gen)) {
     register_module("embedding", embedding_);
     register_module("lstm", lstm_);
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
     Generator gen(seed);
     CharModel model(embed, hidden, gen);
     optim::Adam opt(model.parameters(), {.lr = lr});
-    optim::CosineLr schedule(lr, run.epochs());
+    optim::CosineAnnealingLR schedule(lr, std::max(1, run.epochs() - 1));  // η_min at the last epoch
     run.restore(model, opt, schedule, "validation_bpc");
     run.distribute(model);
     const std::int64_t parameter_count = model.parameter_count();

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
     // net.SGD(training_data, 30, 10, 3.0, test_data=test_data). The cost is the mean over the
     // mini-batch, so a step of η is network.py's w − (η/m) Σ_x ∇C_x.
-    optim::Sgd opt(net.parameters(), {.lr = 3.0});
+    optim::SGD opt(net.parameters(), {.lr = 3.0});
     auto quadratic = [](const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); };
     for (int epoch = 0; epoch < epochs; ++epoch) {
       for (auto [x, y] : data.train.batches(10, {.shuffle = true, .seed = seed * 1000003 + std::uint64_t(epoch)})) {

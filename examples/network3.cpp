@@ -48,9 +48,9 @@ Trained train_one(const data::Split& data, const Options& o, std::uint64_t seed)
   net.push_back(std::make_shared<nn::Linear>(100, 10, nn::LinearOptions{.weight = nn::Init::zeros, .bias = nn::Init::zeros}, gen));
 
   // network3.py adds 0.5 λ Σw² / (number of mini-batches) to the mini-batch's mean cost: in the
-  // λ/n form that Sgd takes, that is λ · mini-batch size.
+  // λ/n form that SGD takes, that is λ · mini-batch size.
   const std::int64_t batch = 10;
-  optim::Sgd opt(net.parameters(), {.lr = 0.03, .l2 = 0.1 * batch, .n = data.train.size()});
+  optim::SGD opt(net.parameters(), {.lr = 0.03, .l2 = 0.1 * batch, .n = data.train.size()});
   auto log_likelihood = [](const Tensor& z, const Tensor& y) { return softmax_cross_entropy(z, y); };
   optim::EarlyStopping best(o.epochs + 1);  // used only to keep the best epoch's parameters
   Generator aug(seed * 7919 + 1);

@@ -6,7 +6,7 @@ int main() {                                   // the book's network.py, on Fash
   Generator gen(0);
   nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
                      nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
-  optim::Sgd opt(net.parameters(), {.lr = 3.0});
+  optim::SGD opt(net.parameters(), {.lr = 3.0});
   for (int epoch = 0; epoch < 30; ++epoch) {
     for (auto [x, y] : data.train.batches(10, {.shuffle = true, .seed = std::uint64_t(epoch)})) {
       Tensor cost = quadratic_cost(net(x), one_hot(y, 10));  // 1/(2n) Σ ||y − a||²  (eq. 6)

@@ -113,7 +113,7 @@ void rows_task(const data::Split& data, int epochs, std::int64_t hidden, bool pr
   Tensor wo = randn({10, hidden}, f32, gen, 0, s).requires_grad(true), bo = zeros({10}).requires_grad(true);
   std::vector<nn::Param> params;
   for (Tensor* t : {&lstm.w, &lstm.b, &wq, &wk, &wv, &wo, &bo}) params.push_back({"p", *t, false});
-  optim::Sgd opt(params, {.lr = 0.1, .momentum = 0.9});
+  optim::SGD opt(params, {.lr = 0.1, .momentum = 0.9});
   auto logits = [&](const Tensor& x) {
     const Tensor seq = x.reshape({x.size(0), 28, 28});  // [N, rows, pixels]
     const Tensor h = lstm(seq);
@@ -175,7 +175,7 @@ void sine_task(int epochs, std::int64_t hidden) {
   make(256, false, xte, yte);
   Lstm lstm(1, hidden, f32, gen);
   Tensor wo = randn({1, hidden}, f32, gen, 0, 0.1).requires_grad(true), bo = zeros({1}).requires_grad(true);
-  optim::Sgd opt({{"w", lstm.w, false}, {"b", lstm.b, false}, {"wo", wo, false}, {"bo", bo, false}},
+  optim::SGD opt({{"w", lstm.w, false}, {"b", lstm.b, false}, {"wo", wo, false}, {"bo", bo, false}},
                  {.lr = 0.05, .momentum = 0.9});
   auto predict = [&](const Tensor& x) {
     return matmul(select(lstm(x), 1, -1), wo, {.trans_b = true}) + bo;  // from the last step's h

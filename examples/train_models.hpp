@@ -112,7 +112,7 @@ struct Preset {
   bool halve_with_validation;  // the book's halving schedule by default when there is validation data
   bool images;                 // --augment applies (the model sees 28×28 images)
   bool fc_head;                // --dropout and --fc-layers apply (network3's fully connected layers)
-  bool l2_per_batch;           // network3.py adds 0.5 λ Σw² per mini-batch: λ·batch in Sgd's λ/n form
+  bool l2_per_batch;           // network3.py adds 0.5 λ Σw² per mini-batch: λ·batch in SGD's λ/n form
   nn::Sequential (*build)(const Config&, Generator&);
   Tensor (*cost)(const Tensor&, const Tensor&);
 };

@@ -301,7 +301,7 @@ void Harness::call() {
       Tensor& x = pick();
       Tensor& w = pick();
       Tensor b = in.flag() ? pick() : Tensor{};
-      const Conv2dOptions o{.stride = in.size(), .padding = in.size(), .dilation = in.size(), .groups = in.size()};
+      const Conv2dFuncOptions o{.stride = in.size(), .padding = in.size(), .dilation = in.size(), .groups = in.size()};
       if (x.dim() == 4 && w.dim() == 4) {
         const Shape& xs = x.shape();
         const Shape& ws = w.shape();
@@ -330,7 +330,7 @@ void Harness::call() {
       Tensor& x = pick();
       Tensor& w = pick();
       Tensor b = in.flag() ? pick() : Tensor{};
-      const ConvTranspose2dOptions o{.stride = in.size(), .padding = in.size(), .output_padding = in.size()};
+      const ConvTranspose2dFuncOptions o{.stride = in.size(), .padding = in.size(), .output_padding = in.size()};
       if (x.dim() == 4 && w.dim() == 4) {
         const double s = static_cast<double>(o.stride);
         const double oh = (double(x.shape()[2]) - 1) * s + double(w.shape()[2]) + double(o.output_padding);

@@ -23,9 +23,9 @@ struct Checkpointed {
 /// The four: SGD with momentum, Adam, RMSprop with momentum, Adagrad.
 inline std::vector<Checkpointed> all() {
   std::vector<Checkpointed> out(4);
-  out[0].opt = std::make_unique<nabla::optim::Sgd>(out[0].net.parameters(), nabla::optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  out[0].opt = std::make_unique<nabla::optim::SGD>(out[0].net.parameters(), nabla::optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
   out[1].opt = std::make_unique<nabla::optim::Adam>(out[1].net.parameters());
-  out[2].opt = std::make_unique<nabla::optim::Rmsprop>(out[2].net.parameters(), nabla::optim::RmspropOptions{.momentum = 0.5});
+  out[2].opt = std::make_unique<nabla::optim::RMSprop>(out[2].net.parameters(), nabla::optim::RMSpropOptions{.momentum = 0.5});
   out[3].opt = std::make_unique<nabla::optim::Adagrad>(out[3].net.parameters());
   return out;
 }

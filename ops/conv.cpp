@@ -58,14 +58,14 @@ struct ConvWeightGrad {
   }
   Grads backward(Context& ctx, const Tensor& ggw) const {
     auto [x, gy] = ctx.saved<2>();
-    const Conv2dOptions opts{.stride = win.stride, .padding = win.padding};
+    const Conv2dFuncOptions opts{.stride = win.stride, .padding = win.padding};
     return {ctx.needs_grad(0) ? apply(ConvInputGrad{x.shape(), win}, gy, ggw) : Tensor{},
             ctx.needs_grad(1) ? conv2d(x, ggw, Tensor{}, opts) : Tensor{}};
   }
 };
 inline Grads ConvInputGrad::backward(Context& ctx, const Tensor& ggx) const {
   auto [gy, w] = ctx.saved<2>();
-  const Conv2dOptions opts{.stride = win.stride, .padding = win.padding};
+  const Conv2dFuncOptions opts{.stride = win.stride, .padding = win.padding};
   return {ctx.needs_grad(0) ? conv2d(ggx, w, Tensor{}, opts) : Tensor{},
           ctx.needs_grad(1) ? apply(ConvWeightGrad{w.shape(), win}, ggx, gy) : Tensor{}};
 }
@@ -166,7 +166,7 @@ bool groups_fit(std::int64_t c, std::int64_t c_per_group, std::int64_t g) { retu
 
 // The checks of a dilated or grouped conv2d, made before the kernel is dilated or split, so that
 // the message speaks of the caller's shapes and options.
-void check_conv2d_composite(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opts) {
+void check_conv2d_composite(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& opts) {
   if (opts.stride < 1 || opts.padding < 0) {
     throw ValueError(fmt::format("conv2d: need stride ≥ 1 and padding ≥ 0, got stride {} and padding {}", opts.stride,
                                  opts.padding));
@@ -187,7 +187,7 @@ void check_conv2d_composite(const Tensor& x, const Tensor& w, const Tensor& b, c
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dFuncOptions opts) {
   check_defined("conv2d", {&x, &w});
   if (opts.dilation == 1 && opts.groups == 1) {
     return apply(ops::Conv2d{.stride = opts.stride, .padding = opts.padding}, x, w, b);
@@ -213,7 +213,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   // A 1×1 kernel has no gaps to dilate.
   const bool dilate = opts.dilation > 1 && (w.shape()[2] > 1 || w.shape()[3] > 1);
   const Tensor wd = dilate ? dilate_kernel(w, opts.dilation) : w;
-  const Conv2dOptions dense{.stride = opts.stride, .padding = opts.padding};
+  const Conv2dFuncOptions dense{.stride = opts.stride, .padding = opts.padding};
   if (g == 1) return conv2d(x, wd, b, dense);
   // g pieces each, also of an empty axis (chunk would give one).
   auto pieces = [g](const Tensor& t, int axis) {
@@ -226,7 +226,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   return cat(ys, 1);
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts) {
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv1dFuncOptions opts) {
   check_defined("conv1d", {&x, &w});
   if (x.dim() != 3 || w.dim() != 3) {
     throw ShapeError(fmt::format("conv1d: expected input [N, C, L] and weight [F, C/groups, k], got {} and {}", x.shape(),
@@ -262,11 +262,11 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions o
   }
   // A 1 × L image: padding along L only (conv2d would pad the single row too).
   const Tensor xp = opts.padding > 0 ? pad(x, {opts.padding, opts.padding}) : x;
-  const Conv2dOptions o{.stride = opts.stride, .padding = 0, .dilation = opts.dilation, .groups = opts.groups};
+  const Conv2dFuncOptions o{.stride = opts.stride, .padding = 0, .dilation = opts.dilation, .groups = opts.groups};
   return squeeze(conv2d(unsqueeze(xp, 2), unsqueeze(w, 2), b, o), 2);
 }
 
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts) {
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dFuncOptions opts) {
   check_defined("conv_transpose2d", {&x, &w});
   check_floating("conv_transpose2d", x);
   check_same_dtype("conv_transpose2d", x, w);

@@ -8,4 +8,4 @@ flags=-fsanitize=thread
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" > /dev/null
 cmake --build build-tsan -j2 --target nabla_tests
-OPENBLAS_NUM_THREADS=2 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/scripts/tsan.supp" build-tsan/tests/nabla_tests
+OPENBLAS_NUM_THREADS=2 TSAN_OPTIONS="halt_on_error=1 allocator_may_return_null=1 suppressions=$PWD/scripts/tsan.supp" build-tsan/tests/nabla_tests

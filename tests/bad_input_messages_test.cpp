@@ -163,9 +163,9 @@ TEST_CASE("D28: Dropout, gradcheck and bp_check name themselves; clip_grad_norm_
   CHECK(optim::clip_grad_norm_(std::vector<nn::Param>{{"w", w}, {"frozen", frozen}}, 1.0) == doctest::Approx(std::sqrt(48.0)));
 }
 
-TEST_CASE("D28: Sgd.load_state names a 'steps' of the wrong dtype") {
+TEST_CASE("D28: SGD.load_state names a 'steps' of the wrong dtype") {
   Tensor w = ones({2}).requires_grad(true);
-  optim::Sgd opt(std::vector<nn::Param>{{"w", w}}, {.lr = 0.1});
+  optim::SGD opt(std::vector<nn::Param>{{"w", w}}, {.lr = 0.1});
   auto state = opt.state();
   state["steps"] = scalar(3.0, f64);
   CHECK_THROWS_WITH_AS(opt.load_state(state), Contains("'steps' is float64 []; expected a 0-d int64"), ValueError);

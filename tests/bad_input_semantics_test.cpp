@@ -237,18 +237,18 @@ TEST_CASE("D21: an optimizer made before Module::to names itself and the paramet
   }
   {
     nn::Linear l(2, 1);
-    optim::Sgd o(l.parameters(), {.lr = 0.1, .momentum = 0.9});
+    optim::SGD o(l.parameters(), {.lr = 0.1, .momentum = 0.9});
     l.to(f64);
     sum(l(ones({1, 2}, f64))).backward();
     const Tensor before = l.weight().detach().clone();
-    CHECK_THROWS_WITH_AS(o.step(), Contains("Sgd.step: parameter 'weight' is float64 [1, 2] but its 'velocity' buffer"),
+    CHECK_THROWS_WITH_AS(o.step(), Contains("SGD.step: parameter 'weight' is float64 [1, 2] but its 'velocity' buffer"),
                          ValueError);
     CHECK(o.steps() == 0);
     CHECK(max_abs_diff(l.weight(), before) == 0);
   }
   {
     nn::Linear l(2, 1);  // plain SGD keeps no buffers: converting is fine
-    optim::Sgd o(l.parameters(), {.lr = 0.1});
+    optim::SGD o(l.parameters(), {.lr = 0.1});
     l.to(f64);
     sum(l(ones({1, 2}, f64))).backward();
     o.step();
@@ -272,16 +272,16 @@ TEST_CASE("D22: BatchNorm counts a batch once batch_norm accepted it, in int64")
 }
 
 TEST_CASE("D23: optimizers refuse an empty parameter list and parameters that are not leaves") {
-  CHECK_THROWS_WITH_AS(optim::Sgd(std::vector<nn::Param>{}, {.lr = 0.1}), "Sgd: optimizer got an empty parameter list", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD(std::vector<nn::Param>{}, {.lr = 0.1}), "SGD: optimizer got an empty parameter list", ValueError);
   CHECK_THROWS_WITH_AS(optim::Adam(std::vector<nn::Param>{}), "Adam: optimizer got an empty parameter list", ValueError);
-  CHECK_THROWS_WITH_AS(optim::Sgd(std::vector<optim::ParamGroup>{}, {.lr = 0.1}), "Sgd: optimizer got an empty parameter list",
+  CHECK_THROWS_WITH_AS(optim::SGD(std::vector<optim::ParamGroup>{}, {.lr = 0.1}), "SGD: optimizer got an empty parameter list",
                        ValueError);
-  CHECK_THROWS_WITH_AS(optim::Sgd(std::vector<optim::ParamGroup>{{}, {}}, {.lr = 0.1}),
-                       "Sgd: optimizer got an empty parameter list", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD(std::vector<optim::ParamGroup>{{}, {}}, {.lr = 0.1}),
+                       "SGD: optimizer got an empty parameter list", ValueError);
   const Tensor w = ones({2}).requires_grad(true);
   const Tensor v = w * 2.0;
-  CHECK_THROWS_WITH_AS(optim::Sgd(std::vector<nn::Param>{{"v", v, true}}, {.lr = 0.1}),
-                       "Sgd: parameter 'v' (float32 [2]) is not a leaf: it was computed by mul_scalar; optimize the tensors "
+  CHECK_THROWS_WITH_AS(optim::SGD(std::vector<nn::Param>{{"v", v, true}}, {.lr = 0.1}),
+                       "SGD: parameter 'v' (float32 [2]) is not a leaf: it was computed by mul_scalar; optimize the tensors "
                        "it was computed from",
                        ValueError);
 }
@@ -290,11 +290,11 @@ TEST_CASE("D24: hyper-parameters that are NaN, infinite or out of range are refu
   const Tensor w = ones({2}).requires_grad(true);
   const std::vector<nn::Param> ps{{"w", w, true}};
   const Tensor x = tensor({1, -2, 3}, {3}, f64);
-  // 1-3: Sgd's l1 NaN or infinite, clip_norm NaN.
-  CHECK_THROWS_WITH_AS(optim::Sgd(ps, {.lr = 0.1, .l1 = kNaN, .n = 1}), Contains("Sgd: l2 and l1 must be finite numbers ≥ 0"),
+  // 1-3: SGD's l1 NaN or infinite, clip_norm NaN.
+  CHECK_THROWS_WITH_AS(optim::SGD(ps, {.lr = 0.1, .l1 = kNaN, .n = 1}), Contains("SGD: l2 and l1 must be finite numbers ≥ 0"),
                        ValueError);
-  CHECK_THROWS_WITH_AS(optim::Sgd(ps, {.lr = 0.1, .l1 = kInf, .n = 1}), Contains("got 0 and inf"), ValueError);
-  CHECK_THROWS_WITH_AS(optim::Sgd(ps, {.lr = 0.1, .clip_norm = kNaN}), "Sgd: clip_norm must be ≥ 0, got nan", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD(ps, {.lr = 0.1, .l1 = kInf, .n = 1}), Contains("got 0 and inf"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD(ps, {.lr = 0.1, .clip_norm = kNaN}), "SGD: clip_norm must be ≥ 0, got nan", ValueError);
   // 4-6: randn's stddev negative or NaN, mean infinite (stddev 0 is the mean).
   CHECK_THROWS_WITH_AS(randn({2}, f32, default_generator(), 0, -1), Contains("randn: need a finite mean and a finite stddev ≥ 0"),
                        ValueError);

@@ -209,7 +209,7 @@ TEST_CASE("D16: errors from huge upsampling, optimizer groups and empty function
   CHECK(nn::Upsample({.scale_factor = 3})(x).shape() == Shape{1, 2, 6, 6});
 
   nn::Linear lin(2, 3);
-  optim::Sgd sgd(lin.parameters(), {.lr = 0.1});
+  optim::SGD sgd(lin.parameters(), {.lr = 0.1});
   CHECK_THROWS_WITH_AS(sgd.group_lr(5), "group_lr: group 5 is out of range; the optimizer has 1 group(s)", ValueError);
   CHECK_THROWS_WITH_AS(sgd.group_weight_decay(1), Contains("group_weight_decay: group 1 is out of range"), ValueError);
   CHECK(sgd.group_lr(0) == doctest::Approx(0.1));

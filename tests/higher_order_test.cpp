@@ -135,7 +135,7 @@ TEST_CASE("higher order: a Hessian-vector product by double backward equals A v 
 TEST_CASE("higher order: a training loop with a gradient penalty leaks nothing and makes no cycles") {
   Generator gen(4);
   nn::Sequential net{nn::Linear(6, 5, {}, gen), nn::Tanh(), nn::Linear(5, 3, {}, gen)};
-  optim::Sgd opt(net.parameters(), {.lr = 0.01});
+  optim::SGD opt(net.parameters(), {.lr = 0.01});
   Tensor x = randn({8, 6}, f32, gen);
   Tensor labels = nabla_test::labels(8, 3, gen);
   MemoryStats first[2]{};  // by the parity of the step: odd steps end with a graph in each .grad

@@ -139,7 +139,7 @@ TEST_CASE("checkpoints: model and optimizer state round-trip; a checkpoint of an
   TempDir d;
   Generator gen(2);
   nn::Sequential net{nn::Linear(4, 3, {}, gen), nn::Sigmoid(), nn::Linear(3, 2, {}, gen)};
-  optim::Sgd opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
   Tensor x = randn({5, 4}, f32, gen);
   Tensor lab = nabla_test::labels(5, 2, gen);
   for (int i = 0; i < 3; ++i) {
@@ -150,7 +150,7 @@ TEST_CASE("checkpoints: model and optimizer state round-trip; a checkpoint of an
   io::save_checkpoint(d / "c.safetensors", net, &opt, {{"epoch", "3"}}, {{"note", scalar(1.0)}});
 
   nn::Sequential net2{nn::Linear(4, 3, {}, gen), nn::Sigmoid(), nn::Linear(3, 2, {}, gen)};
-  optim::Sgd opt2(net2.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::SGD opt2(net2.parameters(), {.lr = 0.1, .momentum = 0.9});
   io::TensorFile f = io::load_checkpoint(d / "c.safetensors", net2, &opt2);
   CHECK(f.metadata.at("epoch") == "3");
   CHECK(f.tensors.count("extra.note") == 1);
@@ -170,7 +170,7 @@ TEST_CASE("checkpoints: model and optimizer state round-trip; a checkpoint of an
   // The model fits but the optimizer does not (no momentum buffers saved): the model is put back.
   io::save_checkpoint(d / "plain.safetensors", net, nullptr);
   nn::Sequential net3{nn::Linear(4, 3, {}, gen), nn::Sigmoid(), nn::Linear(3, 2, {}, gen)};
-  optim::Sgd opt3(net3.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::SGD opt3(net3.parameters(), {.lr = 0.1, .momentum = 0.9});
   const auto before3 = net3.parameters()[0].tensor.to_vector();
   CHECK_THROWS_WITH_AS(io::load_checkpoint(d / "plain.safetensors", net3, &opt3), Contains("the optimizer state does not fit"),
                        IoError);

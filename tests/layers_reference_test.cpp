@@ -40,8 +40,9 @@ Shape shape_of(const json& j) {
 
 using Builder = std::function<Layer(const json&)>;
 
-nn::RecurrentOptions rnn_options(const json& p) {
-  return {.num_layers = p.value("layers", 1), .batch_first = p.value("batch_first", false), .bias = p.value("bias", true),
+template <class Options>  // nn::RNNOptions, LSTMOptions, GRUOptions
+Options rnn_options(const json& p) {
+  return {.num_layers = p.value("layers", 1), .bias = p.value("bias", true), .batch_first = p.value("batch_first", false),
           .dtype = f64};
 }
 
@@ -87,36 +88,36 @@ const std::map<std::string, Builder>& layers() {
              p.contains("scale") ? nn::UpsampleOptions{.scale_factor = p["scale"]} : nn::UpsampleOptions{.out_h = p["h"], .out_w = p["w"]}));
        }},
       {"RNNCell", [](const json& p) {
-         auto m = std::make_shared<nn::RNNCell>(p["in"], p["hidden"], nn::RecurrentOptions{.relu = p.value("relu", false), .dtype = f64});
+         auto m = std::make_shared<nn::RNNCell>(p["in"], p["hidden"], nn::RNNCellOptions{.nonlinearity = p.value("relu", false) ? "relu" : "tanh", .dtype = f64});
          return Layer{m, [m](const std::vector<Tensor>& x) { return std::vector<Tensor>{m->forward(x[0], x[1])}; }};
        }},
       {"LSTMCell", [](const json& p) {
-         auto m = std::make_shared<nn::LSTMCell>(p["in"], p["hidden"], nn::RecurrentOptions{.dtype = f64});
+         auto m = std::make_shared<nn::LSTMCell>(p["in"], p["hidden"], nn::LSTMCellOptions{.dtype = f64});
          return Layer{m, [m](const std::vector<Tensor>& x) {
                         const nn::LstmState s = m->forward(x[0], {x[1], x[2]});
                         return std::vector<Tensor>{s.h, s.c};
                       }};
        }},
       {"GRUCell", [](const json& p) {
-         auto m = std::make_shared<nn::GRUCell>(p["in"], p["hidden"], nn::RecurrentOptions{.dtype = f64});
+         auto m = std::make_shared<nn::GRUCell>(p["in"], p["hidden"], nn::GRUCellOptions{.dtype = f64});
          return Layer{m, [m](const std::vector<Tensor>& x) { return std::vector<Tensor>{m->forward(x[0], x[1])}; }};
        }},
       {"RNN", [](const json& p) {
-         auto m = std::make_shared<nn::RNN>(p["in"], p["hidden"], rnn_options(p));
+         auto m = std::make_shared<nn::RNN>(p["in"], p["hidden"], rnn_options<nn::RNNOptions>(p));
          return Layer{m, [m](const std::vector<Tensor>& x) {
                         const nn::RecurrentOutput o = m->forward(x[0], x[1]);
                         return std::vector<Tensor>{o.output, o.h};
                       }};
        }},
       {"GRU", [](const json& p) {
-         auto m = std::make_shared<nn::GRU>(p["in"], p["hidden"], rnn_options(p));
+         auto m = std::make_shared<nn::GRU>(p["in"], p["hidden"], rnn_options<nn::GRUOptions>(p));
          return Layer{m, [m](const std::vector<Tensor>& x) {
                         const nn::RecurrentOutput o = m->forward(x[0], x.size() > 1 ? x[1] : Tensor{});
                         return std::vector<Tensor>{o.output, o.h};
                       }};
        }},
       {"LSTM", [](const json& p) {
-         auto m = std::make_shared<nn::LSTM>(p["in"], p["hidden"], rnn_options(p));
+         auto m = std::make_shared<nn::LSTM>(p["in"], p["hidden"], rnn_options<nn::LSTMOptions>(p));
          return Layer{m, [m](const std::vector<Tensor>& x) {
                         const nn::LstmOutput o = m->forward(x[0], x.size() > 1 ? nn::LstmState{x[1], x[2]} : nn::LstmState{});
                         return std::vector<Tensor>{o.output, o.state.h, o.state.c};

@@ -255,3 +255,50 @@ TEST_CASE("conv_transpose2d and grouped conv2d: float32 (nabla's own kernels whe
   const Tensor g32 = conv2d(x.to(f32), wg.to(f32), Tensor{}, {.padding = 2, .dilation = 2, .groups = 2});
   CHECK(max_abs_diff(g32.to(f64), g64) < 1e-4);
 }
+
+TEST_CASE("convolution layers: one base checks every layer's options, naming the layer") {
+  // Sizes.
+  CHECK_THROWS_WITH_AS(nn::Conv1d(0, 4, 3), "Conv1d: channels and kernel must be positive, got 0, 4, 3", ValueError);
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d(2, 4, 0), "ConvTranspose2d: channels and kernel must be positive, got 2, 4, 0",
+                       ValueError);
+  // Options.
+  CHECK_THROWS_WITH_AS(nn::Conv1d(2, 4, 3, {.stride = 0}),
+                       "Conv1d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got 0, 0, 1, 1", ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv2d(2, 4, 3, {.padding = -1}),
+                       "Conv2d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got 1, -1, 1, 1", ValueError);
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d(2, 4, 3, {.stride = 2, .output_padding = 2}),
+                       "ConvTranspose2d: need stride ≥ 1, padding ≥ 0 and 0 ≤ output_padding < stride, got 2, 0, 2", ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv1d(3, 4, 3, {.groups = 2}), "Conv1d: 3 in and 4 out channels do not split into 2 groups",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv1d(1, 1, 1, {.dilation = std::int64_t(1) << 62}),
+                       "Conv1d: dilation must be in [1, 1099511627776], got 4611686018427387904", ValueError);
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d(1, 1, 1, {.padding = std::int64_t(1) << 62}),
+                       "ConvTranspose2d: padding must be in [0, 1099511627776], got 4611686018427387904", ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv1d(2, 4, 3, {.dtype = i64}), "Conv1d: dtype must be float32 or float64, got int64", ValueError);
+  CHECK_THROWS_WITH_AS(nn::Conv2d(2, 4, 3, {.dtype = i64}), "Conv2d: dtype must be float32 or float64, got int64", ValueError);
+  CHECK_THROWS_WITH_AS(nn::ConvTranspose2d(std::int64_t(1) << 30, std::int64_t(1) << 30, 3),
+                       Contains("ConvTranspose2d: shape [1073741824, 1073741824, 3, 3]"), ShapeError);
+  // Inputs.
+  nn::Conv1d c1(2, 4, 3, {.padding = 1});
+  CHECK_THROWS_WITH_AS(c1(ones({1, 3, 5})), "Conv1d(2, 4, 3, padding 1): input is [1, 3, 5]; expected [N, 2, L]", ShapeError);
+  nn::ConvTranspose2d ct(2, 4, 3, {.stride = 2, .output_padding = 1, .has_bias = false});
+  CHECK_THROWS_WITH_AS(ct(ones({1, 2, 5})), "ConvTranspose2d(2, 4, 3, stride 2, output_padding 1): input is [1, 2, 5]; expected [N, 2, H, W]",
+                       ShapeError);
+  // What the base made: weights in each layer's layout, fans as PyTorch's, parameters by name.
+  Generator gen(5);
+  nn::Conv2d c2(4, 6, 3, {.groups = 2}, gen);
+  const nn::ConvNd* layers[] = {&c1, &c2, &ct};
+  CHECK(layers[0]->weight().shape() == Shape{4, 2, 3});
+  CHECK(layers[1]->weight().shape() == Shape{6, 2, 3, 3});
+  CHECK(layers[2]->weight().shape() == Shape{2, 4, 3, 3});
+  CHECK(!layers[2]->bias().defined());
+  CHECK(layers[1]->describe() == "Conv2d(4, 6, 3, groups 2)");
+  CHECK(layers[1]->in_channels() == 4);
+  CHECK(c2.parameters().size() == 2);
+  CHECK(ct.parameters().size() == 1);
+  CHECK(c1(ones({1, 2, 5})).shape() == Shape{1, 4, 5});
+  CHECK(ct(ones({1, 2, 3, 3})).shape() == Shape{1, 4, 8, 8});  // (3 − 1)·2 + 3 + 1
+  // The functional options are their own type (torch's Conv2dFuncOptions): nn::Conv2dOptions is the layer's.
+  static_assert(!std::is_same_v<Conv2dFuncOptions, nn::Conv2dOptions>);
+  CHECK(conv1d(ones({1, 2, 5}), c1.weight(), c1.bias(), Conv1dFuncOptions{.padding = 1}).shape() == Shape{1, 4, 5});
+}

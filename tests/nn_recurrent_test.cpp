@@ -62,3 +62,35 @@ TEST_CASE("nn: a recurrent layer given a wrong input or hidden-state shape names
                        "LSTMCell(10, 20): h is [4, 21]; expected [4, 20] for input [4, 10]", ShapeError);
   CHECK_THROWS_AS(nn::LSTM(0, 3), ValueError);
 }
+
+namespace {
+template <class O>
+constexpr bool has_num_layers = requires(O o) { o.num_layers; };
+template <class O>
+constexpr bool has_nonlinearity = requires(O o) { o.nonlinearity; };
+}  // namespace
+
+TEST_CASE("recurrent options: one struct per kind with PyTorch's fields; the nonlinearity is an RNN's") {
+  static_assert(has_num_layers<nn::RNNOptions> && has_num_layers<nn::LSTMOptions> && has_num_layers<nn::GRUOptions>);
+  static_assert(!has_num_layers<nn::RNNCellOptions> && !has_num_layers<nn::LSTMCellOptions> && !has_num_layers<nn::GRUCellOptions>);
+  static_assert(has_nonlinearity<nn::RNNOptions> && has_nonlinearity<nn::RNNCellOptions>);
+  static_assert(!has_nonlinearity<nn::LSTMOptions> && !has_nonlinearity<nn::GRUOptions> && !has_nonlinearity<nn::GRUCellOptions>);
+  // PyTorch's order: num_layers, nonlinearity, bias, batch_first.
+  nn::RNN rnn(3, 4, {.num_layers = 2, .nonlinearity = "relu", .bias = false, .batch_first = true});
+  CHECK(rnn.describe() == "RNN(3, 4, 2 layers, batch first, no bias, relu)");
+  CHECK(rnn.parameters().size() == 4);
+  CHECK(rnn.forward(ones({5, 7, 3})).shape() == Shape{5, 7, 4});
+  CHECK(amin(rnn.forward(ones({5, 7, 3}))).item() >= 0);  // relu
+  nn::RNNCell cell(3, 4, {.bias = true, .nonlinearity = "relu"});
+  CHECK(cell.describe() == "RNNCell(3, 4, relu)");
+  CHECK(nn::GRUCell(3, 4, {.bias = false}).describe() == "GRUCell(3, 4, no bias)");
+  CHECK_THROWS_WITH_AS(nn::RNN(3, 4, {.nonlinearity = "sigmoid"}), "RNN: nonlinearity must be \"tanh\" or \"relu\", got \"sigmoid\"",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::RNNCell(3, 4, {.nonlinearity = "ReLU"}), "RNNCell: nonlinearity must be \"tanh\" or \"relu\", got \"ReLU\"",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::GRUCell(0, 4), "GRUCell: need positive sizes and num_layers, got input 0, hidden 4, 1 layers", ValueError);
+  // A layer converted with to() takes inputs of its new dtype.
+  nn::GRU gru(3, 4);
+  gru.to(f64);
+  CHECK(gru.forward(ones({2, 1, 3}, f64)).dtype() == f64);
+}

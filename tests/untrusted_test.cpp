@@ -244,7 +244,7 @@ TEST_CASE("untrusted: metadata fields are parsed whole, errors naming the file, 
 TEST_CASE("untrusted: optimizer state out of range is refused, the optimizer unchanged") {
   Generator gen(3);
   nn::Sequential net{nn::Linear(2, 2, {}, gen)};
-  optim::Sgd opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
   auto state = opt.state();
   auto with_steps = [&](std::int64_t steps) {
     auto s = state;

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     for (std::int64_t m : sizes) {
       Generator gen(0);
       nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
-      optim::Sgd opt(net.parameters(), {.lr = 0.5});
+      optim::SGD opt(net.parameters(), {.lr = 0.5});
       double total = 0;
       for (int epoch = 0; epoch < epochs; ++epoch) {
         total += book::train_epoch(net, opt, d.train, m, std::uint64_t(epoch), book::cross_entropy);

@@ -87,7 +87,7 @@ inline std::string draw(const Options& o, const std::string& name, const std::st
 
 /// One epoch of mini-batch SGD; returns the seconds it took.
 template <class Model, class Cost>
-double train_epoch(Model& net, optim::Sgd& opt, const data::Dataset& train, std::int64_t batch, std::uint64_t seed,
+double train_epoch(Model& net, optim::SGD& opt, const data::Dataset& train, std::int64_t batch, std::uint64_t seed,
                    const Cost& cost) {
   const auto t0 = std::chrono::steady_clock::now();
   for (auto [x, y] : train.batches(batch, {.shuffle = true, .seed = seed})) {

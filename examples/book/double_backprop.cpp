@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     for (double beta : {0.0, 0.1, 1.0, 10.0}) {
       Generator gen(0);
       nn::Sequential net{nn::Linear(784, 100, {}, gen), nn::Sigmoid(), nn::Linear(100, 10, {}, gen)};
-      optim::Sgd opt(net.parameters(), {.lr = 0.1});
+      optim::SGD opt(net.parameters(), {.lr = 0.1});
       const std::string label = beta == 0 ? "β = 0 (plain)" : fmt::format("β = {}", beta);
       book::Series norm{label, {}, {}, true}, acc{label, {}, {}, true};
       double best_val = -1, best_test = 0, best_norm = 0, seconds = 0;

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     for (double eta : {0.025, 0.25, 2.5}) {
       Generator gen(0);
       nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
-      optim::Sgd opt(net.parameters(), {.lr = eta, .l2 = lambda, .n = n});
+      optim::SGD opt(net.parameters(), {.lr = eta, .l2 = lambda, .n = n});
       book::Series s{fmt::format("η = {}", eta), {}, {}};
       for (int epoch = 0; epoch < epochs; ++epoch) {
         book::train_epoch(net, opt, d.train, 10, std::uint64_t(epoch), book::cross_entropy);

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     for (double lambda : {0.0, 0.1}) {
       Generator gen(0);
       nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
-      optim::Sgd opt(net.parameters(), {.lr = 0.5, .l2 = lambda, .n = n});
+      optim::SGD opt(net.parameters(), {.lr = 0.5, .l2 = lambda, .n = n});
       const std::string label = lambda > 0 ? "L2, λ = 0.1" : "no regularization";
       book::Series c{label, {}, {}}, a{label, {}, {}};
       for (int epoch = 0; epoch < epochs; ++epoch) {

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   for (const std::string cost_name : {"quadratic cost", "cross-entropy cost"}) {
     Tensor w = scalar(2.0, f64).requires_grad(true), b = scalar(2.0, f64).requires_grad(true);
     const Tensor x = tensor({1.0}, {1, 1}, f64), y = tensor({0.0}, {1, 1}, f64);
-    optim::Sgd opt({{"w", w, true}, {"b", b, false}}, {.lr = 0.15});
+    optim::SGD opt({{"w", w, true}, {"b", b, false}}, {.lr = 0.15});
     book::Series s{cost_name, {}, {}};
     for (int epoch = 0; epoch <= epochs; ++epoch) {
       Tensor a = sigmoid(x * w + b);

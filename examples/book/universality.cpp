@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     std::vector<nn::Param> params = hidden.parameters();
     for (auto& p : out.parameters()) params.push_back(p);
     // η shrinks for the widest layer, whose summed output moves fastest.
-    optim::Sgd opt(params, {.lr = 0.05 * std::min(1.0, 20.0 / double(width)), .momentum = 0.9, .nesterov = true});
+    optim::SGD opt(params, {.lr = 0.05 * std::min(1.0, 20.0 / double(width)), .momentum = 0.9, .nesterov = true});
     Tensor a;
     for (int step = 0; step <= steps; ++step) {
       a = out(sigmoid(hidden(x)));

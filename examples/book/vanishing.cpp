@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         n_in = 30;
       }
       net.push_back(std::make_shared<nn::Linear>(30, 10, nn::LinearOptions{}, gen));
-      optim::Sgd opt(net.parameters(), {.lr = 0.1});
+      optim::SGD opt(net.parameters(), {.lr = 0.1});
       inspect::LearningMonitor monitor((std::filesystem::path(o.data) / ("vanishing_" + act + ".csv")).string());
       for (int epoch = 0; epoch <= epochs; ++epoch) {
         const Tensor y1 = one_hot(y_all, 10);

@@ -1,6 +1,6 @@
-// nabla/nn_layers.hpp — layers beyond the book, with libtorch's names and PyTorch's semantics:
-// batch, layer and group normalization, embeddings, transposed and 1-d convolution, adaptive
-// average pooling and nearest upsampling. (Recurrent layers: nabla/nn_recurrent.hpp.)
+// nabla/nn_layers.hpp — normalization and embedding layers, with libtorch's names and PyTorch's
+// semantics: batch, layer and group normalization, embeddings. (Convolution and pooling:
+// nabla/nn_conv.hpp; recurrent layers: nabla/nn_recurrent.hpp.)
 //
 //   nn::Sequential net{nn::Conv2d(1, 16, 3, {.padding = 1}), nn::BatchNorm2d(16), nn::ReLU(), ...};
 //   net.eval();   // batch norm now uses its running statistics
@@ -123,90 +123,6 @@ class Embedding : public Module {
  private:
   std::int64_t num_, dim_;
   Tensor weight_;
-};
-
-struct ConvTranspose2dOptions {
-  std::int64_t stride = 1;
-  std::int64_t padding = 0;
-  std::int64_t output_padding = 0;
-  Init weight = Init::scaled_normal;  // as Conv2d's, with fan-in out_channels × kernel area
-  Init bias = Init::standard_normal;
-  bool has_bias = true;
-  Dtype dtype = f32;
-};
-
-/// The transposed convolution (a decoder's upsampling step), as torch.nn.ConvTranspose2d: input
-/// [N, C_in, H, W] → [N, C_out, (H − 1)·stride − 2·padding + k + output_padding, …]; weight
-/// [C_in, C_out, k, k] (PyTorch's layout), bias [C_out].
-class ConvTranspose2d : public Module {
- public:
-  ConvTranspose2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
-                  ConvTranspose2dOptions opts = {}, Generator& gen = default_generator());
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
-  const Tensor& weight() const { return weight_; }
-  const Tensor& bias() const { return bias_; }
-
- private:
-  std::int64_t in_, out_, kernel_;
-  nabla::ConvTranspose2dOptions conv_;
-  Tensor weight_, bias_;
-};
-
-struct Conv1dOptions {
-  std::int64_t stride = 1;
-  std::int64_t padding = 0;
-  std::int64_t dilation = 1;
-  std::int64_t groups = 1;
-  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels / groups × kernel
-  Init bias = Init::standard_normal;
-  bool has_bias = true;
-  Dtype dtype = f32;
-};
-
-/// 1-d convolution over [N, C, L] (torch.nn.Conv1d): weight [F, C/groups, k], bias [F].
-class Conv1d : public Module {
- public:
-  Conv1d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv1dOptions opts = {},
-         Generator& gen = default_generator());
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
-  const Tensor& weight() const { return weight_; }
-  const Tensor& bias() const { return bias_; }
-
- private:
-  std::int64_t in_, out_, kernel_;
-  nabla::Conv2dOptions conv_;
-  Tensor weight_, bias_;
-};
-
-/// Average pooling to a fixed out_h × out_w grid (torch.nn.AdaptiveAvgPool2d); (1, 1) is global
-/// average pooling. Input [N, C, H, W].
-class AdaptiveAvgPool2d : public Module {
- public:
-  explicit AdaptiveAvgPool2d(std::int64_t out_h, std::int64_t out_w = 0);  // out_w 0: square
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
-
- private:
-  std::int64_t out_h_, out_w_;
-};
-
-struct UpsampleOptions {
-  std::int64_t scale_factor = 0;     // an integer factor for both axes, or
-  std::int64_t out_h = 0, out_w = 0;  // a fixed output size
-};
-
-/// Nearest-neighbour upsampling of [N, C, H, W] (torch.nn.Upsample, mode "nearest"): by an
-/// integer scale factor or to a fixed size. Exactly one of the two must be given.
-class Upsample : public Module {
- public:
-  explicit Upsample(UpsampleOptions opts);
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
-
- private:
-  UpsampleOptions opts_;
 };
 
 }  // namespace nabla::nn

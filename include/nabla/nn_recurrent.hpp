@@ -9,39 +9,86 @@
 // weight_ih [G·H, I], weight_hh [G·H, H], bias_ih and bias_hh [G·H]; a layer names them
 // weight_ih_l0, … per layer, so PyTorch's state_dict loads as it is. Initial values U(±1/√H).
 // Each is composed of matmul, sigmoid, tanh and chunk, so every order of gradient is theirs.
+// Options: one struct per kind, as PyTorch's (RNNOptions{.num_layers = 2, .nonlinearity = "relu"}).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "nabla/nn.hpp"
+#include "nabla/nn.hpp"  // the modules nn code uses with these (Linear, Sequential, …)
 
 namespace nabla::nn {
 
-struct RecurrentOptions {
-  std::int64_t num_layers = 1;  // layers stacked, each reading the one below (layers, not cells); 1 … 65536
-  bool batch_first = false;     // input and output [N, T, C] instead of [T, N, C] (the state stays [L, N, H])
+/// The options of each recurrent kind, with PyTorch's names, order and defaults (dropout between
+/// layers and bidirectional layers are not implemented). `nonlinearity` is "tanh" or "relu".
+struct RNNOptions {
+  std::int64_t num_layers = 1;  // layers stacked, each reading the one below; 1 … 65536
+  std::string nonlinearity = "tanh";
   bool bias = true;
-  bool relu = false;            // RNN only: ReLU instead of tanh
+  bool batch_first = false;  // input and output [N, T, C] instead of [T, N, C] (the state stays [L, N, H])
+  Dtype dtype = f32;
+};
+struct LSTMOptions {
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  Dtype dtype = f32;
+};
+struct GRUOptions {
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  Dtype dtype = f32;
+};
+struct RNNCellOptions {
+  bool bias = true;
+  std::string nonlinearity = "tanh";
+  Dtype dtype = f32;
+};
+struct LSTMCellOptions {
+  bool bias = true;
+  Dtype dtype = f32;
+};
+struct GRUCellOptions {
+  bool bias = true;
   Dtype dtype = f32;
 };
 
-/// What the recurrent modules share: their weights, one set per layer (a cell has one).
+/// What the recurrent modules share: their sizes, checked when made (a ValueError naming the
+/// layer), their weights, one set per layer (a cell has one), and their description.
 class RecurrentBase : public Module {
  public:
   struct Weights {
     Tensor w_ih, w_hh, b_ih, b_hh;  // the biases undefined without bias
   };
+  /// A layer's sizes and options, whatever its kind.
+  struct Spec {
+    std::string_view kind;  // "LSTM": names the layer in errors and describe()
+    std::int64_t gates;     // 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)
+    bool cell;              // one step, parameters named weight_ih, …; else layers weight_ih_l0, …
+    std::int64_t input_size, hidden_size;
+    std::int64_t num_layers = 1;
+    bool bias = true, batch_first = false;
+    bool relu = false;      // an RNN's nonlinearity is relu, not tanh
+    Dtype dtype = f32;
+  };
   const std::vector<Weights>& weights() const { return weights_; }
+  const Spec& spec() const { return spec_; }
+  std::string describe() const override;
 
  protected:
-  /// Registers weight_ih{suffix}, weight_hh{suffix} (and the biases) for `gates` gates.
-  void add_layer(const std::string& suffix, std::int64_t gates, std::int64_t in, std::int64_t hidden, bool bias, Dtype dtype,
-                 Generator& gen);
-  /// add_layer for each of opts.num_layers layers ("_l0", "_l1", …), the first reading `in` inputs.
-  void add_layers(std::int64_t gates, std::int64_t in, std::int64_t hidden, const RecurrentOptions& opts, Generator& gen);
+  /// Checks the sizes (positive; num_layers in [1, 65536]; a float dtype; the weights within a
+  /// tensor's limit), then registers weight_ih{suffix}, weight_hh{suffix} and the biases of each
+  /// layer, drawn U(±1/√H).
+  RecurrentBase(const Spec& spec, Generator& gen);
+  /// Whether `nonlinearity` is "relu" ("tanh": false); anything else is a ValueError naming `kind`.
+  static bool is_relu(std::string_view kind, const std::string& nonlinearity);
   std::vector<Weights> weights_;
+
+ private:
+  Spec spec_;
 };
 
 /// An LSTM's hidden and cell state: [N, H] for a cell, [num_layers, N, H] for a layer.
@@ -52,40 +99,27 @@ struct LstmState {
 /// One step of the gated recurrences on x [N, I] and the state [N, H] (undefined: zeros).
 class RNNCell : public RecurrentBase {
  public:
-  RNNCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  RNNCell(std::int64_t input_size, std::int64_t hidden_size, RNNCellOptions opts = {}, Generator& gen = default_generator());
   /// h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)
   Tensor forward(const Tensor& x, const Tensor& h);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor{}); }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
-  bool relu_;
 };
 
 class LSTMCell : public RecurrentBase {
  public:
-  LSTMCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  LSTMCell(std::int64_t input_size, std::int64_t hidden_size, LSTMCellOptions opts = {}, Generator& gen = default_generator());
   /// c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g), h' = σ(o) ⊙ tanh(c') (Hochreiter & Schmidhuber 1997).
   LstmState forward(const Tensor& x, const LstmState& state);
   /// h' from zero state.
   Tensor forward(const Tensor& x) override { return forward(x, {}).h; }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
 };
 
 class GRUCell : public RecurrentBase {
  public:
-  GRUCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  GRUCell(std::int64_t input_size, std::int64_t hidden_size, GRUCellOptions opts = {}, Generator& gen = default_generator());
   /// h' = (1 − z) ⊙ n + z ⊙ h, n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)) (Cho et al. 2014).
   Tensor forward(const Tensor& x, const Tensor& h);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor{}); }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
 };
 
 /// A sequence's outputs (the last layer's h at every step) and the final state of every layer.
@@ -102,38 +136,23 @@ struct LstmOutput {
 /// undefined (zeros); a wrong shape is a ShapeError naming the layer and both shapes.
 class RNN : public RecurrentBase {
  public:
-  RNN(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  RNN(std::int64_t input_size, std::int64_t hidden_size, RNNOptions opts = {}, Generator& gen = default_generator());
   RecurrentOutput forward(const Tensor& x, const Tensor& h0);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor{}).output; }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
-  RecurrentOptions opts_;
 };
 
 class LSTM : public RecurrentBase {
  public:
-  LSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions opts = {}, Generator& gen = default_generator());
   LstmOutput forward(const Tensor& x, const LstmState& state);
   Tensor forward(const Tensor& x) override { return forward(x, LstmState{}).output; }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
-  RecurrentOptions opts_;
 };
 
 class GRU : public RecurrentBase {
  public:
-  GRU(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts = {}, Generator& gen = default_generator());
+  GRU(std::int64_t input_size, std::int64_t hidden_size, GRUOptions opts = {}, Generator& gen = default_generator());
   RecurrentOutput forward(const Tensor& x, const Tensor& h0);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor{}).output; }
-  std::string describe() const override;
-
- private:
-  std::int64_t in_, hidden_;
-  RecurrentOptions opts_;
 };
 
 }  // namespace nabla::nn

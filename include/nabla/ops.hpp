@@ -299,7 +299,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels);
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels);
 
 // ---- convolution and pooling, NCHW (ops/conv.cpp, ops/pooling.cpp) — book ch. 6 --------------------
-struct Conv2dOptions {
+/// The options of the functional convolutions (torch.nn.functional's Conv2dFuncOptions); the layers'
+/// options, with initializers and dtype, are nn::Conv2dOptions and the others (nabla/nn_conv.hpp).
+struct Conv2dFuncOptions {
   std::int64_t stride = 1;
   std::int64_t padding = 0;   // zeros added on each side
   std::int64_t dilation = 1;  // spacing between kernel taps
@@ -310,10 +312,11 @@ struct Conv2dOptions {
 /// b may be an undefined Tensor{} (no bias). Computed as im2col + one GEMM over the batch (nabla's
 /// own tiles at avx2 and avx512 level, nabla/cpu.hpp); dilation and groups are composed of that dense convolution (a kernel
 /// with zeros between its taps; one convolution per group, joined), so they cost more than dense.
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dFuncOptions opts = {});
 /// x [N, C, L] ⊛ w [F, C/groups, k] + b [F] → [N, F, Lo], the same options along L (torch's conv1d).
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions opts = {});
-struct ConvTranspose2dOptions {
+using Conv1dFuncOptions = Conv2dFuncOptions;
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, Conv1dFuncOptions opts = {});
+struct ConvTranspose2dFuncOptions {
   std::int64_t stride = 1;
   std::int64_t padding = 0;         // removed from each side of the output
   std::int64_t output_padding = 0;  // added to one side of the output, < stride
@@ -321,7 +324,7 @@ struct ConvTranspose2dOptions {
 /// The transposed convolution (the adjoint of conv2d, torch.nn.functional.conv_transpose2d):
 /// x [N, C, H, W], w [C, F, kh, kw] (PyTorch's layout), b [F] or Tensor{} → [N, F, Ho, Wo],
 /// Ho = (H − 1)·stride − 2·padding + kh + output_padding.
-Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dOptions opts = {});
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, ConvTranspose2dFuncOptions opts = {});
 /// The largest value of each kernel×kernel window (stride defaults to kernel); its gradient goes
 /// to that element (the first one, on ties). A NaN in a window is its result (as torch's).
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = 0);

@@ -1,24 +1,29 @@
-// nabla/optim.hpp — optimizers on one base (optim::Optimizer: parameter groups, state for
-// checkpoints): stochastic gradient descent (plain, momentum, Nesterov) with the book's L2 and L1
-// terms and gradient-norm clipping; Adam, AdamW, RMSprop and Adagrad as torch.optim's;
-// learning-rate schedules, which work with every optimizer; early stopping.
+// nabla/optim.hpp — optimizers on one base (optim::Optimizer: parameter groups, the loop over
+// parameters and their float type, state for checkpoints), with torch.optim's names: SGD (plain,
+// momentum, Nesterov, with the book's L2 and L1 terms and gradient-norm clipping), Adam, AdamW,
+// RMSprop and Adagrad. Learning-rate schedules, which work with every optimizer, and early
+// stopping are in nabla/lr_scheduler.hpp (included).
 //
-//   optim::Sgd opt(net.parameters(), {.lr = 0.5, .l2 = 5.0, .n = 50000});
-//   optim::Adam adam(net.parameters(), {.lr = 1e-3});
+//   optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-4});  // as libtorch
+//   optim::SGD book(net.parameters(), {.lr = 0.5, .l2 = 5.0, .n = 50000});  // the book's λ = 5 over n
+//   optim::Adam adam(net.parameters(), {.lr = 1e-3, .betas = {0.9, 0.999}});
 //   opt.zero_grad(); cost.backward(); opt.step();
 //
-// The update for each parameter w with gradient ∇C0 (book ch. 3), with g = ∇C0 + (λ₂/n) w +
-// (λ₁/n) sgn(w) (the regularization terms only for parameters with decay, i.e. weights — biases are
-// excluded, as in the book):
+// SGD's update for each parameter w with gradient ∇C0 (book ch. 3), with g = ∇C0 + λ₂ w + λ₁ sgn(w)
+// (λ₂ is weight_decay, applied to every parameter as torch's, or the book's l2/n; λ₁ the book's l1/n;
+// the book's terms only for parameters with decay, i.e. weights — biases are excluded, as in the book):
 //   plain     w → w − η g                     (with L2 this is w → (1 − ηλ/n) w − η ∇C0, eq. 93)
 //   momentum  v → μ v − η g,  w → w + v        (eq. 107–108)
 //   Nesterov  v → μ v − η g,  w → w + μ v − η g
 // The Nesterov form is Sutskever et al. (2013)'s v → μv − η∇C(w + μv), w → w + v rewritten in
 // terms of the look-ahead point w + μv, which is what is stored, so the gradient is taken where the
-// parameters are (Bengio et al. 2013, eq. 7).
+// parameters are (Bengio et al. 2013, eq. 7). The velocity v is −η times torch's momentum buffer, so
+// with a constant η the steps are torch.optim.SGD's.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -26,20 +31,11 @@
 #include <string_view>
 #include <vector>
 
-#include "nabla/nn.hpp"
+#include "nabla/lr_scheduler.hpp"  // the schedules, which set an optimizer's lr
+#include "nabla/nn.hpp"  // nn::Param, and the modules optimizers are used with
 #include "nabla/tensor.hpp"
 
 namespace nabla::optim {
-
-struct SgdOptions {
-  double lr = 0.1;          // η
-  double momentum = 0.0;    // μ; 0 is plain SGD
-  bool nesterov = false;    // needs momentum > 0
-  double l2 = 0.0;          // λ of the L2 term λ/(2n) Σ w²
-  double l1 = 0.0;          // λ of the L1 term λ/n Σ |w|
-  std::int64_t n = 0;       // training-set size, the n of λ/n; required when l2 or l1 > 0
-  double clip_norm = 0.0;   // if > 0, gradients are rescaled so their joint L2 norm is at most this (NaN refused)
-};
 
 /// Parameters with their own learning rate and weight decay (torch.optim's param_groups). An
 /// unset (NaN) field takes the optimizer's option.
@@ -49,22 +45,52 @@ struct ParamGroup {
   double weight_decay = std::numeric_limits<double>::quiet_NaN();
 };
 
+/// One parameter's update as an optimizer writes it, in the parameter's float type T (float or
+/// double): its values, its gradient, its buffers, and its group's options at this step.
+template <class T>
+struct ParamUpdate {
+  static constexpr std::size_t kMaxBuffers = 4;
+  T* w;                                  // the parameter's values, updated in place
+  const T* g;                            // its gradient
+  std::int64_t n;                        // the elements of both and of each buffer
+  std::array<T*, kMaxBuffers> buffer;    // buffer[b]: the b-th add_buffer's, for this parameter
+  double lr;                             // the group's learning rate now
+  double weight_decay;                   // the group's weight decay (every parameter, as torch.optim)
+  bool decay;                            // nn::Param::decay (weights yes, biases no): where SGD's book terms apply
+  std::int64_t step;                     // the count of this step, 1 for the first
+};
+
 /// What every optimizer shares: parameter groups, zero_grad, the learning rate a schedule sets, a
-/// step count, and a state that checkpoints save and load (nabla/io.hpp). Weight decay, in every
-/// optimizer, applies to the parameters with `decay` (weights, not biases — the book's rule).
+/// step count, a state that checkpoints save and load (nabla/io.hpp), and step() itself: the loop
+/// over the parameters and their float type, which calls the optimizer's update() for each.
+/// Weight decay, in every optimizer, applies to every parameter of its group, as torch.optim's (to
+/// exempt biases, give them a group with weight_decay 0: split_decay below). Only SGD's book terms
+/// (l2, l1 over n) follow nn::Param::decay, applying to weights and not biases, as in the book.
+///
+/// An optimizer is a constructor (checks its options, names its buffers with add_buffer) and an
+/// update() per float type, usually both one template:
+///   void update(const ParamUpdate<float>& u) override { my_update(u, opts_); }
+///   void update(const ParamUpdate<double>& u) override { my_update(u, opts_); }
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  /// "sgd", "adam", "adamw", "rmsprop", "adagrad": recorded in checkpoints, so that a checkpoint
-  /// of one optimizer is refused by another.
-  virtual std::string_view kind() const = 0;
+  /// The class name ("SGD", "RMSprop"), which names the optimizer in its errors.
+  std::string_view name() const { return name_; }
+  /// The name in lower case ("sgd", "rmsprop"): recorded in checkpoints, so that a checkpoint of
+  /// one optimizer is refused by another.
+  std::string_view kind() const { return kind_; }
   /// Forgets every parameter's gradient.
   void zero_grad();
+  /// What step(closure) calls: zero_grad, forward, backward, and returns the loss (torch's closure).
+  using Closure = std::function<Tensor()>;
   /// One update of every parameter from its .grad (parameters without a gradient are skipped).
   /// A parameter whose dtype or shape is no longer its gradient's or its buffers' (converted with
   /// Module::to after the optimizer was made) is a ValueError naming the optimizer and the
   /// parameter, before anything is updated or the step counted.
-  virtual void step() = 0;
+  virtual void step();
+  /// Calls the closure (with grad mode on), then step(); returns the closure's loss (as
+  /// torch.optim's step(closure)). LBFGS calls it several times per step.
+  virtual Tensor step(const Closure& closure);
   /// The base learning rate. set_lr (a schedule's) sets it, and every group's in proportion: a
   /// group made with its own lr keeps its ratio to the base.
   double lr() const { return lr_; }
@@ -86,18 +112,21 @@ class Optimizer {
   void load_state(const std::map<std::string, Tensor>& state);
 
  protected:
-  /// `who` names the optimizer in errors; `lr` and `weight_decay` are the defaults of the groups.
-  /// Each parameter must be a leaf that requires grad, and there must be at least one (as
-  /// torch.optim): otherwise a ValueError.
-  Optimizer(std::string_view who, std::vector<ParamGroup> groups, double lr, double weight_decay);
-  /// What step() checks first (see there); each step() calls it before it changes anything.
+  /// `name` names the optimizer in errors and, in lower case, is its kind(); `lr` and
+  /// `weight_decay` are the defaults of the groups. Each parameter must be a leaf that requires
+  /// grad, and there must be at least one (as torch.optim): otherwise a ValueError.
+  Optimizer(std::string_view name, std::vector<ParamGroup> groups, double lr, double weight_decay);
+  /// What step() checks first (see there).
   void check_step() const;
-  /// Adds a buffer per parameter (zeros, or `fill`), saved as "<name>.<parameter name>".
+  /// Called by step() after its checks and the step count, before any parameter is updated (SGD
+  /// takes its clipping factor from the joint gradient norm here).
+  virtual void begin_step() {}
+  /// The update of one parameter (see ParamUpdate), in float32 and in float64.
+  virtual void update(const ParamUpdate<float>& u) = 0;
+  virtual void update(const ParamUpdate<double>& u) = 0;
+  /// Adds a buffer per parameter (zeros, or `fill`), saved as "<name>.<parameter name>"; at most
+  /// ParamUpdate::kMaxBuffers.
   void add_buffer(const std::string& name, double fill = 0.0);
-  Tensor& buffer(std::size_t b, std::size_t param) { return buffers_[b].tensors[param]; }
-  std::size_t group_of(std::size_t param) const { return group_of_[param]; }
-  void count_step() { ++steps_; }
-  std::string_view who_;
 
  private:
   struct Group {
@@ -107,6 +136,7 @@ class Optimizer {
     std::string name;
     std::vector<Tensor> tensors;
   };
+  std::string name_, kind_;
   std::vector<nn::Param> params_;
   std::vector<std::size_t> group_of_;
   std::vector<Group> groups_;
@@ -117,17 +147,38 @@ class Optimizer {
   std::int64_t steps_ = 0;
 };
 
-class Sgd : public Optimizer {
+/// torch.optim.SGD's options in its order, then nabla's: the book's L2 and L1 terms over the
+/// training-set size n, on weights only (l2 = λ gives the weight decay λ/n on the parameters with
+/// nn::Param::decay; set weight_decay or l2, not both) and
+/// gradient-norm clipping. dampening as torch's (the first step undamped); Nesterov needs momentum
+/// and no dampening. State: "velocity.*" (with momentum), "steps".
+struct SGDOptions {
+  double lr = 0.1;            // η
+  double momentum = 0.0;      // μ; 0 is plain SGD
+  double dampening = 0.0;     // v → μ v − η (1 − dampening) g
+  double weight_decay = 0.0;  // λ₂ itself: g + λ₂ w, on every parameter (torch's)
+  bool nesterov = false;
+  bool maximize = false;      // ascend: −∇C in place of ∇C
+  double l2 = 0.0;            // the book's λ of the L2 term λ/(2n) Σ w²: weight decay λ/n on weights only
+  double l1 = 0.0;            // the book's λ of the L1 term λ/n Σ |w|
+  std::int64_t n = 0;         // training-set size, the n of λ/n; required when l2 or l1 > 0
+  double clip_norm = 0.0;     // if > 0, gradients are rescaled so their joint L2 norm is at most this (NaN refused)
+};
+class SGD : public Optimizer {
  public:
-  Sgd(std::vector<nn::Param> params, SgdOptions opts);
-  /// With groups: a group's weight_decay is its λ₂ (the book's L2, over n).
-  Sgd(std::vector<ParamGroup> groups, SgdOptions opts);
-  std::string_view kind() const override { return "sgd"; }
-  void step() override;
-  const SgdOptions& options() const { return opts_; }
+  SGD(std::vector<nn::Param> params, SGDOptions opts);
+  /// A group's weight_decay is its λ₂ as it is (not over n).
+  SGD(std::vector<ParamGroup> groups, SGDOptions opts);
+  const SGDOptions& options() const { return opts_; }
+
+ protected:
+  void begin_step() override;
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
 
  private:
-  SgdOptions opts_;
+  SGDOptions opts_;
+  double l2_ = 0, l1_ = 0, clip_ = 1;  // the book's λ₂/n and λ₁/n (weights only); this step's clipping factor
 };
 
 /// Adam (Kingma & Ba, 2015), as torch.optim.Adam: g = ∇C + λ w (L2, where decay);
@@ -135,20 +186,22 @@ class Sgd : public Optimizer {
 /// m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ). State: "exp_avg.*", "exp_avg_sq.*", "steps".
 struct AdamOptions {
   double lr = 1e-3;
-  double beta1 = 0.9, beta2 = 0.999;
+  std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.0;
+  bool amsgrad = false;   // v̂ from the running maximum of v (Reddi et al., 2018); state "max_exp_avg_sq.*"
+  bool maximize = false;  // ascend: −∇C in place of ∇C
 };
 class Adam : public Optimizer {
  public:
   Adam(std::vector<nn::Param> params, AdamOptions opts = {});
   Adam(std::vector<ParamGroup> groups, AdamOptions opts = {});
-  std::string_view kind() const override { return decoupled_ ? "adamw" : "adam"; }
-  void step() override;
   const AdamOptions& options() const { return opts_; }
 
  protected:
-  Adam(std::string_view who, std::vector<ParamGroup> groups, AdamOptions opts, bool decoupled);
+  Adam(std::string_view name, std::vector<ParamGroup> groups, AdamOptions opts, bool decoupled);
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
 
  private:
   AdamOptions opts_;
@@ -159,9 +212,11 @@ class Adam : public Optimizer {
 /// applied to the weights directly, w ← w − η λ w, then Adam's step on ∇C. weight_decay 0.01 by default.
 struct AdamWOptions {
   double lr = 1e-3;
-  double beta1 = 0.9, beta2 = 0.999;
+  std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.01;
+  bool amsgrad = false;
+  bool maximize = false;
 };
 class AdamW : public Adam {
  public:
@@ -169,25 +224,31 @@ class AdamW : public Adam {
   AdamW(std::vector<ParamGroup> groups, AdamWOptions opts = {});
 };
 
-/// RMSprop (Hinton), as torch.optim.RMSprop (not centered): v ← α v + (1 − α) g²; without momentum
-/// w ← w − η g / (√v + ε), with it b ← μ b + g / (√v + ε), w ← w − η b. State: "square_avg.*",
-/// "momentum_buffer.*" (with momentum), "steps".
-struct RmspropOptions {
+/// RMSprop (Hinton), as torch.optim.RMSprop: v ← α v + (1 − α) g², a = √v + ε (centered:
+/// ḡ ← α ḡ + (1 − α) g, a = √(v − ḡ²) + ε); without momentum w ← w − η g / a, with it
+/// b ← μ b + g / a, w ← w − η b. State: "square_avg.*", "momentum_buffer.*" (with momentum),
+/// "grad_avg.*" (centered), "steps".
+struct RMSpropOptions {
   double lr = 1e-2;
   double alpha = 0.99;
   double eps = 1e-8;
   double weight_decay = 0.0;
   double momentum = 0.0;
+  bool centered = false;
+  bool maximize = false;
 };
-class Rmsprop : public Optimizer {
+class RMSprop : public Optimizer {
  public:
-  Rmsprop(std::vector<nn::Param> params, RmspropOptions opts = {});
-  Rmsprop(std::vector<ParamGroup> groups, RmspropOptions opts = {});
-  std::string_view kind() const override { return "rmsprop"; }
-  void step() override;
+  RMSprop(std::vector<nn::Param> params, RMSpropOptions opts = {});
+  RMSprop(std::vector<ParamGroup> groups, RMSpropOptions opts = {});
+  const RMSpropOptions& options() const { return opts_; }
+
+ protected:
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
 
  private:
-  RmspropOptions opts_;
+  RMSpropOptions opts_;
 };
 
 /// Adagrad (Duchi et al., 2011), as torch.optim.Adagrad: s ← s + g², w ← w − η_t g / (√s + ε) with
@@ -195,134 +256,72 @@ class Rmsprop : public Optimizer {
 struct AdagradOptions {
   double lr = 1e-2;
   double lr_decay = 0.0;
-  double eps = 1e-10;
   double weight_decay = 0.0;
   double initial_accumulator_value = 0.0;
+  double eps = 1e-10;
+  bool maximize = false;
 };
 class Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<nn::Param> params, AdagradOptions opts = {});
   Adagrad(std::vector<ParamGroup> groups, AdagradOptions opts = {});
-  std::string_view kind() const override { return "adagrad"; }
-  void step() override;
+  const AdagradOptions& options() const { return opts_; }
+
+ protected:
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
 
  private:
   AdagradOptions opts_;
 };
 
+/// L-BFGS, as torch.optim.LBFGS (after minFunc): each step(closure) runs up to max_iter
+/// iterations of limited-memory BFGS over all parameters as one vector (history_size pairs), with
+/// a fixed step lr (the first iteration min(1, 1/‖g‖₁)·lr) or a strong-Wolfe line search
+/// (line_search_fn "strong_wolfe", torch's _strong_wolfe and _cubic_interpolate); stops when the
+/// largest |gradient| ≤ tolerance_grad, the loss or the step changes by less than
+/// tolerance_change, or after max_eval closure calls (−1: max_iter · 5 / 4). One group, no weight
+/// decay. The closure must zero the gradients, recompute the loss and call backward. The history
+/// lives in the optimizer and is not part of state() (checkpoints restart it).
+///   optim::LBFGS opt(net.parameters(), {.lr = 1, .line_search_fn = "strong_wolfe"});
+///   opt.step([&] { opt.zero_grad(); Tensor loss = mse(net(x), y); loss.backward(); return loss; });
+struct LBFGSOptions {
+  double lr = 1.0;
+  std::int64_t max_iter = 20;
+  std::int64_t max_eval = -1;  // −1: max_iter * 5 / 4
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  std::int64_t history_size = 100;
+  std::string line_search_fn = "";  // "" (none) or "strong_wolfe"
+  bool maximize = false;
+};
+class LBFGS : public Optimizer {
+ public:
+  LBFGS(std::vector<nn::Param> params, LBFGSOptions opts = {});
+  const LBFGSOptions& options() const { return opts_; }
+  /// LBFGS needs the closure: a ValueError.
+  void step() override;
+  Tensor step(const Closure& closure) override;
+
+ protected:
+  void update(const ParamUpdate<float>& u) override;
+  void update(const ParamUpdate<double>& u) override;
+
+ private:
+  LBFGSOptions opts_;
+  struct History;
+  std::shared_ptr<History> h_;
+};
+
+/// The parameters in two groups, those with nn::Param::decay (weights) and then those without
+/// (biases, batch-norm scales and shifts) with weight_decay 0: torch's idiom for decaying weights
+/// only. An empty group is left out.
+///   optim::AdamW opt(optim::split_decay(net.parameters()), {.lr = 1e-3, .weight_decay = 0.01});
+std::vector<ParamGroup> split_decay(std::vector<nn::Param> params);
+
 /// Rescales the gradients of `params` in place so that their joint L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_); parameters without a gradient are skipped. Returns the norm
 /// before clipping. Call it between backward() and step(), e.g. for recurrent nets.
 double clip_grad_norm_(const std::vector<nn::Param>& params, double max_norm);
-
-/// A learning-rate schedule, advanced once per epoch with that epoch's validation metric (higher
-/// is better, e.g. accuracy; pass NaN when there is none).
-class LrSchedule {
- public:
-  virtual ~LrSchedule() = default;
-  /// The learning rate for the current epoch.
-  virtual double lr() const = 0;
-  /// Ends an epoch.
-  virtual void epoch_end(double metric) = 0;
-  /// Whether training should stop (only the halving rule says so).
-  virtual bool should_stop() const { return false; }
-  virtual std::string describe() const = 0;
-};
-
-/// η for every epoch.
-class ConstantLr : public LrSchedule {
- public:
-  explicit ConstantLr(double lr);
-  double lr() const override { return lr_; }
-  void epoch_end(double) override {}
-  std::string describe() const override;
-
- private:
-  double lr_;
-};
-
-/// η₀ · γ^⌊epoch / step⌋.
-class StepLr : public LrSchedule {
- public:
-  StepLr(double lr0, int step_epochs, double gamma);
-  double lr() const override;
-  void epoch_end(double) override { ++epoch_; }
-  std::string describe() const override;
-
- private:
-  double lr0_, gamma_;
-  int step_, epoch_ = 0;
-};
-
-/// η_min + (η₀ − η_min)(1 + cos(π · epoch / epochs)) / 2, reaching η_min at the last epoch.
-class CosineLr : public LrSchedule {
- public:
-  CosineLr(double lr0, int epochs, double lr_min = 0.0);
-  double lr() const override;
-  void epoch_end(double) override { ++epoch_; }
-  std::string describe() const override;
-
- private:
-  double lr0_, lr_min_;
-  int epochs_, epoch_ = 0;
-};
-
-/// Linear warmup before another schedule (torch.optim.lr_scheduler.LinearLR then SequentialLR):
-/// for the first `warmup_epochs` epochs η = after.lr() · (f + (1 − f) · epoch / warmup_epochs),
-/// f = start_factor, rising from f·η to η; then `after` runs from its own first epoch (it sees
-/// no epoch_end, and no metric, during the warmup). Works with any schedule, so with any optimizer.
-class LinearWarmup : public LrSchedule {
- public:
-  LinearWarmup(std::unique_ptr<LrSchedule> after, int warmup_epochs, double start_factor = 0.1);
-  double lr() const override;
-  void epoch_end(double metric) override;
-  bool should_stop() const override { return epoch_ >= warmup_ && after_->should_stop(); }
-  std::string describe() const override;
-
- private:
-  std::unique_ptr<LrSchedule> after_;
-  int warmup_, epoch_ = 0;
-  double start_;
-};
-
-/// The book's rule (ch. 3, "variable learning rate"): halve η whenever the validation metric has
-/// not improved for `patience` epochs; stop once η has fallen to η₀ / stop_ratio (128 in the book).
-class HalveOnPlateau : public LrSchedule {
- public:
-  HalveOnPlateau(double lr0, int patience, double stop_ratio = 128.0);
-  double lr() const override { return lr_; }
-  void epoch_end(double metric) override;
-  bool should_stop() const override { return lr_ <= lr0_ / stop_ratio_ * (1 + 1e-12); }
-  std::string describe() const override;
-
- private:
-  double lr0_, lr_, stop_ratio_;
-  int patience_, since_best_ = 0;
-  double best_ = -std::numeric_limits<double>::infinity();
-};
-
-/// Stops when the validation metric (higher is better) has not improved for `patience` epochs,
-/// and keeps a copy of the parameters of the best epoch.
-class EarlyStopping {
- public:
-  explicit EarlyStopping(int patience);
-  /// Records an epoch's metric; copies the module's parameters if it is the best so far.
-  /// Returns whether it improved.
-  bool observe(double metric, const nn::Module& module);
-  bool should_stop() const { return since_best_ >= patience_; }
-  /// Copies the best parameters back into the module (a no-op before the first observe).
-  void restore_best(nn::Module& module) const;
-  double best() const { return best_; }
-  int best_epoch() const { return best_epoch_; }
-  /// Rebuilds the state after `history` (the metric of each epoch so far) with the parameters of
-  /// the best of those epochs, as saved in a checkpoint; used to resume training.
-  void resume(const std::vector<double>& history, std::map<std::string, Tensor> best_state);
-  const std::map<std::string, Tensor>& best_state() const { return best_state_; }
-
- private:
-  int patience_, since_best_ = 0, epoch_ = 0, best_epoch_ = -1;
-  double best_ = -std::numeric_limits<double>::infinity();
-  std::map<std::string, Tensor> best_state_;
-};
 
 }  // namespace nabla::optim

@@ -1,5 +1,5 @@
 // src/nn/modules.cpp — Module bookkeeping (parameters, buffers, state, dtype), Linear, activation
-// modules, Dropout, Sequential, ModuleList, Residual.
+// modules, Dropout, Flatten, Reshape, Sequential, ModuleList, Residual.
 #include <cmath>
 #include <set>
 
@@ -262,61 +262,8 @@ Tensor Dropout::forward(const Tensor& x) {
 
 std::string Dropout::describe() const { return fmt::format("Dropout({})", p_); }
 
-// ---- convolution and pooling ------------------------------------------------------------------------
+// ---- shape ---------------------------------------------------------------------------------------------
 
-Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Conv2dOptions opts, Generator& gen)
-    : in_(in_channels), out_(out_channels), kernel_(kernel),
-      conv_{.stride = opts.stride, .padding = opts.padding, .dilation = opts.dilation, .groups = opts.groups} {
-  if (in_channels <= 0 || out_channels <= 0 || kernel <= 0) {
-    throw ValueError(fmt::format("Conv2d: channels and kernel must be positive, got {}, {}, {}", in_channels, out_channels, kernel));
-  }
-  if (opts.stride < 1 || opts.padding < 0 || opts.dilation < 1 || opts.groups < 1) {
-    throw ValueError(fmt::format("Conv2d: need stride ≥ 1, padding ≥ 0, dilation ≥ 1 and groups ≥ 1, got {}, {}, {}, {}",
-                                 opts.stride, opts.padding, opts.dilation, opts.groups));
-  }
-  check_int_arg("Conv2d", "padding", opts.padding, 0, kMaxNumel);
-  check_int_arg("Conv2d", "dilation", opts.dilation, 1, kMaxNumel);
-  if (in_channels % opts.groups != 0 || out_channels % opts.groups != 0) {
-    throw ValueError(fmt::format("Conv2d: {} in and {} out channels do not split into {} groups", in_channels, out_channels,
-                                 opts.groups));
-  }
-  // The weight (and so every fan below) within a tensor's limit, before anything is made.
-  checked_bytes("Conv2d", Shape{out_channels, in_channels / opts.groups, kernel, kernel}, opts.dtype);
-  checked_bytes("Conv2d", Shape{out_channels, kernel, kernel}, opts.dtype);
-  const OpScope scope("Conv2d");
-  const std::int64_t fan_in = in_channels / opts.groups * kernel * kernel;
-  Tensor w = empty({out_channels, in_channels / opts.groups, kernel, kernel}, opts.dtype);
-  init_(w, opts.weight, fan_in, out_channels / opts.groups * kernel * kernel, gen);
-  weight_ = register_parameter("weight", w, true);
-  if (opts.has_bias) {
-    Tensor b = empty({out_channels}, opts.dtype);
-    init_(b, opts.bias, fan_in, out_channels * kernel * kernel, gen);
-    bias_ = register_parameter("bias", b, false);
-  }
-}
-
-Tensor Conv2d::forward(const Tensor& x) {
-  if (x.dim() != 4 || x.shape()[1] != in_) {
-    throw ShapeError(fmt::format("{}: input is {}; expected [N, {}, H, W]", describe(), x.shape(), in_));
-  }
-  return conv2d(x, weight_, bias_, conv_);
-}
-
-std::string Conv2d::describe() const {
-  std::string extra;
-  if (conv_.stride != 1) extra += fmt::format(", stride {}", conv_.stride);
-  if (conv_.padding != 0) extra += fmt::format(", padding {}", conv_.padding);
-  if (conv_.dilation != 1) extra += fmt::format(", dilation {}", conv_.dilation);
-  if (conv_.groups != 1) extra += fmt::format(", groups {}", conv_.groups);
-  return fmt::format("Conv2d({}, {}, {}{})", in_, out_, kernel_, extra);
-}
-
-Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_); }
-std::string MaxPool2d::describe() const { return fmt::format("MaxPool2d({})", kernel_); }
-Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel_, stride_); }
-std::string AvgPool2d::describe() const { return fmt::format("AvgPool2d({})", kernel_); }
-Tensor L2Pool2d::forward(const Tensor& x) { return l2_pool2d(x, kernel_, stride_); }
-std::string L2Pool2d::describe() const { return fmt::format("L2Pool2d({})", kernel_); }
 Tensor Flatten::forward(const Tensor& x) { return flatten(x); }
 
 Tensor Reshape::forward(const Tensor& x) {

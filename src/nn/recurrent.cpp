@@ -14,39 +14,21 @@ namespace nabla::nn {
 
 using Weights = RecurrentBase::Weights;
 
-void RecurrentBase::add_layer(const std::string& suffix, std::int64_t gates, std::int64_t in, std::int64_t hidden, bool bias,
-                              Dtype dtype, Generator& gen) {
-  const double r = 1 / std::sqrt(double(hidden));  // torch.nn's U(±1/√H) for every weight and bias
-  Weights w;
-  w.w_ih = register_parameter("weight_ih" + suffix, uniform({gates * hidden, in}, -r, r, dtype, gen), true);
-  w.w_hh = register_parameter("weight_hh" + suffix, uniform({gates * hidden, hidden}, -r, r, dtype, gen), true);
-  if (bias) {
-    w.b_ih = register_parameter("bias_ih" + suffix, uniform({gates * hidden}, -r, r, dtype, gen), false);
-    w.b_hh = register_parameter("bias_hh" + suffix, uniform({gates * hidden}, -r, r, dtype, gen), false);
-  }
-  weights_.push_back(w);
-}
-
-void RecurrentBase::add_layers(std::int64_t gates, std::int64_t in, std::int64_t hidden, const RecurrentOptions& opts,
-                               Generator& gen) {
-  for (std::int64_t l = 0; l < opts.num_layers; ++l) {
-    add_layer(fmt::format("_l{}", l), gates, l == 0 ? in : hidden, hidden, opts.bias, opts.dtype, gen);
-  }
-}
-
 namespace {
 
 constexpr std::int64_t kMaxLayers = 1 << 16;
 
-void check_sizes(std::string_view what, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
-  if (in <= 0 || hidden <= 0 || o.num_layers < 1) {
+void check_sizes(const RecurrentBase::Spec& s) {
+  const std::string_view what = s.kind;
+  const std::int64_t in = s.input_size, hidden = s.hidden_size;
+  if (in <= 0 || hidden <= 0 || s.num_layers < 1) {
     throw ValueError(fmt::format("{}: need positive sizes and num_layers, got input {}, hidden {}, {} layers", what, in, hidden,
-                                 o.num_layers));
+                                 s.num_layers));
   }
-  if (!is_floating(o.dtype)) throw ValueError(fmt::format("{}: dtype must be float32 or float64, got {}", what, o.dtype));
+  if (!is_floating(s.dtype)) throw ValueError(fmt::format("{}: dtype must be float32 or float64, got {}", what, s.dtype));
   // Each layer is a module of its own, registered one by one: a sane bound, checked before that loop.
-  check_int_arg(what, "num_layers", o.num_layers, 1, kMaxLayers);
-  checked_bytes(what, Shape{checked_mul(what, "4 · hidden", 4, hidden), std::max(in, hidden)}, o.dtype);  // the largest weight, at most 4 gates
+  check_int_arg(what, "num_layers", s.num_layers, 1, kMaxLayers);
+  checked_bytes(what, Shape{checked_mul(what, "4 · hidden", 4, hidden), std::max(in, hidden)}, s.dtype);  // the largest weight, at most 4 gates
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -102,23 +84,26 @@ void check_cell(const Module& m, const Tensor& x, std::int64_t in, std::int64_t 
 }
 
 // A layer's input as [T, N, I], and checks of it and of a state tensor [L, N, H].
-Tensor sequence(const Module& m, const Tensor& x, std::int64_t in, const RecurrentOptions& o) {
+Tensor sequence(const RecurrentBase& m, const Tensor& x) {
+  const RecurrentBase::Spec& o = m.spec();
+  const std::int64_t in = o.input_size;
   if (x.dim() != 3 || x.shape()[2] != in) {
     throw ShapeError(fmt::format("{}: input is {}; expected {}", m.describe(), x.shape(),
                                  o.batch_first ? fmt::format("[N, T, {}]", in) : fmt::format("[T, N, {}]", in)));
   }
   if (x.shape()[0] == 0 || x.shape()[1] == 0) throw ShapeError(fmt::format("{}: input {} is empty", m.describe(), x.shape()));
-  check_dtype_of(m, "input", x, o.dtype);
+  check_dtype_of(m, "input", x, m.weights()[0].w_ih.dtype());
   return o.batch_first ? transpose(x, 0, 1) : x;
 }
-void check_state(const Module& m, const Tensor& t, std::string_view name, const Tensor& x, std::int64_t hidden,
-                 const RecurrentOptions& o) {
+void check_state(const RecurrentBase& m, const Tensor& t, std::string_view name, const Tensor& x) {
+  const RecurrentBase::Spec& o = m.spec();
+  const std::int64_t hidden = o.hidden_size;
   const std::int64_t n = o.batch_first ? x.shape()[0] : x.shape()[1];
   if (t.defined() && t.shape() != Shape{o.num_layers, n, hidden}) {
     throw ShapeError(fmt::format("{}: {} is {}; expected [{}, {}, {}] for input {}", m.describe(), name, t.shape(),
                                  o.num_layers, n, hidden, x.shape()));
   }
-  check_dtype_of(m, name, t, o.dtype);
+  check_dtype_of(m, name, t, m.weights()[0].w_ih.dtype());
 }
 
 // x W_ihᵀ + b_ih for every step at once: [T, N, I] → T tensors [N, G·H].
@@ -130,61 +115,84 @@ std::vector<Tensor> input_gates(const Tensor& seq, const Weights& w) {
 
 Tensor layer_state(const Tensor& t, std::int64_t layer) { return t.defined() ? select(t, 0, layer) : Tensor{}; }
 
-std::string describe_layer(std::string_view kind, std::int64_t in, std::int64_t hidden, const RecurrentOptions& o) {
+}  // namespace
+
+// ---- the base: checks, weights, description ------------------------------------------------------------
+
+RecurrentBase::RecurrentBase(const Spec& s, Generator& gen) : spec_(s) {
+  check_sizes(s);
+  const double r = 1 / std::sqrt(double(s.hidden_size));  // torch.nn's U(±1/√H) for every weight and bias
+  const std::int64_t rows = s.gates * s.hidden_size;
+  for (std::int64_t l = 0; l < s.num_layers; ++l) {
+    const std::string suffix = s.cell ? std::string() : fmt::format("_l{}", l);
+    const std::int64_t in = l == 0 ? s.input_size : s.hidden_size;
+    Weights w;
+    w.w_ih = register_parameter("weight_ih" + suffix, uniform({rows, in}, -r, r, s.dtype, gen), true);
+    w.w_hh = register_parameter("weight_hh" + suffix, uniform({rows, s.hidden_size}, -r, r, s.dtype, gen), true);
+    if (s.bias) {
+      w.b_ih = register_parameter("bias_ih" + suffix, uniform({rows}, -r, r, s.dtype, gen), false);
+      w.b_hh = register_parameter("bias_hh" + suffix, uniform({rows}, -r, r, s.dtype, gen), false);
+    }
+    weights_.push_back(w);
+  }
+}
+
+bool RecurrentBase::is_relu(std::string_view kind, const std::string& nonlinearity) {
+  if (nonlinearity != "tanh" && nonlinearity != "relu") {
+    throw ValueError(fmt::format("{}: nonlinearity must be \"tanh\" or \"relu\", got \"{}\"", kind, nonlinearity));
+  }
+  return nonlinearity == "relu";
+}
+
+std::string RecurrentBase::describe() const {
+  const Spec& o = spec_;
   std::string extra;
   if (o.num_layers != 1) extra += fmt::format(", {} layers", o.num_layers);
   if (o.batch_first) extra += ", batch first";
   if (!o.bias) extra += ", no bias";
   if (o.relu) extra += ", relu";
-  return fmt::format("{}({}, {}{})", kind, in, hidden, extra);
+  return fmt::format("{}({}, {}{})", o.kind, o.input_size, o.hidden_size, extra);
 }
-
-}  // namespace
 
 // ---- cells -----------------------------------------------------------------------------------------
 
-RNNCell::RNNCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size), relu_(opts.relu) {
-  check_sizes("RNNCell", input_size, hidden_size, opts);
-  add_layer("", 1, input_size, hidden_size, opts.bias, opts.dtype, gen);
-}
+RNNCell::RNNCell(std::int64_t input_size, std::int64_t hidden_size, RNNCellOptions o, Generator& gen)
+    : RecurrentBase({.kind = "RNNCell", .gates = 1, .cell = true, .input_size = input_size, .hidden_size = hidden_size,
+                     .bias = o.bias, .relu = is_relu("RNNCell", o.nonlinearity), .dtype = o.dtype},
+                    gen) {}
 Tensor RNNCell::forward(const Tensor& x, const Tensor& h) {
-  check_cell(*this, x, in_, hidden_, h, "h", weights_[0].w_ih.dtype());
-  return rnn_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0], relu_);
+  check_cell(*this, x, spec().input_size, spec().hidden_size, h, "h", weights_[0].w_ih.dtype());
+  return rnn_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0], spec().relu);
 }
-std::string RNNCell::describe() const { return fmt::format("RNNCell({}, {}{})", in_, hidden_, relu_ ? ", relu" : ""); }
 
-LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size) {
-  check_sizes("LSTMCell", input_size, hidden_size, opts);
-  add_layer("", 4, input_size, hidden_size, opts.bias, opts.dtype, gen);
-}
+LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, LSTMCellOptions o, Generator& gen)
+    : RecurrentBase({.kind = "LSTMCell", .gates = 4, .cell = true, .input_size = input_size, .hidden_size = hidden_size,
+                     .bias = o.bias, .dtype = o.dtype},
+                    gen) {}
 LstmState LSTMCell::forward(const Tensor& x, const LstmState& state) {
-  check_cell(*this, x, in_, hidden_, state.h, "h", weights_[0].w_ih.dtype());
-  check_cell(*this, x, in_, hidden_, state.c, "c", weights_[0].w_ih.dtype());
+  check_cell(*this, x, spec().input_size, spec().hidden_size, state.h, "h", weights_[0].w_ih.dtype());
+  check_cell(*this, x, spec().input_size, spec().hidden_size, state.c, "c", weights_[0].w_ih.dtype());
   return lstm_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), state, weights_[0]);
 }
-std::string LSTMCell::describe() const { return fmt::format("LSTMCell({}, {})", in_, hidden_); }
 
-GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size) {
-  check_sizes("GRUCell", input_size, hidden_size, opts);
-  add_layer("", 3, input_size, hidden_size, opts.bias, opts.dtype, gen);
-}
+GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, GRUCellOptions o, Generator& gen)
+    : RecurrentBase({.kind = "GRUCell", .gates = 3, .cell = true, .input_size = input_size, .hidden_size = hidden_size,
+                     .bias = o.bias, .dtype = o.dtype},
+                    gen) {}
 Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
-  check_cell(*this, x, in_, hidden_, h, "h", weights_[0].w_ih.dtype());
+  check_cell(*this, x, spec().input_size, spec().hidden_size, h, "h", weights_[0].w_ih.dtype());
   return gru_step(linear(x, weights_[0].w_ih, weights_[0].b_ih), h, weights_[0]);
 }
-std::string GRUCell::describe() const { return fmt::format("GRUCell({}, {})", in_, hidden_); }
 
 // ---- layers ---------------------------------------------------------------------------------------------
 
 namespace {
 template <class Step>
-RecurrentOutput run_layers(const Module& m, const std::vector<Weights>& ws, const Tensor& x, const Tensor& h0,
-                           std::int64_t in, std::int64_t hidden, const RecurrentOptions& o, Step step) {
-  Tensor seq = sequence(m, x, in, o);
-  check_state(m, h0, "h0", x, hidden, o);
+RecurrentOutput run_layers(const RecurrentBase& m, const Tensor& x, const Tensor& h0, Step step) {
+  const RecurrentBase::Spec& o = m.spec();
+  const std::vector<Weights>& ws = m.weights();
+  Tensor seq = sequence(m, x);
+  check_state(m, h0, "h0", x);
   std::vector<Tensor> finals;
   for (std::int64_t l = 0; l < o.num_layers; ++l) {
     Tensor h = layer_state(h0, l);
@@ -197,41 +205,33 @@ RecurrentOutput run_layers(const Module& m, const std::vector<Weights>& ws, cons
 }
 }  // namespace
 
-RNN::RNN(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size), opts_(opts) {
-  check_sizes("RNN", input_size, hidden_size, opts);
-  add_layers(1, input_size, hidden_size, opts, gen);
-}
+RNN::RNN(std::int64_t input_size, std::int64_t hidden_size, RNNOptions o, Generator& gen)
+    : RecurrentBase({.kind = "RNN", .gates = 1, .cell = false, .input_size = input_size, .hidden_size = hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first,
+                     .relu = is_relu("RNN", o.nonlinearity), .dtype = o.dtype},
+                    gen) {}
 RecurrentOutput RNN::forward(const Tensor& x, const Tensor& h0) {
-  const bool r = opts_.relu;
-  return run_layers(*this, weights_, x, h0, in_, hidden_, opts_,
-                    [r](const Tensor& xw, const Tensor& h, const Weights& w) { return rnn_step(xw, h, w, r); });
+  const bool r = spec().relu;
+  return run_layers(*this, x, h0, [r](const Tensor& xw, const Tensor& h, const Weights& w) { return rnn_step(xw, h, w, r); });
 }
-std::string RNN::describe() const { return describe_layer("RNN", in_, hidden_, opts_); }
 
-GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size), opts_(opts) {
-  check_sizes("GRU", input_size, hidden_size, opts);
-  if (opts.relu) throw ValueError("GRU: the relu option is an RNN's");
-  add_layers(3, input_size, hidden_size, opts, gen);
-}
-RecurrentOutput GRU::forward(const Tensor& x, const Tensor& h0) {
-  return run_layers(*this, weights_, x, h0, in_, hidden_, opts_, gru_step);
-}
-std::string GRU::describe() const { return describe_layer("GRU", in_, hidden_, opts_); }
+GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, GRUOptions o, Generator& gen)
+    : RecurrentBase({.kind = "GRU", .gates = 3, .cell = false, .input_size = input_size, .hidden_size = hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first, .dtype = o.dtype},
+                    gen) {}
+RecurrentOutput GRU::forward(const Tensor& x, const Tensor& h0) { return run_layers(*this, x, h0, gru_step); }
 
-LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, RecurrentOptions opts, Generator& gen)
-    : in_(input_size), hidden_(hidden_size), opts_(opts) {
-  check_sizes("LSTM", input_size, hidden_size, opts);
-  if (opts.relu) throw ValueError("LSTM: the relu option is an RNN's");
-  add_layers(4, input_size, hidden_size, opts, gen);
-}
+LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions o, Generator& gen)
+    : RecurrentBase({.kind = "LSTM", .gates = 4, .cell = false, .input_size = input_size, .hidden_size = hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first, .dtype = o.dtype},
+                    gen) {}
 LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
-  Tensor seq = sequence(*this, x, in_, opts_);
-  check_state(*this, state.h, "h0", x, hidden_, opts_);
-  check_state(*this, state.c, "c0", x, hidden_, opts_);
+  const Spec& o = spec();
+  Tensor seq = sequence(*this, x);
+  check_state(*this, state.h, "h0", x);
+  check_state(*this, state.c, "c0", x);
   std::vector<Tensor> hn, cn;
-  for (std::int64_t l = 0; l < opts_.num_layers; ++l) {
+  for (std::int64_t l = 0; l < o.num_layers; ++l) {
     LstmState s{layer_state(state.h, l), layer_state(state.c, l)};
     std::vector<Tensor> hs;
     for (const Tensor& xw : input_gates(seq, weights_[std::size_t(l)])) {
@@ -242,8 +242,7 @@ LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
     cn.push_back(s.c);
     seq = stack(hs, 0);
   }
-  return {opts_.batch_first ? transpose(seq, 0, 1) : seq, {stack(hn, 0), stack(cn, 0)}};
+  return {o.batch_first ? transpose(seq, 0, 1) : seq, {stack(hn, 0), stack(cn, 0)}};
 }
-std::string LSTM::describe() const { return describe_layer("LSTM", in_, hidden_, opts_); }
 
 }  // namespace nabla::nn

@@ -38,10 +38,10 @@ data::Dataset make_data(Dtype dtype) {
   return data::Dataset(x, from_vector(std::span<const std::int64_t>(y), {kExamples}));
 }
 
-optim::Sgd make_sgd(nn::Module& net) { return optim::Sgd(net.parameters(), {.lr = 0.1, .momentum = 0.9}); }
+optim::SGD make_sgd(nn::Module& net) { return optim::SGD(net.parameters(), {.lr = 0.1, .momentum = 0.9}); }
 
 /// Steps [from, to) of one epoch's batches (batch `b`, sharded when `world` > 1), with `ddp` if given.
-void train(nn::Module& net, optim::Sgd& opt, const data::Dataset& d, std::int64_t b, std::int64_t from, std::int64_t to,
+void train(nn::Module& net, optim::SGD& opt, const data::Dataset& d, std::int64_t b, std::int64_t from, std::int64_t to,
            bool sharded, dist::DistributedDataParallel* ddp) {
   std::int64_t step = 0;
   const data::BatchOptions o{.shuffle = true, .seed = 99, .rank = sharded ? dist::rank() : 0,
@@ -79,14 +79,14 @@ bool check(Dtype dtype, const std::filesystem::path& scratch) {
 
   // One process at batch W·b: the reference, on every rank.
   nn::Sequential single = make_model(dtype, 1);
-  optim::Sgd single_opt = make_sgd(single);
+  optim::SGD single_opt = make_sgd(single);
   train(single, single_opt, d, kPerRank * world, 0, kSteps, false, nullptr);
 
   // W ranks at batch b; rank 1 starts from other weights, which the broadcast replaces.
   nn::Sequential net = make_model(dtype, dist::rank() == 0 ? 1 : 2);
   dist::check_same_model(net);
   dist::broadcast_state(net);
-  optim::Sgd opt = make_sgd(net);
+  optim::SGD opt = make_sgd(net);
   dist::DistributedDataParallel ddp(net, {.bucket_mb = 0.004});  // a few buckets even for this small model
   train(net, opt, d, kPerRank, 0, kSteps, true, &ddp);
   const double e_run = worst(net, single);
@@ -96,7 +96,7 @@ bool check(Dtype dtype, const std::filesystem::path& scratch) {
   double e_resumed = 0;
   {
     nn::Sequential first = make_model(dtype, 1);
-    optim::Sgd first_opt = make_sgd(first);
+    optim::SGD first_opt = make_sgd(first);
     dist::DistributedDataParallel first_ddp(first);
     train(first, first_opt, d, kPerRank, 0, kSteps / 2, true, &first_ddp);
     if (dist::is_main()) io::save_checkpoint(path, first, &first_opt, {});
@@ -104,7 +104,7 @@ bool check(Dtype dtype, const std::filesystem::path& scratch) {
   }
   {
     nn::Sequential second = make_model(dtype, 3);
-    optim::Sgd second_opt = make_sgd(second);
+    optim::SGD second_opt = make_sgd(second);
     io::load_checkpoint(path, second, &second_opt);
     dist::DistributedDataParallel second_ddp(second);
     train(second, second_opt, d, kPerRank, kSteps / 2, kSteps, true, &second_ddp);

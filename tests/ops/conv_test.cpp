@@ -142,7 +142,7 @@ TEST_CASE("conv2d: float32 output and gradients agree with the float64 ones") {
     CAPTURE(t.k);
     CAPTURE(t.stride);
     CAPTURE(t.pad);
-    const Conv2dOptions opts{.stride = t.stride, .padding = t.pad};
+    const Conv2dFuncOptions opts{.stride = t.stride, .padding = t.pad};
     const Tensor x = randn({t.n, t.c, t.h, t.w}, f64, gen), w = randn({t.f, t.c, t.k, t.k}, f64, gen);
     const Tensor b = randn({t.f}, f64, gen);
     const Shape ys{t.n, t.f, (t.h + 2 * t.pad - t.k) / t.stride + 1, (t.w + 2 * t.pad - t.k) / t.stride + 1};
