@@ -1,5 +1,6 @@
 // fuzz/seeds.cpp — writes the seed corpora of the harnesses, each file made by nabla itself:
-//   nabla-fuzz-seeds DIR   →   DIR/safetensors/, DIR/checkpoint/, DIR/idx/, DIR/digits/, DIR/api/
+//   nabla-fuzz-seeds DIR   →   DIR/safetensors/, DIR/checkpoint/, DIR/idx/, DIR/digits/, DIR/api/, and an
+//   empty DIR/torch/ (its seeds are the .pt files of tests/data/torch/, which PyTorch wrote: scripts/fuzz.sh)
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path dir = argv[1];
-  for (const char* h : {"safetensors", "checkpoint", "idx", "digits", "api"}) fs::create_directories(dir / h);
+  for (const char* h : {"safetensors", "checkpoint", "idx", "digits", "torch", "api"}) fs::create_directories(dir / h);
   try {
     Generator gen(1);
     // safetensors: every dtype, 0-d and empty tensors, metadata.
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
                                                                   {"c", from_vector(std::span<const std::int64_t>(ints), {3})},
                                                                   {"d", randn({2, 2}, f32, gen) > 0.0}},
                                                                  {{"epoch", "3"}, {"note", "seed"}}));
+    write(dir / "safetensors/f16", io::encode_safetensors({{"w", randn({3, 2}, f32, gen)}}, {}, io::FloatFormat::f16));
+    write(dir / "safetensors/bf16", io::encode_safetensors({{"w", randn({3, 2}, f64, gen)}}, {}, io::FloatFormat::bf16));
     write(dir / "safetensors/scalar_and_empty", io::encode_safetensors({{"s", scalar(2.5)}, {"e", zeros({0, 4})}}));
     write(dir / "safetensors/empty", io::encode_safetensors({}));
     write(dir / "safetensors/metadata_only", io::encode_safetensors({}, {{"config", "{\"model\":\"network1\"}"}}));

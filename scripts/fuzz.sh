@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits api)
+((${#harnesses[@]})) || harnesses=(safetensors checkpoint idx digits torch api)
 
 need=()
 for p in clang-19 libclang-rt-19-dev; do
@@ -28,6 +28,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_
 cmake --build build-fuzz -j2 >> build-fuzz.log || { tail -40 build-fuzz.log; exit 1; }
 rm -f build-fuzz.log
 build-fuzz/fuzz/nabla-fuzz-seeds build-fuzz/seeds
+cp tests/data/torch/*.pt build-fuzz/seeds/torch/  # the torch harness's seeds: files PyTorch wrote
 
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 command -v llvm-symbolizer > /dev/null && export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"  # stacks with function names
@@ -39,7 +40,9 @@ for h in "${harnesses[@]}"; do
   mkdir -p "$corpus" "$findings"
   log=build-fuzz/$h.log
   # -rss_limit_mb: a reader that allocates what a file merely claims is a finding, not a slow run.
-  if build-fuzz/fuzz/$h-fuzz "$corpus" build-fuzz/seeds/$h -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+  dict=()
+  [ -f "fuzz/$h.dict" ] && dict=(-dict="fuzz/$h.dict")
+  if build-fuzz/fuzz/$h-fuzz "$corpus" build-fuzz/seeds/$h "${dict[@]}" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$findings/" > "$log" 2>&1; then
     result=ok
   else

@@ -85,8 +85,10 @@ TEST_CASE("safetensors: corrupted files are IoErrors naming the fault") {
   CHECK_THROWS_WITH_AS(decode(cut), "\"t.safetensors\": header says 2 bytes of JSON, file has 1 left", IoError);
   CHECK_THROWS_WITH_AS(decode(file_with("{nope", 0)), Contains("header is not valid JSON"), IoError);
   CHECK_THROWS_WITH_AS(decode(file_with("[1]", 0)), Contains("header is not a JSON object"), IoError);
-  CHECK_THROWS_WITH_AS(decode(file_with(R"({"w":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2)),
-                       Contains("\"w\" has dtype \"F16\"; nabla reads F32, F64 and I64"), IoError);
+  CHECK_THROWS_WITH_AS(decode(file_with(R"({"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", 8)),
+                       Contains("\"w\" has dtype \"C64\"; nabla reads F32, F64, F16, BF16 and I64"), IoError);
+  CHECK_THROWS_WITH_AS(decode(file_with(R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,4]}})", 4)),
+                       Contains("\"w\": BF16 [3] needs 6 bytes, its range holds 4"), IoError);
   CHECK_THROWS_WITH_AS(decode(file_with(R"({"fc1.weight":{"dtype":"F32","shape":[30,785],"data_offsets":[0,94200]}})", 12000)),
                        "\"t.safetensors\": header says bytes [0, 94200) for \"fc1.weight\", file has 12000 bytes of data", IoError);
   CHECK_THROWS_WITH_AS(decode(file_with(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)),

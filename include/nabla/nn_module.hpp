@@ -71,6 +71,21 @@ class Module {
   /// fault, and nothing is changed.
   void load_state(const std::map<std::string, Tensor>& state);
 
+  /// What load_state_dict found in the state that did not fit the model (torch's _IncompatibleKeys):
+  /// the model's names the state lacks, and the state's names the model lacks, each sorted.
+  struct IncompatibleKeys {
+    std::vector<std::string> missing_keys, unexpected_keys;
+  };
+  /// PyTorch's load_state_dict: copies every entry of `state` whose name is a parameter or buffer of
+  /// this model, converting its dtype to the model's (a float16 checkpoint read as float32 into a
+  /// float64 model, as torch's copy_ does). A shape that differs is a ShapeError ("size mismatch for
+  /// 'fc.weight': ...") in either mode. strict: names missing from the state or unknown to the model
+  /// are a ValueError listing them (up to 10 of each, and their counts); not strict: they are
+  /// returned, and only the names both have are copied. Everything is checked before the first copy,
+  /// so a refused state changes nothing. Takes io::load_torch's and io::load_safetensors' results
+  /// as they are.
+  IncompatibleKeys load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
   /// Converts every floating parameter and buffer to `dtype` (f32 or f64) in place, so handles
   /// held elsewhere (a layer's weight()) see the new values; gradients are dropped. Convert before
   /// making an optimizer: its buffers keep the old dtype.

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "file.hpp"
+#include "half.hpp"
 #include "nabla/io.hpp"
 
 static_assert(std::endian::native == std::endian::little, "nabla's file formats assume a little-endian machine");
@@ -174,15 +175,40 @@ void write_file_atomic(const std::string& path, std::span<const std::byte> bytes
   }
 }
 
-std::string encode_safetensors(const std::map<std::string, Tensor>& tensors, const std::map<std::string, std::string>& metadata) {
+namespace {
+
+/// A floating tensor as F16 or BF16, appended to `out` (float64 through float32, as torch's .to()).
+void append_narrowed(std::string& out, const Tensor& t, FloatFormat floats) {
+  const std::size_t n = static_cast<std::size_t>(t.numel());
+  const std::size_t at = out.size();
+  out.resize(at + 2 * n);
+  auto put = [&](std::size_t i, float v) {
+    const std::uint16_t h = floats == FloatFormat::f16 ? detail::float_to_half(v) : detail::float_to_bfloat16(v);
+    std::memcpy(out.data() + at + 2 * i, &h, 2);
+  };
+  if (t.dtype() == f32) {
+    const float* p = t.data<float>();
+    for (std::size_t i = 0; i < n; ++i) put(i, p[i]);
+  } else {
+    const double* p = t.data<double>();
+    for (std::size_t i = 0; i < n; ++i) put(i, static_cast<float>(p[i]));
+  }
+}
+
+}  // namespace
+
+std::string encode_safetensors(const std::map<std::string, Tensor>& tensors, const std::map<std::string, std::string>& metadata,
+                               FloatFormat floats) {
+  const auto narrowed = [&](const Tensor& t) { return floats != FloatFormat::keep && is_floating(t.dtype()); };
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name.empty() || name == "__metadata__") throw ValueError(fmt::format("save_safetensors: bad tensor name '{}'", name));
     if (!t.defined()) throw ValueError(fmt::format("save_safetensors: tensor '{}' is undefined", name));
-    const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * dtype_size(t.dtype());
-    header[name] = {{"dtype", st_dtype(t.dtype())},
+    const bool narrow = narrowed(t);
+    const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * (narrow ? 2 : dtype_size(t.dtype()));
+    header[name] = {{"dtype", narrow ? (floats == FloatFormat::f16 ? "F16" : "BF16") : st_dtype(t.dtype())},
                     {"shape", std::vector<std::int64_t>(t.shape().begin(), t.shape().end())},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -195,7 +221,8 @@ std::string encode_safetensors(const std::map<std::string, Tensor>& tensors, con
   out += head;
   out.reserve(out.size() + offset);
   for (const auto& [name, t] : tensors) {
-    out.append(static_cast<const char*>(raw_data(t)), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+    if (narrowed(t)) append_narrowed(out, t, floats);
+    else out.append(static_cast<const char*>(raw_data(t)), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
   }
   return out;
 }
@@ -244,11 +271,17 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     }
     const json& jd = v["dtype"];
     Dtype dtype;
+    std::size_t elsize = 0;  // in the file; F16 and BF16 become f32 tensors
     if (jd == "F32") dtype = f32;
     else if (jd == "F64") dtype = f64;
     else if (jd == "I64") dtype = i64;
     else if (jd == "BOOL") dtype = b8;
-    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64 and I64 (and BOOL masks)", name, excerpt(jd)));
+    else if (jd == "F16" || jd == "BF16") {
+      dtype = f32;
+      elsize = 2;
+    }
+    else fail(source, fmt::format("\"{}\" has dtype {}; nabla reads F32, F64, F16, BF16 and I64 (and BOOL masks)", name, excerpt(jd)));
+    if (elsize == 0) elsize = dtype_size(dtype);
     const json& js = v["shape"];
     if (!js.is_array() || js.size() > Shape::kMaxRank) fail(source, fmt::format("\"{}\": bad shape {}", name, excerpt(js)));
     Shape shape;
@@ -273,9 +306,9 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     if (begin > end || end > data_size) {
       fail(source, fmt::format("header says bytes [{}, {}) for \"{}\", file has {} bytes of data", begin, end, name, data_size));
     }
-    if (end - begin != numel * dtype_size(dtype)) {
+    if (end - begin != numel * elsize) {
       fail(source, fmt::format("\"{}\": {} {} needs {} bytes, its range holds {}", name, jd.get<std::string>(), shape,
-                               numel * dtype_size(dtype), end - begin));
+                               numel * elsize, end - begin));
     }
     ranges.push_back({begin, end, name});
     Tensor t = empty(shape, dtype);
@@ -285,7 +318,18 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
         if (byte > 1) fail(source, fmt::format("\"{}\" is BOOL but element {} is {}, not 0 or 1", name, k - begin, byte));
       }
     }
-    if (end > begin) std::memcpy(raw_mutable(t), bytes.data() + 8 + n + begin, end - begin);
+    if (elsize == 2) {  // F16 or BF16, widened exactly
+      const bool half = jd == "F16";
+      float* dst = t.mutable_data<float>();
+      const std::byte* src = bytes.data() + 8 + n + begin;
+      for (std::uint64_t k = 0; k < numel; ++k) {
+        std::uint16_t h;
+        std::memcpy(&h, src + 2 * k, 2);
+        dst[k] = half ? detail::half_to_float(h) : detail::bfloat16_to_float(h);
+      }
+    } else if (end > begin) {
+      std::memcpy(raw_mutable(t), bytes.data() + 8 + n + begin, end - begin);
+    }
     out.tensors.emplace(name, t);
   }
   // The data must be covered exactly: no overlaps, no holes, nothing after.
@@ -303,8 +347,8 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  const std::string bytes = encode_safetensors(tensors, metadata);
+                      const std::map<std::string, std::string>& metadata, FloatFormat floats) {
+  const std::string bytes = encode_safetensors(tensors, metadata, floats);
   write_file_atomic(path, std::as_bytes(std::span(bytes.data(), bytes.size())));
 }
 

@@ -118,6 +118,48 @@ void Module::load_state(const std::map<std::string, Tensor>& state) {
   }
 }
 
+Module::IncompatibleKeys Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  std::map<std::string, Tensor> own;  // parameters and buffers by name (sorted)
+  for (const Param& p : parameters()) own.emplace(p.name, p.tensor);
+  for (const Buffer& b : buffers()) own.emplace(b.name, b.tensor);
+  IncompatibleKeys keys;
+  for (const auto& [name, t] : own) {
+    if (!state.contains(name)) keys.missing_keys.push_back(name);
+  }
+  for (const auto& [name, v] : state) {
+    const auto it = own.find(name);
+    if (it == own.end()) {
+      keys.unexpected_keys.push_back(name);
+      continue;
+    }
+    if (!v.defined()) throw ValueError(fmt::format("load_state_dict: {}: '{}' is an undefined tensor", describe(), name));
+    if (v.shape() != it->second.shape()) {
+      throw ShapeError(fmt::format("load_state_dict: {}: size mismatch for '{}': the state has {} {}, the model {} {}",
+                                   describe(), name, v.dtype(), v.shape(), it->second.dtype(), it->second.shape()));
+    }
+  }
+  if (strict && (!keys.missing_keys.empty() || !keys.unexpected_keys.empty())) {
+    auto list = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (std::size_t i = 0; i < names.size() && i < 10; ++i) out += fmt::format("{}'{}'", i == 0 ? "" : ", ", names[i]);
+      if (names.size() > 10) out += fmt::format(" and {} more", names.size() - 10);
+      return out;
+    };
+    std::string what;
+    if (!keys.missing_keys.empty()) what += fmt::format("{} missing key(s): {}", keys.missing_keys.size(), list(keys.missing_keys));
+    if (!keys.unexpected_keys.empty()) {
+      what += fmt::format("{}{} unexpected key(s): {}", what.empty() ? "" : "; ", keys.unexpected_keys.size(), list(keys.unexpected_keys));
+    }
+    throw ValueError(fmt::format("load_state_dict: {}: {} (strict = false loads the keys both have)", describe(), what));
+  }
+  NoGradGuard no_grad;
+  for (const auto& [name, v] : state) {
+    const auto it = own.find(name);
+    if (it != own.end()) it->second.copy_(v);  // handles: the module's own tensors; converts the dtype
+  }
+  return keys;
+}
+
 void Module::to(Dtype dtype) {
   if (!is_floating(dtype)) throw ValueError(fmt::format("{}: to({}): expected float32 or float64", describe(), dtype));
   auto convert = [dtype](const Tensor& t) {
