@@ -103,18 +103,18 @@ struct Conv2dGrad {
   Tensor saved;
   std::vector<Tensor> forward(Context& ctx, const Tensor& gy, const Tensor& w, const Tensor& x) const {
     ctx.save(gy, w, x);
-    Tensor g[3];
+    std::array<Tensor, 3> g;
     kernels::conv2d_backward(gy, w, saved, x_shape, w_shape, win, asked[0] ? &g[0] : nullptr, asked[1] ? &g[1] : nullptr,
                              asked[2] ? &g[2] : nullptr);
     std::vector<Tensor> out;
-    for (int k = 0; k < 3; ++k) {
-      if (asked[std::size_t(k)]) out.push_back(std::move(g[k]));
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (asked[k]) out.push_back(std::move(g[k]));
     }
     return out;
   }
   Grads backward(Context& ctx, const Grads& ggs) const {
     auto [gy, w, x] = ctx.saved<3>();
-    Tensor gg[3];  // the gradients of gx, gw, gb, undefined where none flowed or none was asked for
+    std::array<Tensor, 3> gg;  // the gradients of gx, gw, gb, undefined where none flowed or none was asked for
     for (std::size_t k = 0, o = 0; k < 3; ++k) {
       if (asked[k]) gg[k] = ggs[o++];
     }
