@@ -18,10 +18,33 @@
 
 using namespace nabla;
 
+// The backward of softplus as an op of its own: gx = gy · σ(βx) in one loop, and its own derivative,
+// so that under create_graph the gradient can be differentiated again (second derivatives) while a
+// plain backward runs just the loop. It is linear in gy, so its derivative there is itself; in x it
+// is gy · β σ(βx) (1 − σ(βx)), written with nabla ops (recorded, so a third order works too).
+struct SoftplusBackward {
+  static constexpr std::string_view name = "softplus_backward";
+  static constexpr bool differentiable_backward = true;
+  double beta = 1.0;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& x) const {
+    ctx.save(gy, x);
+    return zip(gy, x, [b = beta](auto g, auto v) {
+      using T = decltype(v);
+      return g / (T(1) + std::exp(-T(b) * v));
+    });
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const {  // gg: the gradient of gx
+    auto [gy, x] = ctx.saved<2>();
+    const Tensor s = sigmoid(x * beta);
+    return {ctx.needs_grad(0) ? apply(*this, gg, x) : Tensor{},
+            ctx.needs_grad(1) ? gg * gy * (s * (1.0 - s)) * beta : Tensor{}};
+  }
+};
+
 // The op: a struct with a name, typed parameters, forward and backward side by side.
 struct Softplus {
   static constexpr std::string_view name = "softplus";
-  static constexpr bool differentiable_backward = true;  // backward below records under create_graph
+  static constexpr bool differentiable_backward = true;  // its backward is an op that records under create_graph
   double beta = 1.0;  // softplus_β(x) = ln(1 + e^{βx}) / β
 
   // Forward: checked as a built-in is, then one loop, computed stably as max(βx, 0) + ln(1 + e^{−|βx|}),
@@ -35,16 +58,8 @@ struct Softplus {
       return (std::max(bx, T(0)) + std::log1p(std::exp(-std::abs(bx)))) / T(b);
     });
   }
-  // Backward: d/dx softplus_β(x) = σ(βx). One gradient per input. Under create_graph (grad mode on)
-  // the same formula with nabla ops, so that it can be differentiated again (second derivatives);
-  // otherwise one fused loop.
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * sigmoid(ctx.saved(0) * beta)};
-    return {zip(gy, ctx.saved(0), [b = beta](auto g, auto v) {
-      using T = decltype(v);
-      return g / (T(1) + std::exp(-T(b) * v));
-    })};
-  }
+  // Backward: d/dx softplus_β(x) = σ(βx), through the backward op above. One gradient per input.
+  Grads backward(Context& ctx, const Tensor& gy) const { return {apply(SoftplusBackward{beta}, gy, ctx.saved(0))}; }
 };
 
 // nabla has softplus built in (nabla::softplus); this one is written here to show how, and checked

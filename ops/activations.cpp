@@ -8,9 +8,14 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
+
+// Each backward is the op's backward op (backward_ops.hpp): the derivative once, as a fused
+// loop (`grad`), and its own derivative once, in recorded ops (`second`), as PyTorch's
+// sigmoid_backward, tanh_backward, threshold_backward, ….
 
 // sigmoid: y = 1 / (1 + e^−x). dy/dx = σ'(x) = y (1 − y) (book eq. 3 and ch. 2), so save y.
 struct Sigmoid {
@@ -22,11 +27,12 @@ struct Sigmoid {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& y = ctx.saved(0);
-    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return g * v * (1 - v); })};
-    return {gy * (y * (1.0 - y))};  // create_graph: the same, recorded
-  }
+  struct Derivative {  // y (1 − y); then ∂/∂y = 1 − 2y
+    static constexpr std::string_view name = "sigmoid_backward";
+    auto grad(auto g, auto v) const { return g * v * (1 - v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& y) const { return gg * gy * (1.0 - y * 2.0); }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // tanh: y = tanh x. dy/dx = 1 − y², so save y.
@@ -39,11 +45,12 @@ struct Tanh {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& y = ctx.saved(0);
-    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return g * (1 - v * v); })};
-    return {gy * (1.0 - y * y)};
-  }
+  struct Derivative {  // 1 − y²; then ∂/∂y = −2y
+    static constexpr std::string_view name = "tanh_backward";
+    auto grad(auto g, auto v) const { return g * (1 - v * v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& y) const { return gg * gy * y * -2.0; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // relu: y = max(0, x), NaN staying NaN (as torch.relu, so a NaN upstream is not hidden). dy/dx = 1
@@ -58,12 +65,13 @@ struct Relu {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& y = ctx.saved(0);
-    if (!grad_enabled()) return {zip(gy, y, [](auto g, auto v) { return v <= 0 ? decltype(g)(0) : g; })};
-    // The derivative is a step: a constant mask to the second derivative (0 away from the kink).
-    return {gy * map(y, [](auto v) { using T = decltype(v); return v <= 0 ? T(0) : T(1); })};
-  }
+  // The derivative is a step: its own derivative is 0 away from the kink.
+  struct Derivative {
+    static constexpr std::string_view name = "threshold_backward";
+    auto grad(auto g, auto v) const { return v <= 0 ? decltype(g)(0) : g; }
+    Tensor second(const Tensor&, const Tensor&, const Tensor&) const { return {}; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // leaky_relu: y = x for x > 0, slope · x otherwise. dy/dx = 1 or slope; save x.
@@ -76,12 +84,14 @@ struct LeakyRelu {
     ctx.save(x);
     return map(x, [s = slope](auto v) { using T = decltype(v); return v > 0 ? v : T(s) * v; });
   }
+  struct Derivative {  // 1 or slope; then 0 (a step)
+    static constexpr std::string_view name = "leaky_relu_backward";
+    double slope;
+    auto grad(auto g, auto v) const { using T = decltype(v); return v > 0 ? g : T(slope) * g; }
+    Tensor second(const Tensor&, const Tensor&, const Tensor&) const { return {}; }
+  };
   Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& x = ctx.saved(0);
-    if (!grad_enabled()) {
-      return {zip(gy, x, [s = slope](auto g, auto v) { using T = decltype(v); return v > 0 ? g : T(s) * g; })};
-    }
-    return {gy * map(x, [s = slope](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(s); })};
+    return {pointwise_backward(Derivative{slope}, gy, ctx.saved(0))};
   }
 };
 
@@ -104,18 +114,23 @@ struct Softplus {
       return bx > T(t) ? v : std::log1p(std::exp(bx)) / T(b);
     });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& x = ctx.saved(0);
-    if (!grad_enabled()) {
-      return {zip(gy, x, [b = beta, t = threshold](auto g, auto v) {
-        using T = decltype(v);
-        const T bx = T(b) * v;
-        return bx > T(t) ? g : g / (1 + std::exp(-bx));
-      })};
+  // σ(βx) below the threshold, 1 above it; then β σ(βx) (1 − σ(βx)) below, 0 above.
+  struct Derivative {
+    static constexpr std::string_view name = "softplus_backward";
+    double beta, threshold;
+    auto grad(auto g, auto v) const {
+      using T = decltype(v);
+      const T bx = T(beta) * v;
+      return bx > T(threshold) ? g : g / (1 + std::exp(-bx));
     }
-    // σ(βx) below the threshold, 1 above it (m = 1 there).
-    const Tensor m = map(x, [b = beta, t = threshold](auto v) { using T = decltype(v); return T(b) * v > T(t) ? T(1) : T(0); });
-    return {gy * (sigmoid(x * beta) * (1.0 - m) + m)};
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      const Tensor below = map(x, [b = beta, t = threshold](auto v) { using T = decltype(v); return T(b) * v > T(t) ? T(0) : T(1); });
+      const Tensor s = sigmoid(x * beta);
+      return gg * gy * (s * (1.0 - s) * below) * beta;
+    }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {pointwise_backward(Derivative{beta, threshold}, gy, ctx.saved(0))};
   }
 };
 
@@ -141,32 +156,34 @@ struct Gelu {
       return v * (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
     });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) {
-      const Tensor& x = ctx.saved(0);
-      if (tanh_approximation) {
-        const double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;
-        const Tensor t = tanh((x + c * x * x * x) * k);
-        return {gy * ((1.0 + t) * 0.5 + x * (1.0 - t * t) * (1.0 + 3 * c * x * x) * (k / 2))};
-      }
-      const Tensor cdf = (1.0 + erf(x * (1 / std::numbers::sqrt2))) * 0.5;
-      const Tensor pdf = exp(x * x * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-      return {gy * (cdf + x * pdf)};
-    }
-    if (tanh_approximation) {
-      return {zip(gy, ctx.saved(0), [](auto g, auto v) {
-        using T = decltype(v);
-        const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
-        const T t = std::tanh(k * (v + T(0.044715) * v * v * v));
-        return g * ((1 + t) / 2 + v * (1 - t * t) * k * (1 + 3 * T(0.044715) * v * v) / 2);
-      })};
-    }
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+  // Exact: f' = Φ(x) + x φ(x), f'' = φ(x) (2 − x²). Tanh: f' = (1 + t)/2 + x (1 − t²) u′/2 with
+  // t = tanh u, u = k (x + c x³), u′ = k (1 + 3c x²); f'' = (1 − t²) (u′ − x t u′² + 3kc x²).
+  struct Derivative {
+    static constexpr std::string_view name = "gelu_backward";
+    static constexpr double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;  // √(2/π)
+    bool tanh_approximation;
+    auto grad(auto g, auto v) const {
       using T = decltype(v);
+      if (tanh_approximation) {
+        const T t = std::tanh(T(k) * (v + T(c) * v * v * v));
+        return g * ((1 + t) / 2 + v * (1 - t * t) * T(k) * (1 + 3 * T(c) * v * v) / 2);
+      }
       const T cdf = (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
       const T pdf = std::exp(-v * v / 2) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
       return g * (cdf + v * pdf);
-    })};
+    }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      if (tanh_approximation) {
+        const Tensor t = tanh((x + c * x * x * x) * k);
+        const Tensor du = (1.0 + 3 * c * x * x) * k;
+        return gg * gy * ((1.0 - t * t) * (du - x * t * du * du + x * x * (3 * k * c)));
+      }
+      const Tensor pdf = exp(x * x * -0.5) * (std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+      return gg * gy * (pdf * (2.0 - x * x));
+    }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {pointwise_backward(Derivative{tanh_approximation}, gy, ctx.saved(0))};
   }
 };
 
@@ -179,17 +196,18 @@ struct Silu {
     ctx.save(x);
     return map(x, [](auto v) { return v / (1 + std::exp(-v)); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& x = ctx.saved(0);
-    if (grad_enabled()) {
-      const Tensor s = sigmoid(x);
-      return {gy * (s * (1.0 + x * (1.0 - s)))};
-    }
-    return {zip(gy, x, [](auto g, auto v) {
+  struct Derivative {  // σ (1 + x (1 − σ)); then σ (1 − σ) (2 + x (1 − 2σ))
+    static constexpr std::string_view name = "silu_backward";
+    auto grad(auto g, auto v) const {
       const auto s = 1 / (1 + std::exp(-v));
       return g * s * (1 + v * (1 - s));
-    })};
-  }
+    }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      const Tensor s = sigmoid(x);
+      return gg * gy * (s * (1.0 - s) * (2.0 + x * (1.0 - s * 2.0)));
+    }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // elu: y = x for x > 0, α (e^x − 1) otherwise. dy/dx = 1 or α e^x; save x.
@@ -202,14 +220,17 @@ struct Elu {
     ctx.save(x);
     return map(x, [a = alpha](auto v) { using T = decltype(v); return v > 0 ? v : T(a) * std::expm1(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& x = ctx.saved(0);
-    if (grad_enabled()) {  // 1 where x > 0 (m = 1), α e^x elsewhere (e^min(x, 0): no overflow where it is not used)
-      const Tensor m = map(x, [](auto v) { using T = decltype(v); return v > 0 ? T(1) : T(0); });
-      return {gy * (m + (1.0 - m) * (exp(clamp_max(x, 0.0)) * alpha))};
+  // 1 where x > 0, α e^x elsewhere; then 0 and α e^x (e^min(x, 0): no overflow where it is not used).
+  struct Derivative {
+    static constexpr std::string_view name = "elu_backward";
+    double alpha;
+    auto grad(auto g, auto v) const { using T = decltype(v); return v > 0 ? g : g * T(alpha) * std::exp(v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      const Tensor below = map(x, [](auto v) { using T = decltype(v); return v > 0 ? T(0) : T(1); });
+      return gg * gy * (below * exp(clamp_max(x, 0.0)) * alpha);
     }
-    return {zip(gy, x, [a = alpha](auto g, auto v) { using T = decltype(v); return v > 0 ? g : g * T(a) * std::exp(v); })};
-  }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{alpha}, gy, ctx.saved(0))}; }
 };
 
 }  // namespace ops

@@ -31,11 +31,14 @@ void check_window_args(std::string_view op, std::int64_t stride, std::int64_t pa
 }
 }  // namespace
 
-// The two products of conv2d's backward, as ops of their own so that create_graph can
-// differentiate them again: gx = conv_input_grad(gy, w) (a transposed convolution) and gw =
-// conv_weight_grad(x, gy). Each is linear in both inputs; their derivatives are conv2d and each
-// other.
-struct ConvWeightGrad;
+// conv2d's backward is an op of its own, Conv2dGrad (PyTorch's convolution_backward): the kernels'
+// one pass as its forward, so the plain backward and create_graph run the same code. Its parts are
+// the two products gx = conv2d_input_grad(gy, w) (a transposed convolution, also conv_transpose2d's
+// forward) and gw = conv2d_weight_grad(x, gy), and gb = Σ gy. Each is linear in each input; their
+// derivatives are conv2d and each other, written once here:
+//   gg of gx: ∂/∂gy = conv2d(gg, w),  ∂/∂w = conv2d_weight_grad(gg, gy);
+//   gg of gw: ∂/∂gy = conv2d(x, gg),  ∂/∂x = conv2d_input_grad(gy, gg);
+//   gg of gb: ∂/∂gy = gg repeated over gy's shape.
 struct ConvInputGrad {
   static constexpr std::string_view name = "conv2d_input_grad";
   static constexpr bool differentiable_backward = true;
@@ -56,19 +59,77 @@ struct ConvWeightGrad {
     ctx.save(x, gy);
     return kernels::gemm(kernels::unfold_batch(gy), kernels::im2col(x, win), false, true).reshape(w_shape);
   }
-  Grads backward(Context& ctx, const Tensor& ggw) const {
-    auto [x, gy] = ctx.saved<2>();
-    const Conv2dFuncOptions opts{.stride = win.stride, .padding = win.padding};
-    return {ctx.needs_grad(0) ? apply(ConvInputGrad{x.shape(), win}, gy, ggw) : Tensor{},
-            ctx.needs_grad(1) ? conv2d(x, ggw, Tensor{}, opts) : Tensor{}};
-  }
+  Grads backward(Context& ctx, const Tensor& ggw) const;
 };
+
+namespace {
+Conv2dFuncOptions dense(const kernels::Window2d& win) { return {.stride = win.stride, .padding = win.padding}; }
+// The derivatives of gx = conv2d_input_grad(gy, w) for ggx, and of gw = conv2d_weight_grad(x, gy) for ggw.
+Tensor input_grad_by_gy(const Tensor& ggx, const Tensor& w, const kernels::Window2d& win) {
+  return conv2d(ggx, w, Tensor{}, dense(win));
+}
+Tensor input_grad_by_w(const Tensor& ggx, const Tensor& gy, const Shape& w_shape, const kernels::Window2d& win) {
+  return apply(ConvWeightGrad{w_shape, win}, ggx, gy);
+}
+Tensor weight_grad_by_gy(const Tensor& ggw, const Tensor& x, const kernels::Window2d& win) {
+  return conv2d(x, ggw, Tensor{}, dense(win));
+}
+Tensor weight_grad_by_x(const Tensor& ggw, const Tensor& gy, const Shape& x_shape, const kernels::Window2d& win) {
+  return apply(ConvInputGrad{x_shape, win}, gy, ggw);
+}
+}  // namespace
+
 inline Grads ConvInputGrad::backward(Context& ctx, const Tensor& ggx) const {
   auto [gy, w] = ctx.saved<2>();
-  const Conv2dFuncOptions opts{.stride = win.stride, .padding = win.padding};
-  return {ctx.needs_grad(0) ? conv2d(ggx, w, Tensor{}, opts) : Tensor{},
-          ctx.needs_grad(1) ? apply(ConvWeightGrad{w.shape(), win}, ggx, gy) : Tensor{}};
+  return {ctx.needs_grad(0) ? input_grad_by_gy(ggx, w, win) : Tensor{},
+          ctx.needs_grad(1) ? input_grad_by_w(ggx, gy, w.shape(), win) : Tensor{}};
 }
+inline Grads ConvWeightGrad::backward(Context& ctx, const Tensor& ggw) const {
+  auto [x, gy] = ctx.saved<2>();
+  return {ctx.needs_grad(0) ? weight_grad_by_x(ggw, gy, x.shape(), win) : Tensor{},
+          ctx.needs_grad(1) ? weight_grad_by_gy(ggw, x, win) : Tensor{}};
+}
+
+// conv2d's backward op: of gx, gw, gb those `asked` for, in that order, from gy, w (undefined unless
+// gx is asked for) and x (undefined unless gw is), in the kernels' one pass (kernels::conv2d_backward),
+// which reads what the forward kept for gw (`saved`, the kernels' choice: a constant handle).
+struct Conv2dGrad {
+  static constexpr std::string_view name = "conv2d_backward";
+  static constexpr bool differentiable_backward = true;
+  static constexpr std::uint32_t optional_inputs = (1U << 1) | (1U << 2);  // w, x
+  Shape x_shape, w_shape;
+  kernels::Window2d win;
+  std::array<bool, 3> asked;
+  Tensor saved;
+  std::vector<Tensor> forward(Context& ctx, const Tensor& gy, const Tensor& w, const Tensor& x) const {
+    ctx.save(gy, w, x);
+    std::array<Tensor, 3> g;
+    kernels::conv2d_backward(gy, w, saved, x_shape, w_shape, win, asked[0] ? &g[0] : nullptr, asked[1] ? &g[1] : nullptr,
+                             asked[2] ? &g[2] : nullptr);
+    std::vector<Tensor> out;
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (asked[k]) out.push_back(std::move(g[k]));
+    }
+    return out;
+  }
+  Grads backward(Context& ctx, const Grads& ggs) const {
+    auto [gy, w, x] = ctx.saved<3>();
+    std::array<Tensor, 3> gg;  // the gradients of gx, gw, gb, undefined where none flowed or none was asked for
+    for (std::size_t k = 0, o = 0; k < 3; ++k) {
+      if (asked[k]) gg[k] = ggs[o++];
+    }
+    Tensor g_gy, g_w, g_x;
+    auto add = [](Tensor& to, const Tensor& t) { to = to.defined() ? to + t : t; };
+    if (ctx.needs_grad(0)) {
+      if (gg[0].defined()) add(g_gy, input_grad_by_gy(gg[0], w, win));
+      if (gg[1].defined()) add(g_gy, weight_grad_by_gy(gg[1], x, win));
+      if (gg[2].defined()) add(g_gy, expand(gg[2].reshape({1, w_shape[0], 1, 1}), gy.shape()));
+    }
+    if (ctx.needs_grad(1) && gg[0].defined()) g_w = input_grad_by_w(gg[0], gy, w_shape, win);
+    if (ctx.needs_grad(2) && gg[1].defined()) g_x = weight_grad_by_x(gg[1], gy, x_shape, win);
+    return {g_gy, g_w, g_x};
+  }
+};
 
 struct Conv2d {
   static constexpr std::string_view name = "conv2d";
@@ -109,19 +170,15 @@ struct Conv2d {
 
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [saved, w, x] = ctx.saved<3>();
-    const Shape& x_shape = ctx.input_shape(0);
     const Shape& w_shape = ctx.input_shape(1);
-    const kernels::Window2d win = window(w_shape);
-    Tensor gx, gw, gb;
-    if (grad_enabled()) {  // create_graph: the products as ops (above), the bias gradient a sum
-      if (ctx.needs_grad(0)) gx = apply(ConvInputGrad{x_shape, win}, gy, w);
-      if (ctx.needs_grad(1)) gw = apply(ConvWeightGrad{w_shape, win}, x, gy);
-      if (ctx.needs_grad(2)) gb = sum(gy, {0, 2, 3});
-      return {gx, gw, gb};
+    const std::array<bool, 3> asked{ctx.needs_grad(0), ctx.needs_grad(1), ctx.needs_grad(2)};
+    const std::vector<Tensor> g =
+        apply(Conv2dGrad{ctx.input_shape(0), w_shape, window(w_shape), asked, saved}, gy, w, x);
+    Grads out(3);
+    for (std::size_t k = 0, o = 0; k < 3; ++k) {
+      if (asked[k]) out[k] = g[o++];
     }
-    kernels::conv2d_backward(gy, w, saved, x_shape, w_shape, win, ctx.needs_grad(0) ? &gx : nullptr,
-                             ctx.needs_grad(1) ? &gw : nullptr, ctx.needs_grad(2) ? &gb : nullptr);
-    return {gx, gw, gb};
+    return out;
   }
 };
 

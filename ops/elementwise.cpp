@@ -8,6 +8,7 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
@@ -24,13 +25,22 @@ struct SumTo {
     }
     return x.shape() == shape ? x : kernels::sum_to(x, shape);
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    // gx = gy broadcast over x's shape: added to zeros of that shape (recorded under create_graph:
-    // add's backward sums it back, sum_to's own derivative).
-    if (grad_enabled()) return {gy + zeros(ctx.input_shape(0), gy.dtype())};
-    return {broadcast_zip(gy, zeros({}, gy.dtype()), ctx.input_shape(0), [](auto g, auto) { return g; })};
-  }
+  Grads backward(Context& ctx, const Tensor& gy) const;
 };
+
+// sum_to's backward op: gy broadcast over x's shape, one loop. It is linear; its derivative is sum_to.
+struct SumToBackward {
+  static constexpr std::string_view name = "sum_to_backward";
+  static constexpr bool differentiable_backward = true;
+  Shape shape;
+  Tensor forward(Context&, const Tensor& gy) const {
+    return broadcast_zip(gy, zeros({}, gy.dtype()), shape, [](auto g, auto) { return g; });
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const { return {sum_to(gg, ctx.input_shape(0))}; }
+};
+inline Grads SumTo::backward(Context& ctx, const Tensor& gy) const {
+  return {apply(SumToBackward{ctx.input_shape(0)}, gy)};
+}
 
 /// Checks dtypes and returns the broadcast shape of a binary op.
 Shape binary_shape(std::string_view op, const Tensor& a, const Tensor& b) {
@@ -162,22 +172,24 @@ struct RsubScalar {
   Grads backward(Context&, const Tensor& gy) const { return {neg(gy)}; }
 };
 
-// rdiv: y = c / a. ga = −gy ⊙ y / a. Saves a and y.
+// rdiv: y = c / a. ga = −gy ⊙ (c / a) / a, through its backward op (backward_ops.hpp),
+// whose own derivative in a is 2c / a³. Saves a.
 struct RdivScalar {
   static constexpr std::string_view name = "rdiv_scalar";
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context& ctx, const Tensor& a) const {
     check_floating(name, a);
-    Tensor y = map(a, [c = c](auto x) { using T = decltype(x); return T(c) / x; });
-    ctx.save(a, y);
-    return y;
+    ctx.save(a);
+    return map(a, [c = c](auto x) { using T = decltype(x); return T(c) / x; });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    auto [a, y] = ctx.saved<2>();
-    if (grad_enabled()) return {-(gy * y / a)};
-    return {zip3(gy, y, a, [](auto g, auto v, auto x) { return -g * v / x; })};
-  }
+  struct Derivative {
+    static constexpr std::string_view name = "rdiv_scalar_backward";
+    double c;
+    auto grad(auto g, auto x) const { using T = decltype(x); return -g * (T(c) / x) / x; }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& a) const { return gg * gy * pow(a, -3) * (2 * c); }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{c}, gy, ctx.saved(0))}; }
 };
 
 // neg: y = −a. ga = −gy.

@@ -19,6 +19,7 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
@@ -58,6 +59,39 @@ void check_index_shape(std::string_view op, const Tensor& idx, const Shape& boun
 }
 }  // namespace
 
+// The backward ops of index_select and gather: gy added into zeros of x's shape at the indices, one
+// pass. Linear in gy; the derivative of each is its forward op again (index_select, gather).
+struct IndexSelectGrad {
+  static constexpr std::string_view name = "index_select_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  Shape x_shape;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& idx) const {
+    ctx.save(idx);
+    Tensor gx = zeros(x_shape, gy.dtype());
+    kernels::index_add_axis(gx, axis, idx.reshape({-1}), gy);
+    return gx;
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const { return {index_select(gg, axis, ctx.saved(0)), Tensor{}}; }
+};
+struct GatherGrad {
+  static constexpr std::string_view name = "gather_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  Shape x_shape;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& idx) const {
+    ctx.save(idx);
+    Tensor gx = zeros(x_shape, gy.dtype());
+    kernels::scatter_add_axis(gx, axis, idx, gy);
+    return gx;
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const { return {gather(gg, axis, ctx.saved(0)), Tensor{}}; }
+};
+
+Tensor gather_backward(const Tensor& gy, const Shape& input_shape, int axis, const Tensor& index) {
+  return apply(GatherGrad{axis, input_shape}, gy, index);
+}
+
 struct IndexSelect {
   static constexpr std::string_view name = "index_select";
   static constexpr bool differentiable_backward = true;
@@ -71,16 +105,7 @@ struct IndexSelect {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
-    if (grad_enabled()) {  // create_graph: a scatter_add with the indices spread over gy's shape, recorded
-      kernels::Strided v;
-      v.shape = gy.shape();
-      v.strides[a] = 1;
-      const Tensor spread = kernels::gather_strided(ctx.saved(0).reshape({-1}), v);
-      return {scatter_add(zeros(ctx.input_shape(0), gy.dtype()), a, spread, gy), Tensor{}};
-    }
-    Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
-    kernels::index_add_axis(gx, a, ctx.saved(0).reshape({-1}), gy);
-    return {gx, Tensor{}};
+    return {apply(IndexSelectGrad{a, ctx.input_shape(0)}, gy, ctx.saved(0)), Tensor{}};
   }
 };
 
@@ -96,11 +121,35 @@ struct Gather {
     return kernels::gather_axis(x, a, idx);
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    const int a = normalize_axis(name, axis, ctx.input_shape(0));
-    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), gy.dtype()), a, ctx.saved(0), gy), Tensor{}};
-    Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
-    kernels::scatter_add_axis(gx, a, ctx.saved(0), gy);
-    return {gx, Tensor{}};
+    return {gather_backward(gy, ctx.input_shape(0), normalize_axis(name, axis, ctx.input_shape(0)), ctx.saved(0)), Tensor{}};
+  }
+};
+
+// scatter_add's backward op for src: gy read at the indices (idx's shape), padded with zeros out to
+// src's shape (src may be larger than idx). Linear in gy; its derivative scatters gg's idx-shaped
+// corner back at the indices (gather's backward op).
+struct ScatterAddSrcGrad {
+  static constexpr std::string_view name = "scatter_add_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  Shape src_shape;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& idx) const {
+    ctx.save(idx);
+    const Tensor taken = kernels::gather_axis(gy, axis, idx);  // idx's shape
+    if (idx.shape() == src_shape) return taken;
+    Tensor gsrc = zeros(src_shape, gy.dtype());
+    kernels::Strided v = kernels::contiguous_layout(src_shape);
+    v.shape = idx.shape();
+    kernels::scatter_strided(taken, gsrc, v, false);
+    return gsrc;
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const {
+    const Tensor& idx = ctx.saved(0);
+    Tensor corner = gg;
+    for (int d = 0; d < idx.dim(); ++d) {
+      if (idx.shape()[d] != src_shape[d]) corner = narrow(corner, d, 0, idx.shape()[d]);
+    }
+    return {gather_backward(corner, ctx.input_shape(0), axis, idx), Tensor{}};
   }
 };
 
@@ -123,25 +172,7 @@ struct ScatterAdd {
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& idx = ctx.saved(0);
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
-    Tensor gsrc;
-    if (ctx.needs_grad(2) && grad_enabled()) {  // create_graph: gather, padded out to src's shape
-      gsrc = gather(gy, a, idx);
-      if (idx.shape() != ctx.input_shape(2)) {
-        std::vector<std::int64_t> widths;
-        for (int d = idx.dim() - 1; d >= 0; --d) widths.insert(widths.end(), {0, ctx.input_shape(2)[d] - idx.shape()[d]});
-        gsrc = pad(gsrc, widths);
-      }
-    } else if (ctx.needs_grad(2)) {
-      const Tensor taken = kernels::gather_axis(gy, a, idx);  // idx's shape; src may be larger
-      if (idx.shape() == ctx.input_shape(2)) {
-        gsrc = taken;
-      } else {
-        gsrc = zeros(ctx.input_shape(2), gy.dtype());
-        kernels::Strided v = kernels::contiguous_layout(ctx.input_shape(2));
-        v.shape = idx.shape();
-        kernels::scatter_strided(taken, gsrc, v, false);
-      }
-    }
+    const Tensor gsrc = ctx.needs_grad(2) ? apply(ScatterAddSrcGrad{a, ctx.input_shape(2)}, gy, idx) : Tensor{};
     return {ctx.needs_grad(0) ? gy : Tensor{}, Tensor{}, gsrc};
   }
 };

@@ -87,34 +87,15 @@ struct Split {
   Grads backward(Context& ctx, const Grads& gys) const {
     const Shape& x_shape = ctx.input_shape(0);
     const int a = normalize_axis(name, axis, x_shape);
-    if (grad_enabled()) {  // create_graph: the pieces joined again (zeros where none flowed), recorded
-      std::vector<Tensor> pieces;
-      for (const std::int64_t k : piece_sizes(x_shape, a)) {
-        Shape s = x_shape;
-        s[a] = k;
-        pieces.push_back(gys[pieces.size()].defined() ? gys[pieces.size()] : zeros(s, ctx.input_dtype(0)));
-      }
-      return {cat(pieces, a)};
+    // The pieces joined again by cat (zeros where none flowed): one copy in the plain backward,
+    // recorded under create_graph (cat's own backward slices them apart).
+    std::vector<Tensor> pieces;
+    for (const std::int64_t k : piece_sizes(x_shape, a)) {
+      Shape s = x_shape;
+      s[a] = k;
+      pieces.push_back(gys[pieces.size()].defined() ? gys[pieces.size()] : zeros(s, ctx.input_dtype(0)));
     }
-    const AxisSplit sp = split_at(x_shape, a);
-    Tensor gx = zeros(x_shape, ctx.input_dtype(0));
-    dispatch_float(gx.dtype(), name, [&](auto tag) {
-      using T = decltype(tag);
-      T* pg = gx.mutable_data<T>();
-      std::int64_t offset = 0;
-      const std::vector<std::int64_t> ks = piece_sizes(x_shape, a);
-      for (std::size_t p = 0; p < ks.size(); ++p) {
-        const std::int64_t k = ks[p];
-        if (gys[p].defined()) {
-          const T* py = gys[p].data<T>();
-          for (std::int64_t o = 0; o < sp.outer; ++o) {
-            std::memcpy(pg + (o * sp.n + offset) * sp.inner, py + o * k * sp.inner, sizeof(T) * std::size_t(k * sp.inner));
-          }
-        }
-        offset += k;
-      }
-    });
-    return {gx};
+    return {cat(pieces, a)};
   }
 };
 

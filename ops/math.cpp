@@ -8,9 +8,13 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
+
+// Each op's backward is its backward op (backward_ops.hpp): f' once, as the fused loop of
+// `grad`, and f'' once, in recorded ops, as `second` (gg · gy · ∂f'/∂s for the saved s).
 
 // exp: y = e^x (float32 at avx2 and avx512 level: kernels::exp, within 2 ulp). dy/dx = y, so save y.
 struct Exp {
@@ -46,10 +50,12 @@ struct Square {
     ctx.save(x);
     return map(x, [](auto v) { return v * v; });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * ctx.saved(0) * 2.0};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return 2 * v * g; })};
-  }
+  struct Derivative {  // 2x; then 2
+    static constexpr std::string_view name = "square_backward";
+    auto grad(auto g, auto v) const { return 2 * v * g; }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor&) const { return gg * gy * 2.0; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // sqrt: y = √x. dy/dx = 1/(2y), so save y.
@@ -62,10 +68,12 @@ struct Sqrt {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy / (ctx.saved(0) * 2.0)};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (2 * v); })};
-  }
+  struct Derivative {  // 1/(2y); then ∂/∂y = −1/(2y²)
+    static constexpr std::string_view name = "sqrt_backward";
+    auto grad(auto g, auto v) const { return g / (2 * v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& y) const { return gg * gy / (y * y) * -0.5; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // abs: y = |x|. dy/dx = sgn(x), taken as 0 at x = 0 (a kink: gradient checks keep away from it).
@@ -77,13 +85,15 @@ struct Abs {
     ctx.save(x);
     return map(x, [](auto v) { return std::abs(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * sign(ctx.saved(0))};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+  struct Derivative {  // sgn(x); then 0 (a step)
+    static constexpr std::string_view name = "abs_backward";
+    auto grad(auto g, auto v) const {
       using T = decltype(v);
       return v > T(0) ? g : (v < T(0) ? -g : T(0));
-    })};
-  }
+    }
+    Tensor second(const Tensor&, const Tensor&, const Tensor&) const { return {}; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // pow: y = x^p for a scalar p. dy/dx = p x^(p−1), so save x.
@@ -96,13 +106,18 @@ struct Pow {
     ctx.save(x);
     return map(x, [p = p](auto v) { using T = decltype(v); return std::pow(v, T(p)); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * (pow(ctx.saved(0), p - 1) * p)};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [p = p](auto g, auto v) {
+  struct Derivative {  // p x^(p−1); then p (p−1) x^(p−2)
+    static constexpr std::string_view name = "pow_backward";
+    double p;
+    auto grad(auto g, auto v) const {
       using T = decltype(v);
       return g * T(p) * std::pow(v, T(p) - T(1));
-    })};
-  }
+    }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      return gg * gy * (pow(x, p - 2) * (p * (p - 1)));
+    }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{p}, gy, ctx.saved(0))}; }
 };
 
 // log1p: y = ln(1 + x), exact for small x. dy/dx = 1 / (1 + x); save x.
@@ -114,10 +129,12 @@ struct Log1p {
     ctx.save(x);
     return map(x, [](auto v) { return std::log1p(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy / (ctx.saved(0) + 1.0)};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g / (1 + v); })};
-  }
+  struct Derivative {  // 1/(1 + x); then −1/(1 + x)²
+    static constexpr std::string_view name = "log1p_backward";
+    auto grad(auto g, auto v) const { return g / (1 + v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const { return -(gg * gy / square(x + 1.0)); }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // expm1: y = e^x − 1, exact for small x. dy/dx = y + 1; save y.
@@ -130,10 +147,12 @@ struct Expm1 {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * (ctx.saved(0) + 1.0)};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return g * (y + 1); })};
-  }
+  struct Derivative {  // y + 1; then ∂/∂y = 1
+    static constexpr std::string_view name = "expm1_backward";
+    auto grad(auto g, auto y) const { return g * (y + 1); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor&) const { return gg * gy; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // sin: dy/dx = cos x; cos: dy/dx = −sin x. Save x.
@@ -145,10 +164,12 @@ struct Sin {
     ctx.save(x);
     return map(x, [](auto v) { return std::sin(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * cos(ctx.saved(0))};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return g * std::cos(v); })};
-  }
+  struct Derivative {  // cos x; then −sin x
+    static constexpr std::string_view name = "sin_backward";
+    auto grad(auto g, auto v) const { return g * std::cos(v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const { return -(gg * gy * sin(x)); }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 struct Cos {
   static constexpr std::string_view name = "cos";
@@ -158,10 +179,12 @@ struct Cos {
     ctx.save(x);
     return map(x, [](auto v) { return std::cos(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {-(gy * sin(ctx.saved(0)))};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) { return -g * std::sin(v); })};
-  }
+  struct Derivative {  // −sin x; then −cos x
+    static constexpr std::string_view name = "cos_backward";
+    auto grad(auto g, auto v) const { return -g * std::sin(v); }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const { return -(gg * gy * cos(x)); }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // sign: −1, 0 or 1 (NaN stays NaN). Its gradient is 0 everywhere (as PyTorch's).
@@ -188,10 +211,12 @@ struct Reciprocal {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {-(gy * ctx.saved(0) * ctx.saved(0))};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y; })};
-  }
+  struct Derivative {  // −y²; then ∂/∂y = −2y
+    static constexpr std::string_view name = "reciprocal_backward";
+    auto grad(auto g, auto y) const { return -g * y * y; }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& y) const { return gg * gy * y * -2.0; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // rsqrt: y = 1/√x. dy/dx = −y³/2; save y.
@@ -204,10 +229,12 @@ struct Rsqrt {
     ctx.save(y);
     return y;
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * pow(ctx.saved(0), 3) * -0.5};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto y) { return -g * y * y * y / 2; })};
-  }
+  struct Derivative {  // −y³/2; then ∂/∂y = −3y²/2
+    static constexpr std::string_view name = "rsqrt_backward";
+    auto grad(auto g, auto y) const { return -g * y * y * y / 2; }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& y) const { return gg * gy * square(y) * -1.5; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // erf: the error function. dy/dx = (2/√π) e^(−x²); save x.
@@ -219,13 +246,17 @@ struct Erf {
     ctx.save(x);
     return map(x, [](auto v) { return std::erf(v); });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * exp(-square(ctx.saved(0))) * (std::numbers::inv_sqrtpi * 2)};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [](auto g, auto v) {
+  struct Derivative {  // (2/√π) e^(−x²); then −2x (2/√π) e^(−x²)
+    static constexpr std::string_view name = "erf_backward";
+    auto grad(auto g, auto v) const {
       using T = decltype(v);
       return g * T(std::numbers::inv_sqrtpi * 2) * std::exp(-v * v);
-    })};
-  }
+    }
+    Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
+      return gg * gy * x * exp(-square(x)) * (std::numbers::inv_sqrtpi * -4);
+    }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const { return {pointwise_backward(Derivative{}, gy, ctx.saved(0))}; }
 };
 
 // clamp: y = min(max(x, lo), hi), as torch.clamp (lo > hi gives hi everywhere, a NaN bound NaN). dy/dx = 1 where
@@ -245,12 +276,17 @@ struct Clamp {
       return v != v ? v : std::min(std::max(v, T(lo)), T(hi));  // NaN stays NaN
     });
   }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {gy * map(ctx.saved(0), [lo = lo, hi = hi](auto v) { using T = decltype(v); return v >= T(lo) && v <= T(hi) ? T(1) : T(0); })};  // create_graph: recorded
-    return {zip(gy, ctx.saved(0), [lo = lo, hi = hi](auto g, auto v) {
+  struct Derivative {  // 1 inside [lo, hi], 0 outside; then 0 (a step)
+    static constexpr std::string_view name = "clamp_backward";
+    double lo, hi;
+    auto grad(auto g, auto v) const {
       using T = decltype(v);
       return v >= T(lo) && v <= T(hi) ? g : T(0);
-    })};
+    }
+    Tensor second(const Tensor&, const Tensor&, const Tensor&) const { return {}; }
+  };
+  Grads backward(Context& ctx, const Tensor& gy) const {
+    return {pointwise_backward(Derivative{lo, hi}, gy, ctx.saved(0))};
   }
 };
 

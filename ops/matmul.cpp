@@ -40,14 +40,12 @@ struct Matmul {
 
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [a, b] = ctx.saved<2>();
+    // Matmul ops themselves: one GEMM each in the plain backward, recorded under create_graph.
     Tensor ga, gb;
-    if (grad_enabled()) {  // create_graph: the same two products, recorded
-      if (ctx.needs_grad(0)) ga = trans_a ? matmul(b, gy, {.trans_a = trans_b, .trans_b = true}) : matmul(gy, b, {.trans_b = !trans_b});
-      if (ctx.needs_grad(1)) gb = trans_b ? matmul(gy, a, {.trans_a = true, .trans_b = trans_a}) : matmul(a, gy, {.trans_a = !trans_a});
-      return {ga, gb};
-    }
-    if (ctx.needs_grad(0)) ga = trans_a ? kernels::gemm(b, gy, trans_b, true) : kernels::gemm(gy, b, false, !trans_b);
-    if (ctx.needs_grad(1)) gb = trans_b ? kernels::gemm(gy, a, true, trans_a) : kernels::gemm(a, gy, !trans_a, false);
+    if (ctx.needs_grad(0)) ga = trans_a ? apply(Matmul{.trans_a = trans_b, .trans_b = true}, b, gy)
+                                   : apply(Matmul{.trans_b = !trans_b}, gy, b);
+    if (ctx.needs_grad(1)) gb = trans_b ? apply(Matmul{.trans_a = true, .trans_b = trans_a}, gy, a)
+                                   : apply(Matmul{.trans_a = !trans_a}, a, gy);
     return {ga, gb};
   }
 };

@@ -85,8 +85,7 @@ struct Permute {
     const std::vector<int> p = checked_permutation(name, dims, ctx.input_shape(0));
     std::vector<int> inverse(p.size());
     for (std::size_t i = 0; i < p.size(); ++i) inverse[static_cast<std::size_t>(p[i])] = static_cast<int>(i);
-    if (grad_enabled()) return {permute(gy, inverse)};
-    return {permuted(gy, inverse)};
+    return {apply(Permute{inverse}, gy)};  // the inverse permutation, an op: recorded under create_graph
   }
 };
 
@@ -103,10 +102,7 @@ struct TransposeAxes {
     return p;
   }
   Tensor forward(Context&, const Tensor& x) const { return permuted(x, swap(x.shape())); }
-  Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {transpose(gy, d0, d1)};
-    return {permuted(gy, swap(ctx.input_shape(0)))};
-  }
+  Grads backward(Context&, const Tensor& gy) const { return {apply(*this, gy)}; }  // the same swap
 };
 
 // slice: y = x[…, start:stop:step, …] along `axis`, Python's rules (negative start and stop count
@@ -157,10 +153,7 @@ struct Slice {
   }
   Tensor forward(Context&, const Tensor& x) const { return kernels::gather_strided(x, view(x.shape())); }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {apply(ScatterWindow{view(ctx.input_shape(0)), ctx.input_shape(0)}, gy)};
-    Tensor gx = zeros(ctx.input_shape(0), gy.dtype());
-    kernels::scatter_strided(gy, gx, view(ctx.input_shape(0)), false);
-    return {gx};
+    return {apply(ScatterWindow{view(ctx.input_shape(0)), ctx.input_shape(0)}, gy)};
   }
 };
 
@@ -214,7 +207,7 @@ struct Flip {
     return kernels::gather_strided(x, v);
   }
   Tensor forward(Context&, const Tensor& x) const { return flipped(x); }
-  Grads backward(Context&, const Tensor& gy) const { return {grad_enabled() ? flip(gy, axes) : flipped(gy)}; }
+  Grads backward(Context&, const Tensor& gy) const { return {apply(*this, gy)}; }  // flipped back
 };
 
 // pad: constant padding, widths as torch.nn.functional.pad: (before, after) pairs from the last
@@ -256,8 +249,7 @@ struct Pad {
   Grads backward(Context& ctx, const Tensor& gy) const {
     Shape out;
     const kernels::Strided v = inside(ctx.input_shape(0), out);
-    if (grad_enabled()) return {apply(GatherWindow{v, out}, gy)};
-    return {kernels::gather_strided(gy, v)};
+    return {apply(GatherWindow{v, out}, gy)};
   }
 };
 

@@ -41,12 +41,65 @@ void check_vector(std::string_view op, std::string_view what, const Tensor& t, s
   }
 }
 
+// The axes batch norm reduces over: all but the channels (axis 1).
+std::vector<int> batch_norm_axes(int rank) {
+  std::vector<int> axes{0};
+  for (int k = 2; k < rank; ++k) axes.push_back(k);
+  return axes;
+}
+
+// Training-mode batch norm's backward op (PyTorch's native_batch_norm_backward): one kernel
+// (nabla::kernels::batch_norm_backward), from the forward's μ and σ² (constants, read by the kernel
+// only):
+//   dβ = Σ dy,  dγ = Σ dy x̂,  dx = r (g − mean(g) − x̂ mean(g x̂)) with g = γ dy, x̂ = (x − μ) r,
+//   r = (σ² + ε)^−½, sums and means over the N values of each channel.
+// Its own derivative, for gradients A of dx, B of dγ, Cb of dβ, with x̂ and r recomputed from x in
+// recorded ops and Q(t) = r (t − mean(t) − x̂ mean(t x̂)), dx for the gradient t and γ = 1 (this op):
+//   ∂/∂dy = γ Q(A) + B x̂ + Cb,   ∂/∂γ = Σ A Q(dy),
+//   ∂/∂x  = B Q(dy) − γ r/N (x̂ Σ A Q(dy) + Q(A) Σ dy x̂ + Q(dy) Σ A x̂).
+struct BatchNormGrad {
+  static constexpr std::string_view name = "batch_norm_backward";
+  static constexpr bool differentiable_backward = true;
+  double eps;
+  Tensor mean, var;
+  std::array<Tensor, 3> forward(Context& ctx, const Tensor& gy, const Tensor& x, const Tensor& weight) const {
+    ctx.save(gy, x, weight);
+    Tensor dx, dw, db;
+    kernels::batch_norm_backward(x, weight, mean, var, eps, gy, dx, dw, db);
+    return {dx, dw, db};
+  }
+  Grads backward(Context& ctx, const Grads& gg) const {
+    auto [gy, x, weight] = ctx.saved<3>();
+    const std::vector<int> axes = batch_norm_axes(x.dim());
+    const Tensor d = x - nabla::mean(x, axes, true);
+    const Tensor r = rsqrt(nabla::mean(d * d, axes, true) + eps);
+    const Tensor xhat = d * r;
+    const Tensor gamma = per_channel(weight, x.dim());
+    const Tensor ones = ones_like(weight);
+    auto q = [&](const Tensor& t) { return nabla::apply(BatchNormGrad{eps, mean, var}, t, x, ones)[0]; };
+    const double n = double(x.numel()) / double(weight.numel());
+    const Tensor& a = gg[0];
+    Tensor g_gy, g_x, g_w;
+    auto add = [](Tensor& to, const Tensor& t) { to = to.defined() ? to + t : t; };
+    if (a.defined()) {
+      const Tensor qa = q(a), qd = q(gy);
+      add(g_gy, gamma * qa);
+      g_w = sum(a * qd, axes);
+      add(g_x, -(gamma * r * (1.0 / n)) * (xhat * sum(a * qd, axes, true) + qa * sum(gy * xhat, axes, true) +
+                                           qd * sum(a * xhat, axes, true)));
+    }
+    if (gg[1].defined()) {
+      add(g_gy, per_channel(gg[1], x.dim()) * xhat);
+      add(g_x, per_channel(gg[1], x.dim()) * q(gy));
+    }
+    if (gg[2].defined()) add(g_gy, per_channel(gg[2], x.dim()) + zeros_like(gy));
+    return {g_gy, g_x, g_w};
+  }
+};
+
 // Training-mode batch norm with γ and β, fused (nabla::kernels::batch_norm_forward): outputs y and
 // the batch mean μ and biased variance σ² ([C]; batch_norm reads them detached, for the running
-// statistics). The plain backward is one kernel; under create_graph it is written with the
-// differentiable ops, from μ and σ² recomputed from x:
-//   dβ = Σ dy,  dγ = Σ dy x̂,  dx = r (g − mean(g) − x̂ mean(g x̂)) with g = γ dy, x̂ = (x − μ) r,
-//   r = (σ² + ε)^−½.
+// statistics). Its backward is the op above.
 struct BatchNormTraining {
   static constexpr std::string_view name = "batch_norm";
   static constexpr bool differentiable_backward = true;
@@ -65,27 +118,8 @@ struct BatchNormTraining {
     if (gys[1].defined() || gys[2].defined()) {  // batch_norm detaches them: only the running statistics read them
       throw GraphError("batch_norm: a gradient reached the batch mean or variance, which batch_norm uses detached");
     }
-    if (!grad_enabled() && gy.defined()) {
-      Tensor dx, dw, db;
-      kernels::batch_norm_backward(x, weight, m, v, eps, gy, dx, dw, db);
-      return {dx, dw, db};
-    }
-    std::vector<int> axes{0};
-    for (int k = 2; k < x.dim(); ++k) axes.push_back(k);
-    const Tensor d = x - nabla::mean(x, axes, true);
-    const Tensor rs = rsqrt(nabla::mean(d * d, axes, true) + eps);
-    Tensor gx, gw, gb;
-    if (gy.defined()) {
-      const Tensor xhat = d * rs;
-      const Tensor g = gy * per_channel(weight, x.dim());
-      gx = rs * (g - nabla::mean(g, axes, true) - xhat * nabla::mean(g * xhat, axes, true));
-      gw = sum(gy * xhat, axes);
-      gb = sum(gy, axes);
-    } else {
-      gx = zeros_like(x);
-      gw = zeros_like(weight);
-      gb = zeros_like(weight);
-    }
+    if (!gy.defined()) return {zeros_like(x), zeros_like(weight), zeros_like(weight)};
+    auto [gx, gw, gb] = nabla::apply(BatchNormGrad{eps, m.detach(), v.detach()}, gy, x, weight);
     return {gx, gw, gb};
   }
 };
@@ -107,8 +141,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
     throw ValueError(fmt::format("batch_norm: need eps > 0 and momentum in [0, 1], got {} and {}", eps, momentum));
   }
-  std::vector<int> axes{0};
-  for (int k = 2; k < x.dim(); ++k) axes.push_back(k);
+  const std::vector<int> axes = batch_norm_axes(x.dim());
   Tensor xhat;
   if (training || !running_mean.defined()) {
     std::int64_t n = x.shape()[0];  // values per channel (not numel / c: C may be 0, as PyTorch counts)

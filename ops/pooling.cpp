@@ -23,6 +23,12 @@ kernels::Window2d pool_window(std::string_view op, const Tensor& x, std::int64_t
 
 // avg_pool2d's backward as an op: gx spreads gy / k² over each window; its own backward (the
 // adjoint) is avg_pool2d itself. Also l2_pool2d's backward is written with it.
+// Each pooling op's backward is an op of its own (as PyTorch's max_pool2d_with_indices_backward,
+// avg_pool2d_backward): the pooling kernel's backward as its forward, and a derivative of its own,
+// so the plain backward and create_graph run the same code.
+
+// avg_pool2d's backward: each window's gradient spread evenly over it. Linear; its adjoint is
+// avg_pool2d itself.
 struct AvgPoolGrad {
   static constexpr std::string_view name = "avg_pool2d_backward";
   static constexpr bool differentiable_backward = true;
@@ -30,6 +36,49 @@ struct AvgPoolGrad {
   kernels::Window2d win;
   Tensor forward(Context&, const Tensor& gy) const { return kernels::avg_pool2d_backward(gy, x_shape, win); }
   Grads backward(Context&, const Tensor& ggx) const { return {avg_pool2d(ggx, win.kh, win.stride)}; }
+};
+
+// max_pool2d's backward: gy added at each window's argmax (flat in its H×W plane). Linear in gy;
+// its adjoint reads gg at the argmaxes (a gather); the argmax (int64) gets no gradient.
+struct MaxPoolGrad {
+  static constexpr std::string_view name = "max_pool2d_backward";
+  static constexpr bool differentiable_backward = true;
+  Shape x_shape;
+  kernels::Window2d win;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& argmax) const {
+    ctx.save(argmax);
+    return kernels::max_pool2d_backward(gy, argmax, x_shape, win);
+  }
+  Grads backward(Context& ctx, const Tensor& ggx) const {
+    const Shape& s = x_shape;
+    const Tensor at = ctx.saved(0).reshape({s[0], s[1], -1});
+    return {gather(ggx.reshape({s[0], s[1], s[2] * s[3]}), 2, at).reshape(ctx.input_shape(0)), Tensor{}};
+  }
+};
+
+// l2_pool2d's backward: gx_e = x_e Σ_{windows w ∋ e} gy_w / y_w (0 where y_w = 0), which is
+// x_e · k² · avg_pool2d_backward(gy / y)_e. Linear in gy; with S(t) = k² avg_pool2d(t), the sum over
+// each window, and q = S(gg x) / y: ∂/∂gy = q, ∂/∂x = gg · k² avg_pool2d_backward(gy / y), ∂/∂y = −q gy / y.
+struct L2PoolGrad {
+  static constexpr std::string_view name = "l2_pool2d_backward";
+  static constexpr bool differentiable_backward = true;
+  kernels::Window2d win;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& x, const Tensor& y) const {
+    ctx.save(gy, x, y);
+    return kernels::l2_pool2d_backward(gy, x, y, win);
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const {
+    auto [gy, x, y] = ctx.saved<3>();
+    const Tensor zero = y == 0.0;  // there every term is 0; divide by 1 instead, so no NaN reaches a gradient
+    const Tensor y_or_1 = where(zero, 1.0, y);
+    const double area = double(win.kh * win.kw);
+    const Tensor per_window = where(zero, 0.0, gy / y_or_1);  // gy / y
+    Tensor q;
+    if (ctx.needs_grad(0) || ctx.needs_grad(2)) q = where(zero, 0.0, avg_pool2d(gg * x, win.kh, win.stride) * area / y_or_1);
+    return {ctx.needs_grad(0) ? q : Tensor{},
+            ctx.needs_grad(1) ? gg * apply(AvgPoolGrad{x.shape(), win}, per_window) * area : Tensor{},
+            ctx.needs_grad(2) ? -(q * per_window) : Tensor{}};
+  }
 };
 
 // max_pool2d: y = the largest x in each window, NaN if the window holds one (as torch). The gradient
@@ -45,13 +94,7 @@ struct MaxPool2d {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    const Shape& s = ctx.input_shape(0);
-    if (grad_enabled()) {  // create_graph: gy added at each window's argmax in its H×W plane, recorded
-      const Tensor& argmax = ctx.saved(0);
-      const Tensor at = argmax.reshape({s[0], s[1], -1});
-      return {scatter_add(zeros({s[0], s[1], s[2] * s[3]}, gy.dtype()), 2, at, gy.reshape(at.shape())).reshape(s)};
-    }
-    return {kernels::max_pool2d_backward(gy, ctx.saved(0), s, {kernel, kernel, stride, 0})};
+    return {apply(MaxPoolGrad{ctx.input_shape(0), {kernel, kernel, stride, 0}}, gy, ctx.saved(0))};
   }
 };
 
@@ -62,8 +105,7 @@ struct AvgPool2d {
   std::int64_t kernel, stride;
   Tensor forward(Context&, const Tensor& x) const { return kernels::avg_pool2d(x, pool_window(name, x, kernel, stride)); }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {apply(AvgPoolGrad{ctx.input_shape(0), {kernel, kernel, stride, 0}}, gy)};
-    return {kernels::avg_pool2d_backward(gy, ctx.input_shape(0), {kernel, kernel, stride, 0})};
+    return {apply(AvgPoolGrad{ctx.input_shape(0), {kernel, kernel, stride, 0}}, gy)};
   }
 };
 
@@ -81,13 +123,7 @@ struct L2Pool2d {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     auto [x, y] = ctx.saved<2>();
-    if (grad_enabled()) {
-      // create_graph: gx_e = x_e Σ_{windows w ∋ e} gy_w / y_w = x_e · k² · avg_pool2d_backward(gy / y)_e.
-      const Tensor zero = y == 0.0;  // there gx is 0; divide by 1 instead, so no NaN reaches a gradient
-      const Tensor per_window = where(zero, 0.0, gy / where(zero, 1.0, y));
-      return {x * (apply(AvgPoolGrad{x.shape(), {kernel, kernel, stride, 0}}, per_window) * double(kernel * kernel))};
-    }
-    return {kernels::l2_pool2d_backward(gy, x, y, {kernel, kernel, stride, 0})};
+    return {apply(L2PoolGrad{{kernel, kernel, stride, 0}}, gy, x, y)};
   }
 };
 

@@ -7,6 +7,47 @@
 namespace nabla {
 namespace ops {
 
+// Each backward here is an op of its own, with one fused loop and a derivative of its own.
+
+// sum's backward op: the 0-d gy repeated over x's shape (a fill). Linear; its adjoint is sum.
+struct SumGrad {
+  static constexpr std::string_view name = "sum_backward";
+  static constexpr bool differentiable_backward = true;
+  Shape x_shape;
+  Tensor forward(Context&, const Tensor& gy) const { return full(x_shape, gy.item(), gy.dtype()); }
+  Grads backward(Context&, const Tensor& gg) const { return {sum(gg)}; }
+};
+
+// sum along an axis' backward op: gy repeated along the axis. Linear; its adjoint is that sum.
+struct SumAxisGrad {
+  static constexpr std::string_view name = "sum_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  bool keepdim;
+  Shape x_shape;
+  Tensor forward(Context&, const Tensor& gy) const { return kernels::expand_axis(gy, axis, x_shape); }
+  Grads backward(Context&, const Tensor& gg) const { return {sum(gg, axis, keepdim)}; }
+};
+
+// max along an axis' backward op: gy at the first maximum of each line of x, 0 elsewhere. Linear in
+// gy, and its adjoint reads gg at those maxima; a step in x (no derivative there, away from ties).
+struct MaxAxisGrad {
+  static constexpr std::string_view name = "max_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  bool keepdim;
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& x) const {
+    ctx.save(x);
+    return kernels::max_axis_backward(x, gy, axis);
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const {
+    if (!ctx.needs_grad(0)) return {Tensor{}, Tensor{}};
+    const Tensor x = ctx.saved(0).detach();
+    const Tensor at_max = kernels::max_axis_backward(x, ones(reduced_shape(x.shape(), axis, keepdim), x.dtype()), axis);
+    return {sum(gg * at_max, axis, keepdim), Tensor{}};
+  }
+};
+
 // sum: y = Σ_i x_i, a 0-d tensor. gx = gy everywhere.
 struct Sum {
   static constexpr std::string_view name = "sum";
@@ -16,8 +57,7 @@ struct Sum {
     return scalar(kernels::sum_all(x), x.dtype());
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    if (grad_enabled()) return {expand(gy, ctx.input_shape(0))};  // create_graph: gy repeated, recorded
-    return {full(ctx.input_shape(0), gy.item(), gy.dtype())};
+    return {apply(SumGrad{ctx.input_shape(0)}, gy)};
   }
 };
 
@@ -34,9 +74,7 @@ struct SumAxis {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Shape& x_shape = ctx.input_shape(0);
-    const int a = normalize_axis(name, axis, x_shape);
-    if (grad_enabled()) return {expand(keepdim ? gy : unsqueeze(gy, a), x_shape)};
-    return {kernels::expand_axis(gy, a, x_shape)};
+    return {apply(SumAxisGrad{normalize_axis(name, axis, x_shape), keepdim, x_shape}, gy)};
   }
 };
 
@@ -56,12 +94,7 @@ struct MaxAxis {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
-    if (grad_enabled()) {  // gy at the first maximum: a constant one-hot mask times gy repeated
-      const Tensor& x = ctx.saved(0);
-      const Tensor at_max = kernels::max_axis_backward(x.detach(), ones(reduced_shape(x.shape(), a, keepdim), x.dtype()), a);
-      return {expand(keepdim ? gy : unsqueeze(gy, a), x.shape()) * at_max};
-    }
-    return {kernels::max_axis_backward(ctx.saved(0), gy, a)};
+    return {apply(MaxAxisGrad{a, keepdim}, gy, ctx.saved(0))};
   }
 };
 

@@ -20,6 +20,7 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 
@@ -120,10 +121,7 @@ struct ExtremeWithIndices {
     const Tensor& idx = ctx.saved(0);
     const int a = normalize_axis(name, axis, ctx.input_shape(0));
     if (!gys[0].defined()) return {Tensor{}};
-    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), ctx.input_dtype(0)), a, idx, gys[0].reshape(idx.shape()))};
-    Tensor gx = zeros(ctx.input_shape(0), ctx.input_dtype(0));
-    kernels::scatter_add_axis(gx, a, idx, gys[0].reshape(idx.shape()));
-    return {gx};
+    return {gather_backward(gys[0].reshape(idx.shape()), ctx.input_shape(0), a, idx)};
   }
 };
 
@@ -164,6 +162,43 @@ struct Norm2 {
   }
 };
 
+// prod's backward op: gx_k = gy · Π_{j≠k} x_j along the axis, one kernel (exact with zeros). Linear
+// in gy: ∂/∂gy = Σ_k gg_k Π_{j≠k} x_j (this op with gy = 1); ∂/∂x_m = gy Σ_{k≠m} gg_k Π_{j∉{k,m}} x_j
+// (this op again, on the line without m).
+struct ProdGrad {
+  static constexpr std::string_view name = "prod_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  Tensor forward(Context& ctx, const Tensor& gy, const Tensor& x) const {
+    ctx.save(gy, x);
+    return kernels::prod_axis_backward(x, gy, axis);
+  }
+  Grads backward(Context& ctx, const Tensor& gg) const {
+    auto [gy, x] = ctx.saved<2>();
+    const int a = axis;
+    const std::int64_t n = x.shape()[a];
+    auto others = [&](const Tensor& t) { return apply(*this, ones(reduced_shape(t.shape(), a, true), t.dtype()), t); };
+    Tensor g_x;
+    if (ctx.needs_grad(1)) {
+      std::vector<Tensor> terms;
+      for (std::int64_t m = 0; m < n; ++m) {
+        std::vector<Tensor> xs, gs;  // the line without m
+        if (m > 0) {
+          xs.push_back(narrow(x, a, 0, m));
+          gs.push_back(narrow(gg, a, 0, m));
+        }
+        if (m + 1 < n) {
+          xs.push_back(narrow(x, a, m + 1, n - m - 1));
+          gs.push_back(narrow(gg, a, m + 1, n - m - 1));
+        }
+        terms.push_back(xs.empty() ? zeros_like(gy) : gy * sum(cat(gs, a) * others(cat(xs, a)), a, true));
+      }
+      g_x = cat(terms, a);
+    }
+    return {ctx.needs_grad(0) ? sum(gg * others(x), a, true) : Tensor{}, g_x};
+  }
+};
+
 // prod along one axis (kept): y = Π x; gx = gy · Π_{j≠k} x_j. Saves x.
 struct Prod {
   static constexpr std::string_view name = "prod";
@@ -177,19 +212,7 @@ struct Prod {
   Grads backward(Context& ctx, const Tensor& gy) const {
     const Tensor& x = ctx.saved(0);
     const int a = normalize_axis(name, axis, x.shape());
-    if (grad_enabled()) {
-      // Π_{j≠k} x_j, recorded: the product of the slices before and after k (exact with zeros).
-      const std::int64_t n = x.shape()[a];
-      std::vector<Tensor> others;
-      for (std::int64_t k = 0; k < n; ++k) {
-        std::vector<Tensor> rest;
-        if (k > 0) rest.push_back(narrow(x, a, 0, k));
-        if (k + 1 < n) rest.push_back(narrow(x, a, k + 1, n - k - 1));
-        others.push_back(rest.empty() ? ones(reduced_shape(x.shape(), a, true), x.dtype()) : prod(cat(rest, a), a, true));
-      }
-      return {gy * cat(others, a)};
-    }
-    return {kernels::prod_axis_backward(x, gy, a)};
+    return {apply(ProdGrad{a}, gy, x)};
   }
 };
 

@@ -8,6 +8,7 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
@@ -16,6 +17,10 @@ void check_softmax_input(std::string_view op, const Tensor& x) {
   check_floating(op, x);
   if (x.dim() == 0) throw ShapeError(fmt::format("{}: expected at least 1 dimension, got a 0-d tensor", op));
 }
+
+// softmax's backward, composed of recorded ops (one formula, differentiable to any order); also the
+// derivative of softmax_cross_entropy's backward op (ops/costs.cpp).
+Tensor softmax_backward(const Tensor& gy, const Tensor& y, int axis) { return y * (gy - sum(gy * y, axis, true)); }
 
 // softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k, along `axis`. Saves y.
 struct Softmax {
@@ -30,8 +35,7 @@ struct Softmax {
     return y;
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
-    const Tensor& y = ctx.saved(0);
-    return {y * (gy - sum(gy * y, axis, true))};
+    return {softmax_backward(gy, ctx.saved(0), axis)};
   }
 };
 

@@ -8,6 +8,7 @@
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
+#include "backward_ops.hpp"
 
 namespace nabla {
 namespace ops {
@@ -36,11 +37,17 @@ struct Sort {
     const Tensor& idx = ctx.saved(0);
     if (!gys[0].defined()) return {Tensor{}};
     const int a = normalize_axis(op, axis, ctx.input_shape(0));
-    if (grad_enabled()) return {scatter_add(zeros(ctx.input_shape(0), ctx.input_dtype(0)), a, idx, gys[0])};
-    Tensor gx = zeros(ctx.input_shape(0), ctx.input_dtype(0));
-    kernels::scatter_add_axis(gx, a, idx, gys[0]);
-    return {gx};
+    return {gather_backward(gys[0], ctx.input_shape(0), a, idx)};  // the values were gathered at idx
   }
+};
+
+// cumsum's backward op: the reversed cumsum, one pass. Linear; its adjoint is cumsum.
+struct CumsumGrad {
+  static constexpr std::string_view name = "cumsum_backward";
+  static constexpr bool differentiable_backward = true;
+  int axis;  // normalized
+  Tensor forward(Context&, const Tensor& gy) const { return kernels::cumsum_axis(gy, axis, true); }
+  Grads backward(Context&, const Tensor& gg) const { return {cumsum(gg, axis)}; }
 };
 
 struct Cumsum {
@@ -57,9 +64,7 @@ struct Cumsum {
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
     if (gy.dim() == 0) return {gy};
-    const int a = normalize_axis(name, axis, ctx.input_shape(0));
-    if (grad_enabled()) return {flip(cumsum(flip(gy, {a}), a), {a})};  // the reversed cumsum, recorded
-    return {kernels::cumsum_axis(gy, a, true)};
+    return {apply(CumsumGrad{normalize_axis(name, axis, ctx.input_shape(0))}, gy)};
   }
 };
 

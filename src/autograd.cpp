@@ -299,6 +299,20 @@ struct Engine {
     }
   }
 
+  // Clears the anomaly and profile bits among `h` for its lifetime.
+  struct Quiet {
+    bool anomaly, profile;
+    explicit Quiet(unsigned h)
+        : anomaly((h & kAnomalyHook) != 0 && set_hook(kAnomalyHook, false)),
+          profile((h & kProfileHook) != 0 && set_hook(kProfileHook, false)) {}
+    ~Quiet() {
+      if (anomaly) set_hook(kAnomalyHook, true);
+      if (profile) set_hook(kProfileHook, true);
+    }
+    Quiet(const Quiet&) = delete;
+    Quiet& operator=(const Quiet&) = delete;
+  };
+
   // One node's backward with the hooks that are active: the gradient norm, profile time, anomaly check.
   static std::vector<Tensor> run_hooked(Node& n, std::span<const Tensor> gys, bool retain_graph, bool create_graph) {
     const unsigned h = detail::hooks();
@@ -310,7 +324,13 @@ struct Engine {
       n.grad_norm_ = std::sqrt(sq);
     }
     const double t0 = hook_clock_us();
-    std::vector<Tensor> grads = n.run_backward(gys, retain_graph, create_graph);
+    std::vector<Tensor> grads;
+    {
+      // A plain backward is one step of this node: the ops it calls (its backward op, or the ops it
+      // is written with) are timed and checked as the node's backward, below, not as forwards.
+      const Quiet quiet(create_graph ? 0U : h);
+      grads = n.run_backward(gys, retain_graph, create_graph);
+    }
     if (h & kProfileHook) profile::detail::add_backward(n.name(), hook_clock_us() - t0);
     if (h & kAnomalyHook) inspect::detail::check_backward(n, gys, grads);
     return grads;

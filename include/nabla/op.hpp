@@ -29,8 +29,8 @@
 // recording off too, except under `create_graph` (a gradient that is to be differentiated again):
 // then it records, and an op that declares
 //   static constexpr bool differentiable_backward = true;
-// promises that its backward, when grad mode is on, computes with recorded nabla ops (a fused
-// kernel may serve the plain case: `if (!grad_enabled()) return fast_path(...)`). Under
+// promises that its backward, when grad mode is on, computes with recorded nabla ops (for a fused
+// kernel, make the backward an op of its own and call it: docs/custom-ops.md). Under
 // create_graph, saved tensors that are inputs or outputs of the op come back from `ctx.saved(i)`
 // connected to the graph; anything else forward computed and saved is a constant to the second
 // derivative, so recompute it in backward from the inputs if it depends on them. The gradients of

@@ -7,8 +7,8 @@
 //   for (auto& [op, s] : nabla::profile::totals()) fmt::print("{}: {} µs forward, {} µs backward\n", ...);
 //
 // Forward time is measured around each apply() and includes the ops an op calls inside its own
-// forward (a conv2d's internal reshape, say); backward time is each node's backward in the
-// engine's walk. Costs one branch per op when no Scope is active (the hook bits, src/inspect/hooks.hpp).
+// forward (a conv2d's internal reshape, say); backward time is each node's backward in the engine's
+// walk, with the ops it calls (its backward op: not counted as forwards). One branch per op unprofiled.
 #pragma once
 
 #include <cstdint>
