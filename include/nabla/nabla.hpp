@@ -15,6 +15,7 @@
 #include "nabla/nn.hpp"
 #include "nabla/nn_conv.hpp"
 #include "nabla/nn_layers.hpp"
+#include "nabla/nn_init.hpp"
 #include "nabla/nn_module.hpp"
 #include "nabla/nn_recurrent.hpp"
 #include "nabla/op.hpp"
