@@ -197,7 +197,7 @@ void cross_check(const std::string& file, std::size_t min_cases, const char* wha
       CHECK(worst(b.tensor.to(f64), decode(c.at("buffers_after").at(b.name)).to(f64)) <= 1e-12);
     }
   }
-  MESSAGE("PyTorch " << what << " cross-check: " << cases.size() << " cases, " << compared << " gradients; worst relative error "
+  MESSAGE("PyTorch " << std::string(what) << " cross-check: " << cases.size() << " cases, " << compared << " gradients; worst relative error "
                                          << worst_value << " (values), " << worst_grad << " (gradients)");
 }
 

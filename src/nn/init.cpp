@@ -148,12 +148,14 @@ Tensor orthogonal_(Tensor t, double gain, Generator& gen) {
     double norm = 0;
     for (std::int64_t e = 0; e < n; ++e) norm += qj[e] * qj[e];
     norm = std::sqrt(norm);
-    for (std::int64_t e = 0; e < n; ++e) qj[e] *= gain / norm;
+    for (std::int64_t e = 0; e < n; ++e) qj[e] /= norm;
   }
   // rows ≤ cols: the k vectors are the rows; otherwise they are the columns.
   std::vector<double> out(std::size_t(rows * cols));
   for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t c = 0; c < cols; ++c) out[std::size_t(r * cols + c)] = rows <= cols ? q[std::size_t(r * n + c)] : q[std::size_t(c * n + r)];
+    for (std::int64_t c = 0; c < cols; ++c) {
+      out[std::size_t(r * cols + c)] = gain * (rows <= cols ? q[std::size_t(r * n + c)] : q[std::size_t(c * n + r)]);
+    }
   }
   return fill_from(t, out);
 }
