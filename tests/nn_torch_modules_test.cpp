@@ -26,8 +26,8 @@ TEST_CASE("Dropout: unseeded layers draw from the global generator, so two layer
   nn::Dropout s1(0.5, 9), s2(0.5, 9);
   CHECK(s1(x).to_vector() == s2(x).to_vector());
   // p = 1 zeroes everything (PyTorch allows it); p outside [0, 1] is refused naming the module.
-  nn::Dropout all(1.0);
-  CHECK(all(x).to_vector() == std::vector<double>(2000, 0.0));
+  nn::Dropout everything(1.0);
+  CHECK(everything(x).to_vector() == std::vector<double>(2000, 0.0));
   CHECK_THROWS_WITH_AS(nn::Dropout(1.5), Contains("Dropout: dropout probability p must be in [0, 1], got 1.5"), ValueError);
   CHECK_THROWS_WITH_AS(nn::Dropout2d(-0.1), Contains("Dropout2d: dropout probability p must be in [0, 1]"), ValueError);
   CHECK_THROWS_WITH_AS(dropout(x, 2.0), Contains("dropout: dropout probability p"), ValueError);
