@@ -28,14 +28,14 @@ namespace fs = std::filesystem;
 namespace {
 
 nn::Sequential autoencoder(Generator& gen) {
-  const nn::Conv2dOptions down{.stride = 2, .padding = 1, .bias = nn::Init::zeros};
-  const nn::ConvTranspose2dOptions up{.stride = 2, .padding = 1, .output_padding = 1, .bias = nn::Init::zeros};
+  const nn::Conv2dOptions down{.stride = 2, .padding = 1, .weight = nn::Init::scaled_normal, .bias = nn::Init::zeros};
+  const nn::ConvTranspose2dOptions up{.stride = 2, .padding = 1, .output_padding = 1, .weight = nn::Init::scaled_normal, .bias = nn::Init::zeros};
   return nn::Sequential{
       nn::Reshape({1, 28, 28}),
       nn::Conv2d(1, 16, 3, down, gen), nn::ReLU(),                                  // [16, 14, 14]
       nn::Conv2d(16, 32, 3, down, gen), nn::ReLU(),                                 // [32, 7, 7]
-      nn::Conv2d(32, 4, 3, {.padding = 1, .bias = nn::Init::zeros}, gen),           // the code: [4, 7, 7]
-      nn::Conv2d(4, 32, 3, {.padding = 1, .bias = nn::Init::zeros}, gen), nn::ReLU(),  // [32, 7, 7]
+      nn::Conv2d(32, 4, 3, {.padding = 1, .weight = nn::Init::scaled_normal, .bias = nn::Init::zeros}, gen),           // the code: [4, 7, 7]
+      nn::Conv2d(4, 32, 3, {.padding = 1, .weight = nn::Init::scaled_normal, .bias = nn::Init::zeros}, gen), nn::ReLU(),  // [32, 7, 7]
       nn::ConvTranspose2d(32, 16, 3, up, gen), nn::ReLU(),                          // [16, 14, 14]
       nn::ConvTranspose2d(16, 1, 3, up, gen), nn::Sigmoid(),                        // [1, 28, 28]
       nn::Flatten()};

@@ -98,7 +98,7 @@ class CharModel : public nn::Module {
       : hidden_(hidden),
         embedding_(std::make_shared<nn::Embedding>(kVocab, embed, nn::EmbeddingOptions{}, gen)),
         lstm_(std::make_shared<nn::LSTM>(embed, hidden, nn::LSTMOptions{}, gen)),
-        fc_(std::make_shared<nn::Linear>(hidden, kVocab, nn::LinearOptions{}, gen)) {
+        fc_(std::make_shared<nn::Linear>(hidden, kVocab, nn::LinearOptions{.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)) {
     register_module("embedding", embedding_);
     register_module("lstm", lstm_);
     register_module("fc", fc_);

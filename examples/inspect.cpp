@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     auto [x, labels] = *d.train.batches(10).begin();
     x = x.to(f64);
     Generator gen(0);
-    nn::Sequential net{nn::Linear(784, 30, {.dtype = f64}, gen), nn::Sigmoid(), nn::Linear(30, 10, {.dtype = f64}, gen),
+    nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal, .dtype = f64}, gen), nn::Sigmoid(), nn::Linear(30, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal, .dtype = f64}, gen),
                        nn::Sigmoid()};
     const Tensor y = one_hot(labels, 10, f64);
 

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
 
     // net = network.Network([784, 30, 10])
     Generator gen(seed);
-    nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
-                       nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
+    nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                       nn::Linear(30, 10, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid()};
 
     // net.SGD(training_data, 30, 10, 3.0, test_data=test_data). The cost is the mean over the
     // mini-batch, so a step of η is network.py's w − (η/m) Σ_x ∇C_x.

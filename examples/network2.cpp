@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
     // float32 σ(z) would round to 0 or 1, and its gradient is network2's CrossEntropyCost.delta,
     // a − y (eq. 66). argmax z = argmax σ(z), so accuracy is unchanged.
     Generator gen(seed);
-    nn::Sequential net{nn::Linear(784, hidden, {.weight = nn::Init::scaled_normal}, gen), nn::Sigmoid(),
-                       nn::Linear(hidden, 10, {.weight = nn::Init::scaled_normal}, gen)};
+    nn::Sequential net{nn::Linear(784, hidden, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                       nn::Linear(hidden, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
     optim::SGD opt(net.parameters(), {.lr = eta, .l2 = lambda, .n = n});
     auto cross_entropy = [](const Tensor& z, const Tensor& y) { return binary_cross_entropy_with_logits(z, one_hot(y, 10)); };
     // network2's total_cost: the cost plus the L2 term 0.5 (λ/n) Σ ||w||² (n = training-set size).

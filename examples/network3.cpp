@@ -37,11 +37,11 @@ Trained train_one(const data::Split& data, const Options& o, std::uint64_t seed)
   // net = Network([ConvPoolLayer(...20, 1, 5, 5...), ConvPoolLayer(...40, 20, 5, 5...),
   //                FullyConnectedLayer(n_in=40*4*4, n_out=100), SoftmaxLayer(n_in=100, n_out=10)])
   nn::Sequential net{nn::Reshape({1, 28, 28}),
-                     nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
-                     nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
+                     nn::Conv2d(1, 20, 5, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::MaxPool2d(2), nn::ReLU(),
+                     nn::Conv2d(20, 40, 5, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::MaxPool2d(2), nn::ReLU(),
                      nn::Flatten()};
   if (o.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(o.dropout, seed * 2 + 1));
-  net.push_back(std::make_shared<nn::Linear>(640, 100, nn::LinearOptions{}, gen));
+  net.push_back(std::make_shared<nn::Linear>(640, 100, nn::LinearOptions{.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen));
   net.push_back(std::make_shared<nn::ReLU>());
   if (o.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(o.dropout, seed * 2 + 2));
   // The softmax layer starts at zero, as network3.py's SoftmaxLayer.

@@ -4,8 +4,8 @@ using namespace nabla;
 int main() {                                   // the book's network.py, on Fashion-MNIST
   data::Split data = data::load_fashion_mnist();            // 50,000 / 10,000 / 10,000
   Generator gen(0);
-  nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
-                     nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
+  nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                     nn::Linear(30, 10, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid()};
   optim::SGD opt(net.parameters(), {.lr = 3.0});
   for (int epoch = 0; epoch < 30; ++epoch) {
     for (auto [x, y] : data.train.batches(10, {.shuffle = true, .seed = std::uint64_t(epoch)})) {

@@ -55,27 +55,27 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, model, data, data_dir, h
 // ---- the models: one table entry each (defaults, builder, cost, optimizer) ----------------------------
 
 inline nn::Sequential network1(const Config& c, Generator& gen) {  // network.py: N(0, 1) weights, sigmoid output a = σ(z)
-  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
-                        nn::Linear(c.hidden, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()};
+  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                        nn::Linear(c.hidden, 10, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid()};
 }
 
 // network2.py: N(0, 1/n_in) weights. The output layer's σ lives in the cost (below), so the model
 // ends at z^L; argmax z = argmax σ(z), so accuracy is unchanged.
 inline nn::Sequential network2(const Config& c, Generator& gen) {
-  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::scaled_normal}, gen), nn::Sigmoid(),
-                        nn::Linear(c.hidden, 10, {.weight = nn::Init::scaled_normal}, gen)};
+  return nn::Sequential{nn::Linear(784, c.hidden, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(),
+                        nn::Linear(c.hidden, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
 }
 
 // network3.py's final network: conv 20@5×5 → max-pool 2×2 → ReLU → conv 40@5×5 → max-pool 2×2 → ReLU
 // → fully connected 100, ReLU → softmax 10 (in the cost); dropout, if asked, on the inputs of the
 // fully connected layers; the softmax layer starts at zero, as in network3.py.
 inline nn::Sequential network3(const Config& c, Generator& gen) {
-  nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
-                     nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
+  nn::Sequential net{nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::MaxPool2d(2), nn::ReLU(),
+                     nn::Conv2d(20, 40, 5, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten()};
   std::int64_t width = 640;
   for (int l = 0; l < c.fc_layers; ++l) {
     if (c.dropout > 0) net.push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + std::uint64_t(l)));
-    net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{}, gen));
+    net.push_back(std::make_shared<nn::Linear>(width, c.hidden, nn::LinearOptions{.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen));
     net.push_back(std::make_shared<nn::ReLU>());
     width = c.hidden;
   }
@@ -90,12 +90,12 @@ inline nn::Sequential network3(const Config& c, Generator& gen) {
 // then global average pooling and one linear layer to the 10 classes. hidden 32: 65,834 parameters.
 inline nn::Sequential bn_cnn(const Config& c, Generator& gen) {
   auto block = [&](std::int64_t in, std::int64_t out) {
-    return nn::Sequential{nn::Conv2d(in, out, 3, {.padding = 1, .has_bias = false}, gen), nn::BatchNorm2d(out), nn::ReLU()};
+    return nn::Sequential{nn::Conv2d(in, out, 3, {.padding = 1, .weight = nn::Init::scaled_normal, .has_bias = false}, gen), nn::BatchNorm2d(out), nn::ReLU()};
   };
   const std::int64_t w = c.hidden;
   return nn::Sequential{nn::Reshape({1, 28, 28}), block(1, w), block(w, w), nn::MaxPool2d(2), block(w, 2 * w),
                         block(2 * w, 2 * w), nn::MaxPool2d(2), nn::AdaptiveAvgPool2d(1), nn::Flatten(),
-                        nn::Linear(2 * w, 10, {}, gen)};
+                        nn::Linear(2 * w, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
 }
 
 inline Tensor quadratic_on_labels(const Tensor& a, const Tensor& y) { return quadratic_cost(a, one_hot(y, 10)); }

@@ -89,15 +89,35 @@ CASES = [
 ]
 
 
+
+def module_cases():
+    """The activations and modules for PyTorch users (nabla/nn.hpp), in their own file
+    (tests/data/modules_reference.json) with their own seed; inputs scaled past every kink."""
+    torch.manual_seed(20261204)
+    return [
+        ("ReLU6", {}, lambda: nn.ReLU6(), True, [f(4, 6) * 4]),
+        ("Hardswish", {}, lambda: nn.Hardswish(), True, [f(4, 6) * 3]),
+        ("Mish", {}, lambda: nn.Mish(), True, [f(4, 6) * 3]),
+        ("GELU", {"approximate": "none"}, lambda: nn.GELU(), True, [f(3, 5) * 2]),
+        ("GELU", {"approximate": "tanh"}, lambda: nn.GELU(approximate="tanh"), True, [f(3, 5) * 2]),
+        ("SiLU", {}, lambda: nn.SiLU(), True, [f(3, 5) * 2]),
+        ("PReLU", {"num_parameters": 1}, lambda: randomize(nn.PReLU()), True, [f(3, 4)]),
+        ("PReLU", {"num_parameters": 3}, lambda: randomize(nn.PReLU(3)), True, [f(2, 3, 4, 2)]),
+        ("Softmax", {"dim": 1}, lambda: nn.Softmax(dim=1), True, [f(2, 4, 3)]),
+        ("LogSoftmax", {"dim": 0}, lambda: nn.LogSoftmax(dim=0), True, [f(3, 5)]),
+        ("LogSoftmax", {"dim": -1}, lambda: nn.LogSoftmax(dim=-1), True, [f(2, 3, 4)]),
+    ]
+
+
 def encode(t):
     if t.dtype == torch.int64:
         return {"dtype": "int64", "shape": list(t.shape), "values": t.flatten().tolist()}
     return {"dtype": "float64", "shape": list(t.shape), "values": t.double().flatten().tolist()}
 
 
-def main():
+def run(cases, file):
     out = []
-    for name, params, make, train, inputs, *call in CASES:
+    for name, params, make, train, inputs, *call in cases:
         m = make().to(DT)
         state = {k: encode(v) for k, v in m.state_dict().items()}
         m.train(train)
@@ -114,9 +134,14 @@ def main():
             "param_grads": {k: encode(p.grad) for k, p in m.named_parameters()},
             "buffers_after": {k: encode(b) for k, b in m.named_buffers()},
         })
-    path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "layers_reference.json"
+    path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / file
     path.write_text(json.dumps({"torch": torch.__version__, "cases": out}, separators=(",", ":")) + "\n")
     print(f"wrote {path}: {len(out)} cases from torch {torch.__version__}")
+
+
+def main():
+    run(CASES, "layers_reference.json")
+    run(module_cases(), "modules_reference.json")
 
 
 if __name__ == "__main__":

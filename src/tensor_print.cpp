@@ -1,6 +1,8 @@
 // src/tensor_print.cpp — to_string(Tensor): values as PyTorch prints them, large tensors summarized.
 #include <fmt/format.h>
 
+#include <ostream>
+
 #include "tensor_impl.hpp"
 
 namespace nabla {
@@ -52,5 +54,7 @@ std::string to_string(const Tensor& t) {
   }
   return head + body + (t.requires_grad() ? ", requires_grad)" : ")");
 }
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }
 
 }  // namespace nabla

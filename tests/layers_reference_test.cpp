@@ -123,18 +123,31 @@ const std::map<std::string, Builder>& layers() {
                         return std::vector<Tensor>{o.output, o.state.h, o.state.c};
                       }};
        }},
+      // The activations and modules for PyTorch users (modules_reference.json).
+      {"ReLU6", [](const json&) { return single(std::make_shared<nn::ReLU6>()); }},
+      {"Hardswish", [](const json&) { return single(std::make_shared<nn::Hardswish>()); }},
+      {"Mish", [](const json&) { return single(std::make_shared<nn::Mish>()); }},
+      {"SiLU", [](const json&) { return single(std::make_shared<nn::SiLU>()); }},
+      {"GELU", [](const json& p) { return single(std::make_shared<nn::GELU>(p.at("approximate").get<std::string>())); }},
+      {"PReLU", [](const json& p) {
+         return single(std::make_shared<nn::PReLU>(nn::PReLUOptions{.num_parameters = p.at("num_parameters"), .dtype = f64}));
+       }},
+      {"Softmax", [](const json& p) { return single(std::make_shared<nn::Softmax>(p.at("dim").get<int>())); }},
+      {"LogSoftmax", [](const json& p) { return single(std::make_shared<nn::LogSoftmax>(p.at("dim").get<int>())); }},
   };
   return table;
 }
 
 }  // namespace
 
-TEST_CASE("PyTorch cross-check of the layers: outputs, gradients and buffers agree to 1e-12 in float64") {
-  std::ifstream in(NABLA_TEST_DATA_DIR "/layers_reference.json");
+namespace {
+
+void cross_check(const std::string& file, std::size_t min_cases, const char* what) {
+  std::ifstream in(std::string(NABLA_TEST_DATA_DIR "/") + file);
   REQUIRE(in.good());
   const json all = json::parse(in);
   const json& cases = all.at("cases");
-  REQUIRE(cases.size() >= 30);
+  REQUIRE(cases.size() >= min_cases);
   double worst_value = 0, worst_grad = 0;
   std::size_t compared = 0;
   for (const json& c : cases) {
@@ -184,6 +197,16 @@ TEST_CASE("PyTorch cross-check of the layers: outputs, gradients and buffers agr
       CHECK(worst(b.tensor.to(f64), decode(c.at("buffers_after").at(b.name)).to(f64)) <= 1e-12);
     }
   }
-  MESSAGE("PyTorch layers cross-check: " << cases.size() << " cases, " << compared << " gradients; worst relative error "
+  MESSAGE("PyTorch " << std::string(what) << " cross-check: " << cases.size() << " cases, " << compared << " gradients; worst relative error "
                                          << worst_value << " (values), " << worst_grad << " (gradients)");
+}
+
+}  // namespace
+
+TEST_CASE("PyTorch cross-check of the layers: outputs, gradients and buffers agree to 1e-12 in float64") {
+  cross_check("layers_reference.json", 30, "layers");
+}
+
+TEST_CASE("PyTorch cross-check of the activations and modules for PyTorch users, to 1e-12 in float64") {
+  cross_check("modules_reference.json", 11, "modules");
 }

@@ -75,7 +75,7 @@ TEST_CASE("nn: a whole network's gradient passes the float64 gradient check") {
 
 TEST_CASE("nn: initializers draw the book's and the common scales, reproducibly") {
   Generator gen(4);
-  nn::Linear std_normal(400, 300, {.weight = nn::Init::standard_normal}, gen);
+  nn::Linear std_normal(400, 300, {.weight = nn::Init::standard_normal, .bias = nn::Init::standard_normal}, gen);
   nn::Linear scaled(400, 300, {.weight = nn::Init::scaled_normal}, gen);
   nn::Linear he(400, 300, {.weight = nn::Init::he_normal, .bias = nn::Init::zeros}, gen);
   nn::Linear xavier(400, 300, {.weight = nn::Init::xavier_uniform}, gen);
@@ -91,6 +91,20 @@ TEST_CASE("nn: initializers draw the book's and the common scales, reproducibly"
   CHECK(stddev(xavier.weight()) == doctest::Approx(bound / std::sqrt(3.0)).epsilon(0.02));
   Generator a(9), b(9);
   CHECK(nn::Linear(5, 4, {}, a).weight().to_vector() == nn::Linear(5, 4, {}, b).weight().to_vector());
+  // The default is PyTorch's: weights and biases U(±1/√n_in).
+  nn::Linear torch_default(400, 300, {}, gen);
+  const double r = 1 / std::sqrt(400.0);
+  for (const Tensor& t : {torch_default.weight(), torch_default.bias()}) {
+    const auto v = t.to_vector();
+    CHECK(*std::max_element(v.begin(), v.end()) <= r);
+    CHECK(*std::min_element(v.begin(), v.end()) >= -r);
+  }
+  CHECK(stddev(torch_default.weight()) == doctest::Approx(r / std::sqrt(3.0)).epsilon(0.02));
+  CHECK(stddev(torch_default.bias()) == doctest::Approx(r / std::sqrt(3.0)).epsilon(0.15));
+  nn::Conv2d conv(8, 16, 3, {}, gen);  // fan_in 8 × 9
+  const auto cv = conv.weight().to_vector();
+  CHECK(*std::max_element(cv.begin(), cv.end()) <= 1 / std::sqrt(72.0));
+  CHECK(stddev(conv.weight()) == doctest::Approx(1 / std::sqrt(72.0 * 3)).epsilon(0.05));
 }
 
 TEST_CASE("nn: Dropout is inverted in training and the identity in evaluation") {
@@ -110,7 +124,8 @@ TEST_CASE("nn: Dropout is inverted in training and the identity in evaluation") 
   CHECK_FALSE(net[1].is_training());
   net.train();
   CHECK(net[1].is_training());
-  CHECK_THROWS_AS(nn::Dropout(1.0), ValueError);
+  CHECK_THROWS_AS(nn::Dropout(1.5), ValueError);
+  CHECK_THROWS_AS(nn::Dropout(-0.1), ValueError);
 }
 
 TEST_CASE("nn: load_state copies values in, and rejects a mismatch without changing anything") {

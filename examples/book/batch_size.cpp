@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     book::Series secs{"seconds per epoch", {}, {}, true}, acc{"validation accuracy", {}, {}, true};
     for (std::int64_t m : sizes) {
       Generator gen(0);
-      nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
+      nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(), nn::Linear(30, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
       optim::SGD opt(net.parameters(), {.lr = 0.5});
       double total = 0;
       for (int epoch = 0; epoch < epochs; ++epoch) {

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     std::string table;
     for (double beta : {0.0, 0.1, 1.0, 10.0}) {
       Generator gen(0);
-      nn::Sequential net{nn::Linear(784, 100, {}, gen), nn::Sigmoid(), nn::Linear(100, 10, {}, gen)};
+      nn::Sequential net{nn::Linear(784, 100, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(), nn::Linear(100, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
       optim::SGD opt(net.parameters(), {.lr = 0.1});
       const std::string label = beta == 0 ? "β = 0 (plain)" : fmt::format("β = {}", beta);
       book::Series norm{label, {}, {}, true}, acc{label, {}, {}, true};

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
     std::vector<book::Series> curves;
     for (double eta : {0.025, 0.25, 2.5}) {
       Generator gen(0);
-      nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
+      nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(), nn::Linear(30, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
       optim::SGD opt(net.parameters(), {.lr = eta, .l2 = lambda, .n = n});
       book::Series s{fmt::format("η = {}", eta), {}, {}};
       for (int epoch = 0; epoch < epochs; ++epoch) {

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     std::vector<book::Series> cost_curves, acc_curves;
     for (double lambda : {0.0, 0.1}) {
       Generator gen(0);
-      nn::Sequential net{nn::Linear(784, 30, {}, gen), nn::Sigmoid(), nn::Linear(30, 10, {}, gen)};
+      nn::Sequential net{nn::Linear(784, 30, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen), nn::Sigmoid(), nn::Linear(30, 10, {.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen)};
       optim::SGD opt(net.parameters(), {.lr = 0.5, .l2 = lambda, .n = n});
       const std::string label = lambda > 0 ? "L2, λ = 0.1" : "no regularization";
       book::Series c{label, {}, {}}, a{label, {}, {}};

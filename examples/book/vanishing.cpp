@@ -61,11 +61,11 @@ int main(int argc, char** argv) {
       nn::Sequential net;
       std::int64_t n_in = 784;
       for (int l = 0; l < 3; ++l) {
-        net.push_back(std::make_shared<nn::Linear>(n_in, 30, nn::LinearOptions{.weight = init}, gen));
+        net.push_back(std::make_shared<nn::Linear>(n_in, 30, nn::LinearOptions{.weight = init, .bias = nn::Init::standard_normal}, gen));
         net.push_back(activation());
         n_in = 30;
       }
-      net.push_back(std::make_shared<nn::Linear>(30, 10, nn::LinearOptions{}, gen));
+      net.push_back(std::make_shared<nn::Linear>(30, 10, nn::LinearOptions{.weight = nn::Init::scaled_normal, .bias = nn::Init::standard_normal}, gen));
       optim::SGD opt(net.parameters(), {.lr = 0.1});
       inspect::LearningMonitor monitor((std::filesystem::path(o.data) / ("vanishing_" + act + ".csv")).string());
       for (int epoch = 0; epoch <= epochs; ++epoch) {

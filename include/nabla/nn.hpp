@@ -12,6 +12,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,8 +26,8 @@
 namespace nabla::nn {
 
 struct LinearOptions {
-  Init weight = Init::scaled_normal;
-  Init bias = Init::standard_normal;  // the book's choice
+  Init weight = Init::uniform_fan_in;  // PyTorch's default: U(±1/√n_in) (the book: scaled_normal)
+  Init bias = Init::uniform_fan_in;    // PyTorch's default (the book: standard_normal)
   bool has_bias = true;
   Dtype dtype = f32;
 };
@@ -74,26 +75,129 @@ class LeakyReLU : public Module {
  private:
   double slope_;
 };
-/// Softmax over the last axis (for use with nll_loss after log, or for probabilities).
+/// Softmax along `dim` (torch.nn.Softmax(dim)); the last axis when not given.
 class Softmax : public Module {
  public:
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override { return "Softmax"; }
-};
-
-/// Inverted dropout: in training, each element is zeroed with probability p and the rest scaled
-/// by 1/(1 − p), so evaluation (the identity) needs no rescaling. Draws from its own generator.
-class Dropout : public Module {
- public:
-  explicit Dropout(double p = 0.5, std::uint64_t seed = 0);
+  explicit Softmax(int dim = -1) : dim_(dim) {}
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  /// The generator the masks come from (reseed it to reproduce a run).
-  Generator& generator() { return gen_; }
+  int dim() const { return dim_; }
+
+ private:
+  int dim_;
+};
+/// log softmax along `dim` (torch.nn.LogSoftmax(dim)), for nll_loss.
+class LogSoftmax : public Module {
+ public:
+  explicit LogSoftmax(int dim = -1) : dim_(dim) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  int dim() const { return dim_; }
+
+ private:
+  int dim_;
+};
+
+/// min(max(x, 0), 6) (torch.nn.ReLU6).
+class ReLU6 : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "ReLU6"; }
+};
+/// x · ReLU6(x + 3) / 6 (torch.nn.Hardswish).
+class Hardswish : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Hardswish"; }
+};
+/// x · tanh(softplus(x)) (torch.nn.Mish).
+class Mish : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Mish"; }
+};
+/// The Gaussian error linear unit, exact ("none") or its "tanh" approximation (torch.nn.GELU).
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none");
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  std::string approximate_;
+};
+/// x·sigmoid(x) (torch.nn.SiLU).
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "SiLU"; }
+};
+
+struct PReLUOptions {
+  std::int64_t num_parameters = 1;  // 1, or the number of channels (axis 1 of the input)
+  double init = 0.25;
+  Dtype dtype = f32;
+};
+/// max(0, x) + a·min(0, x) with a learned slope a (torch.nn.PReLU): one slope, or one per channel
+/// (axis 1). Parameter "weight" [num_parameters].
+class PReLU : public Module {
+ public:
+  explicit PReLU(PReLUOptions opts = {});
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  const Tensor& weight() const { return weight_; }
+
+ private:
+  std::int64_t num_;
+  Tensor weight_;
+};
+
+/// A function as a module (torch::nn::Functional): Functional([](const Tensor& x) { return relu(x); }).
+class Functional : public Module {
+ public:
+  explicit Functional(std::function<Tensor(const Tensor&)> f, std::string name = "Functional");
+  Tensor forward(const Tensor& x) override { return f_(x); }
+  std::string describe() const override { return name_; }
+
+ private:
+  std::function<Tensor(const Tensor&)> f_;
+  std::string name_;
+};
+
+/// Inverted dropout (torch.nn.Dropout): in training, each element is zeroed with probability p and
+/// the rest scaled by 1/(1 − p), so evaluation (the identity) needs no rescaling. p in [0, 1]. The
+/// masks come from default_generator() (reseeded by manual_seed), as PyTorch's, so two layers draw
+/// different masks; given a seed, the layer draws from its own generator instead (the book's
+/// programs do, to reproduce a run).
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5);
+  Dropout(double p, std::uint64_t seed);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  /// The generator the masks come from: the layer's own when seeded, else default_generator().
+  Generator& generator() { return own_ ? *own_ : default_generator(); }
+  double p() const { return p_; }
 
  private:
   double p_;
-  Generator gen_;
+  std::unique_ptr<Generator> own_;
+};
+
+/// Channel dropout (torch.nn.Dropout2d): in training each channel of [N, C, H, W] (or [C, H, W])
+/// is zeroed as a whole with probability p and the rest scaled by 1/(1 − p). Generators as Dropout.
+class Dropout2d : public Module {
+ public:
+  explicit Dropout2d(double p = 0.5);
+  Dropout2d(double p, std::uint64_t seed);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Generator& generator() { return own_ ? *own_ : default_generator(); }
+  double p() const { return p_; }
+
+ private:
+  double p_;
+  std::unique_ptr<Generator> own_;
 };
 
 /// [N, ...] → [N, product of the rest].
@@ -174,3 +278,19 @@ class Residual : public Module {
 };
 
 }  // namespace nabla::nn
+
+namespace nabla {
+
+/// Functional dropout (torch::dropout(x, p, train)): Dropout's mask when `training`, else x itself.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator& gen = default_generator());
+/// Functional channel dropout (torch::dropout2d): as nn::Dropout2d.
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true, Generator& gen = default_generator());
+/// ReLU6, Hardswish, Mish and PReLU as functions (torch.nn.functional's names), composed of
+/// differentiable ops (so any order of gradient works). prelu's weight has one entry, or one per
+/// channel (axis 1 of x).
+Tensor relu6(const Tensor& x);
+Tensor hardswish(const Tensor& x);
+Tensor mish(const Tensor& x);
+Tensor prelu(const Tensor& x, const Tensor& weight);
+
+}  // namespace nabla

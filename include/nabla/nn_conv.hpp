@@ -62,8 +62,8 @@ struct Conv1dOptions {
   std::int64_t padding = 0;
   std::int64_t dilation = 1;
   std::int64_t groups = 1;            // in and out channels both multiples of it
-  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels / groups × kernel
-  Init bias = Init::standard_normal;
+  Init weight = Init::uniform_fan_in;  // PyTorch's U(±1/√n_in), n_in = in_channels / groups × kernel
+  Init bias = Init::uniform_fan_in;
   bool has_bias = true;
   Dtype dtype = f32;
 };
@@ -81,8 +81,8 @@ struct Conv2dOptions {
   std::int64_t padding = 0;
   std::int64_t dilation = 1;
   std::int64_t groups = 1;            // in and out channels both multiples of it
-  Init weight = Init::scaled_normal;  // N(0, 1/n_in), n_in = in_channels / groups × kernel area (book ch. 3, 6)
-  Init bias = Init::standard_normal;
+  Init weight = Init::uniform_fan_in;  // PyTorch's U(±1/√n_in), n_in = in_channels / groups × kernel area
+  Init bias = Init::uniform_fan_in;    // (the book's ch. 6 network: scaled_normal, standard_normal)
   bool has_bias = true;
   Dtype dtype = f32;
 };
@@ -100,8 +100,8 @@ struct ConvTranspose2dOptions {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
   std::int64_t output_padding = 0;
-  Init weight = Init::scaled_normal;  // as Conv2d's, with fan-in out_channels × kernel area
-  Init bias = Init::standard_normal;
+  Init weight = Init::uniform_fan_in;  // as Conv2d's, with fan-in out_channels × kernel area (PyTorch's)
+  Init bias = Init::uniform_fan_in;
   bool has_bias = true;
   Dtype dtype = f32;
 };

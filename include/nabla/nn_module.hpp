@@ -64,6 +64,10 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
+  /// Clears every parameter's gradient (torch.nn.Module.zero_grad): drops it when `set_to_none`
+  /// (PyTorch 2's default), else fills it with zeros.
+  void zero_grad(bool set_to_none = true);
+
   /// Parameter and buffer values by name (handles, not copies).
   std::map<std::string, Tensor> state() const;
   /// Copies values into the parameters and buffers. Every name must exist with the same shape and
@@ -110,8 +114,10 @@ class Module {
   bool training_ = true;
 };
 
-/// How to draw initial values.
+/// How to draw initial values. Layers default to PyTorch's: uniform_fan_in for Linear and
+/// convolution weights and biases. The book's programs name theirs (standard_normal, scaled_normal).
 enum class Init {
+  uniform_fan_in,   // U(±1/√n_in): PyTorch's default (kaiming_uniform_(a = √5) for weights; biases)
   standard_normal,  // N(0, 1): network.py's weights and biases
   scaled_normal,    // N(0, 1/n_in): network2.py's weights (book ch. 3)
   xavier_uniform,   // U(±√(6/(n_in + n_out))): Glorot & Bengio (2010)

@@ -16,11 +16,13 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -124,6 +126,18 @@ class Tensor {
 
   /// The single value of a one-element tensor, as double.
   double item() const;
+  /// The single value as T (float, double, std::int64_t exactly, bool: nonzero), as libtorch's item<T>().
+  template <class T>
+  T item() const {
+    if constexpr (std::is_same_v<T, bool>) {
+      return item() != 0;
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      (void)item();  // one element, or the error item() gives
+      return to_vector<std::int64_t>()[0];
+    } else {
+      return static_cast<T>(item());
+    }
+  }
   /// The element at a full index, as double: t.at({2, 3}).
   double at(std::initializer_list<std::int64_t> index) const;
   /// Writes one element (an in-place change: bumps the version).
@@ -321,6 +335,8 @@ namespace nabla {
 /// "tensor(float32, [2, 3], [[1, 2, 3], [4, 5, 6]])"; large tensors show the first and last
 /// three entries of each axis, with "..." between.
 std::string to_string(const Tensor& t);
+/// Writes to_string(t) (libtorch's `std::cout << t`).
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
 }  // namespace nabla
 
 template <>

@@ -49,12 +49,15 @@ std::vector<Layer> parse(nn::Sequential& net, Cost cost, std::string_view who) {
     else if (dynamic_cast<nn::Tanh*>(&m)) kind = Act::tanh;
     else if (dynamic_cast<nn::ReLU*>(&m)) kind = Act::relu;
     else if (auto* lk = dynamic_cast<nn::LeakyReLU*>(&m)) kind = Act::leaky, slope = lk->slope();
-    else if (dynamic_cast<nn::Softmax*>(&m) && cost == Cost::log_likelihood && i + 1 == net.size()) kind = Act::softmax;
+    else if (auto* sm = dynamic_cast<nn::Softmax*>(&m);
+             sm && (sm->dim() == -1 || sm->dim() == 1) && cost == Cost::log_likelihood && i + 1 == net.size()) {
+      kind = Act::softmax;  // over the classes of [batch, classes]
+    }
     else {
       throw ValueError(fmt::format(
           "{}: module {} ({}) is not a Linear layer or an elementwise activation (Sigmoid, Tanh, ReLU, LeakyReLU{}); "
           "BP1–BP4 in closed form cover only those",
-          who, i, m.describe(), cost == Cost::log_likelihood ? ", or a final Softmax" : ""));
+          who, i, m.describe(), cost == Cost::log_likelihood ? ", or a final Softmax over the classes" : ""));
     }
     if (layers.empty() || layers.back().act != nullptr) {
       throw ValueError(fmt::format("{}: module {} ({}) must follow a Linear layer", who, i, m.describe()));

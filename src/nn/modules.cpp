@@ -181,6 +181,11 @@ void Module::to(Dtype dtype) {
 void init_(Tensor& t, Init init, std::int64_t n_in, std::int64_t n_out, Generator& gen) {
   Tensor v;
   switch (init) {
+    case Init::uniform_fan_in: {
+      const double r = 1 / std::sqrt(double(n_in));
+      v = uniform(t.shape(), -r, r, t.dtype(), gen);
+      break;
+    }
     case Init::standard_normal: v = randn(t.shape(), t.dtype(), gen); break;
     case Init::scaled_normal: v = randn(t.shape(), t.dtype(), gen, 0, 1 / std::sqrt(double(n_in))); break;
     case Init::he_normal: v = randn(t.shape(), t.dtype(), gen, 0, std::sqrt(2 / double(n_in))); break;
@@ -235,32 +240,6 @@ Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, slope_); }
 std::string LeakyReLU::describe() const { return fmt::format("LeakyReLU({})", slope_); }
-Tensor Softmax::forward(const Tensor& x) { return softmax(x); }
-
-// ---- Dropout -----------------------------------------------------------------------------------------
-
-Dropout::Dropout(double p, std::uint64_t seed) : p_(p), gen_(seed) {
-  if (!(p >= 0 && p < 1)) throw ValueError(fmt::format("Dropout: p must be in [0, 1), got {}", p));
-}
-
-Tensor Dropout::forward(const Tensor& x) {
-  check_floating(describe(), x);
-  if (!is_training() || p_ == 0) return x;
-  // mask = 1/(1 − p) with probability 1 − p, else 0; the gradient flows through the same mask.
-  Tensor mask = uniform(x.shape(), 0, 1, x.dtype(), gen_);
-  const double keep = 1 - p_;
-  {
-    NoGradGuard no_grad;
-    if (mask.dtype() == f32) {
-      for (float* m = mask.mutable_data<float>(), *end = m + mask.numel(); m != end; ++m) *m = *m < keep ? float(1 / keep) : 0.0f;
-    } else {
-      for (double* m = mask.mutable_data<double>(), *end = m + mask.numel(); m != end; ++m) *m = *m < keep ? 1 / keep : 0.0;
-    }
-  }
-  return x * mask;
-}
-
-std::string Dropout::describe() const { return fmt::format("Dropout({})", p_); }
 
 // ---- shape ---------------------------------------------------------------------------------------------
 
