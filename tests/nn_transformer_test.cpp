@@ -367,4 +367,24 @@ TEST_CASE("Transformer layers in training: dropout is active, eval is determinis
   nn::Sequential seq{nn::TransformerEncoderLayer(8, 2, {.dim_feedforward = 16, .dtype = f64}, gen), nn::Identity()};
   seq.eval();
   CHECK(seq(x).shape() == x.shape());
+  // float32 by default, batch first, with a causal mask: the fused path.
+  nn::TransformerEncoderLayer f32_layer(8, 2, {.dim_feedforward = 16, .batch_first = true}, gen);
+  f32_layer.eval();
+  const Tensor y = f32_layer(randn({2, 5, 8}, f32, gen), {.mask = nn::generate_square_subsequent_mask(5), .is_causal = true});
+  CHECK(y.dtype() == f32);
+  CHECK(y.shape() == Shape{2, 5, 8});
+  CHECK(std::isfinite(sum(y).item()));
+}
+
+TEST_CASE("anomaly mode: the module path runs through the several-input calls") {
+  Generator gen(6);
+  nn::TransformerEncoderLayer layer(4, 2, {.dim_feedforward = 6, .dropout = 0, .dtype = f64}, gen);
+  {
+    NoGradGuard no_grad;
+    Tensor w = layer.state().at("self_attn.out_proj.weight");
+    w.copy_(full(w.shape(), std::numeric_limits<double>::infinity(), f64));
+  }
+  const Tensor x = randn({3, 2, 4}, f64, gen);
+  inspect::AnomalyGuard guard;
+  CHECK_THROWS_WITH_AS(layer(x, {}), doctest::Contains("TransformerEncoderLayer(d_model=4, nhead=2) › [self_attn] MultiheadAttention(embed_dim=4, num_heads=2) › [out_proj] Linear(4, 4)"), NumericError);
 }
