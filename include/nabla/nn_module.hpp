@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,10 @@ class Module {
   /// forward(x); in anomaly mode (nabla/inspect.hpp) it also adds the module to the module path
   /// ("[2] Linear(30, 10)" for a child registered as "2").
   Tensor operator()(const Tensor& x);
+  /// Runs body() with this module on the anomaly module path, as operator()(x) runs forward(x). The
+  /// call operators of modules whose forward takes several inputs and options use it
+  /// (nn::MultiheadAttention's operator()(query, key, value, options)), so those calls keep the path.
+  void run_scoped(const std::function<void()>& body);
   /// A short description ("Linear(784, 30)"), used by Sequential's description and by errors.
   virtual std::string describe() const = 0;
 

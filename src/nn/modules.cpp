@@ -261,11 +261,21 @@ void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_
 
 Tensor Module::operator()(const Tensor& x) {
   if (inspect::detail::anomaly_active()) [[unlikely]] {  // the module path, for anomaly messages
-    const std::string label = dynamic_cast<const Sequential*>(this) != nullptr ? std::string("Sequential") : describe();
-    inspect::ModuleScope scope(scope_name_.empty() ? label : fmt::format("[{}] {}", scope_name_, label));
-    return forward(x);
+    Tensor y;
+    run_scoped([&] { y = forward(x); });
+    return y;
   }
   return forward(x);
+}
+
+void Module::run_scoped(const std::function<void()>& body) {
+  if (inspect::detail::anomaly_active()) [[unlikely]] {
+    const std::string label = dynamic_cast<const Sequential*>(this) != nullptr ? std::string("Sequential") : describe();
+    inspect::ModuleScope scope(scope_name_.empty() ? label : fmt::format("[{}] {}", scope_name_, label));
+    body();
+    return;
+  }
+  body();
 }
 
 void ModuleList::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(children().size()), std::move(m)); }
