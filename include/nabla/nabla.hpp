@@ -4,6 +4,7 @@
 #include "nabla/autograd.hpp"
 #include "nabla/cpu.hpp"
 #include "nabla/data.hpp"
+#include "nabla/data_loader.hpp"
 #include "nabla/dist.hpp"
 #include "nabla/error.hpp"
 #include "nabla/evaluation.hpp"
