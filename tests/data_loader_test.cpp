@@ -45,6 +45,17 @@ std::vector<std::vector<std::int64_t>> pass(dl::DataLoader& loader) {
   return out;
 }
 
+// The message of the E that f throws; "" when it throws nothing.
+template <class E, class F>
+std::string message_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // A user's dataset as libtorch writes one: it counts its get() calls, may sleep, and throws at `bad`.
 struct Slow : dl::datasets::Dataset<Slow> {
   std::int64_t n = 20, bad = -1;
@@ -91,7 +102,8 @@ TEST_CASE("data_loader: sequential batches in order, the last one partial unless
 TEST_CASE("data_loader: shuffling is a function of the seed; each pass draws a new order") {
   auto run = [](std::uint64_t seed, std::int64_t workers) {
     dl::DataLoader loader(counting(23), {.batch_size = 5, .shuffle = true, .num_workers = workers, .seed = seed});
-    return std::pair(pass(loader), pass(loader));
+    auto first = pass(loader);
+    return std::pair(first, pass(loader));
   };
   const auto [a1, a2] = run(7, 0);
   CHECK(run(7, 0) == std::pair(a1, a2));
@@ -203,13 +215,15 @@ TEST_CASE("data_loader: an exception of get() reaches the caller at its batch, w
   };
   for (std::int64_t workers : {0, 2}) {
     dl::DataLoader loader(Odd{}, {.batch_size = 3, .num_workers = workers});
-    CHECK_THROWS_WITH_AS(loader.begin(),
-                         Contains("collating batch 0 (indices [0, 1, 2])") && Contains("example 2's data is float32 [3], example 0's is float32 [2]"),
-                         ShapeError);
+    const std::string collating = message_of<ShapeError>([&] { loader.begin(); });
+    CHECK_MESSAGE(collating.find("collating batch 0 (indices [0, 1, 2])") != std::string::npos, collating);
+    CHECK_MESSAGE(collating.find("example 2's data is float32 [3], example 0's is float32 [2]") != std::string::npos, collating);
     dl::DataLoader second(Odd{}, {.batch_size = 1, .num_workers = workers});
     auto it = second.begin();
     for (int k = 0; k < 4; ++k) ++it;
-    CHECK_THROWS_WITH_AS(++it, Contains("get(5) of batch 5") && Contains("not derived from std::exception"), Error);
+    const std::string odd = message_of<Error>([&] { ++it; });
+    CHECK_MESSAGE(odd.find("get(5) of batch 5") != std::string::npos, odd);
+    CHECK_MESSAGE(odd.find("not derived from std::exception") != std::string::npos, odd);
   }
 }
 
@@ -237,13 +251,14 @@ TEST_CASE("data_loader: a libtorch-style dataset, transforms and make_data_loade
   auto shuffled = dl::make_data_loader(Images{}, {.batch_size = 6, .seed = 1});
   auto order = ids(*shuffled->begin());
   CHECK(std::set<std::int64_t>(order.begin(), order.end()).size() == 6);
-  dl::samplers::RandomSampler same(6, 1);
+  dl::samplers::RandomSampler same(6, 1);  // as libtorch's, drawn at construction and at each reset()
+  same.reset();
   CHECK(order == *same.next(6));
 
   // Lambda sees the whole example; a collation of one's own; an lvalue dataset is copied.
   Images images;
   auto relabeled = images.map(dl::transforms::Lambda([](dl::Example e) {
-    e.target = e.target + scalar(10, i64);
+    e.target = scalar(double(e.target.item<std::int64_t>() + 10), i64);
     return e;
   }));
   CHECK(relabeled.get(3).target.item<std::int64_t>() == 13);
