@@ -148,7 +148,7 @@ void train(Network& network, DataLoader& loader, optim::Optimizer& optimizer, st
     auto output = network.forward(data);
     auto loss = nll_loss(output, targets);
     if (std::isnan(loss.template item<float>())) throw NumericError("custom_dataset: the loss is NaN");
-    auto acc = sum(eq(argmax(output, 1), targets));
+    auto acc = sum(eq(argmax(output, 1), targets).to(f32));  // torch sums bool; nabla needs a float
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
@@ -172,7 +172,7 @@ std::pair<float, float> test(Network& network, DataLoader& loader, std::int64_t 
     auto targets = batch.target.reshape({-1});
     auto output = network.forward(batch.data);
     auto loss = nll_loss(output, targets);
-    auto acc = sum(eq(argmax(output, 1), targets));
+    auto acc = sum(eq(argmax(output, 1), targets).to(f32));  // torch sums bool; nabla needs a float
     Loss += loss.template item<float>() * float(targets.shape()[0]);
     Acc += acc.template item<float>();
   }
@@ -250,7 +250,7 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     std::pair<float, float> last{};
     for (std::int64_t i = 0; i < options.iterations; ++i) {
-      train(network, *train_loader, optimizer, i + 1, train_size);
+      ::train(network, *train_loader, optimizer, i + 1, train_size);  // nabla::train is a namespace
       std::cout << std::endl;
       last = test(network, *test_loader, test_size);
       std::cout << std::endl;
