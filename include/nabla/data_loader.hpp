@@ -285,7 +285,7 @@ struct Pass;  // one pass's batches and workers (src/data/data_loader.cpp)
 /// smaller unless drop_last) gathered by get() and collated by the dataset's collate (Stack).
 /// Range-for starts a pass: `for (auto& batch : loader)`; a new begin() ends the pass in progress
 /// (its iterators are then invalid), and so does the destructor: an early break or an exception
-/// leaves no thread behind and waits only for the get() calls already running. An exception of
+/// leaves no thread behind and waits only for the batches being made. An exception of
 /// get() or of the collation reaches the caller when it comes to that batch, of the same nabla
 /// error kind (std::exception otherwise: nabla::Error), its message naming the index and the batch;
 /// the original is kept as the nested exception (std::rethrow_if_nested). One thread iterates a loader.
