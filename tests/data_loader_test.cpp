@@ -168,7 +168,7 @@ TEST_CASE("data_loader: an early break or a new pass stops the workers without w
   // At most (batches handed out + 4 workers × 2 ahead + 4 being made) batches were made per pass,
   // far from the 200 of a whole pass (400 get() calls × 2 ms / 4 workers).
   CHECK(*d.calls <= 2 * 2 * (3 + 8 + 4));
-  CHECK(seconds < 10);
+  CHECK(seconds < 60);  // a whole pass would take 0.2 s at least; this guards against a hang, not for speed
 }
 
 TEST_CASE("data_loader: an exception of get() reaches the caller at its batch, with the index") {
