@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
                                    batch, run.world(), cfg.context, text.train.size()));
     }
     optim::AdamW opt(optim::split_decay(model.parameters()), {.lr = lr, .betas = {0.9, 0.99}, .weight_decay = weight_decay});
-    const std::int64_t total = steps * run.epochs(), warm = std::min(warmup, total - 1);
+    // --warmup may outlast the run: then η rises throughout (and a first epoch is the same whatever --epochs says).
+    const std::int64_t total = steps * run.epochs(), warm = warmup;
     PerStep schedule(std::make_unique<optim::LinearWarmup>(
                          std::make_unique<optim::CosineAnnealingLR>(lr, int(std::max<std::int64_t>(1, total - warm - 1)), lr_min),
                          int(warm)),
