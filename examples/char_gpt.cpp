@@ -74,7 +74,9 @@ class PerStep : public optim::LrSchedule {
   void seek(std::int64_t step) {
     for (; done_ < step; ++done_) inner_->epoch_end(NAN);
   }
-  std::string describe() const override { return fmt::format("per step ({} an epoch): {}", per_epoch_, inner_->describe()); }
+  std::string describe() const override {
+    return fmt::format("stepped per batch ({} an epoch; its \"epochs\" are steps): {}", per_epoch_, inner_->describe());
+  }
 
  private:
   std::unique_ptr<optim::LrSchedule> inner_;
