@@ -5,7 +5,10 @@
 //                [--threads 1] [--steps 2000] [--warmup 200]
 // bn_cnn: the batch-norm CNN of the models beyond the book (4 conv-BN-ReLU, global average pooling,
 // 66K parameters) trained with Adam; char_lstm: Embedding(96, 64), LSTM(64, 256), Linear(256, 96)
-// over 64 steps of `batch` sequences, Adam (the batch is the number of sequences).
+// over 64 steps of `batch` sequences, Adam (the batch is the number of sequences); char_gpt: the model
+// of nabla-char-gpt (examples/char_gpt_model.hpp: width 96, 3 pre-norm blocks of 4 heads, MLP 384,
+// sinusoidal positions; 354K parameters) on `batch` windows of --context characters (default 128),
+// AdamW and gradient clipping as the program (bench/torch_models.py: the same model in PyTorch).
 // train: one SGD step (forward, backward, update) on a fixed random batch; infer: a forward pass
 // with recording off; hvp: one Hessian-vector product of the cost in all parameters (forward, the
 // gradient with create_graph, and the backward of ∇C · v), network2 as the book's [784, 30, 10]. Prints {"impl":"nabla", ..., "median_us", "min_us", "max_us", "peak_rss_kb"}.
@@ -24,6 +27,7 @@
 #include <fmt/format.h>
 #include <nabla/nabla.hpp>
 
+#include "../examples/char_gpt_model.hpp"
 #include "step_options.hpp"
 #include "step_timing.hpp"
 
@@ -36,6 +40,7 @@ struct Model {
   std::function<Tensor(const Tensor&, const Tensor&)> cost;
   double lr, l2;
   bool adam = false;
+  bool adamw_clip = false;  // AdamW (weight decay 0.1 off biases and norms, betas 0.9, 0.99) and clipping to norm 1
 };
 
 constexpr std::int64_t kVocab = 96, kSeq = 64;
@@ -64,7 +69,7 @@ class CharLstm : public nn::Module {
 };
 
 /// The same models as examples/train.cpp, with the same initialization scale, cost and optimizer.
-Model make(const std::string& name, std::int64_t batch, Generator& gen, std::int64_t hidden2 = 100) {
+Model make(const std::string& name, std::int64_t batch, Generator& gen, std::int64_t hidden2 = 100, std::int64_t context = 128) {
   if (name == "network1") {
     return {std::make_unique<nn::Sequential>(nn::Linear(784, 30, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid(),
                                              nn::Linear(30, 10, {.weight = nn::Init::standard_normal}, gen), nn::Sigmoid()),
@@ -85,6 +90,9 @@ Model make(const std::string& name, std::int64_t batch, Generator& gen, std::int
             ce, 1e-3, 0.0, true};
   }
   if (name == "char_lstm") return {std::make_unique<CharLstm>(gen), ce, 1e-3, 0.0, true};
+  if (name == "char_gpt") {
+    return {std::make_unique<char_gpt::CharGpt>(char_gpt::GptConfig{.context = context}, gen), ce, 2e-3, 0.0, true, true};
+  }
   return {std::make_unique<nn::Sequential>(nn::Reshape({1, 28, 28}), nn::Conv2d(1, 20, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(),
                                            nn::Conv2d(20, 40, 5, {}, gen), nn::MaxPool2d(2), nn::ReLU(), nn::Flatten(),
                                            nn::Linear(640, 100, {}, gen), nn::ReLU(), nn::Linear(100, 10, {}, gen)),
@@ -106,8 +114,10 @@ int main(int argc, char** argv) {
   inspect::set_warnings(false);  // network1 pairs sigmoid with the quadratic cost on purpose (network.py)
   StepOptions opts;
   auto& [model, mode, batch, threads, steps, warmup] = opts;
-  add_step_options(app, opts, {"network1", "network2", "network3", "bn_cnn", "char_lstm"});
+  add_step_options(app, opts, {"network1", "network2", "network3", "bn_cnn", "char_lstm", "char_gpt"});
   int rss_every = 0, profile_steps = 0;
+  std::int64_t context = 128;
+  app.add_option("--context", context, "char_gpt: characters per window")->check(CLI::Range(1, 100000));
   double bucket_mb = 4;
   app.add_option("--bucket-mb", bucket_mb, "under mpirun: DistributedDataParallel's bucket size")->check(CLI::PositiveNumber);
   app.add_option("--profile", profile_steps, "print each op's share of N training steps to stderr instead of timing")
@@ -118,7 +128,7 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   dist::init();  // under mpirun: data-parallel training steps, `batch` per rank
   Generator gen(0);
-  Model m = make(model, batch, gen, mode == "hvp" ? 30 : 100);
+  Model m = make(model, batch, gen, mode == "hvp" ? 30 : 100, context);
   std::unique_ptr<dist::DistributedDataParallel> ddp;
   if (dist::world_size() > 1) {
     if (mode != "train" || profile_steps > 0 || rss_every > 0) throw ValueError("under mpirun: --mode train only");
@@ -126,15 +136,19 @@ int main(int argc, char** argv) {
     ddp = std::make_unique<dist::DistributedDataParallel>(*m.net, dist::DataParallelOptions{.bucket_mb = bucket_mb});
   }
   std::unique_ptr<optim::Optimizer> opt;
-  if (m.adam) opt = std::make_unique<optim::Adam>(m.net->parameters(), optim::AdamOptions{.lr = m.lr});
+  if (m.adamw_clip) {
+    opt = std::make_unique<optim::AdamW>(optim::split_decay(m.net->parameters()),
+                                         optim::AdamWOptions{.lr = m.lr, .betas = {0.9, 0.99}, .weight_decay = 0.1});
+  } else if (m.adam) opt = std::make_unique<optim::Adam>(m.net->parameters(), optim::AdamOptions{.lr = m.lr});
   else opt = std::make_unique<optim::SGD>(m.net->parameters(), optim::SGDOptions{.lr = m.lr, .l2 = m.l2, .n = m.l2 > 0 ? 50000 : 0});
   Tensor x, y;
-  if (model == "char_lstm") {  // random characters; the targets are the next ones
-    std::vector<std::int64_t> chars(static_cast<std::size_t>((kSeq + 1) * batch));
+  if (model == "char_lstm" || model == "char_gpt") {  // random characters; the targets are the next ones
+    const std::int64_t seq = model == "char_gpt" ? context : kSeq;
+    std::vector<std::int64_t> chars(static_cast<std::size_t>((seq + 1) * batch));
     for (auto& c : chars) c = std::int64_t(gen.engine()() % kVocab);
-    const Tensor all = from_vector(std::span<const std::int64_t>(chars), {kSeq + 1, batch});
-    x = slice(all, 0, 0, kSeq);
-    y = slice(all, 0, 1).reshape({kSeq * batch});
+    const Tensor all = from_vector(std::span<const std::int64_t>(chars), {seq + 1, batch});
+    x = slice(all, 0, 0, seq);
+    y = slice(all, 0, 1).reshape({seq * batch});
   } else {
     x = uniform({batch, 784}, 0, 1, f32, gen);
     std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
@@ -147,6 +161,7 @@ int main(int argc, char** argv) {
     opt->zero_grad();
     c.backward();
     if (ddp) ddp->synchronize();
+    if (m.adamw_clip) optim::clip_grad_norm_(m.net->parameters(), 1.0);
     opt->step();
   };
   auto infer_step = [&] {
@@ -184,6 +199,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  const long base_rss_kb = rss_kb();  // before the first step: the program, its libraries, the model and the batch
   std::vector<std::pair<int, long>> rss_trace;
   rss_trace.reserve(static_cast<std::size_t>(rss_every > 0 ? (warmup + steps) / rss_every + 2 : 0));
   auto sample = [&](int i) {
@@ -213,6 +229,14 @@ int main(int argc, char** argv) {
     }
     ddp.reset();
     dist::finalize();
+    return 0;
+  }
+  if (model == "char_gpt") {  // the window length, and the resident set before the first step beside the peak
+    fmt::print(R"({{"impl": "nabla", "model": "{}", "mode": "{}", "batch": {}, "threads": {}, "steps": {}, "context": {}, )"
+               R"("median_us": {:.2f}, "min_us": {:.2f}, "max_us": {:.2f}, "peak_rss_kb": {}, "base_rss_kb": {}}})"
+               "\n",
+               context == 128 ? "char_gpt" : fmt::format("char_gpt_T{}", context), mode, batch, threads, steps, context,
+               us[us.size() / 2], us.front(), us.back(), bench::peak_rss_kb(), base_rss_kb);
     return 0;
   }
   bench::print_result("nabla", model, mode, batch, threads, steps, us);

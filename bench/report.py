@@ -47,6 +47,9 @@ LAYERS = {
     "bn_cnn": [(32 * 9 * 784, False), (32 * 288 * 784, True), (64 * 288 * 196, True), (64 * 576 * 196, True), (640, True)],
     # per sequence ("example"): 64 steps of the LSTM's two products and the output layer
     "char_lstm": [(64 * 1024 * 64, False), (64 * 1024 * 256, True), (64 * 256 * 96, True)],
+    # per window of 128 characters: 3 blocks of the q/k/v, output and two MLP products, the causal
+    # attention's two products (half of 128² · 96 each), and the head
+    "char_gpt": [(3 * 128 * 96 * (288 + 96 + 384 + 384), True), (3 * 2 * 64 * 128 * 96, True), (128 * 96 * 96, True)],
 }
 
 
@@ -171,6 +174,46 @@ with open(md_path, "w") as f:
             f.write(f"| {level} | {model} | {mode} | {batch} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) | "
                     f"{fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** | "
                     f"{g:.1f} ({100 * g / peak_l:.0f}% of {peak_l:.1f}) |\n")
+    attention = [r for r in rows if r.get("impl") == "attention"]
+    gpt_n, gpt_p = runs.get(("char_gpt", "train", 32, 1, "nabla"), []), runs.get(("char_gpt", "train", 32, 1, "pytorch2"), [])
+    if attention or gpt_n:
+        f.write("\n## Attention and a small GPT beside PyTorch 2.x (one thread)\n\n"
+                "`bench_attention` and `bench/attention_torch.py`: `scaled_dot_product_attention` forward, then backward of "
+                "sum(out · w), float32, batch 8, 4 heads, head dim 64, causal; nabla's fused kernel (blocked online softmax) "
+                "and its composed math path, PyTorch's default CPU choice (its flash kernel) and its math backend; each process "
+                "times 5 runs after a warm-up. `bench_models --model char_gpt` and `bench/torch_models.py --model char_gpt`: "
+                "one training step of nabla-char-gpt's model (3 pre-norm blocks, width 96, 4 heads; 354K parameters) on 32 "
+                "windows of 128 characters, AdamW and clipping. One thread, pinned (`taskset -c 0`), the contenders "
+                "alternating; medians of the per-process medians (min–max). Ratio = PyTorch time / nabla time.\n\n"
+                "| step | nabla | PyTorch 2.x | ratio |\n|---|---|---|---|\n")
+        by_name = collections.defaultdict(list)
+        for r in attention:
+            by_name[r["name"]].append(r["ms"] * 1000)
+        for T in sorted({int(n.split("T:")[1]) for n in by_name}):
+            for ours, theirs, label in (("fused", "torch-default", "fused / PyTorch's default"), ("math", "torch-math", "math / math")):
+                n, p = by_name.get(f"sdpa/{ours}/T:{T}", []), by_name.get(f"sdpa/{theirs}/T:{T}", [])
+                if n and p:
+                    f.write(f"| SDPA T = {T}, {label} | {fmt_time(statistics.median(n))} ({fmt_time(min(n))}–{fmt_time(max(n))}) | "
+                            f"{fmt_time(statistics.median(p))} ({fmt_time(min(p))}–{fmt_time(max(p))}) | "
+                            f"**{statistics.median(p) / statistics.median(n):.2f}×** |\n")
+        if gpt_n and gpt_p:
+            f.write(f"| char_gpt training step, 32 × 128 | {fmt_time(statistics.median(gpt_n))} ({fmt_time(min(gpt_n))}–{fmt_time(max(gpt_n))}) | "
+                    f"{fmt_time(statistics.median(gpt_p))} ({fmt_time(min(gpt_p))}–{fmt_time(max(gpt_p))}) | "
+                    f"**{statistics.median(gpt_p) / statistics.median(gpt_n):.2f}×** |\n")
+        mem = [r for r in rows if r.get("impl") == "attention-memory"] + \
+              [r for r in rows if r.get("model") == "char_gpt_T1024" and r.get("impl") in ("nabla", "pytorch2")]
+        if mem:
+            f.write("\nPeak memory of one T = 1024 step, each contender in a process of its own: the SDPA step above "
+                    "(nabla fused, PyTorch's default), and the char_gpt training step on 8 windows of 1024 characters. "
+                    "Peak RSS is the process's maximum resident set; *before* is its resident set before the first step "
+                    "(the program or interpreter, the libraries, the inputs and the model); *above* is their difference.\n\n"
+                    "| step | contender | peak RSS | before | above |\n|---|---|---|---|---|\n")
+            for r in mem:
+                what = f"SDPA T = 1024 ({r['name'].split('/')[1]})" if "name" in r else "char_gpt step, 8 × 1024"
+                who = "PyTorch 2.x" if ("name" in r and "torch" in r["name"]) or r.get("impl") == "pytorch2" else "nabla"
+                f.write(f"| {what} | {who} | {r['peak_rss_kb'] / 1024:.0f} MB | {r['base_rss_kb'] / 1024:.0f} MB | "
+                        f"{(r['peak_rss_kb'] - r['base_rss_kb']) / 1024:.0f} MB |\n")
+        f.write("\n")
     allreduce = [r for r in rows if r.get("impl") == "allreduce"]
     ddp = [r for r in rows if r.get("impl") == "nabla-ddp"]
     if allreduce or ddp:

@@ -5,6 +5,7 @@
 # environment of scripts/reference-env.sh where it exists) for every model: libtorch's C++ API
 # (libtorch-dev) and a plain OpenBLAS loop for the MLPs. Installs python3-torch and libtorch-dev if missing.
 #   bash bench/run.sh            REPS=3 by default; about 10 minutes
+#   ATTENTION_ONLY=1 bash bench/run.sh   the attention and char-GPT rows alone, into out/bench-attention/results.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
@@ -15,9 +16,14 @@ if ! dpkg -s libtorch-dev > /dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-dev
 fi
 cmake -S . -B build > /dev/null  # finds Torch for bench_libtorch
-cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch bench_mlp_step \
-  bench_cnn_step bench_allreduce > /dev/null
+if [[ -n ${ATTENTION_ONLY:-} ]]; then
+  cmake --build build -j2 --target bench_models bench_sgemm_peak bench_attention > /dev/null
+else
+  cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch bench_mlp_step \
+    bench_cnn_step bench_allreduce bench_attention > /dev/null
+fi
 out=out/bench
+[[ -z ${ATTENTION_ONLY:-} ]] || out=out/bench-attention  # the attention rows alone: not docs/benchmarks.md's results
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
 : > "$results"
@@ -43,7 +49,9 @@ else
 fi
 echo "PyTorch from Debian: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
 source bench/rows.sh  # configs, pin_for
-for rep in $(seq "$REPS"); do
+main_reps=$REPS
+[[ -z ${ATTENTION_ONLY:-} ]] || main_reps=0
+for rep in $(seq "$main_reps"); do
   for t in 1 2; do
     pin=$(pin_for "$t")
     # The sgemm peak, measured in every repetition beside the models it is compared with.
@@ -66,6 +74,44 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+# Attention (ATTENTION_ONLY=1 bash bench/run.sh runs this part alone): scaled_dot_product_attention forward +
+# backward (float32, batch 8, 4 heads, head dim 64, T = 256 and 1024, causal) and nabla-char-gpt's training step
+# (32 windows of 128 characters, AdamW, clipping) beside PyTorch 2.x's (the reference environment's, eager), one
+# thread, pinned, alternating; then the peak memory of one T = 1024 step, each
+# contender in a process of its own: the SDPA step, and nabla-char-gpt's training step at 1024-character windows.
+attention_rows() {
+  [[ -n $torch2 ]] || return 0
+  local rep k
+  for rep in $(seq "$REPS"); do
+    local attn=("build/bench/bench_attention --threads 1 --reps 5" "$torch2 bench/attention_torch.py --threads 1 --reps 5")
+    for k in 0 1; do
+      # shellcheck disable=SC2086  # each contender is several words on purpose
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 ${attn[$(((k + rep) % 2))]} | sed 's/^{/{"impl": "attention", /' >> "$results"
+    done
+    local step=(--model char_gpt --batch 32 --threads 1 --steps 20 --warmup 3)
+    local gpt_step=("build/bench/bench_models" "$torch2 bench/torch_models.py --impl pytorch2")
+    for k in 0 1; do
+      # shellcheck disable=SC2086
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 ${gpt_step[$(((k + rep) % 2))]} "${step[@]}" >> "$results"
+    done
+    echo "rep $rep/$REPS: attention rows"
+  done
+  local mem=("build/bench/bench_attention --threads 1 --reps 2 --T 1024 --backend fused"
+    "$torch2 bench/attention_torch.py --threads 1 --reps 2 --T 1024 --backend default")
+  for k in 0 1; do
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 ${mem[$k]} | sed 's/^{/{"impl": "attention-memory", /' >> "$results"
+  done
+  local gpt=(--model char_gpt --context 1024 --batch 8 --threads 1 --steps 3 --warmup 1)
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 build/bench/bench_models "${gpt[@]}" >> "$results"
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 "$torch2" bench/torch_models.py "${gpt[@]}" --impl pytorch2 >> "$results"
+}
+if [[ -n ${ATTENTION_ONLY:-} ]]; then
+  attention_rows
+  echo "{\"impl\": \"load\", \"when\": \"end\", \"loadavg\": $(cut -d' ' -f1 /proc/loadavg)}" >> "$results"
+  exit 0
+fi
+attention_rows
 # Per CPU level (nabla/cpu.hpp), one thread: nabla forced to each level this CPU has, PyTorch limited
 # to the same instruction set, both on OpenBLAS's kernels for that level, alternating; and the
 # sgemm rate at that level.

@@ -29,7 +29,39 @@ class CharLstm(nn.Module):
         return self.fc(self.lstm(self.embedding(chars))[0].reshape(-1, 256))
 
 
-def make(name, batch, hidden2=100):
+class CharGpt(nn.Module):
+    """bench/models.cpp's char_gpt (examples/char_gpt_model.hpp): token embedding plus sinusoidal positions,
+    3 pre-norm TransformerEncoderLayers (width 96, 4 heads, MLP 384, GELU, no dropout) under the causal
+    mask, a final LayerNorm and a linear head; chars [T, N] -> logits [T*N, vocab]."""
+
+    def __init__(self, context, width=96, layers=3, heads=4):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, width)
+        pos = torch.arange(context, dtype=torch.float64).unsqueeze(1)
+        w = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float64) / width)
+        table = torch.zeros(context, width, dtype=torch.float64)
+        table[:, 0::2], table[:, 1::2] = torch.sin(pos * w), torch.cos(pos * w)
+        self.register_buffer("table", table.float())
+        self.register_buffer("mask", torch.triu(torch.full((context, context), float("-inf")), diagonal=1))
+        self.blocks = nn.ModuleList(nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                                               norm_first=True) for _ in range(layers))
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, VOCAB)
+        self.causal_hint = int(torch.__version__.split(".")[0]) >= 2  # is_causal: PyTorch 2.x (its flash kernel)
+
+    def forward(self, chars):
+        T = chars.shape[0]
+        x = self.embedding(chars) + self.table[:T].unsqueeze(1)
+        for b in self.blocks:
+            x = b(x, src_mask=self.mask[:T, :T], is_causal=True) if self.causal_hint else b(x, src_mask=self.mask[:T, :T])
+        return self.head(self.norm(x)).reshape(-1, VOCAB)
+
+
+def rss_kb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
+def make(name, batch, hidden2=100, context=128):
     n = 50000
     if name == "bn_cnn":  # bench/models.cpp's batch-norm CNN, Adam
         def block(i, o):
@@ -40,6 +72,8 @@ def make(name, batch, hidden2=100):
         return net, F.cross_entropy, 1e-3, None
     if name == "char_lstm":
         return CharLstm(), F.cross_entropy, 1e-3, None
+    if name == "char_gpt":
+        return CharGpt(context), F.cross_entropy, 2e-3, "adamw"
     if name == "network1":  # network.py: N(0,1) weights and biases, sigmoid, quadratic cost, eta 3.0
         net = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
         for p in net.parameters():
@@ -65,7 +99,8 @@ def make(name, batch, hidden2=100):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3", "bn_cnn", "char_lstm"])
+    ap.add_argument("--model", default="network1", choices=["network1", "network2", "network3", "bn_cnn", "char_lstm", "char_gpt"])
+    ap.add_argument("--context", type=int, default=128, help="char_gpt: characters per window")
     ap.add_argument("--mode", default="train", choices=["train", "infer", "hvp"])
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
@@ -75,15 +110,20 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net, cost, lr, l2 = make(a.model, a.batch, 30 if a.mode == "hvp" else 100)
+    net, cost, lr, l2 = make(a.model, a.batch, 30 if a.mode == "hvp" else 100, a.context)
     weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
     biases = [p for name, p in net.named_parameters() if name.endswith("bias")]
-    if l2 is None:  # the models beyond the book: Adam
+    if l2 == "adamw":  # char_gpt: AdamW with weight decay on the matrices only, and clipping (nabla-char-gpt's)
+        decay = [p for p in net.parameters() if p.dim() >= 2]
+        rest = [p for p in net.parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=lr,
+                                betas=(0.9, 0.99))
+    elif l2 is None:  # the models beyond the book: Adam
         opt = torch.optim.Adam(net.parameters(), lr=lr)
     else:
         opt = torch.optim.SGD([{"params": weights, "weight_decay": l2}, {"params": biases, "weight_decay": 0.0}], lr=lr)
-    if a.model == "char_lstm":
-        chars = torch.randint(0, VOCAB, (SEQ + 1, a.batch))
+    if a.model in ("char_lstm", "char_gpt"):
+        chars = torch.randint(0, VOCAB, ((a.context if a.model == "char_gpt" else SEQ) + 1, a.batch))
         x, y = chars[:-1], chars[1:].reshape(-1)
     else:
         x = torch.rand(a.batch, 784)
@@ -95,6 +135,8 @@ def main():
         c = cost(net(x), y)
         opt.zero_grad()
         c.backward()
+        if l2 == "adamw":
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
 
     def infer_step():
@@ -111,6 +153,7 @@ def main():
         torch.autograd.grad(gv, params)
 
     step = {"train": train_step, "infer": infer_step, "hvp": hvp_step}[a.mode]
+    base_rss = rss_kb()  # before the first step: the interpreter, its libraries, the model and the batch
     us = []
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
@@ -119,9 +162,13 @@ def main():
         if i >= a.warmup:
             us.append(t)
     us.sort()
-    print(json.dumps({"impl": a.impl, "version": torch.__version__, "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
-                      "steps": a.steps, "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
-                      "max_us": round(us[-1], 2), "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    model = a.model if a.model != "char_gpt" or a.context == 128 else f"char_gpt_T{a.context}"
+    row = {"impl": a.impl, "version": torch.__version__, "model": model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
+           "steps": a.steps, "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
+           "max_us": round(us[-1], 2), "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    if a.model == "char_gpt":
+        row.update(context=a.context, base_rss_kb=base_rss)
+    print(json.dumps(row))
 
 
 if __name__ == "__main__":
