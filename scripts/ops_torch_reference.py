@@ -5,7 +5,10 @@ dilation, ceil_mode, count_include_pad and divisor_override, and max_pool1d / av
 tests/ops/torch_ops_reference_test.cpp, which runs the same calls in nabla and compares to 1e-12.
 
 Each case: the function, its keyword arguments as PyTorch takes them, the input, the output (and the
-indices for max_pool2d with return_indices), a fixed weight w and the gradient of sum(output · w).
+indices for max_pool2d with return_indices), a fixed weight w and the gradient of sum(output · w):
+PyTorch's, checked against Jᵀw from PyTorch's own forward (the ops are linear in x); where the two
+differ (nearest with a scale_factor that keeps the size: PyTorch's backward takes it as the identity,
+its forward does not) the case holds Jᵀw and is marked "torch_backward_differs".
 
     ~/.cache/nabla/reference-env/bin/python scripts/ops_torch_reference.py
 """
@@ -46,7 +49,20 @@ def case(fn, x, **kw):
         entry["indices"] = encode(idx)
     w = torch.randn_like(out)
     (out * w).sum().backward()
-    entry.update({"output": encode(out), "weight": encode(w), "grad": encode(x.grad)})
+    grad = x.grad
+    # Every op here is linear in x, so its gradient is Jᵀw with J's columns the forward of basis inputs.
+    # Where PyTorch's backward is not that (its nearest backward takes output size = input size as the
+    # identity, while its forward samples ⌊i / scale_factor⌋), the fixture holds Jᵀw and says so.
+    if fn != "max_pool2d" and fn != "max_pool1d":
+        basis = torch.eye(x.numel(), dtype=DT).reshape(x.numel(), *x.shape)
+        with torch.no_grad():
+            at_zero = call(torch.zeros_like(x), **kw)  # constant padding is affine: its value is not in J
+            jt_w = torch.stack([((call(b, **kw) - at_zero) * w).sum() for b in basis]).reshape(x.shape)
+        if not torch.allclose(jt_w, grad, rtol=0, atol=1e-12):
+            entry["torch_backward_differs"] = True
+            entry["torch_grad"] = encode(grad)
+            grad = jt_w
+    entry.update({"output": encode(out), "weight": encode(w), "grad": encode(grad)})
     cases.append(entry)
 
 
@@ -147,4 +163,5 @@ for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(k
 
 out = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "ops_reference.json"
 out.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, separators=(",", ":")) + "\n")
-print(f"{len(cases)} cases -> {out}")
+differs = [c["kwargs"] for c in cases if c.get("torch_backward_differs")]
+print(f"{len(cases)} cases -> {out}; PyTorch's backward is not the adjoint of its forward in {len(differs)}: {differs}")
