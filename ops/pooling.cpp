@@ -1,5 +1,5 @@
 // ops/pooling.cpp — max, average and L2 pooling over 2-d windows of NCHW tensors (book ch. 6),
-// adaptive average pooling and nearest upsampling (composed of slices, means and index_select),
+// adaptive average pooling (composed of matmuls) and nearest upsampling (interpolate's nearest mode),
 // and flatten. Windows have no padding: Ho = (H − k) / s + 1.
 #include "nabla/kernels.hpp"
 #include "nabla/op.hpp"
@@ -201,14 +201,8 @@ Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_
     throw ValueError(fmt::format("upsample_nearest2d: input {} has an empty plane; there is nothing to sample", x.shape()));
   }
   const OpScope scope(op);
-  auto sources = [](std::int64_t in, std::int64_t out) {
-    Tensor v = empty({out}, i64);  // a failed allocation is a nabla::Error naming the op
-    std::int64_t* pv = v.mutable_data<std::int64_t>();
-    for (std::int64_t i = 0; i < out; ++i) pv[i] = std::min(scaled(i, in, out), in - 1);
-    return v;
-  };
-  const Tensor rows = index_select(x, 2, sources(x.shape()[2], out_h));
-  return index_select(rows, 3, sources(x.shape()[3], out_w));
+  // interpolate's nearest mode (ops/resample.cpp): PyTorch's source rows, computed as its kernel does.
+  return interpolate(x, {.size = {out_h, out_w}, .mode = "nearest"});
 }
 
 Tensor flatten(const Tensor& x) {

@@ -100,9 +100,17 @@ struct MaxAxis {
 
 }  // namespace ops
 
-Tensor sum(const Tensor& x) { return apply(ops::Sum{}, x); }
+// A bool tensor sums to an int64 count, as PyTorch's (pred.eq(t).sum()): summed in float64, exact for
+// every count a tensor can hold (at most 2^40 elements), then converted.
+Tensor sum(const Tensor& x) {
+  if (x.defined() && x.dtype() == b8) return sum(x.to(f64)).to(i64);
+  return apply(ops::Sum{}, x);
+}
 
-Tensor sum(const Tensor& x, int axis, bool keepdim) { return apply(ops::SumAxis{.axis = axis, .keepdim = keepdim}, x); }
+Tensor sum(const Tensor& x, int axis, bool keepdim) {
+  if (x.defined() && x.dtype() == b8) return sum(x.to(f64), axis, keepdim).to(i64);
+  return apply(ops::SumAxis{.axis = axis, .keepdim = keepdim}, x);
+}
 
 Tensor mean(const Tensor& x) {
   check_defined("mean", {&x});

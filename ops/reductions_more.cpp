@@ -219,6 +219,7 @@ struct Prod {
 }  // namespace ops
 
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdim) {
+  if (x.defined() && x.dtype() == b8) return sum(x.to(f64), axes, keepdim).to(i64);  // a count, as ops/reductions.cpp
   check_floating("sum", x);
   const std::vector<int> as = reduction_axes("sum", axes, x.shape());
   return over_axes(x, as, keepdim, [](const Tensor& t, int a) { return sum(t, a, true); });

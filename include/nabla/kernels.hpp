@@ -199,6 +199,35 @@ Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const Window2
 Tensor l2_pool2d(const Tensor& x, const Window2d& w);
 Tensor l2_pool2d_backward(const Tensor& gy, const Tensor& x, const Tensor& y, const Window2d& w);
 
+
+// ---- pooling with PyTorch's options (src/kernels/pool_window.cpp) -------------------------------------
+
+/// A pooling window with padding, dilation and the output size decided by the op (ceil_mode):
+/// output (i, j) covers rows i·sh − ph + p·dh (p < kh) and likewise columns.
+struct PoolWindow2d {
+  std::int64_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+};
+/// Max over each window, padding ignored (−∞); `argmax` receives the flat index in the H×W plane of
+/// the first largest element (a NaN wins, the last one), as PyTorch's CPU kernel.
+Tensor max_pool2d(const Tensor& x, const PoolWindow2d& w, Tensor& argmax);
+/// gx = zeros of x_shape with each gy element added at its argmax (any window).
+Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape);
+/// Average pooling's divisor: the window's size within input + padding (count_include_pad) or within
+/// the input only, or `divisor_override` when it is > 0 (PyTorch's avg_pool2d). Dilation is 1.
+struct AvgPoolArgs {
+  PoolWindow2d win;
+  bool count_include_pad = true;
+  std::int64_t divisor_override = 0;
+};
+Tensor avg_pool2d(const Tensor& x, const AvgPoolArgs& a);
+/// Its adjoint: each gy element divided by its window's divisor and added over the window.
+Tensor avg_pool2d_backward(const Tensor& gy, const Shape& x_shape, const AvgPoolArgs& a);
+
+/// torch's unfold (im2col) of x [N, C, H, W] → [N, C·kh·kw, oh·ow] with the window `w` (zeros outside),
+/// and its adjoint fold (col2im) of cols [N, C·kh·kw, oh·ow] into zeros of x_shape, overlaps added.
+Tensor unfold_windows(const Tensor& x, const PoolWindow2d& w);
+Tensor fold_windows(const Tensor& cols, const Shape& x_shape, const PoolWindow2d& w);
+
 }  // namespace nabla::kernels
 
 namespace nabla::detail {

@@ -13,7 +13,12 @@
 #include <string>
 #include <string_view>
 
+#include <array>
+#include <optional>
+#include <vector>
+
 #include "nabla/nn_module.hpp"
+#include "nabla/ops.hpp"
 #include "nabla/tensor.hpp"
 
 namespace nabla::nn {
@@ -117,23 +122,54 @@ class ConvTranspose2d : public ConvNd {
 };
 
 /// Pooling over kernel×kernel windows (stride = kernel unless given): max, mean, or the book's L2.
+/// With options (torch.nn.MaxPool2d's padding, dilation, ceil_mode; non-square windows):
+/// `nn::MaxPool2d({.kernel_size = 3, .stride = 2, .padding = 1})`.
+using MaxPool2dOptions = MaxPool2dFuncOptions;
+using AvgPool2dOptions = AvgPool2dFuncOptions;
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  explicit MaxPool2d(const MaxPool2dOptions& opts) : kernel_(opts.kernel_size.h), stride_(opts.stride.h), opts_(opts) {}
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
  private:
   std::int64_t kernel_, stride_;
+  std::optional<MaxPool2dOptions> opts_;
 };
 class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  explicit AvgPool2d(const AvgPool2dOptions& opts) : kernel_(opts.kernel_size.h), stride_(opts.stride.h), opts_(opts) {}
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
  private:
   std::int64_t kernel_, stride_;
+  std::optional<AvgPool2dOptions> opts_;
+};
+/// torch.nn.MaxPool1d and AvgPool1d over [N, C, L] or [C, L].
+using MaxPool1dOptions = MaxPool1dFuncOptions;
+using AvgPool1dOptions = AvgPool1dFuncOptions;
+class MaxPool1d : public Module {
+ public:
+  explicit MaxPool1d(std::int64_t kernel, std::int64_t stride = 0) : opts_{.kernel_size = kernel, .stride = stride} {}
+  explicit MaxPool1d(const MaxPool1dOptions& opts) : opts_(opts) {}
+  Tensor forward(const Tensor& x) override { return max_pool1d(x, opts_); }
+  std::string describe() const override;
+
+ private:
+  MaxPool1dOptions opts_;
+};
+class AvgPool1d : public Module {
+ public:
+  explicit AvgPool1d(std::int64_t kernel, std::int64_t stride = 0) : opts_{.kernel_size = kernel, .stride = stride} {}
+  explicit AvgPool1d(const AvgPool1dOptions& opts) : opts_(opts) {}
+  Tensor forward(const Tensor& x) override { return avg_pool1d(x, opts_); }
+  std::string describe() const override;
+
+ private:
+  AvgPool1dOptions opts_;
 };
 class L2Pool2d : public Module {
  public:
@@ -160,10 +196,13 @@ class AdaptiveAvgPool2d : public Module {
 struct UpsampleOptions {
   std::int64_t scale_factor = 0;     // an integer factor for both axes, or
   std::int64_t out_h = 0, out_w = 0;  // a fixed output size
+  std::string mode = "nearest";       // or "nearest-exact", "bilinear" (interpolate's modes for 4-d input)
+  std::optional<bool> align_corners = std::nullopt;  // bilinear only
 };
 
-/// Nearest-neighbour upsampling of [N, C, H, W] (torch.nn.Upsample, mode "nearest"): by an
-/// integer scale factor or to a fixed size. Exactly one of the two must be given.
+/// Upsampling of [N, C, H, W] (torch.nn.Upsample): by an integer scale factor or to a fixed size
+/// (exactly one of the two), nearest by default, else through interpolate with `mode`. (For
+/// non-integer factors or other ranks, call interpolate.)
 class Upsample : public Module {
  public:
   explicit Upsample(UpsampleOptions opts);
@@ -172,6 +211,96 @@ class Upsample : public Module {
 
  private:
   UpsampleOptions opts_;
+};
+
+/// torch.nn.Unfold and Fold: unfold / fold with the options of nabla/ops.hpp.
+using UnfoldOptions = UnfoldFuncOptions;
+using FoldOptions = FoldFuncOptions;
+class Unfold : public Module {
+ public:
+  explicit Unfold(const UnfoldOptions& opts) : opts_(opts) {}
+  Tensor forward(const Tensor& x) override { return unfold(x, opts_); }
+  std::string describe() const override;
+
+ private:
+  UnfoldOptions opts_;
+};
+class Fold : public Module {
+ public:
+  explicit Fold(const FoldOptions& opts) : opts_(opts) {}
+  Tensor forward(const Tensor& x) override { return fold(x, opts_); }
+  std::string describe() const override;
+
+ private:
+  FoldOptions opts_;
+};
+
+/// Padding layers (torch.nn.ReflectionPad2d and the others): pad(x, widths, mode, value) over the last
+/// one (…1d) or two (…2d) axes. One number pads every side; otherwise (left, right) or
+/// (left, right, top, bottom), PyTorch's order.
+class PadNd : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return pad(x, widths_, mode_, value_); }
+  std::string describe() const override;
+  const std::vector<std::int64_t>& padding() const { return widths_; }
+
+ protected:
+  PadNd(std::string_view kind, int dims, std::vector<std::int64_t> padding, std::string_view mode, double value = 0);
+
+ private:
+  std::string kind_, mode_;
+  std::vector<std::int64_t> widths_;
+  double value_;
+};
+class ReflectionPad1d : public PadNd {
+ public:
+  explicit ReflectionPad1d(std::int64_t p) : PadNd("ReflectionPad1d", 1, {p}, "reflect") {}
+  explicit ReflectionPad1d(std::array<std::int64_t, 2> p) : PadNd("ReflectionPad1d", 1, {p.begin(), p.end()}, "reflect") {}
+};
+class ReflectionPad2d : public PadNd {
+ public:
+  explicit ReflectionPad2d(std::int64_t p) : PadNd("ReflectionPad2d", 2, {p}, "reflect") {}
+  explicit ReflectionPad2d(std::array<std::int64_t, 4> p) : PadNd("ReflectionPad2d", 2, {p.begin(), p.end()}, "reflect") {}
+};
+class ReplicationPad1d : public PadNd {
+ public:
+  explicit ReplicationPad1d(std::int64_t p) : PadNd("ReplicationPad1d", 1, {p}, "replicate") {}
+  explicit ReplicationPad1d(std::array<std::int64_t, 2> p) : PadNd("ReplicationPad1d", 1, {p.begin(), p.end()}, "replicate") {}
+};
+class ReplicationPad2d : public PadNd {
+ public:
+  explicit ReplicationPad2d(std::int64_t p) : PadNd("ReplicationPad2d", 2, {p}, "replicate") {}
+  explicit ReplicationPad2d(std::array<std::int64_t, 4> p) : PadNd("ReplicationPad2d", 2, {p.begin(), p.end()}, "replicate") {}
+};
+class CircularPad1d : public PadNd {
+ public:
+  explicit CircularPad1d(std::int64_t p) : PadNd("CircularPad1d", 1, {p}, "circular") {}
+  explicit CircularPad1d(std::array<std::int64_t, 2> p) : PadNd("CircularPad1d", 1, {p.begin(), p.end()}, "circular") {}
+};
+class CircularPad2d : public PadNd {
+ public:
+  explicit CircularPad2d(std::int64_t p) : PadNd("CircularPad2d", 2, {p}, "circular") {}
+  explicit CircularPad2d(std::array<std::int64_t, 4> p) : PadNd("CircularPad2d", 2, {p.begin(), p.end()}, "circular") {}
+};
+class ZeroPad1d : public PadNd {
+ public:
+  explicit ZeroPad1d(std::int64_t p) : PadNd("ZeroPad1d", 1, {p}, "constant") {}
+  explicit ZeroPad1d(std::array<std::int64_t, 2> p) : PadNd("ZeroPad1d", 1, {p.begin(), p.end()}, "constant") {}
+};
+class ZeroPad2d : public PadNd {
+ public:
+  explicit ZeroPad2d(std::int64_t p) : PadNd("ZeroPad2d", 2, {p}, "constant") {}
+  explicit ZeroPad2d(std::array<std::int64_t, 4> p) : PadNd("ZeroPad2d", 2, {p.begin(), p.end()}, "constant") {}
+};
+class ConstantPad1d : public PadNd {
+ public:
+  ConstantPad1d(std::int64_t p, double value) : PadNd("ConstantPad1d", 1, {p}, "constant", value) {}
+  ConstantPad1d(std::array<std::int64_t, 2> p, double value) : PadNd("ConstantPad1d", 1, {p.begin(), p.end()}, "constant", value) {}
+};
+class ConstantPad2d : public PadNd {
+ public:
+  ConstantPad2d(std::int64_t p, double value) : PadNd("ConstantPad2d", 2, {p}, "constant", value) {}
+  ConstantPad2d(std::array<std::int64_t, 4> p, double value) : PadNd("ConstantPad2d", 2, {p.begin(), p.end()}, "constant", value) {}
 };
 
 }  // namespace nabla::nn

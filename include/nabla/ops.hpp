@@ -344,6 +344,109 @@ Tensor upsample_nearest2d(const Tensor& x, std::int64_t out_h, std::int64_t out_
 /// [N, ...] → [N, product of the rest], a view.
 Tensor flatten(const Tensor& x);
 
+// ---- PyTorch's pooling options, resampling, im2col and padding modes ---------------------------------
+// (ops/pooling.cpp, ops/pooling_options.cpp, ops/resample.cpp, ops/fold.cpp, ops/padding.cpp)
+/// One size per spatial axis, or one number for both: PyTorch's int-or-tuple arguments
+/// (`.kernel_size = 3` or `.kernel_size = {3, 2}`, height first).
+struct Size2 {
+  std::int64_t h = 0, w = 0;
+  constexpr Size2() = default;
+  constexpr Size2(std::int64_t v) : h(v), w(v) {}  // NOLINT: implicit, as PyTorch's int for a pair
+  constexpr Size2(std::int64_t h_, std::int64_t w_) : h(h_), w(w_) {}
+  friend constexpr bool operator==(const Size2&, const Size2&) = default;
+};
+/// torch.nn.functional.max_pool2d's options. Padding (at most half the kernel) adds −∞ on each side;
+/// Ho = ⌊(H + 2·padding − dilation·(k − 1) − 1 + (ceil_mode ? stride − 1 : 0)) / stride⌋ + 1, one less
+/// when ceil_mode would start the last window past the input and the left padding (PyTorch's rule).
+struct MaxPool2dFuncOptions {
+  Size2 kernel_size;
+  Size2 stride = 0;  // 0: kernel_size (PyTorch's None)
+  Size2 padding = 0;
+  Size2 dilation = 1;
+  bool ceil_mode = false;
+};
+/// Max pooling of x [N, C, H, W] or [C, H, W] with PyTorch's options; the gradient goes to each
+/// window's largest element (the first on ties; a NaN wins). Without padding, dilation or a changed
+/// ceil_mode size, the same kernels as max_pool2d(x, kernel, stride).
+Tensor max_pool2d(const Tensor& x, const MaxPool2dFuncOptions& opts);
+/// The same and the int64 indices of each window's maximum, flat in its H×W plane (return_indices=True).
+ValuesIndices max_pool2d_with_indices(const Tensor& x, const MaxPool2dFuncOptions& opts);
+/// torch.nn.functional.avg_pool2d's options: zero padding (at most half the kernel), ceil_mode as
+/// max_pool2d; each window's sum is divided by divisor_override if given, else by its size counting
+/// the padding (count_include_pad) or only the input elements.
+struct AvgPool2dFuncOptions {
+  Size2 kernel_size;
+  Size2 stride = 0;  // 0: kernel_size
+  Size2 padding = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+  std::optional<std::int64_t> divisor_override = std::nullopt;
+};
+Tensor avg_pool2d(const Tensor& x, const AvgPool2dFuncOptions& opts);
+/// The 1-d forms over x [N, C, L] or [C, L] (torch.nn.functional.max_pool1d / avg_pool1d).
+struct MaxPool1dFuncOptions {
+  std::int64_t kernel_size = 0;
+  std::int64_t stride = 0;  // 0: kernel_size
+  std::int64_t padding = 0;
+  std::int64_t dilation = 1;
+  bool ceil_mode = false;
+};
+Tensor max_pool1d(const Tensor& x, const MaxPool1dFuncOptions& opts);
+struct AvgPool1dFuncOptions {
+  std::int64_t kernel_size = 0;
+  std::int64_t stride = 0;  // 0: kernel_size
+  std::int64_t padding = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+};
+Tensor avg_pool1d(const Tensor& x, const AvgPool1dFuncOptions& opts);
+
+/// torch.nn.functional.interpolate's options. Exactly one of size and scale_factor: one number for
+/// every spatial axis or one per axis. With scale_factor the output is ⌊in · factor⌋ and the sampling
+/// uses 1/factor (unless recompute_scale_factor), as PyTorch does.
+struct InterpolateFuncOptions {
+  std::vector<std::int64_t> size = {};
+  std::vector<double> scale_factor = {};
+  /// "nearest" (source ⌊i · scale⌋), "nearest-exact" (⌊(i + ½) · scale⌋), "linear" (3-d input),
+  /// "bilinear" (4-d), "trilinear" (5-d).
+  std::string_view mode = "nearest";
+  std::optional<bool> align_corners = std::nullopt;  // linear modes only; default false
+  std::optional<bool> recompute_scale_factor = std::nullopt;
+};
+/// Resamples the spatial axes of x [N, C, L], [N, C, H, W] or [N, C, D, H, W]
+/// (torch.nn.functional.interpolate). Linear in x; gradients of inputs read several times add up.
+Tensor interpolate(const Tensor& x, const InterpolateFuncOptions& opts);
+
+/// torch.nn.functional.unfold's options (im2col).
+struct UnfoldFuncOptions {
+  Size2 kernel_size;
+  Size2 dilation = 1;
+  Size2 padding = 0;
+  Size2 stride = 1;
+};
+/// x [N, C, H, W] (or [C, H, W]) → [N, C·kh·kw, L]: column l holds the kh×kw block at sliding
+/// position l (row-major over the Ho×Wo positions), row (c, p, q) tap (p, q) of channel c; zeros
+/// outside the input. Its gradient is fold.
+Tensor unfold(const Tensor& x, const UnfoldFuncOptions& opts);
+/// torch.nn.functional.fold's options (col2im).
+struct FoldFuncOptions {
+  Size2 output_size;
+  Size2 kernel_size;
+  Size2 dilation = 1;
+  Size2 padding = 0;
+  Size2 stride = 1;
+};
+/// The adjoint of unfold: x [N, C·kh·kw, L] (or [C·kh·kw, L]) → [N, C, H, W] = output_size, each
+/// block added back where unfold took it (overlaps sum). Its gradient is unfold.
+Tensor fold(const Tensor& x, const FoldFuncOptions& opts);
+
+/// torch.nn.functional.pad with a mode: "constant" (value; as pad(x, widths, value)), "reflect"
+/// (mirrored without repeating the edge; each width < that axis's size), "replicate" (the edge
+/// repeated), "circular" (wrapped around; width ≤ size). The non-constant modes pad the last 1, 2 or 3
+/// axes (widths of 2, 4 or 6) of a tensor with at most one or two more axes (N, C), as PyTorch;
+/// widths must not be negative, and value must be 0.
+Tensor pad(const Tensor& x, const std::vector<std::int64_t>& widths, std::string_view mode, double value = 0);
+
 // ---- normalization (ops/normalization.cpp) — composed of the ops above, so differentiable to any order -----
 // Each normalizes to x̂ = (x − μ) / √(σ² + eps) with the biased variance σ², then y = weight · x̂ + bias
 // (both optional: pass Tensor{}).

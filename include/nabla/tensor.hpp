@@ -191,6 +191,8 @@ class Tensor {
   // ---- layout and conversion ------------------------------------------------------------------
   /// A view with another shape of the same numel; one dimension may be -1 (inferred).
   Tensor reshape(Shape shape) const;
+  /// reshape under PyTorch's name (nabla's tensors are contiguous, so every reshape is a view).
+  Tensor view(Shape shape) const { return reshape(std::move(shape)); }
   /// A copy in another dtype (differentiable between f32 and f64). To int64, floats are truncated
   /// toward zero, NaN becomes 0 and values beyond int64's range its nearest end (as Rust's `as`;
   /// never undefined behaviour).

@@ -109,10 +109,22 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
 
 // ---- pooling ------------------------------------------------------------------------------------------
 
-Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_); }
-std::string MaxPool2d::describe() const { return fmt::format("MaxPool2d({})", kernel_); }
-Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel_, stride_); }
-std::string AvgPool2d::describe() const { return fmt::format("AvgPool2d({})", kernel_); }
+Tensor MaxPool2d::forward(const Tensor& x) { return opts_ ? max_pool2d(x, *opts_) : max_pool2d(x, kernel_, stride_); }
+std::string MaxPool2d::describe() const {
+  if (!opts_) return fmt::format("MaxPool2d({})", kernel_);
+  const MaxPool2dOptions& o = *opts_;
+  return fmt::format("MaxPool2d(kernel_size=({}, {}), stride=({}, {}), padding=({}, {}), dilation=({}, {}), ceil_mode={})",
+                     o.kernel_size.h, o.kernel_size.w, o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h,
+                     o.dilation.w, o.ceil_mode);
+}
+Tensor AvgPool2d::forward(const Tensor& x) { return opts_ ? avg_pool2d(x, *opts_) : avg_pool2d(x, kernel_, stride_); }
+std::string AvgPool2d::describe() const {
+  if (!opts_) return fmt::format("AvgPool2d({})", kernel_);
+  const AvgPool2dOptions& o = *opts_;
+  return fmt::format("AvgPool2d(kernel_size=({}, {}), stride=({}, {}), padding=({}, {}), ceil_mode={}, count_include_pad={})",
+                     o.kernel_size.h, o.kernel_size.w, o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.ceil_mode,
+                     o.count_include_pad);
+}
 Tensor L2Pool2d::forward(const Tensor& x) { return l2_pool2d(x, kernel_, stride_); }
 std::string L2Pool2d::describe() const { return fmt::format("L2Pool2d({})", kernel_); }
 
@@ -137,10 +149,26 @@ Upsample::Upsample(UpsampleOptions opts) : opts_(opts) {
                                  opts.scale_factor, opts.out_h, opts.out_w));
   }
   if (by_scale) check_int_arg("Upsample", "scale_factor", opts.scale_factor, 1, kMaxNumel);
+  if (opts.mode != "nearest" && opts.mode != "nearest-exact" && opts.mode != "bilinear") {
+    throw ValueError(fmt::format("Upsample: mode must be \"nearest\", \"nearest-exact\" or \"bilinear\" for [N, C, H, W] input, got \"{}\"",
+                                 opts.mode));
+  }
+  if (opts.align_corners && opts.mode != "bilinear") {
+    throw ValueError(fmt::format("Upsample: align_corners can only be set with mode \"bilinear\", not \"{}\"", opts.mode));
+  }
 }
 
 Tensor Upsample::forward(const Tensor& x) {
   if (x.dim() != 4) throw ShapeError(fmt::format("{}: input is {}; expected [N, C, H, W]", describe(), x.shape()));
+  if (opts_.mode != "nearest") {
+    InterpolateFuncOptions o{.mode = opts_.mode, .align_corners = opts_.align_corners};
+    if (opts_.scale_factor > 0) {
+      o.scale_factor = {static_cast<double>(opts_.scale_factor)};
+    } else {
+      o.size = {opts_.out_h, opts_.out_w};
+    }
+    return interpolate(x, o);
+  }
   if (opts_.scale_factor > 0) {
     const std::string what = describe();
     return upsample_nearest2d(x, checked_mul(what, "the output height", x.shape()[2], opts_.scale_factor),
@@ -150,8 +178,9 @@ Tensor Upsample::forward(const Tensor& x) {
 }
 
 std::string Upsample::describe() const {
-  return opts_.scale_factor > 0 ? fmt::format("Upsample(scale {})", opts_.scale_factor)
-                                : fmt::format("Upsample({}×{})", opts_.out_h, opts_.out_w);
+  const std::string mode = opts_.mode == "nearest" ? "" : fmt::format(", {}", opts_.mode);
+  return opts_.scale_factor > 0 ? fmt::format("Upsample(scale {}{})", opts_.scale_factor, mode)
+                                : fmt::format("Upsample({}×{}{})", opts_.out_h, opts_.out_w, mode);
 }
 
 }  // namespace nabla::nn
