@@ -32,9 +32,9 @@ class ExportError : public ValueError {
 
 struct ExportOptions {
   /// Graph input and output names; missing ones are "input", "input_1", … and "output", "output_1", ….
-  std::vector<std::string> input_names, output_names;
+  std::vector<std::string> input_names = {}, output_names = {};
   /// Which dimension of each input is the batch (default 0 for every input; -1: none, a fixed shape).
-  std::vector<std::int64_t> batch_dims;
+  std::vector<std::int64_t> batch_dims = {};
   /// The graph's name in the file.
   std::string graph_name = "nabla";
 };

@@ -61,6 +61,8 @@ class Builder {
 
   /// A traced tensor's name, set for graph inputs, parameters, and op outputs.
   std::unordered_map<const void*, std::string> names;
+  /// Parameters and buffers, written as initializers when an op first uses them.
+  std::unordered_map<const void*, Tensor> unwritten;
   std::vector<pb::Message> nodes, initializers;
 
  private:

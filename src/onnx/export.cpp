@@ -98,7 +98,13 @@ std::string Builder::in(std::size_t i) {
     throw ExportError(fmt::format("onnx export: op {} has no input {}", a->op, i));
   }
   const Tensor& t = a->inputs[i];
-  if (auto it = names.find(id(t)); it != names.end()) return it->second;
+  if (auto it = names.find(id(t)); it != names.end()) {
+    if (auto p = unwritten.find(id(t)); p != unwritten.end()) {
+      initializer(it->second, p->second);
+      unwritten.erase(p);
+    }
+    return it->second;
+  }
   // A tensor the forward made outside the traced ops (a mask, a zero state): a constant, unless it
   // follows the batch, which a constant cannot.
   const Tensor& tb = b->inputs[i];
@@ -216,7 +222,7 @@ std::string export_bytes(const nn::Module& module, const Forward& forward, const
   for (const auto& [name, t] : module.state()) {
     if (g.names.contains(t.impl().get())) continue;
     g.names[t.impl().get()] = name;
-    g.initializer(name, t);
+    g.unwritten[t.impl().get()] = t;
   }
   for (std::size_t k = 0; k < ops_a.size(); ++k) {
     if (ops_a[k].op != ops_b[k].op || ops_a[k].inputs.size() != ops_b[k].inputs.size() ||

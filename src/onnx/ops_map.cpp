@@ -4,6 +4,7 @@
 // large.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <limits>
 #include <unordered_map>
 
@@ -225,6 +226,28 @@ void conv_transpose2d(Builder& g) {
           ints_attr("output_padding", out_pad)});
 }
 
+// gelu (opset 18 has no Gelu): x (1 + erf(x/√2)) / 2, or x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2.
+void gelu(Builder& g) {
+  const std::string x = g.in(0);
+  const Dtype dt = g.a->inputs[0].dtype();
+  const std::string inner = g.fresh("gelu_inner"), t = g.fresh("gelu_t"), one_plus = g.fresh("gelu_1p"), xh = g.fresh("gelu_xh");
+  if (attr_int(*g.a, "tanh_approximation") != 0) {
+    const std::string x3 = g.fresh("gelu_x3"), cx3 = g.fresh("gelu_cx3"), sum = g.fresh("gelu_sum"), x2 = g.fresh("gelu_x2");
+    g.node("Mul", {x, x}, {x2});
+    g.node("Mul", {x2, x}, {x3});
+    g.node("Mul", {x3, g.const_scalar(0.044715, dt)}, {cx3});
+    g.node("Add", {x, cx3}, {sum});
+    g.node("Mul", {sum, g.const_scalar(std::sqrt(2.0 / 3.14159265358979323846), dt)}, {inner});
+    g.node("Tanh", {inner}, {t});
+  } else {
+    g.node("Mul", {x, g.const_scalar(1 / std::sqrt(2.0), dt)}, {inner});
+    g.node("Erf", {inner}, {t});
+  }
+  g.node("Add", {t, g.const_scalar(1, dt)}, {one_plus});
+  g.node("Mul", {x, g.const_scalar(0.5, dt)}, {xh});
+  g.node("Mul", {xh, one_plus}, {g.out()});
+}
+
 void rsqrt(Builder& g) {
   const std::string r = g.fresh("sqrt");
   g.node("Sqrt", {g.in(0)}, {r});
@@ -246,7 +269,7 @@ void attention(Builder& g) {
   g.node("MatMul", {q, swap_last(g, k, kt.dim())}, {scores});
   g.node("Mul", {scores, g.const_scalar(attr_float(*g.a, "scale"), dt)}, {scaled});
   std::string s = scaled;
-  const std::string neg_inf = g.const_scalar(-std::numeric_limits<double>::infinity(), dt);
+  auto neg_inf = [&] { return g.const_scalar(-std::numeric_limits<double>::infinity(), dt); };
   if (attr_int(*g.a, "causal") != 0) {
     const std::int64_t l = qt.shape()[qt.dim() - 2], n = kt.shape()[kt.dim() - 2];
     Tensor tri = zeros({l, n}, b8);
@@ -255,13 +278,13 @@ void attention(Builder& g) {
     }
     const std::string name = g.fresh("causal_mask"), masked = g.fresh("masked");
     g.initializer(name, tri);
-    g.node("Where", {name, s, neg_inf}, {masked});
+    g.node("Where", {name, s, neg_inf()}, {masked});
     s = masked;
   }
   if (g.a->inputs.size() > 3 && g.a->inputs[3].defined()) {
     const std::string mask = g.in(3), masked = g.fresh("masked");
     if (g.a->inputs[3].dtype() == b8) {
-      g.node("Where", {mask, s, neg_inf}, {masked});
+      g.node("Where", {mask, s, neg_inf()}, {masked});
     } else {
       g.node("Add", {s, mask}, {masked});
     }
@@ -298,6 +321,7 @@ const std::unordered_map<std::string_view, Fn>& table() {
       {"conv2d", conv2d},
       {"conv2d_input_grad", conv_transpose2d},
       {"rsqrt", rsqrt},
+      {"gelu", gelu},
       {"square", square},
       {"to", to_dtype},
       {"scaled_dot_product_attention", attention},
