@@ -195,6 +195,10 @@ std::string export_bytes(const nn::Module& module, const Forward& forward, const
                                     batch_dims[i], i, x.shape()));
     }
   }
+  if (module.is_training()) {
+    throw ExportError("onnx::export_model: the module is in training mode (dropout would be random, batch norm would use the "
+                      "batch's statistics); call module.eval() before exporting");
+  }
   const NoGradGuard no_grad;
   const std::vector<Tensor> inputs_b = grown(example_inputs, batch_dims);
   Recorder ra;
