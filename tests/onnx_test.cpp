@@ -188,6 +188,8 @@ TEST_CASE("onnx: refusals — a batch-sized constant, a batch-dependent path, tr
   CHECK_THROWS_AS(onnx::export_bytes(net, one(net), {}), onnx::ExportError);
   CHECK_THROWS_WITH_AS(onnx::export_bytes(net, one(net), {randn({2, 3})}, {.batch_dims = {2}}), doctest::Contains("batch dim 2"),
                        onnx::ExportError);
+  CHECK_THROWS_WITH_AS(onnx::export_bytes(net, one(net), {randn({2, 3})}, {.input_names = {"x"}, .output_names = {"x"}}),
+                       doctest::Contains("'x'"), onnx::ExportError);
   nn::Sequential two{nn::ReLU()};
   two.eval();
   CHECK_THROWS_AS(onnx::export_model(two, {randn({2, 3}), randn({2, 3})}, "unused.onnx"), onnx::ExportError);

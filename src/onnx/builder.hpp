@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "protobuf.hpp"
@@ -44,6 +45,8 @@ class Builder {
   std::string in(std::size_t i);
   /// Names output k of the current op (a fresh name) and returns it.
   std::string out(std::size_t k = 0);
+  /// Names fresh() must not return: the graph's inputs, outputs and parameters.
+  std::unordered_set<std::string> taken;
   /// A fresh name for an intermediate value.
   std::string fresh(std::string_view hint);
   /// Appends a node.

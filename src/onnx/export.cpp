@@ -89,8 +89,11 @@ int onnx_dtype(Dtype d) {
 }
 
 std::string Builder::fresh(std::string_view hint) {
-  const int n = counts_[std::string(hint)]++;
-  return n == 0 ? std::string(hint) : fmt::format("{}_{}", hint, n);
+  for (;;) {
+    const int n = counts_[std::string(hint)]++;
+    std::string name = n == 0 ? std::string(hint) : fmt::format("{}_{}", hint, n);
+    if (taken.insert(name).second) return name;
+  }
 }
 
 std::string Builder::in(std::size_t i) {
@@ -217,14 +220,22 @@ std::string export_bytes(const nn::Module& module, const Forward& forward, const
   pb::Message graph;
   std::unordered_set<std::string> input_names;
   std::vector<pb::Message> graph_inputs, graph_outputs;
+  for (std::size_t k = 0; k < outs_a.size(); ++k) {
+    const std::string name = name_at(options.output_names, k, "output");
+    if (!g.taken.insert(name).second) throw ExportError(fmt::format("onnx::export_model: output name '{}' given twice", name));
+  }
   for (std::size_t i = 0; i < example_inputs.size(); ++i) {
     const std::string name = name_at(options.input_names, i, "input");
     if (!input_names.insert(name).second) throw ExportError(fmt::format("onnx::export_model: input name '{}' given twice", name));
+    if (!g.taken.insert(name).second) throw ExportError(fmt::format("onnx::export_model: input name '{}' is also an output's", name));
     g.names[example_inputs[i].impl().get()] = name;
     graph_inputs.push_back(value_info(name, example_inputs[i], inputs_b[i]));
   }
   for (const auto& [name, t] : module.state()) {
     if (g.names.contains(t.impl().get())) continue;
+    if (!g.taken.insert(name).second) {
+      throw ExportError(fmt::format("onnx::export_model: the parameter name '{}' is also an input's or an output's", name));
+    }
     g.names[t.impl().get()] = name;
     g.unwritten[t.impl().get()] = t;
   }
