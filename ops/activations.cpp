@@ -141,6 +141,7 @@ struct Gelu {
   static constexpr std::string_view name = "gelu";
   static constexpr bool differentiable_backward = true;
   bool tanh_approximation = false;
+  void trace(detail::TraceAttrs& a) const { a.flag("tanh_approximation", tanh_approximation); }
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);

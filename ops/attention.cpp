@@ -161,6 +161,7 @@ Tensor attention_math(const Tensor& q, const Tensor& k, const Tensor& v, const T
 // gradient (a float mask that requires grad goes the math path).
 struct FusedAttention {
   static constexpr std::string_view name = kName;
+  void trace(detail::TraceAttrs& a) const { a.floats("scale", {scale}); a.flag("causal", causal); }
   static constexpr bool differentiable_backward = true;
   static constexpr std::uint32_t optional_inputs = 1U << 3;
   Shape batch;

@@ -41,6 +41,7 @@ void check_window_args(std::string_view op, std::int64_t stride, std::int64_t pa
 //   gg of gb: ∂/∂gy = gg repeated over gy's shape.
 struct ConvInputGrad {
   static constexpr std::string_view name = "conv2d_input_grad";
+  void trace(detail::TraceAttrs& a) const { a.ints("stride", {win.stride}); a.ints("padding", {win.padding}); }
   static constexpr bool differentiable_backward = true;
   Shape x_shape;
   kernels::Window2d win;
@@ -133,6 +134,7 @@ struct Conv2dGrad {
 
 struct Conv2d {
   static constexpr std::string_view name = "conv2d";
+  void trace(detail::TraceAttrs& a) const { a.ints("stride", {stride}); a.ints("padding", {padding}); }
   static constexpr bool differentiable_backward = true;
   static constexpr std::uint32_t optional_inputs = 1U << 2;  // the bias
   std::int64_t stride = 1;

@@ -139,6 +139,7 @@ struct Extremum {
 // add_scalar: y = a + c. ga = gy.
 struct AddScalar {
   static constexpr std::string_view name = "add_scalar";
+  void trace(detail::TraceAttrs& a) const { a.floats("c", {c}); }
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
@@ -151,6 +152,7 @@ struct AddScalar {
 // mul_scalar: y = c · a. ga = c · gy.
 struct MulScalar {
   static constexpr std::string_view name = "mul_scalar";
+  void trace(detail::TraceAttrs& a) const { a.floats("c", {c}); }
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
@@ -163,6 +165,7 @@ struct MulScalar {
 // rsub: y = c − a. ga = −gy.
 struct RsubScalar {
   static constexpr std::string_view name = "rsub_scalar";
+  void trace(detail::TraceAttrs& a) const { a.floats("c", {c}); }
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
@@ -176,6 +179,7 @@ struct RsubScalar {
 // whose own derivative in a is 2c / a³. Saves a.
 struct RdivScalar {
   static constexpr std::string_view name = "rdiv_scalar";
+  void trace(detail::TraceAttrs& a) const { a.floats("c", {c}); }
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context& ctx, const Tensor& a) const {

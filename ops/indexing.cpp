@@ -94,6 +94,7 @@ Tensor gather_backward(const Tensor& gy, const Shape& input_shape, int axis, con
 
 struct IndexSelect {
   static constexpr std::string_view name = "index_select";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& idx) const {
@@ -111,6 +112,7 @@ struct IndexSelect {
 
 struct Gather {
   static constexpr std::string_view name = "gather";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& idx) const {
@@ -236,6 +238,7 @@ struct Where {
 
 struct MaskedFill {
   static constexpr std::string_view name = "masked_fill";
+  void trace(detail::TraceAttrs& a) const { a.floats("value", {value}); }
   static constexpr bool differentiable_backward = true;
   double value = 0;
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& mask) const {

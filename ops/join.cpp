@@ -22,6 +22,7 @@ namespace ops {
 
 struct Split {
   static constexpr std::string_view name = "split";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   // Pieces of `count` along the axis, the last may be smaller (by_size); the given `sizes`; or
   // `count` chunks of ⌈n / count⌉ (fewer if n runs out, as torch.chunk).
@@ -102,6 +103,7 @@ struct Split {
 // cat: a run-time number of inputs, one gradient each.
 struct Cat {
   static constexpr std::string_view name = "cat";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   int axis = 0;
   Tensor forward(Context&, const std::vector<Tensor>& xs) const {

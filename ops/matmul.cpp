@@ -17,6 +17,7 @@ namespace ops {
 
 struct Matmul {
   static constexpr std::string_view name = "matmul";
+  void trace(detail::TraceAttrs& a) const { a.flag("trans_a", trans_a); a.flag("trans_b", trans_b); }
   static constexpr bool differentiable_backward = true;
   bool trans_a = false;
   bool trans_b = false;
@@ -55,6 +56,7 @@ struct Matmul {
 // 2-d, batched, each summed back over the batch axes its operand was broadcast along.
 struct BatchedMatmul {
   static constexpr std::string_view name = "matmul";
+  void trace(detail::TraceAttrs& a) const { a.flag("trans_a", trans_a); a.flag("trans_b", trans_b); }
   static constexpr bool differentiable_backward = true;
   bool trans_a = false;
   bool trans_b = false;

@@ -78,6 +78,7 @@ inline Grads GatherWindow::backward(Context&, const Tensor& gy) const { return {
 // permute: y[i_0, …] = x[i_{p⁻¹(0)}, …], i.e. y's axis k is x's axis dims[k]. gx = gy permuted back.
 struct Permute {
   static constexpr std::string_view name = "permute";
+  void trace(detail::TraceAttrs& a) const { a.ints("dims", {dims.begin(), dims.end()}); }
   static constexpr bool differentiable_backward = true;
   std::vector<int> dims = {};
   Tensor forward(Context&, const Tensor& x) const { return permuted(x, checked_permutation(name, dims, x.shape())); }
@@ -92,6 +93,7 @@ struct Permute {
 // transpose: swaps axes d0 and d1 (any rank). gx = gy with the same two axes swapped.
 struct TransposeAxes {
   static constexpr std::string_view name = "transpose";
+  void trace(detail::TraceAttrs& a) const { a.ints("dims", {d0, d1}); }
   static constexpr bool differentiable_backward = true;
   int d0 = 0, d1 = 1;
   std::vector<int> swap(const Shape& s) const {
@@ -111,6 +113,7 @@ struct TransposeAxes {
 // gx = zeros of x's shape with gy written back where it came from.
 struct Slice {
   static constexpr std::string_view name = "slice";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); a.ints("start", {start}); a.ints("stop", {stop}); a.ints("step", {step}); }
   static constexpr bool differentiable_backward = true;
   std::string_view op = name;  // "slice", "narrow" or "select", for errors
   int axis = 0;
@@ -214,6 +217,7 @@ struct Flip {
 // axis backwards. y = value outside, x inside. gx = the inside of gy.
 struct Pad {
   static constexpr std::string_view name = "pad";
+  void trace(detail::TraceAttrs& a) const { a.ints("widths", widths); a.floats("value", {value}); }
   static constexpr bool differentiable_backward = true;
   std::vector<std::int64_t> widths = {};
   double value = 0;

@@ -85,6 +85,7 @@ struct L2PoolGrad {
 // goes to that element (the first, on ties; the last NaN). Saves the argmax of each window (int64), not x.
 struct MaxPool2d {
   static constexpr std::string_view name = "max_pool2d";
+  void trace(detail::TraceAttrs& a) const { a.ints("kernel", {kernel}); a.ints("stride", {stride}); }
   static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context& ctx, const Tensor& x) const {
@@ -101,6 +102,7 @@ struct MaxPool2d {
 // avg_pool2d: y = the mean of each window. gx spreads gy / k² over the window. Saves nothing.
 struct AvgPool2d {
   static constexpr std::string_view name = "avg_pool2d";
+  void trace(detail::TraceAttrs& a) const { a.ints("kernel", {kernel}); a.ints("stride", {stride}); }
   static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context&, const Tensor& x) const { return kernels::avg_pool2d(x, pool_window(name, x, kernel, stride)); }

@@ -64,6 +64,7 @@ struct Sum {
 // sum along axis: y[o, i] = Σ_k x[o, k, i]. gx[o, k, i] = gy[o, i].
 struct SumAxis {
   static constexpr std::string_view name = "sum";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); a.flag("keepdim", keepdim); }
   static constexpr bool differentiable_backward = true;
   int axis;
   bool keepdim;
@@ -82,6 +83,7 @@ struct SumAxis {
 // rare in real data; gradient checks keep inputs free of them). Saves x to find the maxima again.
 struct MaxAxis {
   static constexpr std::string_view name = "max";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); a.flag("keepdim", keepdim); }
   static constexpr bool differentiable_backward = true;
   int axis;
   bool keepdim;

@@ -25,6 +25,7 @@ Tensor softmax_backward(const Tensor& gy, const Tensor& y, int axis) { return y 
 // softmax: y_j = e^{x_j − m} / Σ_k e^{x_k − m}, m = max_k x_k, along `axis`. Saves y.
 struct Softmax {
   static constexpr std::string_view name = "softmax";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {
@@ -42,6 +43,7 @@ struct Softmax {
 // log_softmax: y_j = x_j − m − log Σ_k e^{x_k − m}, along `axis`. Saves y.
 struct LogSoftmax {
   static constexpr std::string_view name = "log_softmax";
+  void trace(detail::TraceAttrs& a) const { a.ints("axis", {axis}); }
   static constexpr bool differentiable_backward = true;
   int axis = -1;
   Tensor forward(Context& ctx, const Tensor& x) const {

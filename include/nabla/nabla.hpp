@@ -20,6 +20,7 @@
 #include "nabla/nn_module.hpp"
 #include "nabla/nn_recurrent.hpp"
 #include "nabla/nn_transformer.hpp"
+#include "nabla/onnx.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/ops_logical.hpp"

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "nabla/detail/trace.hpp"
 #include "nabla/op.hpp"  // included at its end; the classes above are complete here
 
 namespace nabla {
@@ -148,6 +149,13 @@ auto apply_op(const Op& op, std::span<const Tensor* const> inputs, const Args&..
   const OpScope scope(Op::name);  // allocation errors below name this op
   if (hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     const double t0 = hooked_before(Op::name, advised, inputs);
+    if (tracing()) {  // onnx::export_model's recorder: the outermost ops only
+      const TraceDepth depth;
+      auto out = run_op(op, inputs, args...);
+      if (depth.outer()) trace_op(Op::name, trace_attrs(op), inputs, as_span(out));
+      hooked_after(Op::name, inputs, as_span(out), t0);
+      return out;
+    }
     auto out = run_op(op, inputs, args...);
     hooked_after(Op::name, inputs, as_span(out), t0);
     return out;
