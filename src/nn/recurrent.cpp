@@ -239,7 +239,7 @@ LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
   std::vector<Tensor> hn, cn;
   for (std::int64_t l = 0; l < o.num_layers; ++l) {
     const Weights& w = weights_[std::size_t(l)];
-    if (l > 0 && dropout_ > 0 && is_training()) seq = nn::dropout(seq, dropout_, true);  // between layers, as torch.nn.LSTM
+    if (l > 0 && dropout_ > 0 && is_training()) seq = nabla::dropout(seq, dropout_, true);  // between layers, as torch.nn.LSTM
     // The fused recurrence (ops/recurrent.cpp): x W_ihᵀ for all steps in one product, the rest in one op.
     const Tensor xw = matmul(seq.reshape({steps * n, seq.shape()[2]}), w.w_ih, {.trans_b = true})
                           .reshape({steps, n, 4 * o.hidden_size});
