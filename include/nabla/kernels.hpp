@@ -150,6 +150,38 @@ Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const AttentionArgs& args,
                         const Tensor& out, const Tensor& lse, const Tensor& gout, Tensor& gq, Tensor& gk, Tensor& gv);
 
+// ---- the LSTM recurrence (src/kernels/lstm.cpp) ----------------------------------------------------
+
+/// What lstm_forward returns: the output h_t of every step [T, N, H], the last h and c [N, H], and
+/// with `keep` what lstm_backward reads: the gate activations i, f, g, o [T, N, 4H], c_t and tanh c_t
+/// [T, N, H] (undefined without keep).
+struct LstmForward {
+  Tensor out, h_n, c_n;
+  Tensor gates, cells, tanh_cells;
+};
+/// One LSTM layer over a sequence given its input projection xw = x W_ihᵀ [T, N, 4H] (no bias), the
+/// recurrent weights w_hh [4H, H], the biases b_ih, b_hh [4H] and the initial h0, c0 [N, H] (each may
+/// be undefined: no bias, zero state): per step one product h W_hhᵀ and one fused pass for
+/// z = (xw + b_ih) + (h W_hhᵀ + b_hh), i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o),
+/// c = f c_prev + i g, h = o tanh c (PyTorch's gate order), in the composed cells' rounding.
+LstmForward lstm_forward(const Tensor& xw, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& h0,
+                         const Tensor& c0, bool keep);
+/// lstm_backward's inputs: the gradients of out, h_n, c_n (each may be undefined), what forward kept,
+/// and which gradients are wanted.
+struct LstmBackwardArgs {
+  Tensor gy_out, gy_hn, gy_cn;
+  Tensor w_hh, h0, c0;               // as given to forward (h0, c0 may be undefined)
+  Tensor out, gates, cells, tanh_cells;  // from lstm_forward with keep
+  bool need_w_hh = true, need_bias = true, need_h0 = false, need_c0 = false;
+};
+/// The gradients: dz of the pre-activations (also that of xw) [T, N, 4H]; dw_hh [4H, H] as one product
+/// dzᵀ h_prev over all T·N rows; db [4H], the column sums of dz (the gradient of b_ih and of b_hh);
+/// dh0, dc0 [N, H]. Those not asked for are undefined.
+struct LstmGrads {
+  Tensor dz, dw_hh, db, dh0, dc0;
+};
+LstmGrads lstm_backward(const LstmBackwardArgs& args);
+
 // ---- convolution (src/kernels/conv.cpp, conv_tiled.cpp) ----------------------------------------------------------
 
 /// The geometry of a 2-d window sliding over an H×W plane.

@@ -21,8 +21,8 @@
 
 namespace nabla::nn {
 
-/// The options of each recurrent kind, with PyTorch's names, order and defaults (dropout between
-/// layers and bidirectional layers are not implemented). `nonlinearity` is "tanh" or "relu".
+/// The options of each recurrent kind, with PyTorch's names, order and defaults (bidirectional layers
+/// are not implemented; dropout between layers only for LSTM). `nonlinearity` is "tanh" or "relu".
 struct RNNOptions {
   std::int64_t num_layers = 1;  // layers stacked, each reading the one below; 1 … 65536
   std::string nonlinearity = "tanh";
@@ -34,6 +34,7 @@ struct LSTMOptions {
   std::int64_t num_layers = 1;
   bool bias = true;
   bool batch_first = false;
+  double dropout = 0;  // in training, dropout on each layer's output but the last's (default generator)
   Dtype dtype = f32;
 };
 struct GRUOptions {
@@ -144,8 +145,14 @@ class RNN : public RecurrentBase {
 class LSTM : public RecurrentBase {
  public:
   LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions opts = {}, Generator& gen = default_generator());
+  /// Each layer: x W_ihᵀ for all steps in one product, then the fused recurrence (nabla::lstm_recurrence:
+  /// one pass per step for the gates and the cell, W_hh's gradient one product over all steps). The
+  /// same values as LSTMCell stepped over the sequence, the reference it is tested against.
   LstmOutput forward(const Tensor& x, const LstmState& state);
   Tensor forward(const Tensor& x) override { return forward(x, LstmState{}).output; }
+
+ private:
+  double dropout_ = 0;
 };
 
 class GRU : public RecurrentBase {

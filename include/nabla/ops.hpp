@@ -6,6 +6,7 @@
 // input's shape by sum_to. Inputs of one op must share a dtype (f32 or f64).
 #pragma once
 
+#include <array>
 #include <initializer_list>
 #include <string_view>
 #include <limits>
@@ -503,5 +504,14 @@ double accuracy(const Tensor& scores, const Tensor& labels);
 /// Plurality vote of several models' scores, each [n, classes]: per row, the class most models
 /// rank first; a tie goes to the tied class with the largest summed score. int64 [n].
 Tensor vote(const std::vector<Tensor>& scores);
+
+// ---- the LSTM recurrence (ops/recurrent.cpp) — the fused path of nn::LSTM ----------------------------
+/// One LSTM layer over a sequence, given its input projection for all steps xw = x W_ihᵀ [T, N, 4H]
+/// (without bias), w_hh [4H, H], b_ih and b_hh [4H] and the initial h0, c0 [N, H] (any of the last four
+/// may be undefined: no bias, zero state). Gates i, f, g, o as torch.nn.LSTM. Returns the h of every
+/// step [T, N, H] and the last h and c [N, H]. One fused pass per step; backward gives W_hh's gradient
+/// as one product over all steps and xw's as the pre-activation gradients; any order of gradient.
+std::array<Tensor, 3> lstm_recurrence(const Tensor& xw, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                                      const Tensor& h0, const Tensor& c0);
 
 }  // namespace nabla

@@ -7,9 +7,14 @@
 // has (fixed upstream in 0.3.25). When OPENBLAS_CORETYPE is not set and OpenBLAS reports Prescott
 // on a CPU with AVX2 + FMA or AVX-512, nabla re-runs OpenBLAS's own core selection with the kernel
 // set that matches the CPU's features, exactly what setting OPENBLAS_CORETYPE would have done.
+// Likewise on AMD Zen 5 and later, which 0.3.21 gives its AVX2 "Haswell" kernels: nabla selects the
+// AVX-512 "SkylakeX" ones there (amd_full_width_avx512 below says why).
 // This runs once as libnabla loads, before any BLAS call. Setting OPENBLAS_CORETYPE (to anything)
 // turns it off.
 #include <cblas.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -50,18 +55,39 @@ std::string& core_note() {
   return note;
 }
 
+// An AMD CPU of family 1Ah or later (Zen 5 on): a full-width 512-bit vector unit, where OpenBLAS 0.3.21,
+// which does not know it, runs its AVX2 "Haswell" kernels; its AVX-512 "SkylakeX" sgemm takes 0.53× their
+// CPU time there (1024³, one thread; the char_lstm training step 0.73×). Zen 4 (family 19h) is left as is.
+bool amd_full_width_avx512() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return false;
+  const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
+  if (!amd || __get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+  const unsigned base = (a >> 8) & 0xF, family = base == 0xF ? base + ((a >> 20) & 0xFF) : base;
+  return family >= 0x1A;
+#else
+  return false;
+#endif
+}
+
 [[gnu::constructor]] void select_blas_core() {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
   if (gotoblas_dynamic_init == nullptr || gotoblas_dynamic_quit == nullptr) return;
   const char* current = openblas_get_corename();
-  if (current == nullptr || std::strcmp(current, "Prescott") != 0) return;
+  if (current == nullptr) return;
   const char* core = matching_core();
   if (core == nullptr) return;
+  const bool prescott = std::strcmp(current, "Prescott") == 0;
+  const bool narrow = (std::strcmp(current, "Haswell") == 0 || std::strcmp(current, "Zen") == 0) &&
+                      std::strcmp(core, "SkylakeX") == 0 && amd_full_width_avx512();
+  if (!prescott && !narrow) return;
+  const std::string detected = current;
   setenv("OPENBLAS_CORETYPE", core, 0);
   gotoblas_dynamic_quit();
   gotoblas_dynamic_init();
   unsetenv("OPENBLAS_CORETYPE");
-  core_note() = std::string("OpenBLAS detected Prescott; nabla selected ") + core + " for this CPU";
+  core_note() = "OpenBLAS detected " + detected + "; nabla selected " + core + " for this CPU";
 }
 
 }  // namespace

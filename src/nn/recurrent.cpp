@@ -224,23 +224,29 @@ RecurrentOutput GRU::forward(const Tensor& x, const Tensor& h0) { return run_lay
 LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions o, Generator& gen)
     : RecurrentBase({.kind = "LSTM", .gates = 4, .cell = false, .input_size = input_size, .hidden_size = hidden_size,
                      .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first, .dtype = o.dtype},
-                    gen) {}
+                    gen),
+      dropout_(o.dropout) {
+  if (!(o.dropout >= 0 && o.dropout <= 1)) {
+    throw ValueError(fmt::format("LSTM: dropout must be in [0, 1], got {}", o.dropout));
+  }
+}
 LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
   const Spec& o = spec();
   Tensor seq = sequence(*this, x);
   check_state(*this, state.h, "h0", x);
   check_state(*this, state.c, "c0", x);
+  const std::int64_t steps = seq.shape()[0], n = seq.shape()[1];
   std::vector<Tensor> hn, cn;
   for (std::int64_t l = 0; l < o.num_layers; ++l) {
-    LstmState s{layer_state(state.h, l), layer_state(state.c, l)};
-    std::vector<Tensor> hs;
-    for (const Tensor& xw : input_gates(seq, weights_[std::size_t(l)])) {
-      s = lstm_step(xw, s, weights_[std::size_t(l)]);
-      hs.push_back(s.h);
-    }
-    hn.push_back(s.h);
-    cn.push_back(s.c);
-    seq = stack(hs, 0);
+    const Weights& w = weights_[std::size_t(l)];
+    if (l > 0 && dropout_ > 0 && is_training()) seq = nabla::dropout(seq, dropout_, true);  // between layers, as torch.nn.LSTM
+    // The fused recurrence (ops/recurrent.cpp): x W_ihᵀ for all steps in one product, the rest in one op.
+    const Tensor xw = matmul(seq.reshape({steps * n, seq.shape()[2]}), w.w_ih, {.trans_b = true})
+                          .reshape({steps, n, 4 * o.hidden_size});
+    auto [out, h, c] = lstm_recurrence(xw, w.w_hh, w.b_ih, w.b_hh, layer_state(state.h, l), layer_state(state.c, l));
+    hn.push_back(h);
+    cn.push_back(c);
+    seq = out;
   }
   return {o.batch_first ? transpose(seq, 0, 1) : seq, {stack(hn, 0), stack(cn, 0)}};
 }
