@@ -43,21 +43,21 @@ struct KLDivFuncOptions {
   bool log_target = false;
 };
 struct BinaryCrossEntropyFuncOptions {
-  Tensor weight;  // undefined, or broadcastable to the input: each element's rescaling
+  Tensor weight{};  // undefined, or broadcastable to the input: each element's rescaling
   Reduction reduction = Reduction::mean;
 };
 struct BinaryCrossEntropyWithLogitsFuncOptions {
-  Tensor weight;      // undefined, or broadcastable to the input
+  Tensor weight{};      // undefined, or broadcastable to the input
   Reduction reduction = Reduction::mean;
-  Tensor pos_weight;  // undefined, or broadcastable to the input along its last axis ([C]): positives' weight
+  Tensor pos_weight{};  // undefined, or broadcastable to the input along its last axis ([C]): positives' weight
 };
 struct NLLLossFuncOptions {
-  Tensor weight;                     // undefined, or [C]: each class's weight
+  Tensor weight{};                     // undefined, or [C]: each class's weight
   std::int64_t ignore_index = -100;  // targets equal to it add nothing (nor to mean's denominator)
   Reduction reduction = Reduction::mean;
 };
 struct CrossEntropyFuncOptions {
-  Tensor weight;  // undefined, or [C]
+  Tensor weight{};  // undefined, or [C]
   std::int64_t ignore_index = -100;
   Reduction reduction = Reduction::mean;
   double label_smoothing = 0.0;  // in [0, 1]
