@@ -15,7 +15,8 @@ using namespace nabla;
 namespace {
 Tensor from_bits(const std::vector<std::uint16_t>& bits) {
   Tensor t = empty(Shape{static_cast<std::int64_t>(bits.size())}, bf16);
-  std::memcpy(t.mutable_data<bfloat16>(), bits.data(), bits.size() * 2);
+  bfloat16* p = t.mutable_data<bfloat16>();
+  for (std::size_t i = 0; i < bits.size(); ++i) p[i] = bfloat16::from_bits(bits[i]);
   return t;
 }
 std::uint16_t bits_at(const Tensor& t, std::int64_t i) { return t.data<bfloat16>()[i].bits; }
@@ -47,7 +48,7 @@ TEST_CASE("bf16: every one of the 65,536 bit patterns widens exactly and rounds 
     const std::uint16_t h = all[static_cast<std::size_t>(i)];
     const float v = f.data<float>()[i];
     REQUIRE(std::bit_cast<std::uint32_t>(v) == std::uint32_t(h) << 16);  // exact: the top half of a float32
-    CHECK(d.data<double>()[i] == static_cast<double>(v) || std::isnan(v));
+    CHECK((d.data<double>()[i] == static_cast<double>(v) || std::isnan(v)));
     const bool nan = (h & 0x7fff) > 0x7f80;
     nans += nan;
     REQUIRE(bits_at(back, i) == (nan ? 0x7fc0 : h));
@@ -257,7 +258,7 @@ TEST_CASE("autocast: the op lists' dtypes, float64 untouched, nesting, one threa
   }
   CHECK_FALSE(autocast_enabled());
   CHECK(matmul(a, m).dtype() == f32);
-  CHECK_THROWS_WITH_AS(AutocastGuard(f64), doctest::Contains("AutocastGuard: dtype must be bfloat16"), ValueError);
+  CHECK_THROWS_WITH_AS(AutocastGuard guard(Dtype::f64), doctest::Contains("AutocastGuard: dtype must be bfloat16"), ValueError);
 }
 
 TEST_CASE("autocast: gradients reach the float32 weights through the casts; float64 gradchecks unchanged") {
@@ -276,27 +277,27 @@ TEST_CASE("autocast: gradients reach the float32 weights through the casts; floa
     CHECK(loss.dtype() == f32);
   }
   loss.backward();
-  for (const Tensor& p : {fc.parameters()[0], fc.parameters()[1], conv.parameters()[0], conv.parameters()[1]}) {
+  for (const Tensor& p : {fc.parameters()[0].tensor, fc.parameters()[1].tensor, conv.parameters()[0].tensor, conv.parameters()[1].tensor}) {
     REQUIRE(p.grad().defined());
     CHECK(p.grad().dtype() == f32);
     CHECK(sum(abs(p.grad())).item() > 0);
   }
   // The same in float32 without autocast: the gradients agree to bf16's precision.
   std::vector<Tensor> auto_grads;
-  for (const Tensor& p : fc.parameters()) auto_grads.push_back(p.grad().clone());
-  for (const Tensor& p : fc.parameters()) p.zero_grad();
-  for (const Tensor& p : conv.parameters()) p.zero_grad();
+  for (const nn::Param& p : fc.parameters()) auto_grads.push_back(p.tensor.grad().clone());
+  for (const nn::Param& p : fc.parameters()) p.tensor.zero_grad();
+  for (const nn::Param& p : conv.parameters()) p.tensor.zero_grad();
   softmax_cross_entropy(fc(narrow(flatten(mean(relu(conv(x)), 3)), 1, 0, 8)), y).backward();
   for (std::size_t i = 0; i < auto_grads.size(); ++i) {
-    const Tensor want = fc.parameters()[i].grad();
+    const Tensor want = fc.parameters()[i].tensor.grad();
     CHECK(max(abs(auto_grads[i] - want).reshape({-1}), 0).item() <= 0.05 * max(abs(want).reshape({-1}), 0).item() + 1e-6);
   }
   // Under autocast float64 ops are not cast: gradcheck of a float64 product and convolution passes.
   AutocastGuard autocast;
-  const Tensor p = randn({3, 4}, f64, gen), q = randn({4, 2}, f64, gen);
+  const Tensor p = randn({3, 4}, f64, gen).requires_grad(true), q = randn({4, 2}, f64, gen).requires_grad(true);
   CHECK(nabla_test::check_grad([](const Tensor& u, const Tensor& v) { return matmul(u, v); }, {p, q}));
   // The cast pair f64 → f32 → f64 is the identity map's derivative through the casts (float32
   // rounding is far below gradcheck's tolerance for these values).
-  const Tensor r = tensor({0.5, 0.25, -1.5}, {3}, f64);
+  const Tensor r = tensor({0.5, 0.25, -1.5}, {3}, f64).requires_grad(true);
   CHECK(gradcheck([](const Tensor& u) { return u.to(f32).to(f64) * 2.0; }, {r}, {.eps = 1e-3, .atol = 1e-4}));
 }
