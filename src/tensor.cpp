@@ -257,7 +257,7 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 Tensor Tensor::requires_grad(bool on) const {
   check_defined("requires_grad");
   if (on && !is_floating_point(impl_->dtype)) {
-    throw ValueError(fmt::format("requires_grad: only float32, float64 and bfloat16 tensors can require grad, "
+    throw ValueError(fmt::format("requires_grad: only float32 and float64 tensors (and bfloat16) can require grad, "
                                  "this one is {} {}", impl_->dtype, impl_->shape));
   }
   if (!on && impl_->grad_fn) {

@@ -32,10 +32,7 @@ void check_floating(std::string_view op, const Tensor& t) {
 
 void check_floating_or_bf16(std::string_view op, const Tensor& t) {
   if (t.defined() && t.dtype() == Dtype::bf16) return;
-  if (!t.defined()) throw ValueError(fmt::format("{}: expected a float32, float64 or bfloat16 tensor, got an undefined tensor", op));
-  if (!is_floating(t.dtype())) {
-    throw ValueError(fmt::format("{}: expected a float32, float64 or bfloat16 tensor, got {} {}", op, t.dtype(), t.shape()));
-  }
+  check_floating(op, t);  // the same messages as check_floating for every other dtype
 }
 
 namespace detail {
