@@ -119,6 +119,10 @@ int main(int argc, char** argv) {
   std::int64_t context = 128;
   app.add_option("--context", context, "char_gpt: characters per window")->check(CLI::Range(1, 100000));
   double bucket_mb = 4;
+  std::string autocast = "none";
+  app.add_option("--autocast", autocast, "bf16: the forward under AutocastGuard (products and convolutions in bfloat16, "
+                 "float32 master weights), as torch.autocast(\"cpu\", dtype=torch.bfloat16)")
+      ->check(CLI::IsMember({"none", "bf16"}));
   app.add_option("--bucket-mb", bucket_mb, "under mpirun: DistributedDataParallel's bucket size")->check(CLI::PositiveNumber);
   app.add_option("--profile", profile_steps, "print each op's share of N training steps to stderr instead of timing")
       ->check(CLI::Range(0, 100000));
@@ -156,8 +160,13 @@ int main(int argc, char** argv) {
     y = from_vector(std::span<const std::int64_t>(labels), {batch});
   }
 
+  const bool amp = autocast == "bf16";
   auto train_step = [&] {
-    Tensor c = m.cost((*m.net)(x), y);
+    Tensor c;
+    {
+      AutocastGuard guard(bf16, amp);
+      c = m.cost((*m.net)(x), y);
+    }
     opt->zero_grad();
     c.backward();
     if (ddp) ddp->synchronize();
@@ -166,6 +175,7 @@ int main(int argc, char** argv) {
   };
   auto infer_step = [&] {
     NoGradGuard no_grad;
+    AutocastGuard guard(bf16, amp);
     (*m.net)(x);
   };
   std::vector<Tensor> params, v;
@@ -239,6 +249,6 @@ int main(int argc, char** argv) {
                us[us.size() / 2], us.front(), us.back(), bench::peak_rss_kb(), base_rss_kb);
     return 0;
   }
-  bench::print_result("nabla", model, mode, batch, threads, steps, us);
+  bench::print_result(amp ? "nabla-bf16" : "nabla", model, mode, batch, threads, steps, us);
   return 0;
 }

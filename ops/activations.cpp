@@ -60,7 +60,7 @@ struct Relu {
   static constexpr std::string_view name = "relu";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context& ctx, const Tensor& x) const {
-    check_floating(name, x);
+    check_floating_or_bf16(name, x);
     Tensor y = map(x, [](auto v) { return v <= 0 ? decltype(v)(0) : v; });
     ctx.save(y);
     return y;

@@ -144,7 +144,7 @@ struct Conv2d {
 
   Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b) const {
     check_window_args(name, stride, padding);
-    check_floating(name, x);
+    check_floating_or_bf16(name, x);
     check_same_dtype(name, x, w);
     if (x.dim() != 4 || w.dim() != 4) {
       throw ShapeError(fmt::format("conv2d: expected input [N, C, H, W] and weight [F, C, kh, kw], got {} and {}",

@@ -19,7 +19,7 @@ struct SumTo {
   static constexpr bool differentiable_backward = true;
   Shape shape;
   Tensor forward(Context&, const Tensor& x) const {
-    check_floating(name, x);
+    check_floating_or_bf16(name, x);
     if (broadcast_shape(shape, x.shape(), name) != x.shape()) {
       throw ShapeError(fmt::format("sum_to: {} does not broadcast to {}", shape, x.shape()));
     }
@@ -44,7 +44,7 @@ inline Grads SumTo::backward(Context& ctx, const Tensor& gy) const {
 
 /// Checks dtypes and returns the broadcast shape of a binary op.
 Shape binary_shape(std::string_view op, const Tensor& a, const Tensor& b) {
-  check_floating(op, a);
+  check_floating_or_bf16(op, a);
   check_same_dtype(op, a, b);
   return broadcast_shape(a.shape(), b.shape(), op);
 }
@@ -143,7 +143,7 @@ struct AddScalar {
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     return map(a, [c = c](auto x) { using T = decltype(x); return x + T(c); });
   }
   Grads backward(Context&, const Tensor& gy) const { return {gy}; }
@@ -156,7 +156,7 @@ struct MulScalar {
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     return map(a, [c = c](auto x) { using T = decltype(x); return T(c) * x; });
   }
   Grads backward(Context&, const Tensor& gy) const { return {gy * c}; }
@@ -169,7 +169,7 @@ struct RsubScalar {
   static constexpr bool differentiable_backward = true;
   double c;
   Tensor forward(Context&, const Tensor& a) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     return map(a, [c = c](auto x) { using T = decltype(x); return T(c) - x; });
   }
   Grads backward(Context&, const Tensor& gy) const { return {neg(gy)}; }
@@ -201,7 +201,7 @@ struct Neg {
   static constexpr std::string_view name = "neg";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& a) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     return map(a, [](auto x) { return -x; });
   }
   Grads backward(Context&, const Tensor& gy) const { return {neg(gy)}; }

@@ -23,7 +23,7 @@ struct Matmul {
   bool trans_b = false;
 
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     check_same_dtype(name, a, b);
     if (a.dim() != 2 || b.dim() != 2) {
       throw ShapeError(fmt::format("matmul: expected 2-d tensors, got a {} and b {}", a.shape(), b.shape()));
@@ -62,7 +62,7 @@ struct BatchedMatmul {
   bool trans_b = false;
 
   Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) const {
-    check_floating(name, a);
+    check_floating_or_bf16(name, a);
     check_same_dtype(name, a, b);
     const int ra = a.dim(), rb = b.dim();
     const std::int64_t ka = trans_a ? a.shape()[ra - 2] : a.shape()[ra - 1];

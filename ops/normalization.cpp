@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "nabla/kernels.hpp"
+#include "nabla/autocast.hpp"
 #include "nabla/op.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
@@ -128,6 +129,9 @@ struct BatchNormTraining {
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  if (autocast_enabled() && x.defined() && x.dtype() == Dtype::bf16) {  // on autocast's float32 list: cast once, here
+    return batch_norm(x.to(f32), running_mean, running_var, weight, bias, training, momentum, eps);
+  }
   check_floating("batch_norm", x);
   if (x.dim() < 2) throw ShapeError(fmt::format("batch_norm: expected input [N, C, …], got {}", x.shape()));
   const std::int64_t c = x.shape()[1];
@@ -177,6 +181,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  if (autocast_enabled() && x.defined() && x.dtype() == Dtype::bf16) return layer_norm(x.to(f32), normalized_shape, weight, bias, eps);
   check_floating("layer_norm", x);
   const int k = normalized_shape.rank();
   bool fits = k >= 1 && k <= x.dim();
@@ -203,6 +208,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 }
 
 Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  if (autocast_enabled() && x.defined() && x.dtype() == Dtype::bf16) return group_norm(x.to(f32), groups, weight, bias, eps);
   check_floating("group_norm", x);
   if (x.dim() < 2) throw ShapeError(fmt::format("group_norm: expected input [N, C, …], got {}", x.shape()));
   const std::int64_t c = x.shape()[1];

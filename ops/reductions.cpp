@@ -53,7 +53,8 @@ struct Sum {
   static constexpr std::string_view name = "sum";
   static constexpr bool differentiable_backward = true;
   Tensor forward(Context&, const Tensor& x) const {
-    check_floating(name, x);
+    check_floating_or_bf16(name, x);
+    if (x.dtype() == Dtype::bf16) return scalar(kernels::sum_all(detail::widen_bf16(x)), bf16);  // summed in double, rounded once
     return scalar(kernels::sum_all(x), x.dtype());
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
@@ -69,8 +70,11 @@ struct SumAxis {
   int axis;
   bool keepdim;
   Tensor forward(Context&, const Tensor& x) const {
-    check_floating(name, x);
+    check_floating_or_bf16(name, x);
     const int a = normalize_axis(name, axis, x.shape());
+    if (x.dtype() == Dtype::bf16) {  // summed in float32, each sum rounded once
+      return detail::narrow_to_bf16(kernels::sum_axis(detail::widen_bf16(x), a, reduced_shape(x.shape(), a, keepdim)));
+    }
     return kernels::sum_axis(x, a, reduced_shape(x.shape(), a, keepdim));
   }
   Grads backward(Context& ctx, const Tensor& gy) const {
@@ -116,14 +120,14 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
 
 Tensor mean(const Tensor& x) {
   check_defined("mean", {&x});
-  check_floating("mean", x);
+  check_floating_or_bf16("mean", x);
   if (x.numel() == 0) throw ValueError(fmt::format("mean: tensor {} is empty", x.shape()));
   return sum(x) * (1.0 / static_cast<double>(x.numel()));
 }
 
 Tensor mean(const Tensor& x, int axis, bool keepdim) {
   check_defined("mean", {&x});
-  check_floating("mean", x);
+  check_floating_or_bf16("mean", x);
   const int a = normalize_axis("mean", axis, x.shape());
   if (x.shape()[a] == 0) throw ValueError(fmt::format("mean: axis {} of {} is empty", axis, x.shape()));
   return sum(x, a, keepdim) * (1.0 / static_cast<double>(x.shape()[a]));

@@ -101,7 +101,7 @@ Tensor transpose(const Tensor& x) { return apply(ops::Transpose{}, x); }
 Tensor Tensor::to(Dtype dtype) const {
   check_defined("to");
   if (dtype == this->dtype()) return *this;
-  if (requires_grad() && !is_floating(dtype)) {
+  if (requires_grad() && !is_floating_point(dtype)) {
     throw ValueError(fmt::format("to: a tensor that requires grad cannot become {}", dtype));
   }
   return apply(ops::Convert{.dtype = dtype}, *this);

@@ -156,6 +156,7 @@ struct Engine {
   static void run(std::span<const Tensor> roots, std::span<const Tensor> gradients, bool retain_graph, bool create_graph,
                   Capture* capture) {
     GradModeGuard grad_mode(create_graph);
+    const AutocastOff no_autocast;  // backward runs each op in the dtypes its forward chose
     static std::atomic<std::uint64_t> next_walk{1};
     const std::uint64_t walk = next_walk.fetch_add(1);
     // reached[0, starts) are the roots' nodes, each once; the rest are found by pass 1.

@@ -231,7 +231,7 @@ void Access::attach(std::span<Tensor> outs, const std::shared_ptr<Node>& node, s
     } else {
       node->more_outputs_.push_back({out.shape(), out.dtype()});
     }
-    out.impl()->requires_grad = is_floating(out.dtype());
+    out.impl()->requires_grad = is_floating_point(out.dtype());
     out.impl()->grad_fn = node;
     out.impl()->output_nr = static_cast<std::uint32_t>(k);
     // A saved tensor that is this output (its storage and shape) is reconnected as the output

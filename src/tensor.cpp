@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/kernels.hpp"
 #include "nabla/toolkit.hpp"
 #include "tensor_impl.hpp"
 
@@ -21,6 +22,7 @@ double load(const Tensor& t, std::int64_t i) {
     case Dtype::f64: return t.data<double>()[i];
     case Dtype::i64: return static_cast<double>(t.data<std::int64_t>()[i]);
     case Dtype::b8: return t.data<bool>()[i] ? 1.0 : 0.0;
+    case Dtype::bf16: return float(t.data<bfloat16>()[i]);
   }
   return 0;
 }
@@ -32,6 +34,7 @@ void store(const Tensor& t, std::int64_t i, double v) {
     case Dtype::f64: static_cast<double*>(p)[i] = v; break;
     case Dtype::i64: static_cast<std::int64_t*>(p)[i] = to_int64(v); break;
     case Dtype::b8: static_cast<bool*>(p)[i] = v != 0; break;
+    case Dtype::bf16: static_cast<bfloat16*>(p)[i] = bfloat16(static_cast<float>(v)); break;  // as c10: through float32
   }
 }
 
@@ -48,11 +51,19 @@ std::string_view dtype_name(Dtype d) {
     case Dtype::f64: return "float64";
     case Dtype::i64: return "int64";
     case Dtype::b8: return "bool";
+    case Dtype::bf16: return "bfloat16";
   }
   return "?";
 }
 
-std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : d == Dtype::b8 ? 1 : 8; }
+std::size_t dtype_size(Dtype d) {
+  switch (d) {
+    case Dtype::f32: return 4;
+    case Dtype::b8: return 1;
+    case Dtype::bf16: return 2;
+    default: return 8;
+  }
+}
 
 Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span(dims.begin(), dims.size())) {}
 
@@ -160,6 +171,8 @@ template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 template const std::int64_t* Tensor::data<std::int64_t>() const;
 template const bool* Tensor::data<bool>() const;
+template const bfloat16* Tensor::data<bfloat16>() const;
+template bfloat16* Tensor::mutable_data<bfloat16>();
 template float* Tensor::mutable_data<float>();
 template double* Tensor::mutable_data<double>();
 template std::int64_t* Tensor::mutable_data<std::int64_t>();
@@ -243,8 +256,8 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 
 Tensor Tensor::requires_grad(bool on) const {
   check_defined("requires_grad");
-  if (on && !is_floating(impl_->dtype)) {
-    throw ValueError(fmt::format("requires_grad: only float32 and float64 tensors can require grad, "
+  if (on && !is_floating_point(impl_->dtype)) {
+    throw ValueError(fmt::format("requires_grad: only float32 and float64 tensors (and bfloat16) can require grad, "
                                  "this one is {} {}", impl_->dtype, impl_->shape));
   }
   if (!on && impl_->grad_fn) {
@@ -314,6 +327,12 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
                                  other.dtype(), other.shape(), dtype(), shape()));
   }
   const std::int64_t n = numel();
+  if (dtype() == Dtype::bf16) {  // in float32, each result rounded once
+    bfloat16* p = mutable_data<bfloat16>();
+    const bfloat16* o = other.data<bfloat16>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = bfloat16(float(p[i]) + static_cast<float>(alpha) * float(o[i]));
+    return *this;
+  }
   for_each_float(*this, "add_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
     const T* q = other.data<T>();
@@ -349,6 +368,10 @@ Tensor& Tensor::fill_(double value) {
     std::fill_n(mutable_data<bool>(), n, value != 0);
     return *this;
   }
+  if (dtype() == Dtype::bf16) {
+    std::fill_n(mutable_data<bfloat16>(), n, bfloat16(static_cast<float>(value)));
+    return *this;
+  }
   for_each_float(*this, "fill_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
     if (value == 0 && !std::signbit(value)) {  // +0 is all zero bits: libc's memset, vectorized for this CPU
@@ -360,6 +383,22 @@ Tensor& Tensor::fill_(double value) {
   return *this;
 }
 
+namespace {
+/// The conversions to and from bfloat16 as contiguous loops (copy_'s and so to()'s hot path under
+/// autocast); the other dtypes go through float32 or double as load/store do, with the same bits.
+void convert_bf16(const Tensor& src, const Tensor& dst) {
+  const std::int64_t n = src.numel();
+  void* out = dst.impl()->storage->data;
+  if (dst.dtype() == Dtype::bf16 && src.dtype() == Dtype::f32) {
+    kernels::float_to_bf16(src.data<float>(), static_cast<bfloat16*>(out), n);
+  } else if (src.dtype() == Dtype::bf16 && dst.dtype() == Dtype::f32) {
+    kernels::bf16_to_float(src.data<bfloat16>(), static_cast<float*>(out), n);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) store(dst, i, load(src, i));
+  }
+}
+}  // namespace
+
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   if (!src.defined()) throw ValueError("copy_: the source is an undefined tensor");
@@ -370,6 +409,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (src.dtype() == dtype()) {
     std::memcpy(impl_->storage->data, src.impl()->storage->data,
                 static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+  } else if (dtype() == Dtype::bf16 || src.dtype() == Dtype::bf16) {
+    convert_bf16(src, *this);
   } else {
     for (std::int64_t i = 0; i < numel(); ++i) store(*this, i, load(src, i));
   }

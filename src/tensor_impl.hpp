@@ -70,6 +70,7 @@ constexpr Dtype dtype_of() {
   if constexpr (std::is_same_v<T, float>) return Dtype::f32;
   else if constexpr (std::is_same_v<T, double>) return Dtype::f64;
   else if constexpr (std::is_same_v<T, bool>) return Dtype::b8;
+  else if constexpr (std::is_same_v<T, bfloat16>) return Dtype::bf16;
   else return Dtype::i64;
 }
 

@@ -1,5 +1,6 @@
 // src/toolkit.cpp — the checks, shape helpers and views of nabla/toolkit.hpp.
 #include "nabla/toolkit.hpp"
+#include "nabla/kernels.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -19,10 +20,33 @@ void check_defined(std::string_view op, std::initializer_list<const Tensor*> inp
 
 void check_floating(std::string_view op, const Tensor& t) {
   if (!t.defined()) throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got an undefined tensor", op));
+  if (t.dtype() == Dtype::bf16) {
+    throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got bfloat16 {}: {} does not take bfloat16 "
+                                 "(convert with .to(float32), or run it under AutocastGuard, which does)",
+                                 op, t.shape(), op));
+  }
   if (!is_floating(t.dtype())) {
     throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}", op, t.dtype(), t.shape()));
   }
 }
+
+void check_floating_or_bf16(std::string_view op, const Tensor& t) {
+  if (t.defined() && t.dtype() == Dtype::bf16) return;
+  check_floating(op, t);  // the same messages as check_floating for every other dtype
+}
+
+namespace detail {
+Tensor widen_bf16(const Tensor& t) {
+  Tensor y = empty(t.shape(), f32);
+  kernels::bf16_to_float(t.data<bfloat16>(), y.mutable_data<float>(), t.numel());
+  return y;
+}
+Tensor narrow_to_bf16(const Tensor& t) {
+  Tensor y = empty(t.shape(), bf16);
+  kernels::float_to_bf16(t.data<float>(), y.mutable_data<bfloat16>(), t.numel());
+  return y;
+}
+}  // namespace detail
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
   check_defined(op, {&a, &b});

@@ -11,7 +11,7 @@ using doctest::Contains;
 
 namespace {
 bool parse(const std::string& s, CpuLevel& out) {
-  for (CpuLevel l : {CpuLevel::generic, CpuLevel::avx2, CpuLevel::avx512}) {
+  for (CpuLevel l : {CpuLevel::generic, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::avx512bf16}) {
     if (s == to_string(l)) {
       out = l;
       return true;
@@ -31,7 +31,7 @@ TEST_CASE("cpu_info: the CPU's highest level, or the one NABLA_CPU asks for, or 
     CHECK_FALSE(c.forced);
     CHECK(c.describe().rfind(to_string(c.level), 0) == 0);
   } else if (!parse(want, asked)) {
-    CHECK_THROWS_WITH_AS(cpu_info(), Contains(("NABLA_CPU=" + want + " names no kernel level; expected generic, avx2 or avx512").c_str()),
+    CHECK_THROWS_WITH_AS(cpu_info(), Contains(("NABLA_CPU=" + want + " names no kernel level; expected generic, avx2, avx512 or avx512bf16").c_str()),
                          ValueError);
     CHECK_THROWS_WITH_AS(cpu_info(), Contains("this CPU supports up to"), ValueError);  // every call says so
   } else {

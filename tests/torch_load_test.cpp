@@ -39,6 +39,7 @@ bool bits_equal(const Tensor& a, const Tensor& b) {
       case Dtype::f64: return t.data<double>();
       case Dtype::i64: return t.data<std::int64_t>();
       case Dtype::b8: return t.data<bool>();
+      case Dtype::bf16: return t.data<bfloat16>();
     }
     return nullptr;
   };
@@ -196,6 +197,11 @@ TEST_CASE("load_torch: every storage type, strided and shared views, nesting and
     CHECK(n == 24);
     CHECK(file.tensors.at("bf16").dtype() == f32);
     CHECK(file.tensors.at("f16").dtype() == f32);
+    // keep_bf16: the same values as bf16, bit for bit
+    const io::TensorFile kept = io::load_torch(fixture(name), true);
+    CHECK(kept.tensors.at("bf16").dtype() == bf16);
+    CHECK(bits_equal(kept.tensors.at("bf16").to(f32), file.tensors.at("bf16")));
+    CHECK(kept.tensors.at("f16").dtype() == f32);
     CHECK(file.tensors.at("u8").dtype() == i64);
     CHECK(file.tensors.at("b8").dtype() == b8);
     CHECK(file.tensors.at("transposed").shape() == Shape{6, 4});
@@ -420,6 +426,13 @@ TEST_CASE("safetensors: F16 and BF16 read as PyTorch widens them, and are writte
   const io::TensorFile back = io::load_safetensors(d / "half.safetensors");
   CHECK(bits_equal(back.tensors.at("i"), t.at("i")));  // integers kept
   CHECK(back.tensors.at("w").dtype() == f32);
+  // keep_bf16: BF16 read as bf16, its bits those of w rounded; a bf16 tensor is written as BF16 again
+  const io::TensorFile kept = io::load_safetensors(d / "half.safetensors", true);
+  CHECK(kept.tensors.at("w").dtype() == bf16);
+  CHECK(bits_equal(kept.tensors.at("w"), t.at("w").to(bf16)));
+  io::save_safetensors(d / "kept.safetensors", kept.tensors);
+  CHECK(bits_equal(io::load_safetensors(d / "kept.safetensors", true).tensors.at("w"), kept.tensors.at("w")));
+  CHECK(bits_equal(io::load_safetensors(d / "kept.safetensors").tensors.at("w"), back.tensors.at("w")));
   // A float64 model takes the bfloat16 weights through load_state_dict, converted to its dtype.
   nn::Linear fc(5, 4, {.dtype = f64});
   fc.load_state_dict(std::map<std::string, Tensor>{{"weight", back.tensors.at("w")}}, false);

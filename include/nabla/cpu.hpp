@@ -8,7 +8,9 @@
 //   generic  x86-64's baseline (SSE2): portable loops, convolution by im2col + OpenBLAS
 //   avx2     AVX2 + FMA (x86-64-v3: Haswell, Zen and later)
 //   avx512   AVX-512 F, CD, BW, DQ, VL (x86-64-v4: Skylake-SP, Ice Lake, Zen 4 and later)
-// The environment variable NABLA_CPU=generic|avx2|avx512, read once, forces a level at or below
+//   avx512bf16  avx512 and AVX512-BF16 (Cooper Lake, Sapphire Rapids, Zen 4): the bfloat16 GEMM
+//            (bf16 matmul and convolution, autocast) on the dot-product instruction vdpbf16ps
+// The environment variable NABLA_CPU=generic|avx2|avx512|avx512bf16, read once, forces a level at or below
 // what the CPU has; a level it lacks, or a name that is none of these, is an error (nabla::Error,
 // thrown by the first call that needs the level) naming what was asked and what the CPU supports.
 #pragma once
@@ -17,9 +19,9 @@
 
 namespace nabla {
 
-enum class CpuLevel { generic = 0, avx2 = 1, avx512 = 2 };
+enum class CpuLevel { generic = 0, avx2 = 1, avx512 = 2, avx512bf16 = 3 };
 
-/// "generic", "avx2" or "avx512".
+/// "generic", "avx2", "avx512" or "avx512bf16".
 const char* to_string(CpuLevel level);
 
 struct CpuInfo {

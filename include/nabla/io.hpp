@@ -62,14 +62,15 @@ std::string encode_safetensors(const std::map<std::string, Tensor>& tensors,
 /// Parses a safetensors file's bytes; `source` names it in errors. An IoError for anything
 /// malformed: a short file, a header length past the end, bad JSON, an unknown dtype, a shape
 /// whose size disagrees with its byte range, ranges outside the data, overlapping or with holes.
-/// F16 and BF16 tensors are widened to float32 (exactly).
+/// F16 tensors are widened to float32 (exactly), and BF16 ones too unless `keep_bf16`: then they are
+/// bf16 tensors, bit for bit (a bf16 tensor is written as BF16 whatever `floats` says).
 /// Limits: a header of at most 100 MiB nested at most 16 deep, a tensor of at most 2^40 elements.
-TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source);
+TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source, bool keep_bf16 = false);
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {}, FloatFormat floats = FloatFormat::keep);
 /// Reads a regular file of at most 64 GiB (a FIFO or directory is an IoError, never a wait).
-TensorFile load_safetensors(const std::string& path);
+TensorFile load_safetensors(const std::string& path, bool keep_bf16 = false);
 
 /// Saves a model's parameters ("model.<name>"), the optimizer's state ("optim.<name>", if given,
 /// and its kind as metadata "nabla.optimizer"), any `extra` tensors ("extra.<name>") and metadata,
@@ -110,8 +111,9 @@ void load_checkpoint(const TensorFile& file, const std::string& path, nn::Module
 /// at most 4 times the file plus 64 MiB, and all names and strings 16 times the file plus 1 MiB
 /// (views of one storage, zero strides and shared references cannot claim more memory than that).
 /// TorchScript archives (torch.jit.save) and big-endian files are refused.
-TensorFile load_torch(const std::string& path);
+/// keep_bf16: bfloat16 storages become bf16 tensors bit for bit (else float32, exactly widened).
+TensorFile load_torch(const std::string& path, bool keep_bf16 = false);
 /// The same for a file already in memory (`source` names it in errors).
-TensorFile decode_torch(std::span<const std::byte> bytes, const std::string& source);
+TensorFile decode_torch(std::span<const std::byte> bytes, const std::string& source, bool keep_bf16 = false);
 
 }  // namespace nabla::io

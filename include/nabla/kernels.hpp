@@ -30,6 +30,10 @@ Tensor tanh(const Tensor& x);
 /// e^x; float32 at avx2 and avx512 level a vector at a time with the same polynomial (within 2 ulp),
 /// else std::exp.
 Tensor exp(const Tensor& x);
+/// bfloat16 ↔ float32, n elements: to bfloat16 rounded to nearest even (NaN → 0x7fc0, as c10::BFloat16),
+/// back exactly; vectorized at each level, the same bits at all.
+void float_to_bf16(const float* in, bfloat16* out, std::int64_t n);
+void bf16_to_float(const bfloat16* in, float* out, std::int64_t n);
 /// a + b, a − b, a ⊙ b, a / b of one floating dtype, broadcast to `out` (their broadcast shape). Each
 /// result is one rounded operation at every level; float32 operands that both have shape `out`, or one
 /// of a single element, run a vector at a time at avx2 and avx512 level.
@@ -121,6 +125,8 @@ void scatter_add_axis(Tensor& dst, int axis, const Tensor& idx, const Tensor& sr
 /// C = op(A) · op(B) for 2-d a and b through cblas_{s,d}gemm. a and b 2-d, of one floating
 /// dtype, with op(A)'s columns as many as op(B)'s rows, else a ShapeError or ValueError naming
 /// kernels::gemm. A dimension past the BLAS's 32-bit integers is split over several calls.
+/// bf16 a and b: the products summed in float32 (at level avx512bf16 with vdpbf16ps, elsewhere both
+/// widened to float32 and sgemm), each element of C rounded once to bf16, as PyTorch's bf16 matmul.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 /// The batched product of a [..., M, K] and b [..., K, N] (each after its transpose flag on the
 /// last two axes), batch axes broadcast to `batch`: one GEMM per batch entry into one output

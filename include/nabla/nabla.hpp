@@ -1,6 +1,7 @@
 // nabla/nabla.hpp — the whole public API.
 #pragma once
 
+#include "nabla/autocast.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/cpu.hpp"
 #include "nabla/data.hpp"

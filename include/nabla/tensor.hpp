@@ -7,8 +7,10 @@
 //
 // Floating dtypes are f32 and f64; i64 holds integer labels and indices (one_hot, nll_loss) and
 // b8 the masks that comparisons return (one byte per element, 0 or 1; read as `bool`); neither is
-// accepted by arithmetic ops. Ops never convert dtypes silently: mixing f32 and f64 in one op is a
-// ValueError; convert explicitly with `to(dtype)`.
+// accepted by arithmetic ops. bf16 (bfloat16, nabla/bfloat16.hpp) is a storage and product format:
+// the ops that take it are listed in docs/design.md ("bfloat16 and autocast"), the others refuse it
+// naming the op; AutocastGuard (nabla/autocast.hpp) runs products in it. Ops never convert dtypes
+// silently: mixing f32 and f64 in one op is a ValueError; convert explicitly with `to(dtype)`.
 #pragma once
 
 #include <array>
@@ -27,21 +29,26 @@
 
 #include <fmt/format.h>
 
+#include "nabla/bfloat16.hpp"
 #include "nabla/error.hpp"
 
 namespace nabla {
 
-enum class Dtype : std::uint8_t { f32, f64, i64, b8 };
+enum class Dtype : std::uint8_t { f32, f64, i64, b8, bf16 };
 inline constexpr Dtype f32 = Dtype::f32;
 inline constexpr Dtype f64 = Dtype::f64;
 inline constexpr Dtype i64 = Dtype::i64;
 inline constexpr Dtype b8 = Dtype::b8;
+inline constexpr Dtype bf16 = Dtype::bf16;
 
-/// "float32", "float64", "int64" or "bool".
+/// "float32", "float64", "int64", "bool" or "bfloat16".
 std::string_view dtype_name(Dtype d);
 /// Bytes per element.
 std::size_t dtype_size(Dtype d);
+/// float32 or float64: the dtypes every floating op computes in.
 inline bool is_floating(Dtype d) { return d == Dtype::f32 || d == Dtype::f64; }
+/// float32, float64 or bfloat16 (torch.is_floating_point): the dtypes that can require grad.
+inline bool is_floating_point(Dtype d) { return is_floating(d) || d == Dtype::bf16; }
 
 /// The extent of each dimension, at most kMaxRank of them, stored inline (no heap allocation).
 /// Prints as [64, 784].
@@ -117,7 +124,7 @@ class Tensor {
   std::int64_t numel() const;
   Dtype dtype() const;
 
-  /// Element pointer for reading. T must match the dtype (float, double, int64_t or bool).
+  /// Element pointer for reading. T must match the dtype (float, double, int64_t, bool or bfloat16).
   template <class T>
   const T* data() const;
   /// Element pointer for writing. Bumps the version counter, like every in-place change.
@@ -193,7 +200,8 @@ class Tensor {
   Tensor reshape(Shape shape) const;
   /// reshape under PyTorch's name (nabla's tensors are contiguous, so every reshape is a view).
   Tensor view(Shape shape) const { return reshape(std::move(shape)); }
-  /// A copy in another dtype (differentiable between f32 and f64). To int64, floats are truncated
+  /// A copy in another dtype (differentiable between f32, f64 and bf16; to bf16 rounds to nearest
+  /// even, as c10::BFloat16, float64 through float32). To int64, floats are truncated
   /// toward zero, NaN becomes 0 and values beyond int64's range its nearest end (as Rust's `as`;
   /// never undefined behaviour).
   Tensor to(Dtype dtype) const;

@@ -28,6 +28,8 @@ namespace nabla {
 void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs);
 /// "op: expected a float32 or float64 tensor, got int64 [3]" (ValueError) unless t is f32 or f64.
 void check_floating(std::string_view op, const Tensor& t);
+/// The same, also taking bf16: for the ops that accept bfloat16 (docs/design.md, "bfloat16 and autocast").
+void check_floating_or_bf16(std::string_view op, const Tensor& t);
 /// "op: dtypes differ: float32 [2] and float64 [2]; convert one with .to(dtype)" (ValueError).
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
 /// "op: expected a 2-d tensor (what), got [2, 3, 4]" (ShapeError) unless t has `rank` dimensions;
@@ -89,22 +91,32 @@ decltype(auto) dispatch_float(Dtype d, std::string_view op, F&& f) {
   throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(d)));
 }
 
-/// The same for every dtype: T = float, double, std::int64_t or bool. For ops that move elements
-/// without arithmetic (copies, slices, gathers).
+/// The same for every dtype: T = float, double, std::int64_t, bool or bfloat16. For ops that move
+/// elements without arithmetic (copies, slices, gathers); bfloat16 reads as float and stores rounded.
 template <class F>
 decltype(auto) dispatch_all(Dtype d, F&& f) {
   if (d == Dtype::f32) return f(float{});
   if (d == Dtype::f64) return f(double{});
   if (d == Dtype::b8) return f(bool{});
+  if (d == Dtype::bf16) return f(bfloat16{});
   return f(std::int64_t{});
 }
 
 // ---- elementwise loops (plain contiguous loops the compiler vectorizes) -----------------------------
-// Each makes a new tensor of the first input's dtype; inputs must be floating (check first).
+// Each makes a new tensor of the first input's dtype; inputs must be floating (check first). bf16
+// inputs (for ops that take them: check_floating_or_bf16) are computed in float32, each result
+// rounded once to bf16, as PyTorch's CPU kernels do.
+
+namespace detail {
+/// A bf16 tensor widened to a new float32 one (exact), and a float32 one rounded to bf16; not recorded.
+Tensor widen_bf16(const Tensor& t);
+Tensor narrow_to_bf16(const Tensor& t);
+}  // namespace detail
 
 /// y[i] = f(x[i]); same shape and dtype as x.
 template <class F>
 Tensor map(const Tensor& x, F f) {
+  if (x.dtype() == Dtype::bf16) return detail::narrow_to_bf16(map(detail::widen_bf16(x), f));
   Tensor y = empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), "map", [&](auto tag) {
     using T = decltype(tag);
@@ -120,6 +132,7 @@ Tensor map(const Tensor& x, F f) {
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
   check_same_operands("zip", a, b);
+  if (a.dtype() == Dtype::bf16) return detail::narrow_to_bf16(zip(detail::widen_bf16(a), detail::widen_bf16(b), f));
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip", [&](auto tag) {
     using T = decltype(tag);
@@ -137,6 +150,9 @@ template <class F>
 Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
   check_same_operands("zip3", a, b);
   check_same_operands("zip3", a, c);
+  if (a.dtype() == Dtype::bf16) {
+    return detail::narrow_to_bf16(zip3(detail::widen_bf16(a), detail::widen_bf16(b), detail::widen_bf16(c), f));
+  }
   Tensor y = empty(a.shape(), a.dtype());
   dispatch_float(a.dtype(), "zip3", [&](auto tag) {
     using T = decltype(tag);
@@ -198,6 +214,9 @@ Tensor broadcast_zip(const Tensor& a, const Tensor& b, const Shape& out, F f) {
   check_same_dtype("broadcast_zip", a, b);
   check_broadcasts_to("broadcast_zip", a, out);
   check_broadcasts_to("broadcast_zip", b, out);
+  if (a.dtype() == Dtype::bf16) {
+    return detail::narrow_to_bf16(broadcast_zip(detail::widen_bf16(a), detail::widen_bf16(b), out, f));
+  }
   Tensor y = empty(out, a.dtype());
   dispatch_float(a.dtype(), "broadcast", [&](auto tag) {
     using T = decltype(tag);

@@ -23,6 +23,7 @@ inline void* bytes_of(Tensor& t) {
     case Dtype::f32: return t.mutable_data<float>();
     case Dtype::f64: return t.mutable_data<double>();
     case Dtype::i64: return t.mutable_data<std::int64_t>();
+    case Dtype::bf16: return t.mutable_data<bfloat16>();
     default: return t.mutable_data<bool>();
   }
 }

@@ -14,7 +14,8 @@
 
 namespace nabla::detail {
 // The bits of detail::hooks() (nabla/detail/graph.hpp), one per kind of hook, on this thread.
-enum Hook : unsigned { kProfileHook = 1, kAnomalyHook = 2, kGradNormHook = 4, kTraceHook = 8 };
+// kAutocastHook: an AutocastGuard is on (nabla/autocast.hpp; apply casts the inputs, src/autocast.cpp).
+enum Hook : unsigned { kProfileHook = 1, kAnomalyHook = 2, kGradNormHook = 4, kTraceHook = 8, kAutocastHook = kAutocastHookBit };
 /// Sets or clears one hook bit and returns whether it was set before (guards restore it).
 bool set_hook(Hook h, bool on);
 /// Microseconds on a steady clock while a profile::Scope is active; 0 otherwise.

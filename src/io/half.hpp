@@ -7,6 +7,8 @@
 #include <bit>
 #include <cstdint>
 
+#include "nabla/bfloat16.hpp"
+
 namespace nabla::io::detail {
 
 /// binary16 → float32, exact (subnormals, infinities, NaN payloads kept).
@@ -46,15 +48,8 @@ inline std::uint16_t float_to_half(float f) {
   return static_cast<std::uint16_t>(sign | q);
 }
 
-/// bfloat16 → float32, exact: the top half of a float32.
-inline float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t(b) << 16); }
-
-/// float32 → bfloat16, round to nearest even (c10::BFloat16's round_to_nearest_even); a NaN becomes
-/// the quiet NaN 0x7fc0, as there.
-inline std::uint16_t float_to_bfloat16(float f) {
-  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
-  return static_cast<std::uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
+/// bfloat16 ↔ float32: nabla/bfloat16.hpp's conversions (the bf16 dtype uses the same ones).
+inline float bfloat16_to_float(std::uint16_t b) { return nabla::bf16_bits_to_float(b); }
+inline std::uint16_t float_to_bfloat16(float f) { return nabla::float_to_bf16_bits(f); }
 
 }  // namespace nabla::io::detail

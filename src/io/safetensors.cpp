@@ -48,6 +48,7 @@ const char* st_dtype(Dtype d) {
     case Dtype::f64: return "F64";
     case Dtype::i64: return "I64";
     case Dtype::b8: return "BOOL";
+    case Dtype::bf16: return "BF16";
   }
   return "?";
 }
@@ -58,6 +59,7 @@ const void* raw_data(const Tensor& t) {
     case Dtype::f64: return t.data<double>();
     case Dtype::i64: return t.data<std::int64_t>();
     case Dtype::b8: return t.data<bool>();
+    case Dtype::bf16: return t.data<bfloat16>();
   }
   return nullptr;
 }
@@ -68,6 +70,7 @@ void* raw_mutable(Tensor& t) {
     case Dtype::f64: return t.mutable_data<double>();
     case Dtype::i64: return t.mutable_data<std::int64_t>();
     case Dtype::b8: return t.mutable_data<bool>();
+    case Dtype::bf16: return t.mutable_data<bfloat16>();
   }
   return nullptr;
 }
@@ -227,7 +230,7 @@ std::string encode_safetensors(const std::map<std::string, Tensor>& tensors, con
   return out;
 }
 
-TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source) {
+TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::string& source, bool keep_bf16) {
   if (bytes.size() < 8) fail(source, fmt::format("{} bytes is too short for a safetensors file (at least 8)", bytes.size()));
   std::uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
@@ -276,6 +279,7 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
     else if (jd == "F64") dtype = f64;
     else if (jd == "I64") dtype = i64;
     else if (jd == "BOOL") dtype = b8;
+    else if (jd == "BF16" && keep_bf16) dtype = bf16;
     else if (jd == "F16" || jd == "BF16") {
       dtype = f32;
       elsize = 2;
@@ -318,7 +322,7 @@ TensorFile decode_safetensors(std::span<const std::byte> bytes, const std::strin
         if (byte > 1) fail(source, fmt::format("\"{}\" is BOOL but element {} is {}, not 0 or 1", name, k - begin, byte));
       }
     }
-    if (elsize == 2) {  // F16 or BF16, widened exactly
+    if (elsize == 2 && dtype == f32) {  // F16 or BF16, widened exactly
       const bool half = jd == "F16";
       float* dst = t.mutable_data<float>();
       const std::byte* src = bytes.data() + 8 + n + begin;
@@ -352,9 +356,9 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   write_file_atomic(path, std::as_bytes(std::span(bytes.data(), bytes.size())));
 }
 
-TensorFile load_safetensors(const std::string& path) {
+TensorFile load_safetensors(const std::string& path, bool keep_bf16) {
   const std::vector<char> bytes = detail::read_regular_file(path, kMaxFile, "a safetensors file");
-  return decode_safetensors(std::as_bytes(std::span(bytes.data(), bytes.size())), path);
+  return decode_safetensors(std::as_bytes(std::span(bytes.data(), bytes.size())), path, keep_bf16);
 }
 
 const std::string& TensorFile::meta(const std::string& key) const {

@@ -73,8 +73,8 @@ constexpr unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x
 
 class Loader {
  public:
-  Loader(std::span<const std::byte> bytes, const std::string& source)
-      : bytes_(bytes), source_(source), budget_(4 * bytes.size() + (64ULL << 20)) {}
+  Loader(std::span<const std::byte> bytes, const std::string& source, bool keep_bf16)
+      : bytes_(bytes), source_(source), budget_(4 * bytes.size() + (64ULL << 20)), keep_bf16_(keep_bf16) {}
 
   TensorFile run() {
     if (bytes_.size() >= sizeof kLegacyMagic && std::memcmp(bytes_.data(), kLegacyMagic, sizeof kLegacyMagic) == 0) return run_legacy();
@@ -292,7 +292,7 @@ class Loader {
       shape.push_back(t.sizes[k]);
     }
     if (t.integer < 0) fail(fmt::format("tensor \"{}\": negative storage offset {}", shown, t.integer));
-    const Dtype dtype = dtype_for(s.storage_type);
+    const Dtype dtype = keep_bf16_ && s.storage_type == StorageType::bf16 ? bf16 : dtype_for(s.storage_type);
     std::size_t bytes = 0;
     try {
       bytes = checked_bytes("load_torch", shape, dtype);  // at most 2^40 elements, each product checked
@@ -318,13 +318,15 @@ class Loader {
     Tensor out = empty(shape, dtype);
     const std::byte* src = data.data();
     // Row-major and stored as nabla stores it (most tensors of a state dict): one copy.
-    bool contiguous = s.storage_type == StorageType::f32 || s.storage_type == StorageType::f64 || s.storage_type == StorageType::i64;
+    bool contiguous = s.storage_type == StorageType::f32 || s.storage_type == StorageType::f64 || s.storage_type == StorageType::i64 ||
+                      dtype == bf16;
     for (std::int64_t k = shape.rank() - 1, expect = 1; k >= 0 && contiguous; --k) {
       contiguous = shape[int(k)] == 1 || t.strides[std::size_t(k)] == expect;
       expect *= shape[int(k)];
     }
     if (contiguous && count > 0) {
       void* dst = dtype == f32 ? static_cast<void*>(out.mutable_data<float>())
+                  : dtype == bf16 ? static_cast<void*>(out.mutable_data<bfloat16>())
                   : dtype == f64 ? static_cast<void*>(out.mutable_data<double>()) : static_cast<void*>(out.mutable_data<std::int64_t>());
       std::memcpy(dst, src + static_cast<std::size_t>(t.integer) * elsize, bytes);
       made_.emplace(&t, out);
@@ -335,7 +337,12 @@ class Loader {
       case StorageType::f32: go(out.mutable_data<float>(), read_as<float>); break;
       case StorageType::f64: go(out.mutable_data<double>(), read_as<double>); break;
       case StorageType::f16: go(out.mutable_data<float>(), [](const std::byte* p) { return detail::half_to_float(read_as<std::uint16_t>(p)); }); break;
-      case StorageType::bf16: go(out.mutable_data<float>(), [](const std::byte* p) { return detail::bfloat16_to_float(read_as<std::uint16_t>(p)); }); break;
+      case StorageType::bf16:
+        if (dtype == bf16) {
+          go(out.mutable_data<bfloat16>(), [](const std::byte* p) { return bfloat16::from_bits(read_as<std::uint16_t>(p)); });
+          break;
+        }
+        go(out.mutable_data<float>(), [](const std::byte* p) { return detail::bfloat16_to_float(read_as<std::uint16_t>(p)); }); break;
       case StorageType::i64: go(out.mutable_data<std::int64_t>(), read_as<std::int64_t>); break;
       case StorageType::i32: go(out.mutable_data<std::int64_t>(), [](const std::byte* p) { return std::int64_t(read_as<std::int32_t>(p)); }); break;
       case StorageType::i16: go(out.mutable_data<std::int64_t>(), [](const std::byte* p) { return std::int64_t(read_as<std::int16_t>(p)); }); break;
@@ -364,15 +371,18 @@ class Loader {
   std::unordered_map<const PyValue*, Tensor> made_;
   std::unordered_map<std::string, std::vector<std::byte>> inflated_;  // DEFLATEd storage records, by name
   TensorFile out_;
+  bool keep_bf16_ = false;
 };
 
 }  // namespace
 
-TensorFile decode_torch(std::span<const std::byte> bytes, const std::string& source) { return Loader(bytes, source).run(); }
+TensorFile decode_torch(std::span<const std::byte> bytes, const std::string& source, bool keep_bf16) {
+  return Loader(bytes, source, keep_bf16).run();
+}
 
-TensorFile load_torch(const std::string& path) {
+TensorFile load_torch(const std::string& path, bool keep_bf16) {
   const std::vector<char> bytes = detail::read_regular_file(path, kMaxFile, "a torch.save file");
-  return decode_torch(std::as_bytes(std::span(bytes.data(), bytes.size())), path);
+  return decode_torch(std::as_bytes(std::span(bytes.data(), bytes.size())), path, keep_bf16);
 }
 
 }  // namespace nabla::io

@@ -150,6 +150,7 @@ Tensor unfold_batch(const Tensor& y, Tensor* sums) {
 }
 
 ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  if (x.dtype() == Dtype::bf16) return conv2d_forward_bf16(x, w, bias, win, keep);
   if (tiled(x.dtype())) {
     // The weight gradient reads x itself (stride 1, no padding) or what the forward keeps.
     const bool reads_x = tiled_reads_x(win);
@@ -166,6 +167,7 @@ ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
 
 void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, const Shape& x_shape, const Shape& w_shape,
                      const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
+  if (gy.dtype() == Dtype::bf16) return conv2d_backward_bf16(gy, w, saved, x_shape, w_shape, win, gx, gw, gb);
   if (tiled(gy.dtype())) {
     if (gx != nullptr) *gx = tiled_input_grad(w, gy, x_shape, win);
     if (gw != nullptr) {
@@ -181,6 +183,11 @@ void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, con
 }
 
 Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win) {
+  if (gy.dtype() == Dtype::bf16) {
+    Tensor gx;
+    conv2d_backward_bf16(gy, w, Tensor{}, x_shape, w.shape(), win, &gx, nullptr, nullptr);
+    return gx;
+  }
   if (tiled(gy.dtype())) return tiled_input_grad(w, gy, x_shape, win);
   return blas_input_grad(weight_matrix(w), unfold_batch(gy), x_shape, win);
 }

@@ -20,6 +20,7 @@ const char* to_string(CpuLevel level) {
   switch (level) {
     case CpuLevel::avx2: return "avx2";
     case CpuLevel::avx512: return "avx512";
+    case CpuLevel::avx512bf16: return "avx512bf16";
     case CpuLevel::generic: break;
   }
   return "generic";
@@ -73,6 +74,11 @@ Probe probe() {
   const bool avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 28) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
   if (ymm && avx2 && fma) p.supported = CpuLevel::avx2;
   if (p.supported == CpuLevel::avx2 && zmm && avx512) p.supported = CpuLevel::avx512;
+  const unsigned max_sub = a;  // leaf 7's highest subleaf (subleaf 0's eax)
+  if (p.supported == CpuLevel::avx512 && max_sub >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    if ((a >> 5) & 1) p.supported = CpuLevel::avx512bf16;  // AVX512_BF16
+  }
   return p;
 }
 #else
@@ -99,11 +105,11 @@ Choice choose() {
   const std::string_view want(env);
   CpuLevel level = CpuLevel::generic;
   bool known = false;
-  for (CpuLevel l : {CpuLevel::generic, CpuLevel::avx2, CpuLevel::avx512}) {
+  for (CpuLevel l : {CpuLevel::generic, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::avx512bf16}) {
     if (want == to_string(l)) level = l, known = true;
   }
   if (!known) {
-    ch.error = "NABLA_CPU=" + std::string(want) + " names no kernel level; expected generic, avx2 or avx512 (this CPU supports up to " +
+    ch.error = "NABLA_CPU=" + std::string(want) + " names no kernel level; expected generic, avx2, avx512 or avx512bf16 (this CPU supports up to " +
                to_string(p.supported) + ")";
     return ch;
   }
@@ -139,6 +145,9 @@ extern const LevelKernels table;
 namespace avx512 {
 extern const LevelKernels table;
 }
+namespace avx512bf16 {
+extern const LevelKernels table;
+}
 #endif
 
 const LevelKernels& level_kernels() {
@@ -147,6 +156,7 @@ const LevelKernels& level_kernels() {
 #if defined(NABLA_HAVE_LEVELS)
       case CpuLevel::avx2: return avx2::table;
       case CpuLevel::avx512: return avx512::table;
+      case CpuLevel::avx512bf16: return avx512bf16::table;
 #endif
       default: return generic::table;
     }

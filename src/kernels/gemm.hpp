@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "nabla/kernels.hpp"
 
 namespace nabla::kernels {
 
@@ -17,5 +20,16 @@ extern template void blas_gemm<float>(bool, bool, std::int64_t, std::int64_t, st
                                       const float*, std::int64_t, float*, std::int64_t);
 extern template void blas_gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const double*,
                                        std::int64_t, const double*, std::int64_t, double*, std::int64_t);
+
+/// c [m, n] (float32, rows ldc apart) = op(a) · op(b) for bfloat16 a and b, summed in float32: the
+/// level's bfloat16 GEMM (src/kernels/bf16.cpp), split over the pool as blas_gemm is.
+void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a,
+               std::int64_t lda, const bfloat16* b, std::int64_t ldb, float* c, std::int64_t ldc);
+/// A bf16 tensor of `shape` from float32 values, each rounded once.
+Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape);
+/// conv2d_forward / conv2d_backward for bf16 x, w (and bias): im2col + gemm_bf16; `saved` is the columns.
+ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep);
+void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols, const Shape& x_shape, const Shape& w_shape,
+                          const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb);
 
 }  // namespace nabla::kernels

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "level/level.hpp"
+#include "nabla/bfloat16.hpp"
 
 namespace nabla::kernels::generic {
 
@@ -55,6 +56,14 @@ void arith(int op, const float* a, i64 a_step, const float* b, i64 b_step, float
 void sgd(float* w, const float* g, i64 n, float keep, float step) {
   for (i64 i = 0; i < n; ++i) w[i] = keep * w[i] - step * g[i];
 }
+
+void to_bf16(const float* in, std::uint16_t* out, i64 n) {
+  for (i64 i = 0; i < n; ++i) out[i] = float_to_bf16_bits(in[i]);
+}
+
+void from_bf16(const std::uint16_t* in, float* out, i64 n) {
+  for (i64 i = 0; i < n; ++i) out[i] = bf16_bits_to_float(in[i]);
+}
 }  // namespace
 
 extern const LevelKernels table;
@@ -69,6 +78,9 @@ const LevelKernels table = {
     .sgd = sgd,
     .max_pool_2x2 = max_pool_2x2,
     .max_pool_2x2_backward = max_pool_2x2_backward,
+    .to_bf16 = to_bf16,
+    .from_bf16 = from_bf16,
+    .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
 };

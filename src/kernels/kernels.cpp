@@ -38,6 +38,9 @@ Tensor level_map(const Tensor& x, void (*LevelKernels::*fn)(const float*, float*
 /// loop (op 0–3: +, −, ×, ÷), anything else through `scalar`.
 template <class S>
 Tensor arith(int op, const Tensor& a, const Tensor& b, const Shape& out, S scalar) {
+  if (a.dtype() == Dtype::bf16 && b.dtype() == Dtype::bf16) {  // in float32, each result rounded once
+    return detail::narrow_to_bf16(arith(op, detail::widen_bf16(a), detail::widen_bf16(b), out, scalar));
+  }
   const bool a_full = a.shape() == out, b_full = b.shape() == out;
   if (a.dtype() != Dtype::f32 || b.dtype() != Dtype::f32 ||
       (!(a_full && b_full) && !(a_full && b.numel() == 1) && !(b_full && a.numel() == 1))) {

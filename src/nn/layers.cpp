@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/autocast.hpp"
 #include "nabla/nn_layers.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
@@ -43,7 +44,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
                                                     : fmt::format("[N, {}] or [N, {}, L]", features_, features_)));
   }
   const Tensor& own = weight_.defined() ? weight_ : running_mean_;  // the layer's dtype (after any to())
-  if (own.defined() && x.dtype() != own.dtype()) {
+  if (own.defined() && x.dtype() != own.dtype() && !(autocast_enabled() && x.dtype() == Dtype::bf16)) {
     throw ValueError(fmt::format("{}: input is {}, the layer is {}", describe(), x.dtype(), own.dtype()));
   }
   Tensor y = batch_norm(x, running_mean_, running_var_, weight_, bias_, is_training(), opts_.momentum, opts_.eps);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/autocast.hpp"
 #include "nabla/inspect.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/ops.hpp"
@@ -223,7 +224,7 @@ Tensor Linear::forward(const Tensor& x) {
   if (x.dim() != 2 || x.shape()[1] != n_in_) {
     throw ShapeError(fmt::format("{}: input is {}; expected [batch, {}]", describe(), x.shape(), n_in_));
   }
-  if (x.dtype() != weight_.dtype()) {
+  if (x.dtype() != weight_.dtype() && !(autocast_enabled() && x.dtype() == Dtype::bf16)) {
     throw ValueError(fmt::format("{}: input is {} {}; the weights are {}; convert one with .to(dtype)", describe(), x.dtype(),
                                  x.shape(), weight_.dtype()));
   }

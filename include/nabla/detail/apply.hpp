@@ -13,9 +13,12 @@
 #include <span>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "nabla/detail/trace.hpp"
+#include "nabla/autocast.hpp"
+
 #include "nabla/op.hpp"  // included at its end; the classes above are complete here
 
 namespace nabla {
@@ -141,11 +144,64 @@ double hooked_before(std::string_view op, bool advised, std::span<const Tensor* 
 void hooked_after(std::string_view op, std::span<const Tensor* const> inputs, std::span<Tensor> outputs,
                   double start_us);
 
+/// The dtype autocast casts input t of an op on `list` to, given the floating inputs present (bits:
+/// 1 float32, 2 bf16), or t's own dtype when it stays (nabla/autocast.hpp).
+inline Dtype autocast_target(AutocastList list, const Tensor& t, unsigned present) {
+  if (!t.defined()) return Dtype::f32;
+  const Dtype d = t.dtype();
+  switch (list) {
+    case AutocastList::lower: return d == Dtype::f32 ? Dtype::bf16 : d;
+    case AutocastList::float32: return d == Dtype::bf16 ? Dtype::f32 : d;
+    case AutocastList::widest: return d == Dtype::bf16 && (present & 1U) ? Dtype::f32 : d;
+  }
+  return d;
+}
+
+template <class Op, class... Args>
+auto apply_op(const Op& op, std::span<const Tensor* const> inputs, const Args&... args);
+
+/// One call under an AutocastGuard: the inputs cast by the op's list (recorded `to()` calls, so
+/// differentiable), then the op with autocast off inside it.
+template <class Op, class... Args>
+auto apply_autocast(const Op& op, std::span<const Tensor* const> inputs, const Args&... args)
+    -> decltype(op.forward(std::declval<Context&>(), args...)) {
+  constexpr AutocastList list = autocast_list(Op::name);
+  const AutocastOff off;
+  unsigned present = 0;
+  bool cast = false;
+  for (const Tensor* t : inputs) {
+    if (t->defined()) present |= t->dtype() == Dtype::f32 ? 1U : t->dtype() == Dtype::bf16 ? 2U : 0U;
+  }
+  for (const Tensor* t : inputs) cast = cast || (t->defined() && autocast_target(list, *t, present) != t->dtype());
+  if (!cast) return apply_op(op, inputs, args...);
+  auto convert = [&](const Tensor& t) -> Tensor {
+    const Dtype d = autocast_target(list, t, present);
+    return !t.defined() || d == t.dtype() ? t : t.to(d);
+  };
+  if constexpr (sizeof...(Args) == 1 && (std::same_as<Args, std::vector<Tensor>> && ...)) {
+    const std::vector<Tensor>& xs = (args, ...);
+    std::vector<Tensor> cast_xs;
+    cast_xs.reserve(xs.size());
+    for (const Tensor& t : xs) cast_xs.push_back(convert(t));
+    std::vector<const Tensor*> ins;
+    ins.reserve(cast_xs.size());
+    for (const Tensor& t : cast_xs) ins.push_back(&t);
+    return apply_op(op, ins, cast_xs);
+  } else {
+    const std::array<Tensor, sizeof...(Args)> cast_xs{convert(static_cast<const Tensor&>(args))...};
+    std::array<const Tensor*, sizeof...(Args)> ins{};
+    for (std::size_t i = 0; i < cast_xs.size(); ++i) ins[i] = &cast_xs[i];
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return apply_op(op, ins, cast_xs[I]...); }(
+        std::make_index_sequence<sizeof...(Args)>{});
+  }
+}
+
 /// What both forms of `apply` run once they have the inputs' addresses.
 template <class Op, class... Args>
 auto apply_op(const Op& op, std::span<const Tensor* const> inputs, const Args&... args) {
   constexpr bool advised = inspect::detail::advised(Op::name);
   check_inputs_defined(Op::name, inputs, optional_inputs<Op>());
+  if (hooks() & kAutocastHookBit) [[unlikely]] return apply_autocast(op, inputs, args...);
   const OpScope scope(Op::name);  // allocation errors below name this op
   if (hooks() != 0 || (advised && inspect::detail::warn_pending_any())) [[unlikely]] {
     const double t0 = hooked_before(Op::name, advised, inputs);

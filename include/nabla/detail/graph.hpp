@@ -28,6 +28,19 @@ struct Engine;  // the backward walk (src/autograd.cpp)
 /// The inspection hooks (nabla/profile.hpp, nabla/inspect.hpp) active on this thread, as bits
 /// (src/inspect/hooks.hpp); apply and the backward walk take the plain path while they are 0.
 unsigned hooks();
+/// The bit of hooks() that an AutocastGuard sets (nabla/autocast.hpp): apply casts the inputs first.
+inline constexpr unsigned kAutocastHookBit = 16;
+/// Clears the autocast bit for its lifetime (inside an op, and in the backward walk).
+class AutocastOff {
+ public:
+  AutocastOff();
+  ~AutocastOff();
+  AutocastOff(const AutocastOff&) = delete;
+  AutocastOff& operator=(const AutocastOff&) = delete;
+
+ private:
+  bool was_;
+};
 
 /// Where a saved tensor sits in the graph, to reconnect it under create_graph: an input that is a
 /// leaf (weakly held: the graph never keeps a leaf, and so its .grad, alive), an input made by

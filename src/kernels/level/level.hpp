@@ -57,6 +57,19 @@ struct ConvTiles {
 /// nabla's own tiles image by image with the level's ConvTiles.
 enum class ConvKind { blas, tiles };
 
+/// c [m, n] (rows ldc apart, float32) = op(a) · op(b) for row-major bfloat16 (raw bits) a and b:
+/// op(a) [m, k], op(b) [k, n], lda and ldb the row strides as stored; the sums in float32. m, n ≥ 1.
+using GemmBf16 = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                          const std::uint16_t* a, std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c,
+                          std::int64_t ldc);
+
+namespace generic {
+/// The generic level's bfloat16 GEMM (blas.cpp): both operands widened to float32 (exactly), then sgemm.
+/// Levels without AVX512-BF16 (avx2, avx512) put it in their table too.
+void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
+               std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c, std::int64_t ldc);
+}  // namespace generic
+
 /// One level's kernels. Every level fills every entry, by name (designated initializers): the
 /// generic level with the portable loops (generic.cpp), the others from this folder (table.cpp).
 struct LevelKernels {
@@ -78,6 +91,13 @@ struct LevelKernels {
   void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
   /// Its gradient: every element of gx [h, w] written once.
   void (*max_pool_2x2_backward)(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);
+  /// float32 → bfloat16 bits (round to nearest even, NaN → 0x7fc0) and back (exact), n elements;
+  /// the same bits at every level.
+  void (*to_bf16)(const float* in, std::uint16_t* out, std::int64_t n);
+  void (*from_bf16)(const std::uint16_t* in, float* out, std::int64_t n);
+  /// The bfloat16 GEMM: AVX512-BF16's vdpbf16ps at level avx512bf16, generic::gemm_bf16 elsewhere.
+  /// Sums differ between the two in the float32 rounding of the partial sums only.
+  GemmBf16 gemm_bf16;
   /// Float32 convolution: ConvKind::tiles with `tiles` filled, or ConvKind::blas (then no tiles).
   ConvKind conv;
   ConvTiles tiles;

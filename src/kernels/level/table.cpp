@@ -18,6 +18,13 @@ const LevelKernels table = {
     .sgd = sgd,
     .max_pool_2x2 = max_pool_2x2,
     .max_pool_2x2_backward = max_pool_2x2_backward,
+    .to_bf16 = to_bf16,
+    .from_bf16 = from_bf16,
+#if defined(NABLA_LEVEL_AVX512BF16)
+    .gemm_bf16 = gemm_bf16,
+#else
+    .gemm_bf16 = generic::gemm_bf16,
+#endif
     .conv = ConvKind::tiles,
     .tiles = {.tile_rows = kTileRows,
               .gemm = gemm,

@@ -1,0 +1,165 @@
+// src/kernels/bf16.cpp — bfloat16 in the kernels: the conversions, the GEMM entry (the level's
+// vdpbf16ps GEMM, or the generic one here: widened to float32, then sgemm), kernels::gemm on bf16
+// tensors, and the bf16 convolution (im2col + the bf16 GEMM over a few images at a time, float32
+// sums, each output rounded once).
+#include <algorithm>
+#include <vector>
+
+#include "gemm.hpp"
+#include "im2col.hpp"
+#include "level/level.hpp"
+#include "nabla/kernels.hpp"
+#include "../parallel.hpp"
+
+namespace nabla::kernels {
+
+namespace generic {
+void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
+               std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  // The stored blocks that op(a) and op(b) read, widened (exactly) into contiguous float32 copies.
+  const std::int64_t ar = trans_a ? k : m, ac = trans_a ? m : k, br = trans_b ? n : k, bc = trans_b ? k : n;
+  std::vector<float> fa(static_cast<std::size_t>(ar * ac)), fb(static_cast<std::size_t>(br * bc));
+  for (std::int64_t r = 0; r < ar; ++r) level_kernels().from_bf16(a + r * lda, fa.data() + r * ac, ac);
+  for (std::int64_t r = 0; r < br; ++r) level_kernels().from_bf16(b + r * ldb, fb.data() + r * bc, bc);
+  blas_gemm<float>(trans_a, trans_b, m, n, k, fa.data(), ac, fb.data(), bc, c, ldc);
+}
+}  // namespace generic
+
+void float_to_bf16(const float* in, bfloat16* out, std::int64_t n) {
+  level_kernels().to_bf16(in, reinterpret_cast<std::uint16_t*>(out), n);
+}
+
+void bf16_to_float(const bfloat16* in, float* out, std::int64_t n) {
+  level_kernels().from_bf16(reinterpret_cast<const std::uint16_t*>(in), out, n);
+}
+
+namespace {
+// Products with fewer multiply-adds than this run on the calling thread (as blas_gemm's).
+constexpr std::int64_t kSplitMacs = std::int64_t(1) << 21;
+}  // namespace
+
+void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a,
+               std::int64_t lda, const bfloat16* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.0f);
+    return;
+  }
+  const auto* pa = reinterpret_cast<const std::uint16_t*>(a);
+  const auto* pb = reinterpret_cast<const std::uint16_t*>(b);
+  const GemmBf16 run = level_kernels().gemm_bf16;
+  const int threads = detail::thread_count();
+  if (threads <= 1 || m * n * k < kSplitMacs) return run(trans_a, trans_b, m, n, k, pa, lda, pb, ldb, c, ldc);
+  // As blas_gemm: the longer side of C in parts of whole 16-wide blocks, each summed over all of k.
+  const bool split_n = n >= m;
+  const std::int64_t blocks = ((split_n ? n : m) + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
+  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int64_t lo = blocks * p / parts * 16, hi = std::min(split_n ? n : m, blocks * (p + 1) / parts * 16);
+      if (hi <= lo) continue;
+      if (split_n) {
+        run(trans_a, trans_b, m, hi - lo, k, pa, lda, trans_b ? pb + lo * ldb : pb + lo, ldb, c + lo, ldc);
+      } else {
+        run(trans_a, trans_b, hi - lo, n, k, trans_a ? pa + lo : pa + lo * lda, lda, pb, ldb, c + lo * ldc, ldc);
+      }
+    }
+  });
+}
+
+Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape) {
+  Tensor t = empty(shape, bf16);
+  float_to_bf16(v.data(), t.mutable_data<bfloat16>(), shape.numel());
+  return t;
+}
+
+// ---- convolution ------------------------------------------------------------------------------------
+
+namespace {
+Tensor weight_matrix_of(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
+}  // namespace
+
+ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  const Dims d = dims_of(x.shape(), win);
+  const Tensor wm = weight_matrix_of(w);
+  const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
+  Tensor y = empty(Shape{d.n, f, d.oh, d.ow}, bf16);
+  Tensor cols = keep ? empty(Shape{k, d.n * plane}, bf16) : Tensor{};
+  std::vector<float> fbias(static_cast<std::size_t>(f), 0.0f);
+  if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), f);
+  const std::int64_t chunk = chunk_images(std::max(k, f), plane, d.n, sizeof(float));
+  std::vector<bfloat16> scratch(keep ? 0 : static_cast<std::size_t>(k * chunk * plane));
+  std::vector<float> block(static_cast<std::size_t>(f * chunk * plane)), row(static_cast<std::size_t>(plane));
+  bfloat16* py = y.mutable_data<bfloat16>();
+  for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
+    const std::int64_t nc = std::min(chunk, d.n - n0);
+    const bfloat16* pc;
+    std::int64_t ldc;
+    if (keep) {
+      im2col_range(x.data<bfloat16>(), n0, n0 + nc, cols.mutable_data<bfloat16>() + n0 * plane, d.n * plane, d, win);
+      pc = cols.data<bfloat16>() + n0 * plane;
+      ldc = d.n * plane;
+    } else {
+      im2col_range(x.data<bfloat16>(), n0, n0 + nc, scratch.data(), nc * plane, d, win);
+      pc = scratch.data();
+      ldc = nc * plane;
+    }
+    gemm_bf16(false, false, f, nc * plane, k, wm.data<bfloat16>(), k, pc, ldc, block.data(), nc * plane);
+    for (std::int64_t i = 0; i < nc; ++i) {
+      for (std::int64_t c = 0; c < f; ++c) {
+        const float* src = block.data() + c * nc * plane + i * plane;
+        if (bias.defined()) {
+          for (std::int64_t j = 0; j < plane; ++j) row[j] = src[j] + fbias[c];
+          src = row.data();
+        }
+        float_to_bf16(src, py + ((n0 + i) * f + c) * plane, plane);
+      }
+    }
+  }
+  return {y, cols};
+}
+
+void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols, const Shape& x_shape, const Shape& w_shape,
+                          const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
+  const std::int64_t n = gy.shape()[0], f = gy.shape()[1], p = gy.shape()[2] * gy.shape()[3];
+  // g [F, N·P]: the output gradient with the batch unfolded; the bias gradient summed in float32.
+  Tensor g = empty(Shape{f, n * p}, bf16);
+  std::vector<float> sums(static_cast<std::size_t>(f), 0.0f);
+  {
+    const bfloat16* src = gy.data<bfloat16>();
+    bfloat16* dst = g.mutable_data<bfloat16>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t c = 0; c < f; ++c) {
+        const bfloat16* s = src + (i * f + c) * p;
+        std::copy(s, s + p, dst + c * n * p + i * p);
+        if (gb != nullptr) {
+          float acc = 0;
+          for (std::int64_t j = 0; j < p; ++j) acc += float(s[j]);
+          sums[static_cast<std::size_t>(c)] += acc;
+        }
+      }
+    }
+  }
+  if (gb != nullptr) *gb = round_to_bf16(sums, Shape{f});
+  if (gw != nullptr) {
+    const std::int64_t k = cols.shape()[0];
+    std::vector<float> out(static_cast<std::size_t>(f * k));
+    gemm_bf16(false, true, f, k, n * p, g.data<bfloat16>(), n * p, cols.data<bfloat16>(), n * p, out.data(), k);
+    *gw = round_to_bf16(out, w_shape);
+  }
+  if (gx != nullptr) {
+    const Dims d = dims_of(x_shape, win);
+    const Tensor wm = weight_matrix_of(w);
+    const std::int64_t k = wm.shape()[1];
+    std::vector<float> fx(static_cast<std::size_t>(x_shape.numel()), 0.0f);
+    const std::int64_t chunk = chunk_images(k, p, d.n, sizeof(float));
+    std::vector<float> block(static_cast<std::size_t>(k * chunk * p));
+    for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, d.n - n0);
+      gemm_bf16(true, false, k, nc * p, f, wm.data<bfloat16>(), k, g.data<bfloat16>() + n0 * p, d.n * p, block.data(), nc * p);
+      col2im_range<float>(block.data(), nc * p, n0, n0 + nc, fx.data(), d, win);
+    }
+    *gx = round_to_bf16(fx, x_shape);
+  }
+}
+
+}  // namespace nabla::kernels
