@@ -4,7 +4,11 @@ optimizer and fixed random batch as bench/models.cpp, timed the same way; prints
 
   /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer|hvp]
                                          [--threads 1] [--steps 2000] [--warmup 200] [--impl pytorch]
-Eager mode, with Debian's PyTorch (1.13) or the reference environment's (2.x, scripts/reference-env.sh).
+Eager mode, with Debian's PyTorch (1.13) or the reference environment's (2.x, scripts/reference-env.sh);
+with --compile (2.x only), torch.compile's default mode (Inductor): the model and its cost compiled as
+one function, and the optimizer's step compiled too (PyTorch's "compiling the optimizer" recipe);
+the compilation runs in the warm-up steps. A Hessian-vector product needs double backward, which
+torch.compile does not do: that row prints nothing under --compile.
 """
 import argparse
 import json
@@ -72,6 +76,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--impl", default="pytorch", help="the name this contender reports (pytorch2: the reference environment's)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model with its cost, and the optimizer step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -91,21 +96,27 @@ def main():
     if a.mode == "infer":
         net.eval()
 
+    forward_cost = lambda x, y: cost(net(x), y)  # noqa: E731
+    forward = net
+    opt_step = opt.step
+    if a.compile:
+        forward_cost, forward, opt_step = torch.compile(forward_cost), torch.compile(net), torch.compile(opt.step)
+
     def train_step():
-        c = cost(net(x), y)
+        c = forward_cost(x, y)
         opt.zero_grad()
         c.backward()
-        opt.step()
+        opt_step()
 
     def infer_step():
         with torch.no_grad():
-            net(x)
+            forward(x)
 
     params = list(net.parameters())
     v = [torch.randn_like(p) for p in params]
 
     def hvp_step():  # double backward, as torch.autograd.functional.hvp does it, without its copies
-        c = cost(net(x), y)
+        c = forward_cost(x, y)
         g = torch.autograd.grad(c, params, create_graph=True)
         gv = sum((gi * vi).sum() for gi, vi in zip(g, v))
         torch.autograd.grad(gv, params)
