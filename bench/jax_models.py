@@ -223,8 +223,8 @@ def cost_fn(model):
 def init_opt(params, l2):
     if l2 is not None:
         return {"t": jnp.zeros((), jnp.int32)}
-    zeros = {k: jnp.zeros_like(p) for k, p in params.items()}
-    return {"t": jnp.zeros((), jnp.int32), "m": zeros, "v": dict(zeros)}
+    return {"t": jnp.zeros((), jnp.int32), "m": {k: jnp.zeros_like(p) for k, p in params.items()},
+            "v": {k: jnp.zeros_like(p) for k, p in params.items()}}  # separate buffers: each is donated
 
 
 def make_step(apply, cost, decay, lr, l2):
