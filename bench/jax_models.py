@@ -61,12 +61,14 @@ def linear(p, x):
     return x @ p["weight"].T + p["bias"]
 
 
+# The convolutional models run channels-last (NHWC, weights HWIO), the layout XLA's CPU convolutions
+# are fast in (and Flax's default); PyTorch's OIHW weights are transposed once, as they are converted.
 def conv(w, x, padding=0):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def maxpool2(x):
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
 
 
 def cross_entropy(z, y):
@@ -76,15 +78,14 @@ def cross_entropy(z, y):
 def batch_norm(p, s, x, train):
     """BatchNorm2d: batch statistics in training (running ones updated, momentum 0.1, unbiased var)."""
     if train:
-        mean = x.mean(axis=(0, 2, 3))
-        var = x.var(axis=(0, 2, 3))
-        n = x.shape[0] * x.shape[2] * x.shape[3]
+        mean = x.mean(axis=(0, 1, 2))
+        var = x.var(axis=(0, 1, 2))
+        n = x.shape[0] * x.shape[1] * x.shape[2]
         s = {"running_mean": 0.9 * s["running_mean"] + 0.1 * mean,
              "running_var": 0.9 * s["running_var"] + 0.1 * var * (n / (n - 1))}
     else:
         mean, var = s["running_mean"], s["running_var"]
-    xh = (x - mean[None, :, None, None]) * jax.lax.rsqrt(var[None, :, None, None] + 1e-5)
-    return xh * p["weight"][None, :, None, None] + p["bias"][None, :, None, None], s
+    return (x - mean) * jax.lax.rsqrt(var + 1e-5) * p["weight"] + p["bias"], s
 
 
 def lstm(p, x):
@@ -106,7 +107,8 @@ def lstm(p, x):
 
 def make_model(name, net):
     """params (weights and biases by module), state (batch norm's running statistics), apply, decay mask."""
-    sd = {k: arr(v) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    sd = {k: arr(v.permute(2, 3, 1, 0) if v.dim() == 4 else v)  # OIHW → HWIO
+          for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     params = {k: v for k, v in sd.items() if "running" not in k}
     state = {k: v for k, v in sd.items() if "running" in k}
     mods = sorted({k.rsplit(".", 1)[0] for k in params}, key=lambda m: [int(t) if t.isdigit() else t for t in m.split(".")])
@@ -122,14 +124,15 @@ def make_model(name, net):
     elif name == "network3":
         def apply(p, s, x, train):
             c1, c2, f1, f2 = (group(p, m) for m in mods)
-            h = x.reshape(-1, 1, 28, 28)
-            h = jax.nn.relu(maxpool2(conv(c1["weight"], h) + c1["bias"][None, :, None, None]))
-            h = jax.nn.relu(maxpool2(conv(c2["weight"], h) + c2["bias"][None, :, None, None]))
+            h = x.reshape(-1, 28, 28, 1)
+            h = jax.nn.relu(maxpool2(conv(c1["weight"], h) + c1["bias"]))
+            h = jax.nn.relu(maxpool2(conv(c2["weight"], h) + c2["bias"]))
+            h = h.transpose(0, 3, 1, 2)  # flattened in PyTorch's (channel, row, column) order, as its weights expect
             h = jax.nn.relu(linear(f1, h.reshape(h.shape[0], -1)))
             return linear(f2, h), s
     elif name == "bn_cnn":
         def apply(p, s, x, train):
-            h = x.reshape(-1, 1, 28, 28)
+            h = x.reshape(-1, 28, 28, 1)
             convs = [m for m in mods if p.get(m + ".weight") is not None and p[m + ".weight"].ndim == 4]
             new_s = {}
             for k, cm in enumerate(convs):
@@ -141,7 +144,7 @@ def make_model(name, net):
                 h = jax.nn.relu(h)
                 if k in (1, 3):
                     h = maxpool2(h)
-            h = h.mean(axis=(2, 3))
+            h = h.mean(axis=(1, 2))
             return linear(group(p, mods[-1]), h), new_s
     else:  # char_lstm
         def apply(p, s, chars, train):
