@@ -27,6 +27,7 @@ def parse():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--layout", default="nhwc", choices=["nhwc", "nchw"], help="the convolutional models' activation layout")
     ap.add_argument("--check", type=int, default=0, help="compare N training steps' losses with PyTorch eager, then exit")
     return ap.parse_args()
 
@@ -61,14 +62,34 @@ def linear(p, x):
     return x @ p["weight"].T + p["bias"]
 
 
-# The convolutional models run channels-last (NHWC, weights HWIO), the layout XLA's CPU convolutions
-# are fast in (and Flax's default); PyTorch's OIHW weights are transposed once, as they are converted.
+# The convolutional models run channels-last by default (NHWC, weights HWIO: Flax's default, and the
+# layout XLA's CPU convolutions were the faster in, network3's inference 5× so); PyTorch's OIHW weights
+# are transposed once, as they are converted. --layout nchw keeps PyTorch's layout throughout.
+NHWC = a.layout == "nhwc"
+CH = 3 if NHWC else 1  # the channel axis
+
+
 def conv(w, x, padding=0):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    dims = ("NHWC", "HWIO", "NHWC") if NHWC else ("NCHW", "OIHW", "NCHW")
+    return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2, dimension_numbers=dims)
 
 
 def maxpool2(x):
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    window = (1, 2, 2, 1) if NHWC else (1, 1, 2, 2)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+
+
+def per_channel(v):
+    """A per-channel vector shaped to broadcast along the channel axis."""
+    return v if NHWC else v[:, None, None]
+
+
+def to_images(x):
+    return x.reshape(-1, 28, 28, 1) if NHWC else x.reshape(-1, 1, 28, 28)
+
+
+def spatial():
+    return (1, 2) if NHWC else (2, 3)
 
 
 def cross_entropy(z, y):
@@ -78,14 +99,16 @@ def cross_entropy(z, y):
 def batch_norm(p, s, x, train):
     """BatchNorm2d: batch statistics in training (running ones updated, momentum 0.1, unbiased var)."""
     if train:
-        mean = x.mean(axis=(0, 1, 2))
-        var = x.var(axis=(0, 1, 2))
-        n = x.shape[0] * x.shape[1] * x.shape[2]
+        axes = tuple(d for d in range(4) if d != CH)
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        n = x.size // x.shape[CH]
         s = {"running_mean": 0.9 * s["running_mean"] + 0.1 * mean,
              "running_var": 0.9 * s["running_var"] + 0.1 * var * (n / (n - 1))}
     else:
         mean, var = s["running_mean"], s["running_var"]
-    return (x - mean) * jax.lax.rsqrt(var + 1e-5) * p["weight"] + p["bias"], s
+    scale = p["weight"] * jax.lax.rsqrt(var + 1e-5)
+    return (x - per_channel(mean)) * per_channel(scale) + per_channel(p["bias"]), s
 
 
 def lstm(p, x):
@@ -107,7 +130,7 @@ def lstm(p, x):
 
 def make_model(name, net):
     """params (weights and biases by module), state (batch norm's running statistics), apply, decay mask."""
-    sd = {k: arr(v.permute(2, 3, 1, 0) if v.dim() == 4 else v)  # OIHW → HWIO
+    sd = {k: arr(v.permute(2, 3, 1, 0) if v.dim() == 4 and NHWC else v)  # OIHW → HWIO
           for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     params = {k: v for k, v in sd.items() if "running" not in k}
     state = {k: v for k, v in sd.items() if "running" in k}
@@ -124,15 +147,16 @@ def make_model(name, net):
     elif name == "network3":
         def apply(p, s, x, train):
             c1, c2, f1, f2 = (group(p, m) for m in mods)
-            h = x.reshape(-1, 28, 28, 1)
-            h = jax.nn.relu(maxpool2(conv(c1["weight"], h) + c1["bias"]))
-            h = jax.nn.relu(maxpool2(conv(c2["weight"], h) + c2["bias"]))
-            h = h.transpose(0, 3, 1, 2)  # flattened in PyTorch's (channel, row, column) order, as its weights expect
+            h = to_images(x)
+            h = jax.nn.relu(maxpool2(conv(c1["weight"], h) + per_channel(c1["bias"])))
+            h = jax.nn.relu(maxpool2(conv(c2["weight"], h) + per_channel(c2["bias"])))
+            if NHWC:
+                h = h.transpose(0, 3, 1, 2)  # flattened in PyTorch's (channel, row, column) order, as its weights expect
             h = jax.nn.relu(linear(f1, h.reshape(h.shape[0], -1)))
             return linear(f2, h), s
     elif name == "bn_cnn":
         def apply(p, s, x, train):
-            h = x.reshape(-1, 28, 28, 1)
+            h = to_images(x)
             convs = [m for m in mods if p.get(m + ".weight") is not None and p[m + ".weight"].ndim == 4]
             new_s = {}
             for k, cm in enumerate(convs):
@@ -144,7 +168,7 @@ def make_model(name, net):
                 h = jax.nn.relu(h)
                 if k in (1, 3):
                     h = maxpool2(h)
-            h = h.mean(axis=(1, 2))
+            h = h.mean(axis=spatial())
             return linear(group(p, mods[-1]), h), new_s
     else:  # char_lstm
         def apply(p, s, chars, train):

@@ -5,7 +5,8 @@
 # environment of scripts/reference-env.sh where it exists, eager and under torch.compile, and JAX's
 # jax.jit from that environment) for every model: libtorch's C++ API
 # (libtorch-dev) and a plain OpenBLAS loop for the MLPs. Installs python3-torch and libtorch-dev if missing.
-#   bash bench/run.sh            REPS=3 by default; about 10 minutes
+#   bash bench/run.sh            REPS=3 by default; about 10 minutes without the reference environment,
+#                                much longer with it (torch.compile compiles in each of its processes; NOCOMPILE=1 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
