@@ -3,6 +3,8 @@
 # side by side in one run, alternating which goes first, REPS repetitions; prints, per row, the
 # median over repetitions of each build's per-process median step time, min–max, and new / old.
 #   bash bench/compare.sh OLD_BUILD_DIR [NEW_BUILD_DIR]     (NEW defaults to build; REPS=5)
+# ROWS="network1 train 10|network2" keeps only the rows that start with one of those patterns ('|'
+# between them: "model", "model mode" or "model mode batch"); THREADS="1" keeps one thread count.
 # Build the old one from a worktree: git worktree add /tmp/old <commit>; cmake -S /tmp/old -B /tmp/old/build ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +24,18 @@ for c in "${configs[@]}"; do
   fi
 done
 configs=("${both[@]}")
+if [[ -n ${ROWS:-} ]]; then
+  IFS='|' read -r -a patterns <<< "$ROWS"
+  kept=()
+  for c in "${configs[@]}"; do
+    for p in "${patterns[@]}"; do
+      if [[ "$c " == "$p "* ]]; then kept+=("$c"); break; fi
+    done
+  done
+  configs=("${kept[@]}")
+fi
 for rep in $(seq "$REPS"); do
-  for t in 1 2; do
+  for t in ${THREADS:-1 2}; do
     pin=$(pin_for "$t")
     for c in "${configs[@]}"; do
       read -r model mode batch steps <<< "$c"

@@ -33,7 +33,7 @@ peak = {t: statistics.median(v) for t, v in sgemm.items()}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
-    if r.get("impl") in ("nabla", "pytorch", "pytorch2", "libtorch", "openblas-loop") and not r.get("level"):
+    if r.get("impl") in ("nabla", "pytorch", "pytorch2", "pytorch2-compile", "jax", "libtorch", "openblas-loop") and not r.get("level"):
         key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
         runs[key].append(r["median_us"])
         rss[key] = max(rss[key], r["peak_rss_kb"])
@@ -86,6 +86,11 @@ for model, mode, batch, threads in configs:
     p2 = runs.get((model, mode, batch, threads, "pytorch2"), [])
     p2_cell = (f"{fmt_time(statistics.median(p2))} ({fmt_time(min(p2))}–{fmt_time(max(p2))}) | **{statistics.median(p2) / n_med:.2f}×**"
                if p2 else "— | —")
+    def ratio_cell(impl):  # "time (min–max) | ratio" of another contender, or dashes where it did not run
+        v = runs.get((model, mode, batch, threads, impl), [])
+        return (f"{fmt_time(statistics.median(v))} ({fmt_time(min(v))}–{fmt_time(max(v))}) | **{statistics.median(v) / n_med:.2f}×**"
+                if v else "— | —")
+    pc_cell, jax_cell = ratio_cell("pytorch2-compile"), ratio_cell("jax")
     lt = runs.get((model, mode, batch, threads, "libtorch"), [])
     loop = runs.get((model, mode, batch, threads, "openblas-loop"), [])
     lt_cell = f"{fmt_time(statistics.median(lt))} (**{statistics.median(lt) / n_med:.2f}×**)" if lt else "—"
@@ -93,7 +98,7 @@ for model, mode, batch, threads in configs:
     lines.append(
         f"| {model} | {mode} | {batch} | {threads} | {fmt_time(n_med)} ({fmt_time(min(nb))}–{fmt_time(max(nb))}) "
         f"| {fmt_time(p_med)} ({fmt_time(min(pt))}–{fmt_time(max(pt))}) | **{p_med / n_med:.2f}×** "
-        f"| {p2_cell} | {lt_cell} | {loop_cell} "
+        f"| {p2_cell} | {pc_cell} | {jax_cell} | {lt_cell} | {loop_cell} "
         f"| {rate_cell} "
         f"| {rss[(model, mode, batch, threads, 'nabla')] / 1024:.0f} / {rss[(model, mode, batch, threads, 'pytorch')] / 1024:.0f} |")
     chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
@@ -110,7 +115,11 @@ with open(md_path, "w") as f:
     torch2_v = next((r["version"] for r in rows if r.get("impl") == "pytorch2" and r.get("version")), None)
     torch2_text = (f", and PyTorch {torch2_v} (today's, from PyPI: the reference environment of scripts/reference-env.sh, eager)"
                    if torch2_v else " (no reference environment: no PyTorch 2.x column; bash scripts/reference-env.sh)")
-    f.write(f"nabla {nabla_v}, PyTorch {torch_v} (Debian's){torch2_text}, OpenBLAS {blas_v}.\n")
+    jax_v = next((r["version"] for r in rows if r.get("impl") == "jax" and r.get("version")), None)
+    compiled = any(r.get("impl") == "pytorch2-compile" for r in rows)
+    jax_text = (f", torch.compile of that PyTorch ({'its default mode, Inductor' if compiled else 'no figures: it did not run'}), "
+                f"JAX {jax_v} (jax.jit, the same environment)" if jax_v else "")
+    f.write(f"nabla {nabla_v}, PyTorch {torch_v} (Debian's){torch2_text}{jax_text}, OpenBLAS {blas_v}.\n")
     load = {r["when"]: r["loadavg"] for r in rows if r.get("impl") == "load"}
     if load:
         busy = max(load.values()) > 1.5
@@ -127,14 +136,18 @@ with open(md_path, "w") as f:
             f"A figure is the median over {reps} repetitions of each process's median step, with the min–max of those medians; "
             "the contenders take turns going first. **ratio** = PyTorch time / nabla time (above 1: nabla is faster), "
             "for Debian's PyTorch and for today's PyTorch 2.x (which runs on its own BLAS, MKL and oneDNN, not the pinned OpenBLAS); "
+            "**compile** is that PyTorch with the model and cost, and the optimizer step, under torch.compile (bench/torch_models.py "
+            "--compile; compiled during the warm-up; — where it does not run, such as double backward for hvp), and **JAX** "
+            "the same models written in JAX (bench/jax_models.py: PyTorch's initial weights and batch, one jax.jit step with "
+            "SGD or Adam in jax.numpy), with the ratio contender time / nabla time; "
             "the libtorch column is the same models through libtorch's C++ API (bench/libtorch_models.cpp) with its ratio "
             "libtorch time / nabla time; the OpenBLAS-loop column is network.py written by hand against OpenBLAS, no framework "
             "(bench/blas_loop.cpp), with nabla time / loop time (how far nabla is from that floor). "
             "GFLOP/s counts the model's multiply-adds (forward, and for training the backward GEMMs it needs) over nabla's step time, "
             "with the share of the sgemm rate. Peak RSS is each process's maximum resident set.\n\n")
-    f.write("| model | mode | batch | threads | nabla | PyTorch 1.13 | ratio | PyTorch 2.x | ratio 2.x | libtorch (ratio) "
-            "| OpenBLAS loop (nabla / loop) | nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
-    f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    f.write("| model | mode | batch | threads | nabla | PyTorch 1.13 | ratio | PyTorch 2.x | ratio 2.x | compile | ratio | JAX "
+            "| ratio | libtorch (ratio) | OpenBLAS loop (nabla / loop) | nabla GFLOP/s (of sgemm) | peak RSS MB nabla / PyTorch |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     f.write("\n".join(lines) + "\n\n")
     f.write("![speed ratio](img/benchmarks.png)\n")
     # Two threads against one: throughput ratio (1-thread step / 2-thread step) of each nabla row.

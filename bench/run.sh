@@ -2,9 +2,11 @@
 # Runs nabla and PyTorch side by side on the book's models, alternating the contenders, at 1 and 2
 # threads, REPS repetitions after each process's own warm-up, and writes docs/benchmarks.md and
 # docs/img/benchmarks.png. Beside PyTorch (Debian's python3-torch, and today's 2.x from the reference
-# environment of scripts/reference-env.sh where it exists) for every model: libtorch's C++ API
+# environment of scripts/reference-env.sh where it exists, eager and under torch.compile, and JAX's
+# jax.jit from that environment) for every model: libtorch's C++ API
 # (libtorch-dev) and a plain OpenBLAS loop for the MLPs. Installs python3-torch and libtorch-dev if missing.
-#   bash bench/run.sh            REPS=3 by default; about 10 minutes
+#   bash bench/run.sh            REPS=3 by default; about 10 minutes without the reference environment,
+#                                much longer with it (torch.compile compiles in each of its processes; NOCOMPILE=1 skips it)
 #   ATTENTION_ONLY=1 bash bench/run.sh   the attention and char-GPT rows alone, into out/bench-attention/results.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +39,9 @@ core=$(build/bench/bench_sgemm_peak 1 | grep -o '"core": "[^"]*"' | cut -d'"' -f
 export OPENBLAS_CORETYPE=$core
 echo "OpenBLAS core for all contenders: $core"
 
-# Today's PyTorch (2.x from PyPI, eager) beside Debian's 1.13, where the reference environment exists
-# (bash scripts/reference-env.sh); it runs on its own BLAS (MKL/oneDNN), not the pinned OpenBLAS.
+# Today's PyTorch (2.x from PyPI, eager, and under torch.compile) and JAX (jax.jit) beside Debian's 1.13,
+# where the reference environment exists (bash scripts/reference-env.sh); they run on their own BLAS
+# (MKL/oneDNN, XLA's Eigen), not the pinned OpenBLAS.
 ref_env=${NABLA_REFERENCE_ENV:-$HOME/.cache/nabla/reference-env}
 torch2=""
 if [[ -x $ref_env/bin/python ]] && "$ref_env/bin/python" -c "import torch" 2> /dev/null; then
@@ -46,6 +49,11 @@ if [[ -x $ref_env/bin/python ]] && "$ref_env/bin/python" -c "import torch" 2> /d
   echo "PyTorch 2.x from the reference environment: $("$torch2" -c 'import torch; print(torch.__version__)')"
 else
   echo "no reference environment at $ref_env (bash scripts/reference-env.sh): no PyTorch 2.x column"
+fi
+jax=""
+if [[ -n $torch2 ]] && "$torch2" -c "import jax" 2> /dev/null; then
+  jax=$torch2
+  echo "JAX from the reference environment: $("$jax" -c 'import jax; print(jax.__version__)')"
 fi
 echo "PyTorch from Debian: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
 source bench/rows.sh  # configs, pin_for
@@ -61,7 +69,12 @@ for rep in $(seq "$main_reps"); do
       warm=$((steps / 10 + 5))
       args=(--model "$model" --mode "$mode" --batch "$batch" --threads "$t" --steps "$steps" --warmup "$warm")
       contenders=("build/bench/bench_models" "/usr/bin/python3 bench/torch_models.py")
-      if [[ -n $torch2 ]]; then contenders+=("$torch2 bench/torch_models.py --impl pytorch2"); fi
+      if [[ -n $torch2 ]]; then
+        contenders+=("$torch2 bench/torch_models.py --impl pytorch2")
+        # torch.compile: no double backward (hvp), and compiling takes many steps' time (NOCOMPILE=1 skips it).
+        if [[ $mode != hvp && -z ${NOCOMPILE:-} ]]; then contenders+=("$torch2 bench/torch_models.py --impl pytorch2-compile --compile"); fi
+      fi
+      if [[ -n $jax ]]; then contenders+=("$jax bench/jax_models.py"); fi
       if [[ ($model == network1 || $model == network2) && $mode != hvp ]]; then contenders+=("build/bench/bench_libtorch"); fi
       if [[ $model == network1 ]]; then contenders+=("build/bench/bench_blas_loop"); fi
       # Rotate which contender goes first from one repetition to the next.

@@ -4,12 +4,17 @@ optimizer and fixed random batch as bench/models.cpp, timed the same way; prints
 
   /usr/bin/python3 bench/torch_models.py --model network1 --batch 10 [--mode train|infer|hvp]
                                          [--threads 1] [--steps 2000] [--warmup 200] [--impl pytorch]
-Eager mode, with Debian's PyTorch (1.13) or the reference environment's (2.x, scripts/reference-env.sh).
+Eager mode, with Debian's PyTorch (1.13) or the reference environment's (2.x, scripts/reference-env.sh);
+with --compile (2.x only), torch.compile's default mode (Inductor): the model and its cost compiled as
+one function, and the optimizer's step compiled too (PyTorch's "compiling the optimizer" recipe);
+the compilation runs in the warm-up steps. A Hessian-vector product needs double backward, which
+torch.compile refuses ("does not currently support double backward"): --compile --mode hvp is an error.
 """
 import argparse
 import json
 import math
 import resource
+import sys
 import time
 
 import torch
@@ -109,7 +114,10 @@ def main():
     ap.add_argument("--autocast", default="none", choices=["none", "bf16"],
                     help="bf16: the forward under torch.autocast(\"cpu\", dtype=torch.bfloat16)")
     ap.add_argument("--impl", default="pytorch", help="the name this contender reports (pytorch2: the reference environment's)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model with its cost, and the optimizer step")
     a = ap.parse_args()
+    if a.compile and a.mode == "hvp":  # what torch.compile raises at the second backward
+        sys.exit("torch_models.py: torch.compile with aot_autograd does not currently support double backward (hvp)")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net, cost, lr, l2 = make(a.model, a.batch, 30 if a.mode == "hvp" else 100, a.context)
@@ -134,25 +142,30 @@ def main():
         net.eval()
 
     amp = a.autocast == "bf16"
+    forward_cost = lambda x, y: cost(net(x), y)  # noqa: E731
+    forward = net
+    opt_step = opt.step
+    if a.compile:
+        forward_cost, forward, opt_step = torch.compile(forward_cost), torch.compile(net), torch.compile(opt.step)
 
     def train_step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            c = cost(net(x), y)
+            c = forward_cost(x, y)
         opt.zero_grad()
         c.backward()
         if l2 == "adamw":
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        opt_step()
 
     def infer_step():
         with torch.no_grad():
-            net(x)
+            forward(x)
 
     params = list(net.parameters())
     v = [torch.randn_like(p) for p in params]
 
     def hvp_step():  # double backward, as torch.autograd.functional.hvp does it, without its copies
-        c = cost(net(x), y)
+        c = forward_cost(x, y)
         g = torch.autograd.grad(c, params, create_graph=True)
         gv = sum((gi * vi).sum() for gi, vi in zip(g, v))
         torch.autograd.grad(gv, params)

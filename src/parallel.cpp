@@ -25,7 +25,7 @@ namespace nabla::detail {
 
 namespace {
 
-thread_local bool t_inside = false;  // this thread is running a parallel_for body
+[[gnu::tls_model("initial-exec")]] thread_local bool t_inside = false;  // this thread is running a parallel_for body
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)

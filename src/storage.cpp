@@ -169,6 +169,6 @@ std::int64_t to_int64(double v) {
 
 }  // namespace detail
 
-thread_local std::string_view OpScope::current_;
+[[gnu::tls_model("initial-exec")]] thread_local std::string_view OpScope::current_;
 
 }  // namespace nabla

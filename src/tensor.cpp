@@ -109,7 +109,8 @@ void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
 // ---- grad mode --------------------------------------------------------------------------------------
 
 namespace {
-thread_local bool t_grad_enabled = true;
+// initial-exec: read by every op, and without it each read is a __tls_get_addr call (OpScope).
+[[gnu::tls_model("initial-exec")]] thread_local bool t_grad_enabled = true;
 }
 
 bool grad_enabled() { return t_grad_enabled; }

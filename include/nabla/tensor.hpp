@@ -257,7 +257,9 @@ class OpScope {
 
  private:
   bool set_;
-  static thread_local std::string_view current_;
+  // initial-exec: every op opens a scope, and the default (global-dynamic) model of a shared library
+  // costs a __tls_get_addr call per access; a few bytes of static TLS are always there for it.
+  [[gnu::tls_model("initial-exec")]] static thread_local std::string_view current_;
 };
 
 // ---- creation -------------------------------------------------------------------------------------

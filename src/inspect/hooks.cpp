@@ -175,7 +175,8 @@ namespace nabla {
 // ---- the hook bits that apply() and the backward walk consult ------------------------------------------
 
 namespace {
-thread_local unsigned t_hooks = 0;
+// initial-exec: read by every op, and without it each read is a __tls_get_addr call (OpScope).
+[[gnu::tls_model("initial-exec")]] thread_local unsigned t_hooks = 0;
 }
 
 namespace detail {

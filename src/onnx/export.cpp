@@ -33,6 +33,7 @@ pb::Message tensor_proto(const std::string& name, const Tensor& t, bool scalar =
     case Dtype::b8:
       for (std::int64_t i = 0; i < t.numel(); ++i) raw.push_back(t.data<bool>()[i] ? 1 : 0);
       break;
+    case Dtype::bf16: raw.assign(reinterpret_cast<const char*>(t.data<bfloat16>()), std::size_t(t.numel()) * 2); break;
   }
   m.bytes(9, raw);
   return m;
@@ -84,6 +85,7 @@ int onnx_dtype(Dtype d) {
     case Dtype::f64: return 11;
     case Dtype::i64: return 7;
     case Dtype::b8: return 9;
+    case Dtype::bf16: return 16;  // BFLOAT16
   }
   return 0;
 }

@@ -32,6 +32,7 @@ std::string dtype_str(Dtype d) {
     case Dtype::f64: return "float64";
     case Dtype::i64: return "int64";
     case Dtype::b8: return "bool";
+    case Dtype::bf16: return "bfloat16";
   }
   return "?";
 }
@@ -44,6 +45,7 @@ nlohmann::json write_tensor(const fs::path& path, const Tensor& t) {
     case Dtype::f64: f.write(reinterpret_cast<const char*>(t.data<double>()), std::streamsize(n * 8)); break;
     case Dtype::i64: f.write(reinterpret_cast<const char*>(t.data<std::int64_t>()), std::streamsize(n * 8)); break;
     case Dtype::b8: f.write(reinterpret_cast<const char*>(t.data<bool>()), std::streamsize(n)); break;
+    case Dtype::bf16: f.write(reinterpret_cast<const char*>(t.data<bfloat16>()), std::streamsize(n * 2)); break;
   }
   if (!f) throw IoError(fmt::format("cannot write {}", path.string()));
   std::vector<std::int64_t> shape(t.shape().begin(), t.shape().end());
