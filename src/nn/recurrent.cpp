@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "nabla/detail/trace.hpp"
 #include "nabla/nn_recurrent.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/toolkit.hpp"
@@ -240,6 +241,18 @@ LstmOutput LSTM::forward(const Tensor& x, const LstmState& state) {
   for (std::int64_t l = 0; l < o.num_layers; ++l) {
     const Weights& w = weights_[std::size_t(l)];
     if (l > 0 && dropout_ > 0 && is_training()) seq = nabla::dropout(seq, dropout_, true);  // between layers, as torch.nn.LSTM
+    if (detail::tracing()) {  // onnx::export_model records the composed cells, which map to ONNX ops one by one
+      LstmState s{layer_state(state.h, l), layer_state(state.c, l)};
+      std::vector<Tensor> hs;
+      for (const Tensor& xw : input_gates(seq, w)) {
+        s = lstm_step(xw, s, w);
+        hs.push_back(s.h);
+      }
+      hn.push_back(s.h);
+      cn.push_back(s.c);
+      seq = stack(hs, 0);
+      continue;
+    }
     // The fused recurrence (ops/recurrent.cpp): x W_ihᵀ for all steps in one product, the rest in one op.
     const Tensor xw = matmul(seq.reshape({steps * n, seq.shape()[2]}), w.w_ih, {.trans_b = true})
                           .reshape({steps, n, 4 * o.hidden_size});
