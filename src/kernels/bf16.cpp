@@ -33,10 +33,6 @@ void bf16_to_float(const bfloat16* in, float* out, std::int64_t n) {
   level_kernels().from_bf16(reinterpret_cast<const std::uint16_t*>(in), out, n);
 }
 
-namespace {
-// Products with fewer multiply-adds than this run on the calling thread (as blas_gemm's).
-constexpr std::int64_t kSplitMacs = std::int64_t(1) << 21;
-}  // namespace
 
 void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a,
                std::int64_t lda, const bfloat16* b, std::int64_t ldb, float* c, std::int64_t ldc) {
@@ -47,23 +43,7 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   }
   const auto* pa = reinterpret_cast<const std::uint16_t*>(a);
   const auto* pb = reinterpret_cast<const std::uint16_t*>(b);
-  const GemmBf16 run = level_kernels().gemm_bf16;
-  const int threads = detail::thread_count();
-  if (threads <= 1 || m * n * k < kSplitMacs) return run(trans_a, trans_b, m, n, k, pa, lda, pb, ldb, c, ldc);
-  // As blas_gemm: the longer side of C in parts of whole 16-wide blocks, each summed over all of k.
-  const bool split_n = n >= m;
-  const std::int64_t blocks = ((split_n ? n : m) + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
-  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const std::int64_t lo = blocks * p / parts * 16, hi = std::min(split_n ? n : m, blocks * (p + 1) / parts * 16);
-      if (hi <= lo) continue;
-      if (split_n) {
-        run(trans_a, trans_b, m, hi - lo, k, pa, lda, trans_b ? pb + lo * ldb : pb + lo, ldb, c + lo, ldc);
-      } else {
-        run(trans_a, trans_b, hi - lo, n, k, trans_a ? pa + lo : pa + lo * lda, lda, pb, ldb, c + lo * ldc, ldc);
-      }
-    }
-  });
+  split_gemm(trans_a, trans_b, m, n, k, pa, lda, pb, ldb, c, ldc, level_kernels().gemm_bf16);
 }
 
 Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape) {

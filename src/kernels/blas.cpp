@@ -152,10 +152,6 @@ void one_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::i
     }
   }
 }
-
-// Products with fewer multiply-adds than this run on the calling thread: below it, handing half to
-// another core costs more than it saves (docs/benchmarks.md, the MLP rows at 1 and 2 threads).
-constexpr std::int64_t kSplitMacs = std::int64_t(1) << 21;
 }  // namespace
 
 template <class T>
@@ -166,23 +162,7 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
     for (std::int64_t r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
     return;
   }
-  const int threads = detail::thread_count();
-  if (threads <= 1 || m * n * k < kSplitMacs) return one_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
-  // The longer side of C in `threads` parts of whole 16-wide blocks, one OpenBLAS call (on one
-  // thread) each. Every element of C is still one call's sum over all of k.
-  const bool split_n = n >= m;
-  const std::int64_t blocks = ((split_n ? n : m) + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
-  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const std::int64_t lo = blocks * p / parts * 16, hi = std::min(split_n ? n : m, blocks * (p + 1) / parts * 16);
-      if (hi <= lo) continue;
-      if (split_n) {
-        one_gemm(trans_a, trans_b, m, hi - lo, k, a, lda, trans_b ? b + lo * ldb : b + lo, ldb, c + lo, ldc);
-      } else {
-        one_gemm(trans_a, trans_b, hi - lo, n, k, trans_a ? a + lo : a + lo * lda, lda, b, ldb, c + lo * ldc, ldc);
-      }
-    }
-  });
+  split_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, one_gemm<T>);
 }
 
 template void blas_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
