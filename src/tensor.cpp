@@ -126,9 +126,7 @@ MemoryStats memory_stats() {
 
 // ---- Tensor: metadata and element access -------------------------------------------------------------
 
-void Tensor::check_defined(const char* what) const {
-  if (!impl_) throw ValueError(fmt::format("{}: the tensor is undefined", what));
-}
+void Tensor::throw_undefined(const char* what) { throw ValueError(fmt::format("{}: the tensor is undefined", what)); }
 
 const Shape& Tensor::shape() const {
   check_defined("shape");

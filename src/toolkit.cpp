@@ -10,13 +10,15 @@
 
 namespace nabla {
 
-void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs) {
-  std::size_t i = 0;
-  for (const Tensor* t : inputs) {
-    if (!t->defined()) throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, i));
-    ++i;
-  }
+namespace detail {
+void throw_undefined_input(std::string_view op, std::size_t i) {
+  throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, i));
 }
+void throw_dtypes_differ(std::string_view op, const Tensor& a, const Tensor& b) {
+  throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op, a.dtype(),
+                               a.shape(), b.dtype(), b.shape()));
+}
+}  // namespace detail
 
 void check_floating(std::string_view op, const Tensor& t) {
   if (!t.defined()) throw ValueError(fmt::format("{}: expected a float32 or float64 tensor, got an undefined tensor", op));
@@ -47,14 +49,6 @@ Tensor narrow_to_bf16(const Tensor& t) {
   return y;
 }
 }  // namespace detail
-
-void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
-  check_defined(op, {&a, &b});
-  if (a.dtype() != b.dtype()) {
-    throw ValueError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to(dtype)", op, a.dtype(),
-                                 a.shape(), b.dtype(), b.shape()));
-  }
-}
 
 void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view what) {
   if (!t.defined()) throw ValueError(fmt::format("{}: expected a {}-d tensor, got an undefined tensor", op, rank));
@@ -93,6 +87,11 @@ void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out)
 }
 
 std::size_t checked_bytes(std::string_view op, const Shape& shape, Dtype dtype) {
+  // The common case in one pass: every dimension positive, the product within the limit.
+  std::int64_t count = 1;
+  bool plain = true;
+  for (std::int64_t d : shape) plain &= d > 0 && !__builtin_mul_overflow(count, d, &count);
+  if (plain && count <= kMaxNumel) [[likely]] return static_cast<std::size_t>(count) * dtype_size(dtype);
   for (std::int64_t d : shape) {
     if (d < 0) throw ShapeError(fmt::format("{}: negative dimension in shape {}", op, shape));
   }

@@ -226,7 +226,10 @@ class Tensor {
   const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
 
  private:
-  void check_defined(const char* what) const;
+  void check_defined(const char* what) const {
+    if (!impl_) [[unlikely]] throw_undefined(what);
+  }
+  [[noreturn, gnu::cold]] static void throw_undefined(const char* what);
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 

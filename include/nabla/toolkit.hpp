@@ -25,13 +25,13 @@ namespace nabla {
 
 /// "op: input 1 is an undefined tensor" (ValueError) for the first of `inputs` that is undefined:
 /// for a composite, which looks at its inputs before the ops it calls would (`apply` checks these).
-void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs);
+inline void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs);
 /// "op: expected a float32 or float64 tensor, got int64 [3]" (ValueError) unless t is f32 or f64.
 void check_floating(std::string_view op, const Tensor& t);
 /// The same, also taking bf16: for the ops that accept bfloat16 (docs/design.md, "bfloat16 and autocast").
 void check_floating_or_bf16(std::string_view op, const Tensor& t);
 /// "op: dtypes differ: float32 [2] and float64 [2]; convert one with .to(dtype)" (ValueError).
-void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
+inline void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
 /// "op: expected a 2-d tensor (what), got [2, 3, 4]" (ShapeError) unless t has `rank` dimensions;
 /// `what` describes the expected layout ("[N, C, H, W]") and may be empty.
 void check_rank(std::string_view op, const Tensor& t, int rank, std::string_view what = {});
@@ -52,6 +52,25 @@ void check_broadcasts_to(std::string_view op, const Tensor& t, const Shape& out)
 void check_indices(std::string_view op, const Tensor& indices, std::int64_t n, std::string_view noun = "index");
 /// "[1, 1]": the position of element `flat` of a row-major tensor of shape s, for messages.
 std::string index_string(const Shape& s, std::int64_t flat);
+
+namespace detail {
+[[noreturn, gnu::cold]] void throw_undefined_input(std::string_view op, std::size_t i);
+[[noreturn, gnu::cold]] void throw_dtypes_differ(std::string_view op, const Tensor& a, const Tensor& b);
+}  // namespace detail
+
+// Inline: every op runs these, and the common case is one compare each.
+inline void check_defined(std::string_view op, std::initializer_list<const Tensor*> inputs) {
+  std::size_t i = 0;
+  for (const Tensor* t : inputs) {
+    if (!t->defined()) [[unlikely]] detail::throw_undefined_input(op, i);
+    ++i;
+  }
+}
+
+inline void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
+  check_defined(op, {&a, &b});
+  if (a.dtype() != b.dtype()) [[unlikely]] detail::throw_dtypes_differ(op, a, b);
+}
 
 // ---- sizes and integer arguments: one check for each, so that no op computes a size that wraps ----------
 // Sizes, strides, paddings, dilations, counts and indices from the caller are checked with
