@@ -33,6 +33,7 @@
 #include "char_gpt_model.hpp"
 #include "cli_checks.hpp"
 #include "fortunes.hpp"
+#include "run/char_end.hpp"
 #include "run/run.hpp"
 
 using namespace nabla;
@@ -245,20 +246,9 @@ int main(int argc, char** argv) {
                 return nabla_run::EpochEnd{{double(e.index + 1), opt.lr(), bpc, val, unigram, e.seconds()}, val};
               },
               std::log(2.0));
-    run.restore_best(model);
-    const double test = bits_per_char(model, text.test, cfg.context, batch);
-    if (!run.main()) return 0;
-    const std::string s = sample(model, "%\n", sample_chars, temperature, seed + 1);
-    nabla_run::write_text(run.out() / "samples.txt", s + "\n");
-    run.summary({{"best_epoch", run.best_epoch()},
-                 {"validation_bpc", run.best()},
-                 {"test_bpc", test},
-                 {"unigram_validation_bpc", unigram},
-                 {"unigram_test_bpc", unigram_bits(text.train, text.test)},
-                 {"parameters", parameter_count}});
-    fmt::print("sampled at temperature {}:\n{}\n", temperature, s);
-    fmt::print("the model of epoch {} (best validation {:.4f} bits/char): test {:.4f} bits/char (unigram {:.4f}); wrote {}\n",
-               run.best_epoch(), run.best(), test, unigram_bits(text.train, text.test), run.out().string());
-    return 0;
+    return nabla_run::finish_char_run(
+        run, model, [&] { return bits_per_char(model, text.test, cfg.context, batch); },
+        [&] { return sample(model, "%\n", sample_chars, temperature, seed + 1); },
+        {.text = text, .unigram_validation = unigram, .parameters = parameter_count, .temperature = temperature});
   });
 }

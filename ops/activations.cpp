@@ -136,7 +136,8 @@ struct Softplus {
 
 // gelu: exact y = x Φ(x) = x (1 + erf(x/√2)) / 2, dy/dx = Φ(x) + x φ(x); tanh approximation
 // y = x (1 + tanh u) / 2 with u = √(2/π) (x + 0.044715 x³), dy/dx = (1 + tanh u)/2 + x (1 − tanh² u) u′/2.
-// As torch.nn.functional.gelu(approximate="none" | "tanh"). Save x.
+// As torch.nn.functional.gelu(approximate="none" | "tanh"). Save x. Forward and the plain backward are
+// kernels (kernels::gelu, kernels::gelu_backward: float32 a vector at a time).
 struct Gelu {
   static constexpr std::string_view name = "gelu";
   static constexpr bool differentiable_backward = true;
@@ -145,17 +146,7 @@ struct Gelu {
   Tensor forward(Context& ctx, const Tensor& x) const {
     check_floating(name, x);
     ctx.save(x);
-    if (tanh_approximation) {
-      return map(x, [](auto v) {
-        using T = decltype(v);
-        const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);  // √(2/π)
-        return v * (1 + std::tanh(k * (v + T(0.044715) * v * v * v))) / 2;
-      });
-    }
-    return map(x, [](auto v) {
-      using T = decltype(v);
-      return v * (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
-    });
+    return kernels::gelu(x, tanh_approximation);
   }
   // Exact: f' = Φ(x) + x φ(x), f'' = φ(x) (2 − x²). Tanh: f' = (1 + t)/2 + x (1 − t²) u′/2 with
   // t = tanh u, u = k (x + c x³), u′ = k (1 + 3c x²); f'' = (1 − t²) (u′ − x t u′² + 3kc x²).
@@ -163,16 +154,7 @@ struct Gelu {
     static constexpr std::string_view name = "gelu_backward";
     static constexpr double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;  // √(2/π)
     bool tanh_approximation;
-    auto grad(auto g, auto v) const {
-      using T = decltype(v);
-      if (tanh_approximation) {
-        const T t = std::tanh(T(k) * (v + T(c) * v * v * v));
-        return g * ((1 + t) / 2 + v * (1 - t * t) * T(k) * (1 + 3 * T(c) * v * v) / 2);
-      }
-      const T cdf = (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
-      const T pdf = std::exp(-v * v / 2) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-      return g * (cdf + v * pdf);
-    }
+    Tensor kernel(const Tensor& gy, const Tensor& x) const { return kernels::gelu_backward(gy, x, tanh_approximation); }
     Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& x) const {
       if (tanh_approximation) {
         const Tensor t = tanh((x + c * x * x * x) * k);

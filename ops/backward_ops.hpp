@@ -12,6 +12,8 @@
 // D is a small struct: `name` ("tanh_backward"), its parameters as members, and
 //   auto grad(auto g, auto s) const;                                          // one element, fused
 //   Tensor second(const Tensor& gg, const Tensor& gy, const Tensor& s) const;  // recorded ops
+// or, in place of grad, the whole fused loop as a kernel of nabla/kernels.hpp (gelu_backward):
+//   Tensor kernel(const Tensor& gy, const Tensor& s) const;
 // Only the public op API and toolkit are used: a custom op can be written the same way.
 #pragma once
 
@@ -29,7 +31,11 @@ struct PointwiseBackward {
   D d;
   Tensor forward(Context& ctx, const Tensor& gy, const Tensor& s) const {
     ctx.save(gy, s);
-    return zip(gy, s, [d = d](auto g, auto v) { return d.grad(g, v); });
+    if constexpr (requires { d.kernel(gy, s); }) {
+      return d.kernel(gy, s);
+    } else {
+      return zip(gy, s, [d = d](auto g, auto v) { return d.grad(g, v); });
+    }
   }
   Grads backward(Context& ctx, const Tensor& gg) const {
     auto [gy, s] = ctx.saved<2>();

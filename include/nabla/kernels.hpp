@@ -27,6 +27,16 @@ Tensor sigmoid(const Tensor& x);
 /// tanh x; float32 at avx2 and avx512 level a vector at a time: 1 − 2/(e^{2|x|} + 1) with the sign of x from
 /// |x| = 0.625 on (the e^x below), Cephes' odd polynomial under it; NaN stays NaN. Otherwise std::tanh.
 Tensor tanh(const Tensor& x);
+/// GELU as torch.nn.functional.gelu: x Φ(x) = x (1 + erf(x/√2))/2, or with `tanh_approximation`
+/// x (1 + tanh(√(2/π) (x + 0.044715 x³)))/2. float64 element by element with std::erf / std::tanh, as
+/// written. float32 through the level's loop: at avx2 and avx512 level a vector at a time, Φ from its own
+/// polynomials (erfc-based, so x ≪ 0 keeps its digits) and the tanh form as x σ(2u), within a few ulp of
+/// the value worked in double (see src/kernels/level/gelu.cpp), the same bits at both levels; at generic
+/// level worked in double and rounded once. NaN stays NaN.
+Tensor gelu(const Tensor& x, bool tanh_approximation);
+/// GELU's backward, gy ⊙ GELU′(x) for gy of x's shape and dtype: GELU′ = Φ(x) + x φ(x), or for the tanh
+/// form (1 + t)/2 + x (1 − t²) u′/2 with t = tanh u; float32 through the level's loop as gelu.
+Tensor gelu_backward(const Tensor& gy, const Tensor& x, bool tanh_approximation);
 /// e^x; float32 at avx2 and avx512 level a vector at a time with the same polynomial (within 2 ulp),
 /// else std::exp.
 Tensor exp(const Tensor& x);

@@ -27,6 +27,38 @@ void tanh_floats(const float* in, float* out, i64 n) {
   for (i64 i = 0; i < n; ++i) out[i] = std::tanh(in[i]);
 }
 
+// GELU worked in double and rounded once (within an ulp of the exact value): Φ(x) = erfc(−x/√2)/2,
+// and the tanh form as x σ(2u), neither cancelling for x ≪ 0.
+constexpr double kInvSqrt2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kTanhK = 0.79788456080286535588, kTanhC = 0.044715;  // √(2/π)
+
+void gelu_floats(const float* in, float* out, i64 n, bool tanh_approximation) {
+  for (i64 i = 0; i < n; ++i) {
+    const double x = in[i];
+    if (tanh_approximation) {
+      const double u = kTanhK * (x + kTanhC * x * x * x);
+      out[i] = static_cast<float>(x / (1 + std::exp(-2 * u)));
+    } else {
+      out[i] = static_cast<float>(x * 0.5 * std::erfc(-x * kInvSqrt2));
+    }
+  }
+}
+
+void gelu_backward_floats(const float* gy, const float* x, float* gx, i64 n, bool tanh_approximation) {
+  for (i64 i = 0; i < n; ++i) {
+    const double v = x[i];
+    double d;
+    if (tanh_approximation) {  // σ(2u) + 2x u′ σ(2u) σ(−2u)
+      const double u = kTanhK * (v + kTanhC * v * v * v), du = kTanhK * (1 + 3 * kTanhC * v * v);
+      const double s = 1 / (1 + std::exp(-2 * u)), sn = 1 / (1 + std::exp(2 * u));
+      d = s + 2 * v * du * s * sn;
+    } else {
+      d = 0.5 * std::erfc(-v * kInvSqrt2) + v * std::exp(-v * v / 2) * kInvSqrt2Pi;
+    }
+    gx[i] = static_cast<float>(gy[i] * d);
+  }
+}
+
 float sum_exp(const float* p, i64 n, float m) {
   float total = 0;
   for (i64 i = 0; i < n; ++i) total += std::exp(p[i] - m);
@@ -73,6 +105,8 @@ const LevelKernels table = {
     .exp = exp_floats,
     .sigmoid = sigmoid_floats,
     .tanh = tanh_floats,
+    .gelu = gelu_floats,
+    .gelu_backward = gelu_backward_floats,
     .sum_exp = sum_exp,
     .arith = arith,
     .sgd = sgd,

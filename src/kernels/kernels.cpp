@@ -1,12 +1,13 @@
-// src/kernels/kernels.cpp — e^x, sigmoid, tanh, the four arithmetic ops and the SGD step (each through
-// the level table, level/level.hpp), reductions (whole, along an axis, back over broadcast axes) and
-// row-wise softmax.
+// src/kernels/kernels.cpp — e^x, sigmoid, tanh, GELU and its backward, the four arithmetic ops and the
+// SGD step (each through the level table, level/level.hpp), reductions (whole, along an axis, back
+// over broadcast axes) and row-wise softmax.
 #include "nabla/kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numbers>
 
 #include "reduce.hpp"
 #include "vexp.hpp"
@@ -63,6 +64,45 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   return level_map(x, &LevelKernels::tanh, [](auto v) { return std::tanh(v); });
+}
+
+Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  if (x.dtype() != Dtype::f32) {
+    return map(x, [tanh_approximation](auto v) {
+      using T = decltype(v);
+      if (tanh_approximation) {
+        const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);  // √(2/π)
+        return v * (1 + std::tanh(k * (v + T(0.044715) * v * v * v))) / 2;
+      }
+      return v * (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
+    });
+  }
+  Tensor y = empty(x.shape(), Dtype::f32);
+  level_kernels().gelu(x.data<float>(), y.mutable_data<float>(), x.numel(), tanh_approximation);
+  return y;
+}
+
+Tensor gelu_backward(const Tensor& gy, const Tensor& x, bool tanh_approximation) {
+  if (gy.shape() != x.shape() || gy.dtype() != x.dtype()) {
+    throw ShapeError(fmt::format("kernels::gelu_backward: gy {} {} and x {} {} differ; expected one shape and dtype",
+                                 gy.shape(), gy.dtype(), x.shape(), x.dtype()));
+  }
+  if (x.dtype() != Dtype::f32) {
+    return zip(gy, x, [tanh_approximation](auto g, auto v) {
+      using T = decltype(v);
+      constexpr double k = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;  // √(2/π)
+      if (tanh_approximation) {
+        const T t = std::tanh(T(k) * (v + T(c) * v * v * v));
+        return g * ((1 + t) / 2 + v * (1 - t * t) * T(k) * (1 + 3 * T(c) * v * v) / 2);
+      }
+      const T cdf = (1 + std::erf(v * T(1 / std::numbers::sqrt2))) / 2;
+      const T pdf = std::exp(-v * v / 2) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+      return g * (cdf + v * pdf);
+    });
+  }
+  Tensor gx = empty(x.shape(), Dtype::f32);
+  level_kernels().gelu_backward(gy.data<float>(), x.data<float>(), gx.mutable_data<float>(), x.numel(), tanh_approximation);
+  return gx;
 }
 
 Tensor add(const Tensor& a, const Tensor& b, const Shape& out) {

@@ -79,6 +79,11 @@ struct LevelKernels {
   void (*exp)(const float* in, float* out, std::int64_t n);
   void (*sigmoid)(const float* in, float* out, std::int64_t n);
   void (*tanh)(const float* in, float* out, std::int64_t n);
+  /// GELU, out[i] = x Φ(x) of x = in[i] (with tanh_approximation: x (1 + tanh(√(2/π)(x + 0.044715 x³)))/2),
+  /// and its backward gx[i] = gy[i] · GELU′(x[i]); within a few ulp of the value worked in double
+  /// (level/gelu.cpp; the tanh form's negative tail within the rounding of its argument). NaN in x gives NaN.
+  void (*gelu)(const float* in, float* out, std::int64_t n, bool tanh_approximation);
+  void (*gelu_backward)(const float* gy, const float* x, float* gx, std::int64_t n, bool tanh_approximation);
   /// Σ_{i<n} e^{p[i] − m}.
   float (*sum_exp)(const float* p, std::int64_t n, float m);
   /// y[i] = a[i] op b[i] for op 0–3: +, −, ×, ÷; a_step or b_step 0 repeats that operand's element 0.

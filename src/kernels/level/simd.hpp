@@ -183,10 +183,31 @@ constexpr i64 kMaxVectors = 5;
 constexpr i64 kWgradRows[kMaxVectors + 1] = {0, 12, 6, 4, 3, 2};
 #endif
 
+/// e^t, for the elementwise kernels (vmath.cpp, gelu.cpp): t = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for exactness), e^r from Cephes'
+/// polynomial, then e^r·2ⁿ (which over- and underflows to inf and 0 as exp does). t is clamped to
+/// ±110, past both (e^t overflows above 88.8 and rounds to 0 below −104; between −104 and −87.3 it
+/// is subnormal), so |n| ≤ 159 and the polynomial never sees a huge r; NaN is the caller's.
+inline V::reg exp_v(V::reg t) {
+  t = V::max(V::min(t, V::set1(110.0f)), V::set1(-110.0f));
+  const V::reg n = V::floor(V::fmadd(t, V::set1(1.44269504088896341f), V::set1(0.5f)));
+  V::reg r = V::fnmadd(n, V::set1(0.693359375f), t);
+  r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
+  V::reg p = V::set1(1.9875691500e-4f);
+  p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
+  p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
+  p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
+  p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
+  p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
+  const V::reg e = V::add(V::fmadd(p, V::mul(r, r), r), V::set1(1.0f));
+  return V::scale(e, n);
+}
+
 // The kernels of this level (level.hpp's table, filled in table.cpp).
 void exp_floats(const float* in, float* out, i64 n);
 void sigmoid_floats(const float* in, float* out, i64 n);
 void tanh_floats(const float* in, float* out, i64 n);
+void gelu_floats(const float* in, float* out, i64 n, bool tanh_approximation);
+void gelu_backward_floats(const float* gy, const float* x, float* gx, i64 n, bool tanh_approximation);
 float sum_exp(const float* p, i64 n, float m);
 void arith(int op, const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n);
 void sgd(float* w, const float* g, i64 n, float keep, float step);

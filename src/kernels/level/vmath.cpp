@@ -6,25 +6,6 @@
 
 namespace nabla::kernels::NABLA_LEVEL {
 namespace {
-/// e^t: t = n·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two for exactness), e^r from Cephes'
-/// polynomial, then e^r·2ⁿ (which over- and underflows to inf and 0 as exp does). t is clamped to
-/// ±110, past both (e^t overflows above 88.8 and rounds to 0 below −104; between −104 and −87.3 it
-/// is subnormal), so |n| ≤ 159 and the polynomial never sees a huge r; NaN is the caller's.
-inline V::reg exp_v(V::reg t) {
-  t = V::max(V::min(t, V::set1(110.0f)), V::set1(-110.0f));
-  const V::reg n = V::floor(V::fmadd(t, V::set1(1.44269504088896341f), V::set1(0.5f)));
-  V::reg r = V::fnmadd(n, V::set1(0.693359375f), t);
-  r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);
-  V::reg p = V::set1(1.9875691500e-4f);
-  p = V::fmadd(p, r, V::set1(1.3981999507e-3f));
-  p = V::fmadd(p, r, V::set1(8.3334519073e-3f));
-  p = V::fmadd(p, r, V::set1(4.1665795894e-2f));
-  p = V::fmadd(p, r, V::set1(1.6666665459e-1f));
-  p = V::fmadd(p, r, V::set1(5.0000001201e-1f));
-  const V::reg e = V::add(V::fmadd(p, V::mul(r, r), r), V::set1(1.0f));
-  return V::scale(e, n);
-}
-
 /// out[i] = f(in[i]) vector by vector, the tail masked; NaN in, NaN out.
 template <class F>
 inline void each(const float* in, float* out, i64 n, F f) {
