@@ -18,11 +18,13 @@
 // 1 + tanh u), and σ(2u) σ(−2u) = e r²; the derivative (1 + t)/2 + x (1 − t²) u′/2 =
 // σ(2u) + 2x u′ σ(2u) σ(−2u).
 //
-// The accuracy the tests hold them to (ops/activations_test.cpp): within a few ulp of the value
-// worked in double from the same float32 x (the derivatives: of the larger of their two terms, which
-// cancel near GELU's minimum at x ≈ −0.75; the tanh form's negative tail: within the float32 rounding
-// of u, amplified 2|u| times by e^{2u}). NaN in x gives NaN; ±inf give what the formulas give in double,
-// as PyTorch's (inf, and NaN for −inf as −inf · 0; NaN derivatives); large finite x their limits.
+// The coefficients: scripts/fit_gelu_poly.py. Accuracy against the value worked in double from the same
+// float32 x (tests/ops/gelu_test.cpp holds it to 8 and 6 ulp; measured on 12 M points of ±15: 6.7 ulp
+// forward and 5.2 ulp for the derivative of the exact form, 2.6 and 4.1 ulp for the tanh form), the
+// derivatives in ulp of the larger of their two terms, which cancel near GELU's minimum at x ≈ −0.75,
+// and the tanh form's negative tail times 1 + 2|u| (e^{2u} amplifies the float32 rounding of u). NaN in
+// x gives NaN; ±inf give what the formulas give in double, as PyTorch's (inf, and NaN for −inf as
+// −inf · 0; NaN derivatives); large finite x their limits.
 #include "simd.hpp"
 
 namespace nabla::kernels::NABLA_LEVEL {
