@@ -151,7 +151,9 @@ TEST_CASE("bf16: GEMM against float64, every shape class, with the bound of its 
   // of C to bf16, 2^-8 |c|.
   Generator gen(11);
   for (auto [m, n, k] : std::vector<std::array<std::int64_t, 3>>{
-           {1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 33}, {64, 960, 512}, {65, 97, 515}, {32, 784, 288}, {10, 64, 1}}) {
+           {1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 33}, {64, 960, 512}, {65, 97, 515}, {32, 784, 288}, {10, 64, 1},
+           // past one block of columns (A packed once, reused), k past one block of pairs, odd k
+           {70, 1000, 600}, {24, 1500, 577}, {8, 2000, 64}}) {
     for (int flags = 0; flags < 4; ++flags) {
       const bool ta = flags & 1, tb = flags & 2;
       CAPTURE(m);
