@@ -213,6 +213,32 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
       CHECK(worst <= 1e-5 * scale);
     }
   }
+  // bn_cnn's shapes (3×3, padding 1, 32 channels): several chunks of images, K = 288 past one block of
+  // pairs; float32 sums of 288 products, so the bound adds a share of the largest magnitude.
+  for (auto [stride, padding] : std::vector<std::array<std::int64_t, 2>>{{1, 1}, {1, 0}, {2, 1}}) {
+    CAPTURE(stride);
+    CAPTURE(padding);
+    auto [bx64, bx] = bf16_values({9, 32, 14, 14}, gen);
+    auto [bw64, bw] = bf16_values({40, 32, 3, 3}, gen);
+    const Tensor xs = bx.detach().requires_grad(true), ws = bw.detach().requires_grad(true);
+    const Tensor x6 = bx64.detach().requires_grad(true), w6 = bw64.detach().requires_grad(true);
+    const Tensor y = conv2d(xs, ws, Tensor{}, {.stride = stride, .padding = padding});
+    const Tensor y6 = conv2d(x6, w6, Tensor{}, {.stride = stride, .padding = padding});
+    auto [bg64, bg] = bf16_values(y6.shape(), gen);
+    y.backward(bg);
+    y6.backward(bg64);
+    for (auto [name, got, want] : std::vector<std::tuple<std::string, Tensor, Tensor>>{
+             {"y", y, y6}, {"gx", xs.grad(), x6.grad()}, {"gw", ws.grad(), w6.grad()}}) {
+      CAPTURE(name);
+      REQUIRE(got.dtype() == bf16);
+      const auto gv = got.to(f64).to_vector<double>(), wv = want.to_vector<double>();
+      double scale = 0;
+      for (double v : wv) scale = std::max(scale, std::abs(v));
+      int bad = 0;
+      for (std::size_t i = 0; i < gv.size(); ++i) bad += std::abs(gv[i] - wv[i]) > 0x1p-8 * std::abs(wv[i]) + 1e-4 * scale;
+      CHECK(bad == 0);
+    }
+  }
   auto [p64, p] = bf16_values({5, 7}, gen);
   auto [q64, q] = bf16_values({2, 7, 3}, gen);
   const Tensor mm = matmul(p, q);  // batched, b broadcast

@@ -56,54 +56,54 @@ Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape) {
 
 namespace {
 Tensor weight_matrix_of(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
+
+/// im2col_range of a bf16 x into `cols`, on the raw bits (plain 16-bit copies, which vectorize).
+void unfold_bf16(const Tensor& x, std::int64_t n0, std::int64_t n1, bfloat16* cols, std::int64_t ld, const Dims& d,
+                 const Window2d& win) {
+  im2col_range(reinterpret_cast<const std::uint16_t*>(x.data<bfloat16>()), n0, n1, reinterpret_cast<std::uint16_t*>(cols), ld,
+               d, win);
+}
 }  // namespace
 
 ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  // A few images at a time: their columns (in the cache, never the whole batch's), the product, and
+  // the outputs rounded once, bias added. What the weight gradient reads is x itself: the backward
+  // unfolds its columns again, chunk by chunk, rather than keeping [C·kh·kw, N·Ho·Wo] alive.
   const Dims d = dims_of(x.shape(), win);
   const Tensor wm = weight_matrix_of(w);
   const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
   Tensor y = empty(Shape{d.n, f, d.oh, d.ow}, bf16);
-  Tensor cols = keep ? empty(Shape{k, d.n * plane}, bf16) : Tensor{};
   std::vector<float> fbias(static_cast<std::size_t>(f), 0.0f);
   if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), f);
   const std::int64_t chunk = chunk_images(std::max(k, f), plane, d.n, sizeof(float));
-  std::vector<bfloat16> scratch(keep ? 0 : static_cast<std::size_t>(k * chunk * plane));
-  std::vector<float> block(static_cast<std::size_t>(f * chunk * plane)), row(static_cast<std::size_t>(plane));
+  std::vector<bfloat16> scratch(static_cast<std::size_t>(k * chunk * plane));
+  std::vector<float> block(static_cast<std::size_t>(f * chunk * plane));
   bfloat16* py = y.mutable_data<bfloat16>();
   for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
     const std::int64_t nc = std::min(chunk, d.n - n0);
-    const bfloat16* pc;
-    std::int64_t ldc;
-    if (keep) {
-      im2col_range(x.data<bfloat16>(), n0, n0 + nc, cols.mutable_data<bfloat16>() + n0 * plane, d.n * plane, d, win);
-      pc = cols.data<bfloat16>() + n0 * plane;
-      ldc = d.n * plane;
-    } else {
-      im2col_range(x.data<bfloat16>(), n0, n0 + nc, scratch.data(), nc * plane, d, win);
-      pc = scratch.data();
-      ldc = nc * plane;
-    }
-    gemm_bf16(false, false, f, nc * plane, k, wm.data<bfloat16>(), k, pc, ldc, block.data(), nc * plane);
+    unfold_bf16(x, n0, n0 + nc, scratch.data(), nc * plane, d, win);
+    gemm_bf16(false, false, f, nc * plane, k, wm.data<bfloat16>(), k, scratch.data(), nc * plane, block.data(), nc * plane);
     for (std::int64_t i = 0; i < nc; ++i) {
       for (std::int64_t c = 0; c < f; ++c) {
-        const float* src = block.data() + c * nc * plane + i * plane;
+        float* src = block.data() + c * nc * plane + i * plane;
         if (bias.defined()) {
-          for (std::int64_t j = 0; j < plane; ++j) row[j] = src[j] + fbias[c];
-          src = row.data();
+          for (std::int64_t j = 0; j < plane; ++j) src[j] += fbias[c];
         }
         float_to_bf16(src, py + ((n0 + i) * f + c) * plane, plane);
       }
     }
   }
-  return {y, cols};
+  return {y, keep ? x : Tensor{}};
 }
 
-void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols, const Shape& x_shape, const Shape& w_shape,
+void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, const Shape& x_shape, const Shape& w_shape,
                           const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], p = gy.shape()[2] * gy.shape()[3];
+  const Dims d = dims_of(x_shape, win);
+  const std::int64_t k = w_shape[1] * w_shape[2] * w_shape[3];
   // g [F, N·P]: the output gradient with the batch unfolded; the bias gradient summed in float32.
   Tensor g = empty(Shape{f, n * p}, bf16);
-  std::vector<float> sums(static_cast<std::size_t>(f), 0.0f);
+  std::vector<float> sums(static_cast<std::size_t>(f), 0.0f), row(static_cast<std::size_t>(p));
   {
     const bfloat16* src = gy.data<bfloat16>();
     bfloat16* dst = g.mutable_data<bfloat16>();
@@ -112,8 +112,9 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols,
         const bfloat16* s = src + (i * f + c) * p;
         std::copy(s, s + p, dst + c * n * p + i * p);
         if (gb != nullptr) {
+          bf16_to_float(s, row.data(), p);
           float acc = 0;
-          for (std::int64_t j = 0; j < p; ++j) acc += float(s[j]);
+          for (std::int64_t j = 0; j < p; ++j) acc += row[j];
           sums[static_cast<std::size_t>(c)] += acc;
         }
       }
@@ -121,15 +122,23 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols,
   }
   if (gb != nullptr) *gb = round_to_bf16(sums, Shape{f});
   if (gw != nullptr) {
-    const std::int64_t k = cols.shape()[0];
-    std::vector<float> out(static_cast<std::size_t>(f * k));
-    gemm_bf16(false, true, f, k, n * p, g.data<bfloat16>(), n * p, cols.data<bfloat16>(), n * p, out.data(), k);
+    // gw = Σ over chunks of images of G[:, chunk] · cols(chunk)ᵀ, the columns unfolded from x again.
+    std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f), part(static_cast<std::size_t>(f * k));
+    const std::int64_t chunk = chunk_images(k, p, n, sizeof(float));
+    std::vector<bfloat16> scratch(static_cast<std::size_t>(k * chunk * p));
+    for (std::int64_t n0 = 0; n0 < n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, n - n0);
+      unfold_bf16(x, n0, n0 + nc, scratch.data(), nc * p, d, win);
+      gemm_bf16(false, true, f, k, nc * p, g.data<bfloat16>() + n0 * p, n * p, scratch.data(), nc * p,
+                n0 == 0 ? out.data() : part.data(), k);
+      if (n0 > 0) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] += part[i];
+      }
+    }
     *gw = round_to_bf16(out, w_shape);
   }
   if (gx != nullptr) {
-    const Dims d = dims_of(x_shape, win);
     const Tensor wm = weight_matrix_of(w);
-    const std::int64_t k = wm.shape()[1];
     std::vector<float> fx(static_cast<std::size_t>(x_shape.numel()), 0.0f);
     const std::int64_t chunk = chunk_images(k, p, d.n, sizeof(float));
     std::vector<float> block(static_cast<std::size_t>(k * chunk * p));

@@ -75,9 +75,10 @@ inline std::uint32_t pair_at(const std::uint16_t* p) {
 
 /// out[j·16 + i] = the 32-bit word j of row i (16 words from rows[i], rows at any 2-byte alignment):
 /// a 16 × 16 transpose of words, as the B panels of a transposed operand are stored.
-inline void transpose16(const std::uint16_t* const* rows, i64 word0, std::uint32_t* out, i64 ld_out) {
+/// Rows past `valid` read as zeros.
+inline void transpose16(const std::uint16_t* const* rows, i64 valid, i64 word0, std::uint32_t* out, i64 ld_out) {
   __m512i r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows[i] + 2 * word0);
+  for (int i = 0; i < 16; ++i) r[i] = i < valid ? _mm512_loadu_si512(rows[i] + 2 * word0) : _mm512_setzero_si512();
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
@@ -166,12 +167,13 @@ void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 
     std::uint32_t* panel = pb + c0 * kc;
     const i64 cols = lmin(kNr, lmin(nc - c0, n - j0 - c0));
     i64 p = 0;
-    if (tb && cols == kNr) {  // each column's pairs adjacent: 16 × 16 transposes of words
+    if (tb && cols > 0) {  // each column's pairs adjacent: 16 × 16 transposes of words (columns past n zero)
       const i64 whole = lmin(kc, k / 2 - p0);  // pairs with both rows inside k
       for (i64 v = 0; v < kNv; ++v) {
+        const i64 valid = lclamp(cols - 16 * v, 0, 16);
         const std::uint16_t* rows[16];
-        for (int i = 0; i < 16; ++i) rows[i] = b + (j0 + c0 + 16 * v + i) * ldb + 2 * p0;
-        for (i64 q = 0; q + 16 <= whole; q += 16) transpose16(rows, q, panel + q * kNr + 16 * v, kNr);
+        for (i64 i = 0; i < 16; ++i) rows[i] = i < valid ? b + (j0 + c0 + 16 * v + i) * ldb + 2 * p0 : nullptr;
+        for (i64 q = 0; q + 16 <= whole; q += 16) transpose16(rows, valid, q, panel + q * kNr + 16 * v, kNr);
       }
       p = whole / 16 * 16;
     }
