@@ -101,10 +101,14 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, co
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], p = gy.shape()[2] * gy.shape()[3];
   const Dims d = dims_of(x_shape, win);
   const std::int64_t k = w_shape[1] * w_shape[2] * w_shape[3];
-  // g [F, N·P]: the output gradient with the batch unfolded; the bias gradient summed in float32.
-  Tensor g = empty(Shape{f, n * p}, bf16);
+  // Stride 1 with a square window: gx as a convolution of gy (below), which reads gy as it is.
+  const bool gx_by_conv = win.stride == 1 && win.kh == win.kw && win.padding < win.kh;
+  // g [F, N·P]: the output gradient with the batch unfolded (for the products that read it); the
+  // bias gradient summed in float32.
+  Tensor g;
   std::vector<float> sums(static_cast<std::size_t>(f), 0.0f), row(static_cast<std::size_t>(p));
-  {
+  if (gw != nullptr || gb != nullptr || (gx != nullptr && !gx_by_conv)) {
+    g = empty(Shape{f, n * p}, bf16);
     const bfloat16* src = gy.data<bfloat16>();
     bfloat16* dst = g.mutable_data<bfloat16>();
     for (std::int64_t i = 0; i < n; ++i) {
@@ -137,7 +141,22 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, co
     }
     *gw = round_to_bf16(out, w_shape);
   }
-  if (gx != nullptr) {
+  if (gx != nullptr && gx_by_conv) {
+    // Stride 1: gx is the convolution of gy, padded by kh − 1 − padding, with w's taps flipped and
+    // its two channel axes swapped (w' [C, F, kh, kw]): the forward's path (columns of gy a few
+    // images at a time, the product, each output rounded once), with no float32 image to sum into.
+    const std::int64_t c = w_shape[1], taps = win.kh * win.kw;
+    Tensor wt = empty(Shape{c, f, win.kh, win.kw}, bf16);
+    const bfloat16* pw = w.data<bfloat16>();
+    bfloat16* pt = wt.mutable_data<bfloat16>();
+    for (std::int64_t o = 0; o < f; ++o) {
+      for (std::int64_t i = 0; i < c; ++i) {
+        for (std::int64_t t = 0; t < taps; ++t) pt[(i * f + o) * taps + (taps - 1 - t)] = pw[(o * c + i) * taps + t];
+      }
+    }
+    const Window2d back{win.kh, win.kw, 1, win.kh - 1 - win.padding};
+    *gx = conv2d_forward_bf16(gy, wt, Tensor{}, back, false).y;
+  } else if (gx != nullptr) {
     const Tensor wm = weight_matrix_of(w);
     std::vector<float> fx(static_cast<std::size_t>(x_shape.numel()), 0.0f);
     const std::int64_t chunk = chunk_images(k, p, d.n, sizeof(float));
