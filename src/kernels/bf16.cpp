@@ -23,6 +23,14 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   for (std::int64_t r = 0; r < br; ++r) level_kernels().from_bf16(b + r * ldb, fb.data() + r * bc, bc);
   blas_gemm<float>(trans_a, trans_b, m, n, k, fa.data(), ac, fb.data(), bc, c, ldc);
 }
+
+void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
+                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc) {
+  const std::int64_t rows = trans_b ? n : k, len = trans_b ? k : n;
+  std::vector<std::uint16_t> gathered(static_cast<std::size_t>(rows * len));
+  for (std::int64_t r = 0; r < rows; ++r) std::copy(b + b_rows[r], b + b_rows[r] + len, gathered.data() + r * len);
+  gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, c, ldc);
+}
 }  // namespace generic
 
 void float_to_bf16(const float* in, bfloat16* out, std::int64_t n) {
@@ -63,9 +71,117 @@ void unfold_bf16(const Tensor& x, std::int64_t n0, std::int64_t n1, bfloat16* co
   im2col_range(reinterpret_cast<const std::uint16_t*>(x.data<bfloat16>()), n0, n1, reinterpret_cast<std::uint16_t*>(cols), ld,
                d, win);
 }
+
+// ---- stride 1 on shifted views --------------------------------------------------------------------
+// With xp the image padded by `pad` zeros around each plane (planes Hp × Wp), output (f, i, j) of a
+// stride-1 convolution is Σ_{c,p,q} w[f, c, p, q] · xp[c, i + p, j + q]. Over the "wide" output of
+// Wp columns per row, column J = i·Wp + j reads plane c at p·Wp + q + J: row (c, p, q) of the im2col
+// matrix is plane c itself from offset p·Wp + q on. So per image the product reads the padded image
+// in place, its K = C·kh·kw rows found by offset (level gemm_bf16_rows), and no columns are written;
+// the last Wp − Wo columns of each wide row are discarded (the wide row of the last output row is
+// cut at Wo, so nothing reads past the padded image).
+struct Shifted {
+  std::int64_t c, h, w, hp, wp, oh, ow, pad, cols;  // cols = (oh − 1)·wp + ow, the wide columns read
+  std::vector<std::int64_t> rows;                   // offset of im2col row (c, p, q) in the padded image
+  Shifted(const Shape& x, std::int64_t kh, std::int64_t kw, std::int64_t padding)
+      : c(x[1]), h(x[2]), w(x[3]), hp(h + 2 * padding), wp(w + 2 * padding), oh(hp - kh + 1), ow(wp - kw + 1), pad(padding),
+        cols((oh - 1) * wp + ow), rows(static_cast<std::size_t>(c * kh * kw)) {
+    for (std::int64_t ci = 0; ci < c; ++ci) {
+      for (std::int64_t p = 0; p < kh; ++p) {
+        for (std::int64_t q = 0; q < kw; ++q) rows[static_cast<std::size_t>((ci * kh + p) * kw + q)] = (ci * hp + p) * wp + q;
+      }
+    }
+  }
+  /// Image n of x [N, C, H, W] into xp [C, Hp, Wp], whose borders are zero already.
+  void pad_image(const bfloat16* x, std::int64_t n, bfloat16* xp) const {
+    for (std::int64_t ci = 0; ci < c; ++ci) {
+      const bfloat16* src = x + (n * c + ci) * h * w;
+      bfloat16* dst = xp + (ci * hp + pad) * wp + pad;
+      for (std::int64_t i = 0; i < h; ++i) std::copy(src + i * w, src + i * w + w, dst + i * wp);
+    }
+  }
+};
+
+/// c [m, n] = a [m, k] · op(b), b's stored rows by offset (level gemm_bf16_rows), split over the pool
+/// by columns as split_gemm does.
+void gemm_rows(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a, std::int64_t lda, const bfloat16* b,
+               const std::int64_t* rows, float* c, std::int64_t ldc) {
+  const auto* pa = reinterpret_cast<const std::uint16_t*>(a);
+  const auto* pb = reinterpret_cast<const std::uint16_t*>(b);
+  const GemmBf16Rows one = level_kernels().gemm_bf16_rows;
+  const int threads = detail::thread_count();
+  if (threads <= 1 || m * n * k < (std::int64_t(1) << 21)) return one(false, tb, m, n, k, pa, lda, pb, rows, c, ldc);
+  const std::int64_t blocks = (n + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
+  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t part = p0; part < p1; ++part) {
+      const std::int64_t lo = blocks * part / parts * 16, hi = std::min(n, blocks * (part + 1) / parts * 16);
+      if (hi <= lo) continue;
+      if (tb) {
+        one(false, true, m, hi - lo, k, pa, lda, pb, rows + lo, c + lo, ldc);
+      } else {
+        one(false, false, m, hi - lo, k, pa, lda, pb + lo, rows, c + lo, ldc);
+      }
+    }
+  });
+}
+
+/// y = conv(x, w) + bias for stride 1, image by image on shifted views.
+Tensor forward_shifted(const Tensor& x, const Tensor& wm, const std::vector<float>* bias, std::int64_t kh, std::int64_t kw,
+                       std::int64_t padding) {
+  const Shifted s(x.shape(), kh, kw, padding);
+  const std::int64_t n = x.shape()[0], f = wm.shape()[0], k = wm.shape()[1], plane = s.oh * s.ow;
+  Tensor y = empty(Shape{n, f, s.oh, s.ow}, bf16);
+  std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
+  std::vector<float> wide(static_cast<std::size_t>(f * s.cols));
+  bfloat16* py = y.mutable_data<bfloat16>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    s.pad_image(x.data<bfloat16>(), i, xp.data());
+    gemm_rows(false, f, s.cols, k, wm.data<bfloat16>(), k, xp.data(), s.rows.data(), wide.data(), s.cols);
+    for (std::int64_t o = 0; o < f; ++o) {
+      float* row = wide.data() + o * s.cols;
+      for (std::int64_t r = 1; r < s.oh; ++r) std::copy(row + r * s.wp, row + r * s.wp + s.ow, row + r * s.ow);  // compact
+      if (bias != nullptr) {
+        const float b = (*bias)[static_cast<std::size_t>(o)];
+        for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
+      }
+      float_to_bf16(row, py + (i * f + o) * plane, plane);
+    }
+  }
+  return y;
+}
+
+/// gw [F, C·kh·kw] (float32 sums) = Σ_n gy[n] · cols(x[n])ᵀ for stride 1, on shifted views: gy[n]
+/// widened to Wp columns (zeros in the columns the forward discards) times the padded image's rows.
+std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::int64_t kh, std::int64_t kw, std::int64_t padding) {
+  const Shifted s(x.shape(), kh, kw, padding);
+  const std::int64_t n = gy.shape()[0], f = gy.shape()[1], k = s.c * kh * kw, plane = s.oh * s.ow;
+  std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
+  std::vector<bfloat16> g(static_cast<std::size_t>(f * s.cols), bfloat16{});
+  std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f), part(static_cast<std::size_t>(f * k));
+  for (std::int64_t i = 0; i < n; ++i) {
+    s.pad_image(x.data<bfloat16>(), i, xp.data());
+    const bfloat16* src = gy.data<bfloat16>() + i * f * plane;
+    for (std::int64_t o = 0; o < f; ++o) {
+      for (std::int64_t r = 0; r < s.oh; ++r) {
+        std::copy(src + o * plane + r * s.ow, src + o * plane + r * s.ow + s.ow, g.data() + o * s.cols + r * s.wp);
+      }
+    }
+    gemm_rows(true, f, k, s.cols, g.data(), s.cols, xp.data(), s.rows.data(), i == 0 ? out.data() : part.data(), k);
+    if (i > 0) {
+      for (std::size_t j = 0; j < out.size(); ++j) out[j] += part[j];
+    }
+  }
+  return out;
+}
 }  // namespace
 
 ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  if (win.stride == 1) {
+    std::vector<float> fbias(bias.defined() ? static_cast<std::size_t>(w.shape()[0]) : 0);
+    if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), w.shape()[0]);
+    return {forward_shifted(x, weight_matrix_of(w), bias.defined() ? &fbias : nullptr, win.kh, win.kw, win.padding),
+            keep ? x : Tensor{}};
+  }
   // A few images at a time: their columns (in the cache, never the whole batch's), the product, and
   // the outputs rounded once, bias added. What the weight gradient reads is x itself: the backward
   // unfolds its columns again, chunk by chunk, rather than keeping [C·kh·kw, N·Ho·Wo] alive.
@@ -107,7 +223,7 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, co
   // bias gradient summed in float32.
   Tensor g;
   std::vector<float> sums(static_cast<std::size_t>(f), 0.0f), row(static_cast<std::size_t>(p));
-  if (gw != nullptr || gb != nullptr || (gx != nullptr && !gx_by_conv)) {
+  if ((gw != nullptr && win.stride != 1) || gb != nullptr || (gx != nullptr && !gx_by_conv)) {
     g = empty(Shape{f, n * p}, bf16);
     const bfloat16* src = gy.data<bfloat16>();
     bfloat16* dst = g.mutable_data<bfloat16>();
@@ -125,7 +241,9 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, co
     }
   }
   if (gb != nullptr) *gb = round_to_bf16(sums, Shape{f});
-  if (gw != nullptr) {
+  if (gw != nullptr && win.stride == 1) {
+    *gw = round_to_bf16(weight_grad_shifted(gy, x, win.kh, win.kw, win.padding), w_shape);
+  } else if (gw != nullptr) {
     // gw = Σ over chunks of images of G[:, chunk] · cols(chunk)ᵀ, the columns unfolded from x again.
     std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f), part(static_cast<std::size_t>(f * k));
     const std::int64_t chunk = chunk_images(k, p, n, sizeof(float));

@@ -162,7 +162,15 @@ void pack_a(bool ta, const std::uint16_t* a, i64 lda, i64 m, i64 k, i64 i0, i64 
 
 /// A block of op(b): pairs p0 … p0+kc, columns j0 … j0+nc, as panels of kNr columns: panel word
 /// (p, j) at pb[p·kNr + j] holds rows (2p, 2p+1) of column j (columns past n and rows past k zero).
-void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i64 nc, std::uint32_t* pb) {
+/// Stored row r of b: at b + rows[r] where rows is given, else b + r·ldb.
+struct RowsOf {
+  const std::uint16_t* b;
+  i64 ldb;
+  const i64* rows;
+  const std::uint16_t* operator()(i64 r) const { return rows != nullptr ? b + rows[r] : b + r * ldb; }
+};
+
+void pack_b(bool tb, const RowsOf& row, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i64 nc, std::uint32_t* pb) {
   for (i64 c0 = 0; c0 < nc; c0 += kNr) {
     std::uint32_t* panel = pb + c0 * kc;
     const i64 cols = lmin(kNr, lmin(nc - c0, n - j0 - c0));
@@ -172,7 +180,7 @@ void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 
       for (i64 v = 0; v < kNv; ++v) {
         const i64 valid = lclamp(cols - 16 * v, 0, 16);
         const std::uint16_t* rows[16];
-        for (i64 i = 0; i < 16; ++i) rows[i] = i < valid ? b + (j0 + c0 + 16 * v + i) * ldb + 2 * p0 : nullptr;
+        for (i64 i = 0; i < 16; ++i) rows[i] = i < valid ? row(j0 + c0 + 16 * v + i) + 2 * p0 : nullptr;
         for (i64 q = 0; q + 16 <= whole; q += 16) transpose16(rows, valid, q, panel + q * kNr + 16 * v, kNr);
       }
       p = whole / 16 * 16;
@@ -181,9 +189,9 @@ void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 
       const i64 kk = 2 * (p0 + p);
       std::uint32_t* dst = panel + p * kNr;
       if (!tb) {
-        const std::uint16_t* r0 = b + kk * ldb + j0 + c0;
+        const std::uint16_t* r0 = kk < k ? row(kk) + j0 + c0 : nullptr;
         if (kk + 1 < k) {
-          const std::uint16_t* r1 = r0 + ldb;
+          const std::uint16_t* r1 = row(kk + 1) + j0 + c0;
           if (cols == kNr) {  // the two rows interleaved a vector at a time
             for (i64 v = 0; v < kNv; ++v) {
               const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 16 * v));
@@ -201,7 +209,7 @@ void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 
         }
       } else {
         for (i64 j = 0; j < cols; ++j) {
-          const std::uint16_t* src = b + (j0 + c0 + j) * ldb + kk;
+          const std::uint16_t* src = row(j0 + c0 + j) + kk;
           dst[j] = kk + 1 < k ? pair_at(src) : kk < k ? std::uint32_t(src[0]) : 0u;
         }
       }
@@ -242,8 +250,8 @@ void tile(i64 kc, const std::uint32_t* pa, const std::uint32_t* pb, float* c, i6
 // kKc pairs × kNc columns, of a kMc rows × kKc pairs, tiles of kMr × kNr. Each element of c is summed
 // over k in order, pair by pair (each pair's two products added before the accumulator), one kKc
 // block at a time.
-void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
-               float* c, i64 ldc) {
+namespace {
+void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const RowsOf& b, float* c, i64 ldc) {
   const i64 pairs = (k + 1) / 2, mr = (m + kMr - 1) / kMr * kMr;
   // All of op(a) packed once (its blocks reused for every block of columns) when it takes at most
   // kKeepA words, as the convolutions' weight matrices do; else block by block.
@@ -259,7 +267,7 @@ void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
     const i64 nc = lmin(kNc, n - j0), ncr = (nc + kNr - 1) / kNr * kNr;
     for (i64 p0 = 0; p0 < pairs; p0 += kKc) {
       const i64 kc = lmin(kKc, pairs - p0);
-      pack_b(tb, b, ldb, n, k, p0, kc, j0, ncr, buf_b);
+      pack_b(tb, b, n, k, p0, kc, j0, ncr, buf_b);
       for (i64 i0 = 0; i0 < m; i0 += kMc) {
         const i64 mc = lmin(kMc, m - i0), mcr = (mc + kMr - 1) / kMr * kMr;
         // Block (p0, i0) of the kept A at p0·mr + i0·kc: blocks of kKc pairs × all rows, each
@@ -275,6 +283,17 @@ void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
       }
     }
   }
+}
+}  // namespace
+
+void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
+               float* c, i64 ldc) {
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, ldb, nullptr}, c, ldc);
+}
+
+void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
+                    const i64* b_rows, float* c, i64 ldc) {
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, 0, b_rows}, c, ldc);
 }
 #endif
 
