@@ -3,6 +3,7 @@
 // tensors, and the bf16 convolution (im2col + the bf16 GEMM over a few images at a time, float32
 // sums, each output rounded once).
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "gemm.hpp"
@@ -72,6 +73,17 @@ void unfold_bf16(const Tensor& x, std::int64_t n0, std::int64_t n1, bfloat16* co
                d, win);
 }
 
+/// dst[j] = src[j], j < n, in order (dst may overlap src from below), for the short rows of the shifted views (14–30 elements in bn_cnn): blocks of
+/// 16 bytes by fixed-size copies, which the compiler inlines (a loop or std::copy becomes a memmove
+/// call per row).
+template <class T>
+inline void copy_short(const T* src, T* dst, std::int64_t n) {
+  constexpr std::int64_t per = 16 / sizeof(T);
+  std::int64_t j = 0;
+  for (; j + per <= n; j += per) std::memmove(dst + j, src + j, 16);
+  for (; j < n; ++j) dst[j] = src[j];
+}
+
 // ---- stride 1 on shifted views --------------------------------------------------------------------
 // With xp the image padded by `pad` zeros around each plane (planes Hp × Wp), output (f, i, j) of a
 // stride-1 convolution is Σ_{c,p,q} w[f, c, p, q] · xp[c, i + p, j + q]. Over the "wide" output of
@@ -97,7 +109,7 @@ struct Shifted {
     for (std::int64_t ci = 0; ci < c; ++ci) {
       const bfloat16* src = x + (n * c + ci) * h * w;
       bfloat16* dst = xp + (ci * hp + pad) * wp + pad;
-      for (std::int64_t i = 0; i < h; ++i) std::copy(src + i * w, src + i * w + w, dst + i * wp);
+      for (std::int64_t i = 0; i < h; ++i) copy_short(src + i * w, dst + i * wp, w);
     }
   }
 };
@@ -139,7 +151,7 @@ Tensor forward_shifted(const Tensor& x, const Tensor& wm, const std::vector<floa
     gemm_rows(false, f, s.cols, k, wm.data<bfloat16>(), k, xp.data(), s.rows.data(), wide.data(), s.cols);
     for (std::int64_t o = 0; o < f; ++o) {
       float* row = wide.data() + o * s.cols;
-      for (std::int64_t r = 1; r < s.oh; ++r) std::copy(row + r * s.wp, row + r * s.wp + s.ow, row + r * s.ow);  // compact
+      for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);  // compacted
       if (bias != nullptr) {
         const float b = (*bias)[static_cast<std::size_t>(o)];
         for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
@@ -163,7 +175,7 @@ std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::i
     const bfloat16* src = gy.data<bfloat16>() + i * f * plane;
     for (std::int64_t o = 0; o < f; ++o) {
       for (std::int64_t r = 0; r < s.oh; ++r) {
-        std::copy(src + o * plane + r * s.ow, src + o * plane + r * s.ow + s.ow, g.data() + o * s.cols + r * s.wp);
+        copy_short(src + o * plane + r * s.ow, g.data() + o * s.cols + r * s.wp, s.ow);
       }
     }
     gemm_rows(true, f, k, s.cols, g.data(), s.cols, xp.data(), s.rows.data(), i == 0 ? out.data() : part.data(), k);

@@ -192,16 +192,15 @@ void pack_b(bool tb, const RowsOf& row, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i6
         const std::uint16_t* r0 = kk < k ? row(kk) + j0 + c0 : nullptr;
         if (kk + 1 < k) {
           const std::uint16_t* r1 = row(kk + 1) + j0 + c0;
-          if (cols == kNr) {  // the two rows interleaved a vector at a time
-            for (i64 v = 0; v < kNv; ++v) {
-              const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 16 * v));
-              const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + 16 * v));
-              const __m512i w0 = _mm512_cvtepu16_epi32(x0), w1 = _mm512_cvtepu16_epi32(x1);
-              _mm512_storeu_si512(dst + 16 * v, _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16)));
-            }
-          } else {
-            for (i64 j = 0; j < cols; ++j) dst[j] = std::uint32_t(r0[j]) | (std::uint32_t(r1[j]) << 16);
+          // The two rows interleaved a vector at a time (masked past cols: those words zero).
+          for (i64 v = 0; v < kNv; ++v) {
+            const __mmask16 mk = V::first(cols - 16 * v);
+            const __m256i x0 = _mm256_maskz_loadu_epi16(mk, r0 + 16 * v);
+            const __m256i x1 = _mm256_maskz_loadu_epi16(mk, r1 + 16 * v);
+            const __m512i w0 = _mm512_cvtepu16_epi32(x0), w1 = _mm512_cvtepu16_epi32(x1);
+            _mm512_storeu_si512(dst + 16 * v, _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16)));
           }
+          continue;
         } else if (kk < k) {
           for (i64 j = 0; j < cols; ++j) dst[j] = r0[j];
         } else {
