@@ -26,11 +26,17 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
 }
 
 void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
-                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc) {
+                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc,
+                    bool accumulate) {
   const std::int64_t rows = trans_b ? n : k, len = trans_b ? k : n;
   std::vector<std::uint16_t> gathered(static_cast<std::size_t>(rows * len));
   for (std::int64_t r = 0; r < rows; ++r) std::copy(b + b_rows[r], b + b_rows[r] + len, gathered.data() + r * len);
-  gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, c, ldc);
+  if (!accumulate) return gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, c, ldc);
+  std::vector<float> part(static_cast<std::size_t>(m * n));
+  gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, part.data(), n);
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += part[static_cast<std::size_t>(i * n + j)];
+  }
 }
 }  // namespace generic
 
@@ -117,21 +123,21 @@ struct Shifted {
 /// c [m, n] = a [m, k] · op(b), b's stored rows by offset (level gemm_bf16_rows), split over the pool
 /// by columns as split_gemm does.
 void gemm_rows(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a, std::int64_t lda, const bfloat16* b,
-               const std::int64_t* rows, float* c, std::int64_t ldc) {
+               const std::int64_t* rows, float* c, std::int64_t ldc, bool accumulate = false) {
   const auto* pa = reinterpret_cast<const std::uint16_t*>(a);
   const auto* pb = reinterpret_cast<const std::uint16_t*>(b);
   const GemmBf16Rows one = level_kernels().gemm_bf16_rows;
   const int threads = detail::thread_count();
-  if (threads <= 1 || m * n * k < (std::int64_t(1) << 21)) return one(false, tb, m, n, k, pa, lda, pb, rows, c, ldc);
+  if (threads <= 1 || m * n * k < (std::int64_t(1) << 21)) return one(false, tb, m, n, k, pa, lda, pb, rows, c, ldc, accumulate);
   const std::int64_t blocks = (n + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
   detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t part = p0; part < p1; ++part) {
       const std::int64_t lo = blocks * part / parts * 16, hi = std::min(n, blocks * (part + 1) / parts * 16);
       if (hi <= lo) continue;
       if (tb) {
-        one(false, true, m, hi - lo, k, pa, lda, pb, rows + lo, c + lo, ldc);
+        one(false, true, m, hi - lo, k, pa, lda, pb, rows + lo, c + lo, ldc, accumulate);
       } else {
-        one(false, false, m, hi - lo, k, pa, lda, pb + lo, rows, c + lo, ldc);
+        one(false, false, m, hi - lo, k, pa, lda, pb + lo, rows, c + lo, ldc, accumulate);
       }
     }
   });
@@ -169,7 +175,7 @@ std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::i
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], k = s.c * kh * kw, plane = s.oh * s.ow;
   std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
   std::vector<bfloat16> g(static_cast<std::size_t>(f * s.cols), bfloat16{});
-  std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f), part(static_cast<std::size_t>(f * k));
+  std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f);
   for (std::int64_t i = 0; i < n; ++i) {
     s.pad_image(x.data<bfloat16>(), i, xp.data());
     const bfloat16* src = gy.data<bfloat16>() + i * f * plane;
@@ -178,10 +184,7 @@ std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::i
         copy_short(src + o * plane + r * s.ow, g.data() + o * s.cols + r * s.wp, s.ow);
       }
     }
-    gemm_rows(true, f, k, s.cols, g.data(), s.cols, xp.data(), s.rows.data(), i == 0 ? out.data() : part.data(), k);
-    if (i > 0) {
-      for (std::size_t j = 0; j < out.size(); ++j) out[j] += part[j];
-    }
+    gemm_rows(true, f, k, s.cols, g.data(), s.cols, xp.data(), s.rows.data(), out.data(), k, /*accumulate=*/i > 0);
   }
   return out;
 }

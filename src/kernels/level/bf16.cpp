@@ -250,7 +250,8 @@ void tile(i64 kc, const std::uint32_t* pa, const std::uint32_t* pb, float* c, i6
 // over k in order, pair by pair (each pair's two products added before the accumulator), one kKc
 // block at a time.
 namespace {
-void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const RowsOf& b, float* c, i64 ldc) {
+void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const RowsOf& b, float* c, i64 ldc,
+               bool accumulate) {
   const i64 pairs = (k + 1) / 2, mr = (m + kMr - 1) / kMr * kMr;
   // All of op(a) packed once (its blocks reused for every block of columns) when it takes at most
   // kKeepA words, as the convolutions' weight matrices do; else block by block.
@@ -276,7 +277,7 @@ void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
         for (i64 jr = 0; jr < nc; jr += kNr) {
           for (i64 ir = 0; ir < mc; ir += kMr) {
             tile(kc, buf_a + ir * kc, buf_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr, ldc, lmin(kMr, mc - ir),
-                 lmin(kNr, nc - jr), p0 > 0);
+                 lmin(kNr, nc - jr), accumulate || p0 > 0);
           }
         }
       }
@@ -287,12 +288,12 @@ void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
 
 void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
                float* c, i64 ldc) {
-  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, ldb, nullptr}, c, ldc);
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, ldb, nullptr}, c, ldc, false);
 }
 
 void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
-                    const i64* b_rows, float* c, i64 ldc) {
-  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, 0, b_rows}, c, ldc);
+                    const i64* b_rows, float* c, i64 ldc, bool accumulate) {
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, 0, b_rows}, c, ldc, accumulate);
 }
 #endif
 

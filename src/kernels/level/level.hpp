@@ -65,10 +65,11 @@ using GemmBf16 = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64
 
 /// gemm_bf16 with the stored rows of b found by offset, not stride: stored row r of b (row r of op(b)
 /// for trans_b false, r < k; column r of op(b) for trans_b true, r < n) starts at b + b_rows[r], and
-/// rows may overlap (a convolution's shifted views of one padded image).
+/// rows may overlap (a convolution's shifted views of one padded image). With `accumulate`, c += the
+/// product (the partial sums added into c block of k by block, as the blocks past the first are).
 using GemmBf16Rows = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                               const std::uint16_t* a, std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows,
-                              float* c, std::int64_t ldc);
+                              float* c, std::int64_t ldc, bool accumulate);
 
 namespace generic {
 /// The generic level's bfloat16 GEMM (blas.cpp): both operands widened to float32 (exactly), then sgemm.
@@ -77,7 +78,8 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
                std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c, std::int64_t ldc);
 /// Its form with b's rows by offset: those rows gathered into a contiguous copy, then gemm_bf16.
 void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
-                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc);
+                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc,
+                    bool accumulate);
 }  // namespace generic
 
 /// One level's kernels. Every level fills every entry, by name (designated initializers): the
