@@ -213,11 +213,15 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
       CHECK(worst <= 1e-5 * scale);
     }
   }
-  // bn_cnn's shapes (3×3, padding 1, 32 channels): several chunks of images, K = 288 past one block of
-  // pairs; float32 sums of 288 products, so the bound adds a share of the largest magnitude.
-  for (auto [stride, padding] : std::vector<std::array<std::int64_t, 2>>{{1, 1}, {1, 0}, {2, 1}}) {
+  // bn_cnn's shapes (3×3, padding 1, 32 channels): stride 1 on shifted views (the products split over
+  // the pool on 2 threads), stride 2 by columns in chunks of images, K = 288 past one block of pairs;
+  // float32 sums of 288 products, so the bound adds a share of the largest magnitude.
+  const int threads_before = num_threads();
+  for (auto [stride, padding, threads] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {1, 0, 1}, {2, 1, 1}, {1, 1, 2}}) {
     CAPTURE(stride);
     CAPTURE(padding);
+    CAPTURE(threads);
+    set_num_threads(static_cast<int>(threads));
     auto [bx64, bx] = bf16_values({9, 32, 14, 14}, gen);
     auto [bw64, bw] = bf16_values({40, 32, 3, 3}, gen);
     const Tensor xs = bx.detach().requires_grad(true), ws = bw.detach().requires_grad(true);
@@ -239,6 +243,7 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
       CHECK(bad == 0);
     }
   }
+  set_num_threads(threads_before);
   auto [p64, p] = bf16_values({5, 7}, gen);
   auto [q64, q] = bf16_values({2, 7, 3}, gen);
   const Tensor mm = matmul(p, q);  // batched, b broadcast
