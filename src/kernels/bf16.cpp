@@ -150,7 +150,10 @@ Tensor forward_shifted(const Tensor& x, const Tensor& wm, const std::vector<floa
   const std::int64_t n = x.shape()[0], f = wm.shape()[0], k = wm.shape()[1], plane = s.oh * s.ow;
   Tensor y = empty(Shape{n, f, s.oh, s.ow}, bf16);
   std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
-  std::vector<float> wide(static_cast<std::size_t>(f * s.cols));
+  // The wide products of one image, kept by the thread between calls (a fresh buffer of this size
+  // would be mapped, zeroed and faulted in on every call).
+  static thread_local std::vector<float> wide;
+  if (wide.size() < static_cast<std::size_t>(f * s.cols)) wide.resize(static_cast<std::size_t>(f * s.cols));
   bfloat16* py = y.mutable_data<bfloat16>();
   for (std::int64_t i = 0; i < n; ++i) {
     s.pad_image(x.data<bfloat16>(), i, xp.data());
