@@ -151,7 +151,9 @@ TEST_CASE("bf16: GEMM against float64, every shape class, with the bound of its 
   // of C to bf16, 2^-8 |c|.
   Generator gen(11);
   for (auto [m, n, k] : std::vector<std::array<std::int64_t, 3>>{
-           {1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 33}, {64, 960, 512}, {65, 97, 515}, {32, 784, 288}, {10, 64, 1}}) {
+           {1, 1, 1}, {3, 5, 7}, {8, 48, 2}, {9, 49, 3}, {17, 100, 33}, {64, 960, 512}, {65, 97, 515}, {32, 784, 288}, {10, 64, 1},
+           // past one block of columns (A packed once, reused), k past one block of pairs, odd k
+           {70, 1000, 600}, {24, 1500, 577}, {8, 2000, 64}}) {
     for (int flags = 0; flags < 4; ++flags) {
       const bool ta = flags & 1, tb = flags & 2;
       CAPTURE(m);
@@ -211,6 +213,37 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
       CHECK(worst <= 1e-5 * scale);
     }
   }
+  // bn_cnn's shapes (3×3, padding 1, 32 channels): stride 1 on shifted views (the products split over
+  // the pool on 2 threads), stride 2 by columns in chunks of images, K = 288 past one block of pairs;
+  // float32 sums of 288 products, so the bound adds a share of the largest magnitude.
+  const int threads_before = num_threads();
+  for (auto [stride, padding, threads] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {1, 0, 1}, {2, 1, 1}, {1, 1, 2}}) {
+    CAPTURE(stride);
+    CAPTURE(padding);
+    CAPTURE(threads);
+    set_num_threads(static_cast<int>(threads));
+    auto [bx64, bx] = bf16_values({9, 32, 14, 14}, gen);
+    auto [bw64, bw] = bf16_values({40, 32, 3, 3}, gen);
+    const Tensor xs = bx.detach().requires_grad(true), ws = bw.detach().requires_grad(true);
+    const Tensor x6 = bx64.detach().requires_grad(true), w6 = bw64.detach().requires_grad(true);
+    const Tensor y = conv2d(xs, ws, Tensor{}, {.stride = stride, .padding = padding});
+    const Tensor y6 = conv2d(x6, w6, Tensor{}, {.stride = stride, .padding = padding});
+    auto [bg64, bg] = bf16_values(y6.shape(), gen);
+    y.backward(bg);
+    y6.backward(bg64);
+    for (auto [name, got, want] : std::vector<std::tuple<std::string, Tensor, Tensor>>{
+             {"y", y, y6}, {"gx", xs.grad(), x6.grad()}, {"gw", ws.grad(), w6.grad()}}) {
+      CAPTURE(name);
+      REQUIRE(got.dtype() == bf16);
+      const auto gv = got.to(f64).to_vector<double>(), wv = want.to_vector<double>();
+      double scale = 0;
+      for (double v : wv) scale = std::max(scale, std::abs(v));
+      int bad = 0;
+      for (std::size_t i = 0; i < gv.size(); ++i) bad += std::abs(gv[i] - wv[i]) > 0x1p-8 * std::abs(wv[i]) + 1e-4 * scale;
+      CHECK(bad == 0);
+    }
+  }
+  set_num_threads(threads_before);
   auto [p64, p] = bf16_values({5, 7}, gen);
   auto [q64, q] = bf16_values({2, 7, 3}, gen);
   const Tensor mm = matmul(p, q);  // batched, b broadcast

@@ -3,6 +3,7 @@
 // tensors, and the bf16 convolution (im2col + the bf16 GEMM over a few images at a time, float32
 // sums, each output rounded once).
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "gemm.hpp"
@@ -22,6 +23,20 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   for (std::int64_t r = 0; r < ar; ++r) level_kernels().from_bf16(a + r * lda, fa.data() + r * ac, ac);
   for (std::int64_t r = 0; r < br; ++r) level_kernels().from_bf16(b + r * ldb, fb.data() + r * bc, bc);
   blas_gemm<float>(trans_a, trans_b, m, n, k, fa.data(), ac, fb.data(), bc, c, ldc);
+}
+
+void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
+                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc,
+                    bool accumulate) {
+  const std::int64_t rows = trans_b ? n : k, len = trans_b ? k : n;
+  std::vector<std::uint16_t> gathered(static_cast<std::size_t>(rows * len));
+  for (std::int64_t r = 0; r < rows; ++r) std::copy(b + b_rows[r], b + b_rows[r] + len, gathered.data() + r * len);
+  if (!accumulate) return gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, c, ldc);
+  std::vector<float> part(static_cast<std::size_t>(m * n));
+  gemm_bf16(trans_a, trans_b, m, n, k, a, lda, gathered.data(), len, part.data(), n);
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += part[static_cast<std::size_t>(i * n + j)];
+  }
 }
 }  // namespace generic
 
@@ -56,55 +71,178 @@ Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape) {
 
 namespace {
 Tensor weight_matrix_of(const Tensor& w) { return w.reshape({w.shape()[0], w.shape()[1] * w.shape()[2] * w.shape()[3]}); }
+
+/// im2col_range of a bf16 x into `cols`, on the raw bits (plain 16-bit copies, which vectorize).
+void unfold_bf16(const Tensor& x, std::int64_t n0, std::int64_t n1, bfloat16* cols, std::int64_t ld, const Dims& d,
+                 const Window2d& win) {
+  im2col_range(reinterpret_cast<const std::uint16_t*>(x.data<bfloat16>()), n0, n1, reinterpret_cast<std::uint16_t*>(cols), ld,
+               d, win);
+}
+
+/// dst[j] = src[j], j < n, in order (dst may overlap src from below), for the short rows of the shifted views (14–30 elements in bn_cnn): blocks of
+/// 16 bytes by fixed-size copies, which the compiler inlines (a loop or std::copy becomes a memmove
+/// call per row).
+template <class T>
+inline void copy_short(const T* src, T* dst, std::int64_t n) {
+  constexpr std::int64_t per = 16 / sizeof(T);
+  std::int64_t j = 0;
+  for (; j + per <= n; j += per) std::memmove(dst + j, src + j, 16);
+  for (; j < n; ++j) dst[j] = src[j];
+}
+
+// ---- stride 1 on shifted views --------------------------------------------------------------------
+// With xp the image padded by `pad` zeros around each plane (planes Hp × Wp), output (f, i, j) of a
+// stride-1 convolution is Σ_{c,p,q} w[f, c, p, q] · xp[c, i + p, j + q]. Over the "wide" output of
+// Wp columns per row, column J = i·Wp + j reads plane c at p·Wp + q + J: row (c, p, q) of the im2col
+// matrix is plane c itself from offset p·Wp + q on. So per image the product reads the padded image
+// in place, its K = C·kh·kw rows found by offset (level gemm_bf16_rows), and no columns are written;
+// the last Wp − Wo columns of each wide row are discarded (the wide row of the last output row is
+// cut at Wo, so nothing reads past the padded image).
+struct Shifted {
+  std::int64_t c, h, w, hp, wp, oh, ow, pad, cols;  // cols = (oh − 1)·wp + ow, the wide columns read
+  std::vector<std::int64_t> rows;                   // offset of im2col row (c, p, q) in the padded image
+  Shifted(const Shape& x, std::int64_t kh, std::int64_t kw, std::int64_t padding)
+      : c(x[1]), h(x[2]), w(x[3]), hp(h + 2 * padding), wp(w + 2 * padding), oh(hp - kh + 1), ow(wp - kw + 1), pad(padding),
+        cols((oh - 1) * wp + ow), rows(static_cast<std::size_t>(c * kh * kw)) {
+    for (std::int64_t ci = 0; ci < c; ++ci) {
+      for (std::int64_t p = 0; p < kh; ++p) {
+        for (std::int64_t q = 0; q < kw; ++q) rows[static_cast<std::size_t>((ci * kh + p) * kw + q)] = (ci * hp + p) * wp + q;
+      }
+    }
+  }
+  /// Image n of x [N, C, H, W] into xp [C, Hp, Wp], whose borders are zero already.
+  void pad_image(const bfloat16* x, std::int64_t n, bfloat16* xp) const {
+    for (std::int64_t ci = 0; ci < c; ++ci) {
+      const bfloat16* src = x + (n * c + ci) * h * w;
+      bfloat16* dst = xp + (ci * hp + pad) * wp + pad;
+      for (std::int64_t i = 0; i < h; ++i) copy_short(src + i * w, dst + i * wp, w);
+    }
+  }
+};
+
+/// c [m, n] = a [m, k] · op(b), b's stored rows by offset (level gemm_bf16_rows), split over the pool
+/// by columns as split_gemm does.
+void gemm_rows(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const bfloat16* a, std::int64_t lda, const bfloat16* b,
+               const std::int64_t* rows, float* c, std::int64_t ldc, bool accumulate = false) {
+  const auto* pa = reinterpret_cast<const std::uint16_t*>(a);
+  const auto* pb = reinterpret_cast<const std::uint16_t*>(b);
+  const GemmBf16Rows one = level_kernels().gemm_bf16_rows;
+  const int threads = detail::thread_count();
+  if (threads <= 1 || m * n * k < (std::int64_t(1) << 21)) return one(false, tb, m, n, k, pa, lda, pb, rows, c, ldc, accumulate);
+  const std::int64_t blocks = (n + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
+  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t part = p0; part < p1; ++part) {
+      const std::int64_t lo = blocks * part / parts * 16, hi = std::min(n, blocks * (part + 1) / parts * 16);
+      if (hi <= lo) continue;
+      if (tb) {
+        one(false, true, m, hi - lo, k, pa, lda, pb, rows + lo, c + lo, ldc, accumulate);
+      } else {
+        one(false, false, m, hi - lo, k, pa, lda, pb + lo, rows, c + lo, ldc, accumulate);
+      }
+    }
+  });
+}
+
+/// y = conv(x, w) + bias for stride 1, image by image on shifted views.
+Tensor forward_shifted(const Tensor& x, const Tensor& wm, const std::vector<float>* bias, std::int64_t kh, std::int64_t kw,
+                       std::int64_t padding) {
+  const Shifted s(x.shape(), kh, kw, padding);
+  const std::int64_t n = x.shape()[0], f = wm.shape()[0], k = wm.shape()[1], plane = s.oh * s.ow;
+  Tensor y = empty(Shape{n, f, s.oh, s.ow}, bf16);
+  std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
+  // The wide products of one image, kept by the thread between calls (a fresh buffer of this size
+  // would be mapped, zeroed and faulted in on every call).
+  static thread_local std::vector<float> wide;
+  if (wide.size() < static_cast<std::size_t>(f * s.cols)) wide.resize(static_cast<std::size_t>(f * s.cols));
+  bfloat16* py = y.mutable_data<bfloat16>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    s.pad_image(x.data<bfloat16>(), i, xp.data());
+    gemm_rows(false, f, s.cols, k, wm.data<bfloat16>(), k, xp.data(), s.rows.data(), wide.data(), s.cols);
+    for (std::int64_t o = 0; o < f; ++o) {
+      float* row = wide.data() + o * s.cols;
+      for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);  // compacted
+      if (bias != nullptr) {
+        const float b = (*bias)[static_cast<std::size_t>(o)];
+        for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
+      }
+      float_to_bf16(row, py + (i * f + o) * plane, plane);
+    }
+  }
+  return y;
+}
+
+/// gw [F, C·kh·kw] (float32 sums) = Σ_n gy[n] · cols(x[n])ᵀ for stride 1, on shifted views: gy[n]
+/// widened to Wp columns (zeros in the columns the forward discards) times the padded image's rows.
+std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::int64_t kh, std::int64_t kw, std::int64_t padding) {
+  const Shifted s(x.shape(), kh, kw, padding);
+  const std::int64_t n = gy.shape()[0], f = gy.shape()[1], k = s.c * kh * kw, plane = s.oh * s.ow;
+  std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
+  std::vector<bfloat16> g(static_cast<std::size_t>(f * s.cols), bfloat16{});
+  std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f);
+  for (std::int64_t i = 0; i < n; ++i) {
+    s.pad_image(x.data<bfloat16>(), i, xp.data());
+    const bfloat16* src = gy.data<bfloat16>() + i * f * plane;
+    for (std::int64_t o = 0; o < f; ++o) {
+      for (std::int64_t r = 0; r < s.oh; ++r) {
+        copy_short(src + o * plane + r * s.ow, g.data() + o * s.cols + r * s.wp, s.ow);
+      }
+    }
+    gemm_rows(true, f, k, s.cols, g.data(), s.cols, xp.data(), s.rows.data(), out.data(), k, /*accumulate=*/i > 0);
+  }
+  return out;
+}
 }  // namespace
 
 ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
+  if (win.stride == 1) {
+    std::vector<float> fbias(bias.defined() ? static_cast<std::size_t>(w.shape()[0]) : 0);
+    if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), w.shape()[0]);
+    return {forward_shifted(x, weight_matrix_of(w), bias.defined() ? &fbias : nullptr, win.kh, win.kw, win.padding),
+            keep ? x : Tensor{}};
+  }
+  // A few images at a time: their columns (in the cache, never the whole batch's), the product, and
+  // the outputs rounded once, bias added. What the weight gradient reads is x itself: the backward
+  // unfolds its columns again, chunk by chunk, rather than keeping [C·kh·kw, N·Ho·Wo] alive.
   const Dims d = dims_of(x.shape(), win);
   const Tensor wm = weight_matrix_of(w);
   const std::int64_t f = wm.shape()[0], k = wm.shape()[1], plane = d.oh * d.ow;
   Tensor y = empty(Shape{d.n, f, d.oh, d.ow}, bf16);
-  Tensor cols = keep ? empty(Shape{k, d.n * plane}, bf16) : Tensor{};
   std::vector<float> fbias(static_cast<std::size_t>(f), 0.0f);
   if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), f);
   const std::int64_t chunk = chunk_images(std::max(k, f), plane, d.n, sizeof(float));
-  std::vector<bfloat16> scratch(keep ? 0 : static_cast<std::size_t>(k * chunk * plane));
-  std::vector<float> block(static_cast<std::size_t>(f * chunk * plane)), row(static_cast<std::size_t>(plane));
+  std::vector<bfloat16> scratch(static_cast<std::size_t>(k * chunk * plane));
+  std::vector<float> block(static_cast<std::size_t>(f * chunk * plane));
   bfloat16* py = y.mutable_data<bfloat16>();
   for (std::int64_t n0 = 0; n0 < d.n; n0 += chunk) {
     const std::int64_t nc = std::min(chunk, d.n - n0);
-    const bfloat16* pc;
-    std::int64_t ldc;
-    if (keep) {
-      im2col_range(x.data<bfloat16>(), n0, n0 + nc, cols.mutable_data<bfloat16>() + n0 * plane, d.n * plane, d, win);
-      pc = cols.data<bfloat16>() + n0 * plane;
-      ldc = d.n * plane;
-    } else {
-      im2col_range(x.data<bfloat16>(), n0, n0 + nc, scratch.data(), nc * plane, d, win);
-      pc = scratch.data();
-      ldc = nc * plane;
-    }
-    gemm_bf16(false, false, f, nc * plane, k, wm.data<bfloat16>(), k, pc, ldc, block.data(), nc * plane);
+    unfold_bf16(x, n0, n0 + nc, scratch.data(), nc * plane, d, win);
+    gemm_bf16(false, false, f, nc * plane, k, wm.data<bfloat16>(), k, scratch.data(), nc * plane, block.data(), nc * plane);
     for (std::int64_t i = 0; i < nc; ++i) {
       for (std::int64_t c = 0; c < f; ++c) {
-        const float* src = block.data() + c * nc * plane + i * plane;
+        float* src = block.data() + c * nc * plane + i * plane;
         if (bias.defined()) {
-          for (std::int64_t j = 0; j < plane; ++j) row[j] = src[j] + fbias[c];
-          src = row.data();
+          for (std::int64_t j = 0; j < plane; ++j) src[j] += fbias[c];
         }
         float_to_bf16(src, py + ((n0 + i) * f + c) * plane, plane);
       }
     }
   }
-  return {y, cols};
+  return {y, keep ? x : Tensor{}};
 }
 
-void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols, const Shape& x_shape, const Shape& w_shape,
+void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, const Shape& x_shape, const Shape& w_shape,
                           const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
   const std::int64_t n = gy.shape()[0], f = gy.shape()[1], p = gy.shape()[2] * gy.shape()[3];
-  // g [F, N·P]: the output gradient with the batch unfolded; the bias gradient summed in float32.
-  Tensor g = empty(Shape{f, n * p}, bf16);
-  std::vector<float> sums(static_cast<std::size_t>(f), 0.0f);
-  {
+  const Dims d = dims_of(x_shape, win);
+  const std::int64_t k = w_shape[1] * w_shape[2] * w_shape[3];
+  // Stride 1 with a square window: gx as a convolution of gy (below), which reads gy as it is.
+  const bool gx_by_conv = win.stride == 1 && win.kh == win.kw && win.padding < win.kh;
+  // g [F, N·P]: the output gradient with the batch unfolded (for the products that read it); the
+  // bias gradient summed in float32.
+  Tensor g;
+  std::vector<float> sums(static_cast<std::size_t>(f), 0.0f), row(static_cast<std::size_t>(p));
+  if ((gw != nullptr && win.stride != 1) || gb != nullptr || (gx != nullptr && !gx_by_conv)) {
+    g = empty(Shape{f, n * p}, bf16);
     const bfloat16* src = gy.data<bfloat16>();
     bfloat16* dst = g.mutable_data<bfloat16>();
     for (std::int64_t i = 0; i < n; ++i) {
@@ -112,24 +250,50 @@ void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols,
         const bfloat16* s = src + (i * f + c) * p;
         std::copy(s, s + p, dst + c * n * p + i * p);
         if (gb != nullptr) {
+          bf16_to_float(s, row.data(), p);
           float acc = 0;
-          for (std::int64_t j = 0; j < p; ++j) acc += float(s[j]);
+          for (std::int64_t j = 0; j < p; ++j) acc += row[j];
           sums[static_cast<std::size_t>(c)] += acc;
         }
       }
     }
   }
   if (gb != nullptr) *gb = round_to_bf16(sums, Shape{f});
-  if (gw != nullptr) {
-    const std::int64_t k = cols.shape()[0];
-    std::vector<float> out(static_cast<std::size_t>(f * k));
-    gemm_bf16(false, true, f, k, n * p, g.data<bfloat16>(), n * p, cols.data<bfloat16>(), n * p, out.data(), k);
+  if (gw != nullptr && win.stride == 1) {
+    *gw = round_to_bf16(weight_grad_shifted(gy, x, win.kh, win.kw, win.padding), w_shape);
+  } else if (gw != nullptr) {
+    // gw = Σ over chunks of images of G[:, chunk] · cols(chunk)ᵀ, the columns unfolded from x again.
+    std::vector<float> out(static_cast<std::size_t>(f * k), 0.0f), part(static_cast<std::size_t>(f * k));
+    const std::int64_t chunk = chunk_images(k, p, n, sizeof(float));
+    std::vector<bfloat16> scratch(static_cast<std::size_t>(k * chunk * p));
+    for (std::int64_t n0 = 0; n0 < n; n0 += chunk) {
+      const std::int64_t nc = std::min(chunk, n - n0);
+      unfold_bf16(x, n0, n0 + nc, scratch.data(), nc * p, d, win);
+      gemm_bf16(false, true, f, k, nc * p, g.data<bfloat16>() + n0 * p, n * p, scratch.data(), nc * p,
+                n0 == 0 ? out.data() : part.data(), k);
+      if (n0 > 0) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] += part[i];
+      }
+    }
     *gw = round_to_bf16(out, w_shape);
   }
-  if (gx != nullptr) {
-    const Dims d = dims_of(x_shape, win);
+  if (gx != nullptr && gx_by_conv) {
+    // Stride 1: gx is the convolution of gy, padded by kh − 1 − padding, with w's taps flipped and
+    // its two channel axes swapped (w' [C, F, kh, kw]): the forward's path (columns of gy a few
+    // images at a time, the product, each output rounded once), with no float32 image to sum into.
+    const std::int64_t c = w_shape[1], taps = win.kh * win.kw;
+    Tensor wt = empty(Shape{c, f, win.kh, win.kw}, bf16);
+    const bfloat16* pw = w.data<bfloat16>();
+    bfloat16* pt = wt.mutable_data<bfloat16>();
+    for (std::int64_t o = 0; o < f; ++o) {
+      for (std::int64_t i = 0; i < c; ++i) {
+        for (std::int64_t t = 0; t < taps; ++t) pt[(i * f + o) * taps + (taps - 1 - t)] = pw[(o * c + i) * taps + t];
+      }
+    }
+    const Window2d back{win.kh, win.kw, 1, win.kh - 1 - win.padding};
+    *gx = conv2d_forward_bf16(gy, wt, Tensor{}, back, false).y;
+  } else if (gx != nullptr) {
     const Tensor wm = weight_matrix_of(w);
-    const std::int64_t k = wm.shape()[1];
     std::vector<float> fx(static_cast<std::size_t>(x_shape.numel()), 0.0f);
     const std::int64_t chunk = chunk_images(k, p, d.n, sizeof(float));
     std::vector<float> block(static_cast<std::size_t>(k * chunk * p));

@@ -56,9 +56,10 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
                std::int64_t lda, const bfloat16* b, std::int64_t ldb, float* c, std::int64_t ldc);
 /// A bf16 tensor of `shape` from float32 values, each rounded once.
 Tensor round_to_bf16(const std::vector<float>& v, const Shape& shape);
-/// conv2d_forward / conv2d_backward for bf16 x, w (and bias): im2col + gemm_bf16; `saved` is the columns.
+/// conv2d_forward / conv2d_backward for bf16 x, w (and bias): im2col + gemm_bf16 a few images at a time;
+/// `saved` (what the weight gradient reads) is x itself, its columns unfolded again chunk by chunk.
 ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep);
-void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& cols, const Shape& x_shape, const Shape& w_shape,
+void conv2d_backward_bf16(const Tensor& gy, const Tensor& w, const Tensor& x, const Shape& x_shape, const Shape& w_shape,
                           const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb);
 
 }  // namespace nabla::kernels

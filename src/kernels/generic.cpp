@@ -115,6 +115,7 @@ const LevelKernels table = {
     .to_bf16 = to_bf16,
     .from_bf16 = from_bf16,
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
+    .gemm_bf16_rows = gemm_bf16_rows,
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
 };

@@ -6,6 +6,10 @@
 // table holds the generic GEMM (blas.cpp's conversion to float32 + sgemm).
 #include "simd.hpp"
 
+// As simd.hpp says of -Wmaybe-uninitialized: GCC 12 flags the _mm512_undefined_* operand inside its own
+// unpack intrinsics (the transposes below) as '__Y' used uninitialized; the warning is about the header.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 namespace nabla::kernels::NABLA_LEVEL {
 
 namespace {
@@ -62,20 +66,90 @@ inline std::uint16_t at_a(bool ta, const std::uint16_t* a, i64 lda, i64 i, i64 k
   return ta ? a[kk * lda + i] : a[i * lda + kk];
 }
 
+/// The 32-bit word of two bfloat16 at p (any 2-byte alignment).
+inline std::uint32_t pair_at(const std::uint16_t* p) {
+  std::uint32_t x;
+  __builtin_memcpy(&x, p, 4);
+  return x;
+}
+
+/// out[j·16 + i] = the 32-bit word j of row i (16 words from rows[i], rows at any 2-byte alignment):
+/// a 16 × 16 transpose of words, as the B panels of a transposed operand are stored.
+/// Rows past `valid` read as zeros.
+inline void transpose16(const std::uint16_t* const* rows, i64 valid, i64 word0, std::uint32_t* out, i64 ld_out) {
+  __m512i r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = i < valid ? _mm512_loadu_si512(rows[i] + 2 * word0) : _mm512_setzero_si512();
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // t[2q], t[2q+1]: rows 2q, 2q+1 interleaved (words 0,1 / 2,3 of each 128-bit lane).
+  for (int g = 0; g < 16; g += 4) {
+    r[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);      // word 0 of each lane, rows g…g+3
+    r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);      // word 1
+    r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);  // word 2
+    r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);  // word 3
+  }
+  // r[g + w]: lane l holds word 4l + w of rows g … g+3.
+  for (int w = 0; w < 4; ++w) {
+    const __m512i v0 = _mm512_shuffle_i32x4(r[w], r[4 + w], 0x88), v1 = _mm512_shuffle_i32x4(r[w], r[4 + w], 0xdd);
+    const __m512i w0 = _mm512_shuffle_i32x4(r[8 + w], r[12 + w], 0x88), w1 = _mm512_shuffle_i32x4(r[8 + w], r[12 + w], 0xdd);
+    _mm512_storeu_si512(out + (w + 0) * ld_out, _mm512_shuffle_i32x4(v0, w0, 0x88));
+    _mm512_storeu_si512(out + (w + 8) * ld_out, _mm512_shuffle_i32x4(v0, w0, 0xdd));
+    _mm512_storeu_si512(out + (w + 4) * ld_out, _mm512_shuffle_i32x4(v1, w1, 0x88));
+    _mm512_storeu_si512(out + (w + 12) * ld_out, _mm512_shuffle_i32x4(v1, w1, 0xdd));
+  }
+}
+
 /// A block of op(a): rows i0 … i0+mc, pairs p0 … p0+kc, as panels of kMr rows: word (p, r) of a
 /// panel at pa[p·kMr + r] holds the pair (2p, 2p+1) of row r (rows past m zero).
 void pack_a(bool ta, const std::uint16_t* a, i64 lda, i64 m, i64 k, i64 i0, i64 mc, i64 p0, i64 kc, std::uint32_t* pa) {
   for (i64 r0 = 0; r0 < mc; r0 += kMr) {
     std::uint32_t* panel = pa + r0 * kc;
+    const i64 rows = lmin(kMr, lmin(mc - r0, m - i0 - r0));
+    const bool whole_k = 2 * (p0 + kc) <= k;
+    if (rows == kMr && whole_k && ta) {  // rows 2p and 2p+1 of the stored a, 8 columns interleaved
+      const std::uint16_t* src = a + 2 * p0 * lda + i0 + r0;
+      for (i64 p = 0; p < kc; ++p) {
+        const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * p * lda));
+        const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (2 * p + 1) * lda));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(panel + p * kMr), _mm_unpacklo_epi16(x0, x1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(panel + p * kMr + 4), _mm_unpackhi_epi16(x0, x1));
+      }
+      continue;
+    }
+    if (rows == kMr && whole_k && !ta) {  // 8 rows of adjacent pairs: words transposed 8 × 8 at a time
+      const std::uint16_t* src = a + (i0 + r0) * lda + 2 * p0;
+      i64 p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        __m256i r[8], t[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * lda + 2 * p));
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+          t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int g = 0; g < 8; g += 4) {
+          r[g + 0] = _mm256_unpacklo_epi64(t[g], t[g + 2]);
+          r[g + 1] = _mm256_unpackhi_epi64(t[g], t[g + 2]);
+          r[g + 2] = _mm256_unpacklo_epi64(t[g + 1], t[g + 3]);
+          r[g + 3] = _mm256_unpackhi_epi64(t[g + 1], t[g + 3]);
+        }
+        // r[w] / r[4 + w]: lane l holds word 4l + w of rows 0–3 / 4–7.
+        for (int w = 0; w < 4; ++w) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (p + w) * kMr), _mm256_permute2x128_si256(r[w], r[4 + w], 0x20));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (p + w + 4) * kMr),
+                              _mm256_permute2x128_si256(r[w], r[4 + w], 0x31));
+        }
+      }
+      for (; p < kc; ++p) {
+        for (i64 r = 0; r < kMr; ++r) panel[p * kMr + r] = pair_at(src + r * lda + 2 * p);
+      }
+      continue;
+    }
     for (i64 r = 0; r < kMr; ++r) {
       const i64 i = i0 + r0 + r;
-      if (i >= m || r0 + r >= mc) {
+      if (r >= rows) {
         for (i64 p = 0; p < kc; ++p) panel[p * kMr + r] = 0;
-        continue;
-      }
-      if (!ta && 2 * (p0 + kc) <= k) {  // the pairs are adjacent in memory
-        const std::uint16_t* src = a + i * lda + 2 * p0;
-        for (i64 p = 0; p < kc; ++p) panel[p * kMr + r] = std::uint32_t(src[2 * p]) | (std::uint32_t(src[2 * p + 1]) << 16);
         continue;
       }
       for (i64 p = 0; p < kc; ++p) {
@@ -88,27 +162,45 @@ void pack_a(bool ta, const std::uint16_t* a, i64 lda, i64 m, i64 k, i64 i0, i64 
 
 /// A block of op(b): pairs p0 … p0+kc, columns j0 … j0+nc, as panels of kNr columns: panel word
 /// (p, j) at pb[p·kNr + j] holds rows (2p, 2p+1) of column j (columns past n and rows past k zero).
-void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i64 nc, std::uint32_t* pb) {
+/// Stored row r of b: at b + rows[r] where rows is given, else b + r·ldb.
+struct RowsOf {
+  const std::uint16_t* b;
+  i64 ldb;
+  const i64* rows;
+  const std::uint16_t* operator()(i64 r) const { return rows != nullptr ? b + rows[r] : b + r * ldb; }
+};
+
+void pack_b(bool tb, const RowsOf& row, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i64 nc, std::uint32_t* pb) {
   for (i64 c0 = 0; c0 < nc; c0 += kNr) {
     std::uint32_t* panel = pb + c0 * kc;
     const i64 cols = lmin(kNr, lmin(nc - c0, n - j0 - c0));
-    for (i64 p = 0; p < kc; ++p) {
+    i64 p = 0;
+    if (tb && cols > 0) {  // each column's pairs adjacent: 16 × 16 transposes of words (columns past n zero)
+      const i64 whole = lmin(kc, k / 2 - p0);  // pairs with both rows inside k
+      for (i64 v = 0; v < kNv; ++v) {
+        const i64 valid = lclamp(cols - 16 * v, 0, 16);
+        const std::uint16_t* rows[16];
+        for (i64 i = 0; i < 16; ++i) rows[i] = i < valid ? row(j0 + c0 + 16 * v + i) + 2 * p0 : nullptr;
+        for (i64 q = 0; q + 16 <= whole; q += 16) transpose16(rows, valid, q, panel + q * kNr + 16 * v, kNr);
+      }
+      p = whole / 16 * 16;
+    }
+    for (; p < kc; ++p) {
       const i64 kk = 2 * (p0 + p);
       std::uint32_t* dst = panel + p * kNr;
       if (!tb) {
-        const std::uint16_t* r0 = b + kk * ldb + j0 + c0;
+        const std::uint16_t* r0 = kk < k ? row(kk) + j0 + c0 : nullptr;
         if (kk + 1 < k) {
-          const std::uint16_t* r1 = r0 + ldb;
-          if (cols == kNr) {  // the two rows interleaved a vector at a time
-            for (i64 v = 0; v < kNv; ++v) {
-              const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 16 * v));
-              const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + 16 * v));
-              const __m512i w0 = _mm512_cvtepu16_epi32(x0), w1 = _mm512_cvtepu16_epi32(x1);
-              _mm512_storeu_si512(dst + 16 * v, _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16)));
-            }
-          } else {
-            for (i64 j = 0; j < cols; ++j) dst[j] = std::uint32_t(r0[j]) | (std::uint32_t(r1[j]) << 16);
+          const std::uint16_t* r1 = row(kk + 1) + j0 + c0;
+          // The two rows interleaved a vector at a time (masked past cols: those words zero).
+          for (i64 v = 0; v < kNv; ++v) {
+            const __mmask16 mk = V::first(cols - 16 * v);
+            const __m256i x0 = _mm256_maskz_loadu_epi16(mk, r0 + 16 * v);
+            const __m256i x1 = _mm256_maskz_loadu_epi16(mk, r1 + 16 * v);
+            const __m512i w0 = _mm512_cvtepu16_epi32(x0), w1 = _mm512_cvtepu16_epi32(x1);
+            _mm512_storeu_si512(dst + 16 * v, _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16)));
           }
+          continue;
         } else if (kk < k) {
           for (i64 j = 0; j < cols; ++j) dst[j] = r0[j];
         } else {
@@ -116,8 +208,8 @@ void pack_b(bool tb, const std::uint16_t* b, i64 ldb, i64 n, i64 k, i64 p0, i64 
         }
       } else {
         for (i64 j = 0; j < cols; ++j) {
-          const std::uint16_t* src = b + (j0 + c0 + j) * ldb + kk;
-          dst[j] = kk + 1 < k ? std::uint32_t(src[0]) | (std::uint32_t(src[1]) << 16) : kk < k ? std::uint32_t(src[0]) : 0u;
+          const std::uint16_t* src = row(j0 + c0 + j) + kk;
+          dst[j] = kk + 1 < k ? pair_at(src) : kk < k ? std::uint32_t(src[0]) : 0u;
         }
       }
       for (i64 j = cols; j < kNr; ++j) dst[j] = 0;
@@ -157,33 +249,51 @@ void tile(i64 kc, const std::uint32_t* pa, const std::uint32_t* pb, float* c, i6
 // kKc pairs × kNc columns, of a kMc rows × kKc pairs, tiles of kMr × kNr. Each element of c is summed
 // over k in order, pair by pair (each pair's two products added before the accumulator), one kKc
 // block at a time.
-void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
-               float* c, i64 ldc) {
-  const i64 pairs = (k + 1) / 2;
+namespace {
+void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const RowsOf& b, float* c, i64 ldc,
+               bool accumulate) {
+  const i64 pairs = (k + 1) / 2, mr = (m + kMr - 1) / kMr * kMr;
+  // All of op(a) packed once (its blocks reused for every block of columns) when it takes at most
+  // kKeepA words, as the convolutions' weight matrices do; else block by block.
+  constexpr i64 kKeepA = i64(1) << 19;
+  const bool keep_a = n > kNc && pairs * mr <= kKeepA;
   static thread_local Buffers bufs;
   if (bufs.a == nullptr) {
-    bufs.a = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * kMc * kKc, 64));
+    bufs.a = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * (kKeepA + kMc * kKc), 64));
     bufs.b = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * kNc * kKc, 64));
   }
-  std::uint32_t* buf_a = bufs.a;
   std::uint32_t* buf_b = bufs.b;
   for (i64 j0 = 0; j0 < n; j0 += kNc) {
     const i64 nc = lmin(kNc, n - j0), ncr = (nc + kNr - 1) / kNr * kNr;
     for (i64 p0 = 0; p0 < pairs; p0 += kKc) {
       const i64 kc = lmin(kKc, pairs - p0);
-      pack_b(tb, b, ldb, n, k, p0, kc, j0, ncr, buf_b);
+      pack_b(tb, b, n, k, p0, kc, j0, ncr, buf_b);
       for (i64 i0 = 0; i0 < m; i0 += kMc) {
         const i64 mc = lmin(kMc, m - i0), mcr = (mc + kMr - 1) / kMr * kMr;
-        pack_a(ta, a, lda, m, k, i0, mcr, p0, kc, buf_a);
+        // Block (p0, i0) of the kept A at p0·mr + i0·kc: blocks of kKc pairs × all rows, each
+        // as panels of kMr rows.
+        std::uint32_t* buf_a = keep_a ? bufs.a + p0 * mr + i0 * kc : bufs.a + kKeepA;
+        if (!keep_a || j0 == 0) pack_a(ta, a, lda, m, k, i0, mcr, p0, kc, buf_a);
         for (i64 jr = 0; jr < nc; jr += kNr) {
           for (i64 ir = 0; ir < mc; ir += kMr) {
             tile(kc, buf_a + ir * kc, buf_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr, ldc, lmin(kMr, mc - ir),
-                 lmin(kNr, nc - jr), p0 > 0);
+                 lmin(kNr, nc - jr), accumulate || p0 > 0);
           }
         }
       }
     }
   }
+}
+}  // namespace
+
+void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
+               float* c, i64 ldc) {
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, ldb, nullptr}, c, ldc, false);
+}
+
+void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
+                    const i64* b_rows, float* c, i64 ldc, bool accumulate) {
+  gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, 0, b_rows}, c, ldc, accumulate);
 }
 #endif
 

@@ -63,11 +63,23 @@ using GemmBf16 = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64
                           const std::uint16_t* a, std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c,
                           std::int64_t ldc);
 
+/// gemm_bf16 with the stored rows of b found by offset, not stride: stored row r of b (row r of op(b)
+/// for trans_b false, r < k; column r of op(b) for trans_b true, r < n) starts at b + b_rows[r], and
+/// rows may overlap (a convolution's shifted views of one padded image). With `accumulate`, c += the
+/// product (the partial sums added into c block of k by block, as the blocks past the first are).
+using GemmBf16Rows = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                              const std::uint16_t* a, std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows,
+                              float* c, std::int64_t ldc, bool accumulate);
+
 namespace generic {
 /// The generic level's bfloat16 GEMM (blas.cpp): both operands widened to float32 (exactly), then sgemm.
 /// Levels without AVX512-BF16 (avx2, avx512) put it in their table too.
 void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
                std::int64_t lda, const std::uint16_t* b, std::int64_t ldb, float* c, std::int64_t ldc);
+/// Its form with b's rows by offset: those rows gathered into a contiguous copy, then gemm_bf16.
+void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
+                    std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc,
+                    bool accumulate);
 }  // namespace generic
 
 /// One level's kernels. Every level fills every entry, by name (designated initializers): the
@@ -103,6 +115,7 @@ struct LevelKernels {
   /// The bfloat16 GEMM: AVX512-BF16's vdpbf16ps at level avx512bf16, generic::gemm_bf16 elsewhere.
   /// Sums differ between the two in the float32 rounding of the partial sums only.
   GemmBf16 gemm_bf16;
+  GemmBf16Rows gemm_bf16_rows;
   /// Float32 convolution: ConvKind::tiles with `tiles` filled, or ConvKind::blas (then no tiles).
   ConvKind conv;
   ConvTiles tiles;

@@ -225,6 +225,8 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n);
 #if defined(NABLA_LEVEL_AVX512BF16)
 void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
                float* c, i64 ldc);
+void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
+                    const i64* b_rows, float* c, i64 ldc, bool accumulate);
 #endif
 
 }  // namespace nabla::kernels::NABLA_LEVEL

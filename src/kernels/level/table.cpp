@@ -24,8 +24,10 @@ const LevelKernels table = {
     .from_bf16 = from_bf16,
 #if defined(NABLA_LEVEL_AVX512BF16)
     .gemm_bf16 = gemm_bf16,
+    .gemm_bf16_rows = gemm_bf16_rows,
 #else
     .gemm_bf16 = generic::gemm_bf16,
+    .gemm_bf16_rows = generic::gemm_bf16_rows,
 #endif
     .conv = ConvKind::tiles,
     .tiles = {.tile_rows = kTileRows,
