@@ -214,7 +214,7 @@ for spec in [
     [{"slice": [1, 100, 3]}], [{"slice": [4, 1, None]}], [{"slice": [-100, 2, None]}],
     ["...", 1], ["None", 0], [0, "None", {"slice": [0, 2, None]}], ["...", "None"], [1, "...", {"slice": [None, 2, None]}],
     [{"slice": [None, None, None]}, -1, {"slice": [1, 3, None]}], ["None", "...", "None"],
-    [ix_tensor([3, -1, 0, 3], [4])], [ix_tensor([[1, -1], [1, 0]], [2, 2])],
+    [ix_tensor([3, -1, 0, 3], [4])], [ix_tensor([1, -1, 1, 0], [2, 2])],
     [{"slice": [1, None, None]}, ix_tensor([2, 0, 2], [3])], [0, {"slice": [None, None, None]}, ix_tensor([1, 3], [2])],
     ["...", ix_tensor([-1, 0], [2])], [ix_tensor([2], [])],
     [ix_tensor([True, False, True, True, False], [5], "bool")],

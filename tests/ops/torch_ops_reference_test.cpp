@@ -64,7 +64,7 @@ Tensor run(const std::string& fn, const json& kw, const Tensor& x, Tensor* indic
     const json& spec = kw.at("index");
     // A single integer also goes through operator[], which must agree with index({i}).
     if (spec.size() == 1 && spec.at(0).is_number_integer()) {
-      CHECK(max_abs_diff(x[spec.at(0).get<std::int64_t>()], x.index(index_spec(spec))) == 0);
+      CHECK(nabla_test::max_abs_diff(x[spec.at(0).get<std::int64_t>()], x.index(index_spec(spec))) == 0);
     }
     return x.index(index_spec(spec));
   }
