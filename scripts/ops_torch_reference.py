@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/data/ops_reference.json: PyTorch's float64 values and gradients of interpolate,
-unfold, fold, pad (reflect, replicate, circular, constant), max_pool2d / avg_pool2d with padding,
+"""Writes tests/data/ops_reference.json: PyTorch's float64 values and gradients of interpolate (every
+mode, bicubic and area included), Tensor indexing (x[...]: ints, slices, None, Ellipsis, one int64 or
+bool tensor), unfold, fold, pad (reflect, replicate, circular, constant), max_pool2d / avg_pool2d with padding,
 dilation, ceil_mode, count_include_pad and divisor_override, and max_pool1d / avg_pool1d, for
 tests/ops/torch_ops_reference_test.cpp, which runs the same calls in nabla and compares to 1e-12.
 
@@ -35,12 +36,35 @@ def f(*shape):
 cases = []
 
 
+def index(x, index):
+    """x[...] for an index spec as the fixture stores it: ints, "None", "...", {"slice": [start, stop,
+    step]} (null for open ends) and {"tensor": values, "shape": shape, "dtype": "int64" | "bool"}."""
+    key = []
+    for e in index:
+        if e == "None":
+            key.append(None)
+        elif e == "...":
+            key.append(Ellipsis)
+        elif isinstance(e, dict) and "slice" in e:
+            key.append(slice(*e["slice"]))
+        elif isinstance(e, dict):
+            dt = torch.bool if e["dtype"] == "bool" else torch.int64
+            key.append(torch.tensor(e["tensor"], dtype=dt).reshape(e["shape"]))
+        else:
+            key.append(e)
+    return x[tuple(key)]
+
+
+def ix_tensor(values, shape, dtype="int64"):
+    return {"tensor": values, "shape": shape, "dtype": dtype}
+
+
 def case(fn, x, **kw):
     x = x.clone().requires_grad_(True)
     call = {
         "interpolate": F.interpolate, "unfold": F.unfold, "fold": F.fold, "pad": F.pad,
         "max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d, "max_pool1d": F.max_pool1d,
-        "avg_pool1d": F.avg_pool1d,
+        "avg_pool1d": F.avg_pool1d, "index": index,
     }[fn]
     out = call(x, **kw)
     entry = {"fn": fn, "kwargs": kw, "input": encode(x)}
@@ -160,6 +184,45 @@ for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(k
 for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=2, ceil_mode=True),
            dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)]:
     case("avg_pool1d", f(2, 3, 9), **kw)
+
+# ---- interpolate: bicubic (A = -0.75) and area (adaptive average pooling) --------------------------------
+# (after every case above, so that their random draws stay as they were)
+for hw, size in [((4, 5), (7, 9)), ((6, 6), (3, 4)), ((3, 4), (3, 8)), ((5, 3), (1, 1)), ((2, 2), (5, 3)),
+                 ((1, 3), (4, 4)), ((8, 7), (3, 2))]:
+    for ac in (False, True):
+        case("interpolate", f(2, 2, *hw), size=list(size), mode="bicubic", align_corners=ac)
+for hw, sf in [((4, 5), 2.0), ((4, 5), [1.5, 2.5]), ((6, 7), 0.6), ((3, 3), [3.0, 0.8]), ((5, 5), 1.1)]:
+    for ac in (False, True):
+        case("interpolate", f(1, 3, *hw), scale_factor=sf, mode="bicubic", align_corners=ac)
+case("interpolate", f(1, 2, 4, 5), scale_factor=[1.5, 0.7], mode="bicubic", recompute_scale_factor=True)
+case("interpolate", f(1, 2, 7), size=3, mode="area")
+case("interpolate", f(2, 2, 5), size=5, mode="area")
+case("interpolate", f(2, 2, 5), size=8, mode="area")
+case("interpolate", f(2, 1, 9), scale_factor=0.5, mode="area")
+case("interpolate", f(2, 2, 7, 9), size=[3, 4], mode="area")
+case("interpolate", f(1, 2, 6, 6), size=[2, 3], mode="area")
+case("interpolate", f(1, 1, 4, 5), size=[8, 7], mode="area")
+case("interpolate", f(1, 2, 5, 7), size=[1, 1], mode="area")
+case("interpolate", f(1, 2, 6, 7), scale_factor=[0.5, 0.7], mode="area")
+case("interpolate", f(1, 2, 4, 5, 6), size=[2, 3, 4], mode="area")
+case("interpolate", f(1, 1, 3, 4, 5), scale_factor=[2.0, 0.5, 1.5], mode="area")
+
+# ---- Tensor::index / operator[] (libtorch's basic indexing; Python's x[...]) ---------------------------------
+for spec in [
+    [2], [-1], [0, 1], [-2, -3, -4], [4, 2, 3],
+    [{"slice": [1, None, None]}], [{"slice": [None, None, 2]}], [{"slice": [-3, None, None]}],
+    [{"slice": [1, 100, 3]}], [{"slice": [4, 1, None]}], [{"slice": [-100, 2, None]}],
+    ["...", 1], ["None", 0], [0, "None", {"slice": [0, 2, None]}], ["...", "None"], [1, "...", {"slice": [None, 2, None]}],
+    [{"slice": [None, None, None]}, -1, {"slice": [1, 3, None]}], ["None", "...", "None"],
+    [ix_tensor([3, -1, 0, 3], [4])], [ix_tensor([1, -1, 1, 0], [2, 2])],
+    [{"slice": [1, None, None]}, ix_tensor([2, 0, 2], [3])], [0, {"slice": [None, None, None]}, ix_tensor([1, 3], [2])],
+    ["...", ix_tensor([-1, 0], [2])], [ix_tensor([2], [])],
+    [ix_tensor([True, False, True, True, False], [5], "bool")],
+    [ix_tensor([i % 3 == 1 for i in range(15)], [5, 3], "bool")],
+    [0, ix_tensor([False, True, True], [3], "bool")],
+    [{"slice": [None, 3, None]}, "...", ix_tensor([False, False, False, False], [4], "bool")],
+]:
+    case("index", f(5, 3, 4), index=spec)
 
 out = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "ops_reference.json"
 out.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, separators=(",", ":")) + "\n")

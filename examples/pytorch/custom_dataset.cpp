@@ -148,7 +148,7 @@ void train(Network& network, DataLoader& loader, optim::Optimizer& optimizer, st
     auto output = network.forward(data);
     auto loss = nll_loss(output, targets);
     if (std::isnan(loss.template item<float>())) throw NumericError("custom_dataset: the loss is NaN");
-    auto acc = sum(eq(argmax(output, 1), targets).to(f32));  // torch sums bool; nabla needs a float
+    auto acc = sum(eq(argmax(output, 1), targets));  // int64, as torch's bool sum
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
@@ -172,7 +172,7 @@ std::pair<float, float> test(Network& network, DataLoader& loader, std::int64_t 
     auto targets = batch.target.reshape({-1});
     auto output = network.forward(batch.data);
     auto loss = nll_loss(output, targets);
-    auto acc = sum(eq(argmax(output, 1), targets).to(f32));  // torch sums bool; nabla needs a float
+    auto acc = sum(eq(argmax(output, 1), targets));  // int64, as torch's bool sum
     Loss += loss.template item<float>() * float(targets.shape()[0]);
     Acc += acc.template item<float>();
   }

@@ -87,7 +87,7 @@ double test(Net& model, const data::Dataset& test_set, std::int64_t batch_size) 
     Tensor output = model(batch->x);
     test_loss += nll_loss(output, batch->y, {.reduction = Reduction::sum}).item<double>();
     Tensor pred = argmax(output, 1);
-    correct += sum(eq(pred, batch->y).to(f32)).item<std::int64_t>();  // sum refuses bool: count as float
+    correct += sum(eq(pred, batch->y)).item<std::int64_t>();  // pred.eq(targets).sum(): int64
   }
   test_loss /= static_cast<double>(test_set.size());
   const double accuracy = static_cast<double>(correct) / static_cast<double>(test_set.size());

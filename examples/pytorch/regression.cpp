@@ -33,10 +33,10 @@ Tensor f(const Tensor& x, const Tensor& w_target, const Tensor& b_target) {
 std::string poly_desc(const Tensor& w, const Tensor& b) {
   std::ostringstream stream;
   stream << "y = ";
-  for (std::int64_t i = 0; i < w.numel(); ++i) {
-    stream << w.to_vector()[static_cast<std::size_t>(i)] << " x^" << (i + 1) << " ";  // W[i].item<float>()
+  for (std::int64_t i = 0; i < w.size(0); ++i) {
+    stream << w[i].item<float>() << " x^" << (i + 1) << " ";
   }
-  stream << "+ " << b.item<float>();
+  stream << "+ " << b[0].item<float>();
   return stream.str();
 }
 

@@ -409,9 +409,11 @@ struct InterpolateFuncOptions {
   std::vector<std::int64_t> size = {};
   std::vector<double> scale_factor = {};
   /// "nearest" (source ⌊i · scale⌋), "nearest-exact" (⌊(i + ½) · scale⌋), "linear" (3-d input),
-  /// "bilinear" (4-d), "trilinear" (5-d).
+  /// "bilinear" (4-d), "bicubic" (4-d; Keys' cubic convolution with A = −0.75, edges replicated, as
+  /// PyTorch's: may overshoot the input's range), "trilinear" (5-d), "area" (adaptive average pooling
+  /// to the output size, any of the three ranks).
   std::string_view mode = "nearest";
-  std::optional<bool> align_corners = std::nullopt;  // linear modes only; default false
+  std::optional<bool> align_corners = std::nullopt;  // linear modes and bicubic only; default false
   std::optional<bool> recompute_scale_factor = std::nullopt;
 };
 /// Resamples the spatial axes of x [N, C, L], [N, C, H, W] or [N, C, D, H, W]

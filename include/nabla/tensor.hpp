@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -98,6 +99,9 @@ class Tensor;
 class Node;
 namespace detail {
 struct TensorImpl;
+}
+namespace indexing {
+class TensorIndex;
 }
 
 /// Options of Tensor::backward.
@@ -208,6 +212,21 @@ class Tensor {
   /// A deep copy of the data (differentiable).
   Tensor clone() const;
 
+  // ---- indexing (ops/tensor_index.cpp) — libtorch's, composed of differentiable ops (copies) -----
+  /// t[i]: the sub-tensor at index i of the first axis, a negative i counting from the end
+  /// (libtorch's Tensor::operator[](int64_t); select(t, 0, i)). Out of range: a ValueError.
+  Tensor operator[](std::int64_t index) const;
+  /// libtorch's Tensor::index, Python's t[...] (using namespace nabla::indexing):
+  ///   t.index({0, Slice(1, None, 2), None, Ellipsis, idx})
+  /// an integer selects (and removes) an axis, a negative one counting from the end; Slice(start,
+  /// stop, step) keeps a range with Python's rules (step ≥ 1); None adds an axis
+  /// of size 1; Ellipsis ("...") stands for the axes not named; one int64 tensor picks entries of its
+  /// axis (negative ones count from the end; its shape replaces the axis), one bool tensor keeps the
+  /// entries where it is true over the axes it covers (they become one axis). Axes after the last one
+  /// named are kept whole. More than one tensor index is a ValueError (use gather).
+  Tensor index(std::initializer_list<indexing::TensorIndex> indices) const;
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+
   // ---- in-place changes (not recorded; each bumps the version counter) -------------------------
   // A tensor that requires grad may be changed in place only with grad mode off (no_grad),
   // as optimizers do.
@@ -232,6 +251,47 @@ class Tensor {
   [[noreturn, gnu::cold]] static void throw_undefined(const char* what);
   std::shared_ptr<detail::TensorImpl> impl_;
 };
+
+// ---- libtorch's index types (torch::indexing) ------------------------------------------------------
+namespace indexing {
+/// Adds an axis of size 1 in Tensor::index; an open end in Slice (Python's None).
+inline constexpr std::nullopt_t None = std::nullopt;
+struct EllipsisIndexType {};
+/// The axes not named by the other indices (Python's `...`).
+inline constexpr EllipsisIndexType Ellipsis{};
+/// start:stop:step, each open when None (Python's slice).
+struct Slice {
+  Slice(std::optional<std::int64_t> start_ = std::nullopt, std::optional<std::int64_t> stop_ = std::nullopt,
+        std::optional<std::int64_t> step_ = std::nullopt)
+      : start(start_), stop(stop_), step(step_) {}
+  std::optional<std::int64_t> start, stop, step;
+};
+/// One entry of Tensor::index: an integer, a Slice, None, Ellipsis (or "..."), or a tensor.
+class TensorIndex {
+ public:
+  enum class Kind : std::uint8_t { integer, slice, none, ellipsis, tensor };
+  TensorIndex(std::nullopt_t) : kind_(Kind::none) {}                  // NOLINT: implicit, as libtorch's
+  TensorIndex(EllipsisIndexType) : kind_(Kind::ellipsis) {}           // NOLINT
+  TensorIndex(Slice s) : kind_(Kind::slice), slice_(s) {}             // NOLINT
+  TensorIndex(Tensor t) : kind_(Kind::tensor), tensor_(std::move(t)) {}  // NOLINT
+  /// "..." only (libtorch's spelling of Ellipsis); any other string is a ValueError.
+  TensorIndex(const char* s);  // NOLINT
+  template <class I>
+    requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
+  TensorIndex(I i) : kind_(Kind::integer), integer_(static_cast<std::int64_t>(i)) {}  // NOLINT
+
+  Kind kind() const { return kind_; }
+  std::int64_t integer() const { return integer_; }
+  const Slice& slice() const { return slice_; }
+  const Tensor& tensor() const { return tensor_; }
+
+ private:
+  Kind kind_;
+  std::int64_t integer_ = 0;
+  Slice slice_;
+  Tensor tensor_;
+};
+}  // namespace indexing
 
 // ---- sizes -----------------------------------------------------------------------------------------
 /// The most elements one tensor may hold: 2^40 (4 TiB of float32), as in nabla's files. Every

@@ -130,7 +130,7 @@ TEST_CASE("interpolate: known values and bad arguments") {
   CHECK_THROWS_WITH_AS(interpolate(x, {.size = {8}, .mode = "bilinear"}), "interpolate: mode \"bilinear\" needs a 4-d input, got [1, 1, 4]",
                        ShapeError);
   CHECK_THROWS_WITH_AS(interpolate(x, {.size = {8}, .mode = "nearest", .align_corners = true}),
-                       "interpolate: align_corners can only be set with the linear modes, not \"nearest\"", ValueError);
+                       "interpolate: align_corners can only be set with the linear modes and bicubic, not \"nearest\"", ValueError);
   CHECK_THROWS_WITH_AS(interpolate(x, {.size = {8}, .mode = "cubic"}), Contains("interpolate: mode must be"), ValueError);
   CHECK_THROWS_WITH_AS(interpolate(x, {.size = {2, 3}}), "interpolate: size has 2 entries; input [1, 1, 4] has 1 spatial axes (give 1 or 1)",
                        ValueError);

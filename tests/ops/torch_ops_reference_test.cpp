@@ -1,10 +1,11 @@
-// PyTorch cross-check of interpolate, unfold / fold, pad's modes and pooling with PyTorch's options
-// (tests/data/ops_reference.json, written by scripts/ops_torch_reference.py with the reference
-// environment's PyTorch): each case runs the same call in nabla with the same keyword arguments and
-// compares the output and the gradient of sum(output · w) in float64 to 1e-12 (and max_pool2d's
-// indices exactly). In one case (nearest with scale_factor 1.1 on 5 inputs: 5 outputs sampling
-// ⌊i / 1.1⌋) PyTorch's backward takes the equal sizes as the identity and is not the gradient of its
-// forward; the fixture holds the true gradient Jᵀw, from PyTorch's forward, there.
+// PyTorch cross-check of interpolate (bicubic and area included), Tensor::index, unfold / fold, pad's
+// modes and pooling with PyTorch's options (tests/data/ops_reference.json, written by
+// scripts/ops_torch_reference.py with the reference environment's PyTorch): each case runs the same
+// call in nabla with the same keyword arguments and compares the output and the gradient of
+// sum(output · w) in float64 to 1e-12 (and max_pool2d's indices exactly). In two cases (nearest and
+// bicubic without align_corners, scale_factor 1.1 on 5 inputs: 5 outputs sampling at i / 1.1) PyTorch's
+// backward takes the equal sizes as the identity and is not the gradient of its forward; the fixture
+// holds the true gradient Jᵀw, from PyTorch's forward, there.
 #include <fstream>
 #include <map>
 
@@ -28,8 +29,45 @@ T value_or(const json& kw, const char* key, T fallback) {
   return kw.contains(key) ? kw.at(key).get<T>() : fallback;
 }
 
+/// The fixture's index spec as libtorch's indices: ints, "None", "...", {"slice": [start, stop, step]}
+/// (null: open) and {"tensor": values, "shape": shape, "dtype": "int64" | "bool"}.
+std::vector<indexing::TensorIndex> index_spec(const json& spec) {
+  using namespace nabla::indexing;
+  std::vector<TensorIndex> out;
+  auto opt = [](const json& v) { return v.is_null() ? std::optional<std::int64_t>() : v.get<std::int64_t>(); };
+  for (const json& e : spec) {
+    if (e.is_number_integer()) {
+      out.emplace_back(e.get<std::int64_t>());
+    } else if (e.is_string()) {
+      out.emplace_back(e.get<std::string>() == "None" ? TensorIndex(None) : TensorIndex(Ellipsis));
+    } else if (e.contains("slice")) {
+      const json& s = e.at("slice");
+      out.emplace_back(Slice(opt(s.at(0)), opt(s.at(1)), opt(s.at(2))));
+    } else {
+      const Shape shape(e.at("shape").get<std::vector<std::int64_t>>());
+      if (e.at("dtype") == "bool") {
+        std::vector<std::int64_t> v;
+        for (const json& b : e.at("tensor")) v.push_back(b.get<bool>() ? 1 : 0);
+        out.emplace_back(ne(from_vector(std::span<const std::int64_t>(v), shape), 0.0));
+      } else {
+        const auto v = e.at("tensor").get<std::vector<std::int64_t>>();
+        out.emplace_back(from_vector(std::span<const std::int64_t>(v), shape));
+      }
+    }
+  }
+  return out;
+}
+
 /// nabla's call for one case: the output, and max_pool2d's indices into `indices`.
 Tensor run(const std::string& fn, const json& kw, const Tensor& x, Tensor* indices) {
+  if (fn == "index") {
+    const json& spec = kw.at("index");
+    // A single integer also goes through operator[], which must agree with index({i}).
+    if (spec.size() == 1 && spec.at(0).is_number_integer()) {
+      CHECK(nabla_test::max_abs_diff(x[spec.at(0).get<std::int64_t>()], x.index(index_spec(spec))) == 0);
+    }
+    return x.index(index_spec(spec));
+  }
   if (fn == "interpolate") {
     InterpolateFuncOptions o;
     if (kw.contains("size")) {
@@ -103,7 +141,7 @@ TEST_CASE("PyTorch cross-check of interpolate, unfold/fold, pad modes and poolin
   REQUIRE(in.good());
   const json all = json::parse(in);
   const json& cases = all.at("cases");
-  REQUIRE(cases.size() >= 140);
+  REQUIRE(cases.size() >= 213);
   double worst_value = 0, worst_grad = 0;
   std::map<std::string, int> per_fn;
   int torch_backward_differs = 0;
@@ -135,11 +173,11 @@ TEST_CASE("PyTorch cross-check of interpolate, unfold/fold, pad modes and poolin
       CHECK(worst(x.grad(), decode(c.at("torch_grad"))) > 1e-3);
     }
   }
-  CHECK(torch_backward_differs == 1);
-  CHECK(per_fn.size() == 8);
+  CHECK(torch_backward_differs == 2);
+  CHECK(per_fn.size() == 9);
   MESSAGE("PyTorch ops cross-check: " << cases.size() << " cases (" << per_fn["interpolate"] << " interpolate, "
                                       << per_fn["unfold"] + per_fn["fold"] << " unfold/fold, " << per_fn["pad"] << " pad, "
                                       << per_fn["max_pool2d"] + per_fn["avg_pool2d"] + per_fn["max_pool1d"] + per_fn["avg_pool1d"]
-                                      << " pooling); worst relative error " << worst_value << " (values), " << worst_grad
+                                      << " pooling, " << per_fn["index"] << " index); worst relative error " << worst_value << " (values), " << worst_grad
                                       << " (gradients)");
 }
