@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace nabla;
 
 namespace {
@@ -198,14 +200,12 @@ TEST_CASE("onnx: refusals — a batch-sized constant, a batch-dependent path, tr
 TEST_CASE("onnx: export_model writes the file; a path in a missing directory is an IoError naming it") {
   nn::Sequential net{nn::Linear(3, 2), nn::Softmax(-1)};
   net.eval();
-  const auto dir = std::filesystem::temp_directory_path() / "nabla_onnx_test";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "m.onnx").string();
+  const nabla_test::TempDir dir;  // its own directory: test runs side by side do not share the file
+  const std::string path = dir / "m.onnx";
   onnx::export_model(net, {randn({2, 3})}, path);
   std::ifstream f(path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   CHECK(op_types(graph_of(bytes)) == std::vector<std::string>{"Transpose", "MatMul", "Add", "Softmax", "Identity"});
-  std::filesystem::remove_all(dir);
   CHECK_THROWS_WITH_AS(onnx::export_model(net, {randn({2, 3})}, "/nonexistent-nabla-dir/m.onnx"),
                        doctest::Contains("/nonexistent-nabla-dir/m.onnx"), IoError);
 }
