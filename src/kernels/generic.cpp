@@ -66,6 +66,9 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n) {
 }
 }  // namespace
 
+// Winograd F(2×2, 3×3)'s transforms, the same loops as the levels' (level/winograd.cpp).
+#include "level/winograd_loops.inc"
+
 extern const LevelKernels table;
 const LevelKernels table = {
     .name = "generic",
@@ -83,6 +86,7 @@ const LevelKernels table = {
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
+    .winograd = {.input = winograd_input, .output = winograd_output},
 };
 
 }  // namespace nabla::kernels::generic
