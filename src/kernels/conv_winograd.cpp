@@ -104,7 +104,7 @@ Tensor run(const float* x, i64 n, i64 c, i64 h, i64 w, const Tensor& u, i64 f, c
   const LevelKernels& lk = level_kernels();
   const i64 th = (oh + 1) / 2, tw = (ow + 1) / 2, rows = n * th;
   const WinoDims d{n, c, h, w, f, oh, ow, pad, th, tw};
-  const i64 per = std::clamp<i64>(block_tiles(c, f) / tw, 1, rows), blocks = (rows + per - 1) / per, ld = per * tw;
+  const i64 per = std::clamp<i64>(block_tiles(c, f) / (tw + 1), 1, rows), blocks = (rows + per - 1) / per, ld = per * (tw + 1);
   const bool tiles = lk.conv == ConvKind::tiles;
   Tensor packed;  // the 16 U[ξ] as the level's GEMM reads them, one after another
   i64 panel = 0;
@@ -124,9 +124,11 @@ Tensor run(const float* x, i64 n, i64 c, i64 h, i64 w, const Tensor& u, i64 f, c
     Tensor vt = empty(Shape{16 * std::max<i64>(c, 1) * ld}, Dtype::f32), mt = empty(Shape{16 * f * ld}, Dtype::f32);
     float* v = vt.mutable_data<float>();
     float* m = mt.mutable_data<float>();
+    Tensor wt = empty(Shape{lk.winograd.work_floats(d, per)}, Dtype::f32);
+    float* work = wt.mutable_data<float>();
     for (i64 b = b0; b < b1; ++b) {
-      const i64 r0 = b * per, r1 = std::min(rows, r0 + per), nt = (r1 - r0) * tw;
-      lk.winograd.input(x, v, ld, d, r0, r1);
+      const i64 r0 = b * per, r1 = std::min(rows, r0 + per), nt = (r1 - r0) * (tw + 1);
+      lk.winograd.input(x, v, ld, d, r0, r1, work);
       for (i64 k = 0; k < 16; ++k) {
         float* mk = m + k * f * ld;
         if (c == 0) {
@@ -137,7 +139,7 @@ Tensor run(const float* x, i64 n, i64 c, i64 h, i64 w, const Tensor& u, i64 f, c
           blas_gemm<float>(false, false, f, nt, c, pu + k * f * c, c, v + k * c * ld, ld, mk, ld);
         }
       }
-      lk.winograd.output(m, ld, py, bias, d, r0, r1);
+      lk.winograd.output(m, ld, py, bias, d, r0, r1, work);
     }
   });
   return y;

@@ -86,7 +86,7 @@ const LevelKernels table = {
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
-    .winograd = {.input = winograd_input, .output = winograd_output},
+    .winograd = {.work_floats = winograd_work, .input = winograd_input, .output = winograd_output},
 };
 
 }  // namespace nabla::kernels::generic

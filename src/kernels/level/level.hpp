@@ -60,15 +60,18 @@ struct WinoDims {
   std::int64_t n, c, h, w, f, oh, ow, pad, th, tw;
 };
 
-/// The transforms of Winograd F(2×2, 3×3) over tile rows r0 ≤ row < r1 (level/winograd_loops.inc; tile
-/// t = (row − r0)·tw + tx of the block).
+/// The transforms of Winograd F(2×2, 3×3) over tile rows r0 ≤ row < r1 (level/winograd_loops.inc): tile
+/// t = (row − r0)·(tw + 1) + tx of the block, tx ≤ tw (tx = tw: a junk tile that keeps the loops' offsets
+/// fixed; its values are finite and never reach y). `work`: work_floats(d, r1 − r0) floats of scratch.
 struct WinogradLoops {
+  std::int64_t (*work_floats)(const WinoDims& d, std::int64_t rows);
   /// v[(ξ·c + ch)·ldv + t] = (Bᵀ d B)[ξ], ξ = 4i + j, for the 4×4 input tile d of channel ch (0 outside x).
-  void (*input)(const float* x, float* v, std::int64_t ldv, const WinoDims& d, std::int64_t r0, std::int64_t r1);
+  void (*input)(const float* x, float* v, std::int64_t ldv, const WinoDims& d, std::int64_t r0, std::int64_t r1,
+                float* work);
   /// y[image, f, 2ty + i, 2tx + j] (those inside oh × ow) = bias[f] + (Aᵀ m A)[i][j], m[ξ] at
   /// m[(ξ·f_count + f)·ldm + t]; bias may be null.
   void (*output)(const float* m, std::int64_t ldm, float* y, const float* bias, const WinoDims& d, std::int64_t r0,
-                 std::int64_t r1);
+                 std::int64_t r1, float* work);
 };
 
 /// How a level runs float32 convolution (conv.cpp): im2col and the BLAS over the whole batch, or
