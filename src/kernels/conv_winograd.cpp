@@ -86,14 +86,27 @@ Tensor transform_filters(const Tensor& w, bool flip) {
   return u;
 }
 
-/// Tiles per block of tile rows: V [16, C, tiles] and M [16, F, tiles] together about half of a 1 MiB L2.
-i64 block_tiles(i64 c, i64 f) {
+/// Tile rows per block, for tw1 tiles a row (junk included): at most about 96 tiles (V and M of 64 + 64
+/// channels then about 0.8 MB, within a 1 MiB L2; measured on bn_cnn's layers, blocks of 32 to 1024 tiles:
+/// 64–96 fastest), and of those counts the one that fills the GEMM tiles' columns (2 vectors wide) best.
+i64 block_rows(i64 tw1, i64 rows, i64 lanes) {
   static const i64 forced = [] {
-    const char* v = std::getenv("NABLA_WINOGRAD_BLOCK");  // measurements only
+    const char* v = std::getenv("NABLA_WINOGRAD_BLOCK");  // tiles per block, for measurements only
     return v != nullptr ? std::atol(v) : 0L;
   }();
-  if (forced > 0) return forced;
-  return std::max<i64>(32, 8192 / std::max<i64>(1, c + f));
+  if (forced > 0) return std::clamp<i64>(forced / tw1, 1, rows);
+  const i64 most = std::clamp<i64>(96 / tw1, 1, rows), cols = 2 * std::max<i64>(lanes, 1);
+  i64 best = 1;
+  double fill = 0;
+  for (i64 per = 1; per <= most; ++per) {
+    const i64 nt = per * tw1;
+    const double f = double(nt) / double((nt + cols - 1) / cols * cols);
+    if (f >= fill - 1e-9) {
+      best = per;
+      fill = f;
+    }
+  }
+  return best;
 }
 
 /// y [n, f, oh, ow] = bias + the convolution of x [n, c, h, w] (read at offset −pad) with the
@@ -104,7 +117,7 @@ Tensor run(const float* x, i64 n, i64 c, i64 h, i64 w, const Tensor& u, i64 f, c
   const LevelKernels& lk = level_kernels();
   const i64 th = (oh + 1) / 2, tw = (ow + 1) / 2, rows = n * th;
   const WinoDims d{n, c, h, w, f, oh, ow, pad, th, tw};
-  const i64 per = std::clamp<i64>(block_tiles(c, f) / (tw + 1), 1, rows), blocks = (rows + per - 1) / per, ld = per * (tw + 1);
+  const i64 per = block_rows(tw + 1, rows, lk.lanes), blocks = (rows + per - 1) / per, ld = per * (tw + 1);
   const bool tiles = lk.conv == ConvKind::tiles;
   Tensor packed;  // the 16 U[ξ] as the level's GEMM reads them, one after another
   i64 panel = 0;
