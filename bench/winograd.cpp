@@ -1,9 +1,8 @@
 // bench/winograd.cpp — float32 3×3 stride-1 convolution (padding 1), the direct kernels against
 // Winograd F(2×2, 3×3), forward (no graph) and input gradient, per shape: the evidence for the rule in
-// src/kernels/conv_winograd.cpp (docs/benchmarks.md, "Winograd F(2×2, 3×3) against the direct
-// convolution"). The two algorithms alternate, round after round; each round times `calls` calls and
-// the report gives the median and the min–max over rounds of the time per call, in µs of the thread's
-// CPU time (so one thread only: --threads 1).
+// src/kernels/conv_winograd.cpp (docs/design.md, "Winograd F(2×2, 3×3)"). The two algorithms alternate,
+// round after round; each round times `calls` calls and the report gives the median and the min–max over
+// rounds of the time per call, in µs of the thread's CPU time (so one thread only: --threads 1).
 //   bench_winograd [--threads 1] [--rounds 7] [--ms 30] [--sweep]      (default: bn_cnn's layers at batch 64)
 #include <time.h>
 

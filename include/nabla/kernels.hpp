@@ -216,9 +216,9 @@ void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, con
 Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
 
 /// Which algorithm runs the forward and the input gradient of a float32 3×3 convolution of stride 1
-/// (per group, any padding): `automatic`, the measured rule (src/kernels/conv_winograd.cpp,
-/// docs/benchmarks.md "Winograd F(2×2, 3×3) against the direct convolution"); `direct` (im2col + GEMM,
-/// or the level's tiles) or `winograd` (F(2×2, 3×3)) forced, for tests and benchmarks. The environment
+/// (per group, any padding): `automatic`, the measured rule (src/kernels/conv_winograd.cpp, docs/design.md
+/// "Winograd F(2×2, 3×3)"); `direct` (im2col + GEMM, or the level's tiles) or `winograd` (F(2×2, 3×3))
+/// forced, for tests and benchmarks. The environment
 /// variable NABLA_CONV3X3 (`automatic`, `direct` or `winograd`), read on first use, sets the initial choice.
 enum class Conv3x3Algorithm { automatic, direct, winograd };
 /// Sets the choice for the whole process (not thread-safe against convolutions running); returns the one before.

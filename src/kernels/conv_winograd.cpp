@@ -1,7 +1,7 @@
 // src/kernels/conv_winograd.cpp — float32 3×3 stride-1 convolution as Winograd F(2×2, 3×3) (Lavin and
-// Gray, 2016), forward and input gradient, and the rule that picks it (docs/design.md, "Convolution and
-// pooling"; the measurements in docs/benchmarks.md). Each 2×2 block of outputs takes 16 products per
-// channel pair instead of 36: the filters are transformed once (U = G g Gᵀ, [16, F, C]), then, over
+// Gray, 2016), forward and input gradient, and the rule that picks it (docs/design.md, "Winograd
+// F(2×2, 3×3)", with the measurements). Each 2×2 block of outputs takes 16 products per channel pair
+// instead of 36: the filters are transformed once (U = G g Gᵀ, [16, F, C]), then, over
 // blocks of tile rows that stay in L2, the input tiles (V = Bᵀ d B, [16, C, tiles]; the level's loops),
 // 16 products M[ξ] = U[ξ] · V[ξ] (the level's GEMM tiles, or the BLAS at generic level) and the output
 // transform (Y = Aᵀ M A, with the bias; the level's loops). The input gradient of a stride-1 3×3
@@ -39,20 +39,40 @@ bool fits(const Shape& w_shape, const Window2d& win) {
   return win.kh == 3 && win.kw == 3 && win.stride == 1 && w_shape.rank() == 4 && w_shape[2] == 3 && w_shape[3] == 3;
 }
 
-/// The measured rule (docs/benchmarks.md, "Winograd F(2×2, 3×3) against the direct convolution"):
-/// c input channels summed, f output channels, an oh × ow output. Filled in below.
-bool pays(i64 c, i64 f, i64 oh, i64 ow) {
+/// The measured rule (docs/design.md, "Winograd F(2×2, 3×3)":
+/// bench_winograd --sweep, one thread, AVX-512 level, CPU time, medians of 3 alternating rounds, over
+/// N ∈ {1, 16, 64}, H = W ∈ {7, 14, 28, 56}, C ∈ {4 … 128}, F ∈ {C, C/2}). c channels are summed (C of
+/// the forward, F of the input gradient), f produced, over n images of oh × ow outputs.
+/// (Figures: the direct time over Winograd's.)
+/// - Fewer than 16 summed channels: each product is too short to pay for the transforms for sure (C = 4,
+///   8: 0.30–1.95×, often below 1; bn_cnn's first layer, C = 1: 0.28× forward).
+/// - Fewer than about 3000 output pixels per call (N·Ho·Wo; batch 1 at 28 × 28, batch 16 at 7 × 7):
+///   the filter transform (F·C·16 values a call) and the short blocks cost more than the products save
+///   (0.13–1.39×, 0.4–0.6× typical).
+/// - Forward on large planes with few channels (56 × 56, C = 16: 0.82–1.01× at batch 16 and 64, where
+///   the direct tiles stream well): only from C = 32 there (1.03–1.64×).
+/// - Input gradient on planes under 10 × 10 (7 × 7 at batch 64: 0.83–1.22×, the 2×2 tiles waste a
+///   quarter of 7 × 7): direct.
+/// Everywhere the rule picks Winograd the sweep measured 1.03–1.97× (forward, 48 shapes) and 1.06–2.93×
+/// (input gradient, 39 shapes); it leaves some wins out (C = 8 up to 1.47×, C = 16 at 56 × 56) rather than
+/// take a loss; bn_cnn's layers 2–4 at batch 64: 1.45–1.68× forward, 1.16–1.46× input gradient (at the
+/// avx2 level 1.47–1.74× and 1.62–1.95×). At
+/// generic level (products on OpenBLAS, transforms in baseline code) it was not measured to pay:
+/// direct unless forced.
+bool pays(i64 c, i64 f, i64 n, i64 oh, i64 ow, bool input_grad) {
   if (level_kernels().conv != ConvKind::tiles) return false;
-  return c >= 16 && f >= 16 && oh >= 4 && ow >= 4;
+  const i64 plane = oh * ow;
+  if (c < 16 || f < 8 || n * plane < 3000) return false;
+  return input_grad ? plane >= 100 : (c >= 32 || plane <= 1024);
 }
 
-bool chosen(i64 c, i64 f, i64 oh, i64 ow) {
+bool chosen(i64 c, i64 f, i64 n, i64 oh, i64 ow, bool input_grad) {
   switch (conv3x3_algorithm()) {
     case Conv3x3Algorithm::direct: return false;
     case Conv3x3Algorithm::winograd: return true;
     case Conv3x3Algorithm::automatic: break;
   }
-  return pays(c, f, oh, ow);
+  return pays(c, f, n, oh, ow, input_grad);
 }
 
 /// U[ξ][o][i] = (G g Gᵀ)[ξ] for the 3×3 filter g = w[o][i] (or, transposed and flipped, w[i][o] turned
@@ -175,12 +195,12 @@ Conv3x3Algorithm conv3x3_algorithm() {
 }
 
 bool winograd_forward_chosen(const Shape& x_shape, const Shape& w_shape, const Window2d& win) {
-  return fits(w_shape, win) && chosen(x_shape[1], w_shape[0], win.out_h(x_shape[2]), win.out_w(x_shape[3]));
+  return fits(w_shape, win) && chosen(x_shape[1], w_shape[0], x_shape[0], win.out_h(x_shape[2]), win.out_w(x_shape[3]), false);
 }
 
 bool winograd_input_grad_chosen(const Shape& x_shape, const Shape& w_shape, const Window2d& win) {
   // gx [N, C, H, W] from gy [N, F, Ho, Wo]: F channels summed, C produced, an H × W output.
-  return fits(w_shape, win) && chosen(w_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+  return fits(w_shape, win) && chosen(w_shape[0], x_shape[1], x_shape[0], x_shape[2], x_shape[3], true);
 }
 
 bool conv_uses_winograd(const Shape& x_shape, const Shape& w_shape, const Window2d& win) {

@@ -260,4 +260,7 @@ TEST_CASE("conv2d's 3x3 algorithm: Winograd only for 3x3 stride 1, the rule othe
   CHECK_FALSE(kernels::conv_uses_winograd({64, 1, 28, 28}, {32, 1, 3, 3}, {3, 3, 1, 1}));
   const bool tiles = cpu_info().level != CpuLevel::generic;
   CHECK(kernels::conv_uses_winograd({64, 32, 28, 28}, {32, 32, 3, 3}, {3, 3, 1, 1}) == tiles);
+  CHECK(kernels::conv_uses_winograd({64, 64, 14, 14}, {64, 64, 3, 3}, {3, 3, 1, 1}) == tiles);
+  CHECK_FALSE(kernels::conv_uses_winograd({1, 32, 7, 7}, {32, 32, 3, 3}, {3, 3, 1, 1}));     // 49 pixels a call
+  CHECK_FALSE(kernels::conv_uses_winograd({64, 16, 56, 56}, {16, 16, 3, 3}, {3, 3, 1, 1}));  // large plane, C = 16
 }
