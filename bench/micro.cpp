@@ -61,6 +61,18 @@ void conv1(benchmark::State& st) {  // network3's first layer: [batch, 1, 28, 28
   const std::int64_t n = st.range(1);
   run(st, [](auto& v) { return conv2d(v[0], v[1], v[2]); }, {rnd({n, 1, 28, 28}), rnd({20, 1, 5, 5}), rnd({20})}, st.range(0));
 }
+// bn_cnn's 3×3 layers at batch 64 (padding 1, no bias: [64, C, H, H] * F@3×3 for (C, F, H) below), with
+// the direct kernels (winograd 0) or Winograd F(2×2, 3×3) (winograd 1) forced; backward: x's and w's
+// gradients (Winograd computes x's, the weight gradient stays direct).
+void conv3x3(benchmark::State& st) {
+  static const std::int64_t layers[4][3] = {{1, 32, 28}, {32, 32, 28}, {32, 64, 14}, {64, 64, 14}};
+  const std::int64_t* l = layers[st.range(1)];
+  const auto before = kernels::set_conv3x3_algorithm(st.range(2) != 0 ? kernels::Conv3x3Algorithm::winograd
+                                                                         : kernels::Conv3x3Algorithm::direct);
+  run(st, [](auto& v) { return conv2d(v[0], v[1], Tensor{}, {.padding = 1}); }, {rnd({64, l[0], l[2], l[2]}), rnd({l[1], l[0], 3, 3})},
+      st.range(0));
+  kernels::set_conv3x3_algorithm(before);
+}
 void conv2(benchmark::State& st) {  // the second: [batch, 20, 12, 12] * 40@5×5
   const std::int64_t n = st.range(1);
   run(st, [](auto& v) { return conv2d(v[0], v[1], v[2]); }, {rnd({n, 20, 12, 12}), rnd({40, 20, 5, 5}), rnd({40})}, st.range(0));
@@ -135,6 +147,7 @@ FWD_BWD(softmax_ce);
 #define CONV(f) BENCHMARK(f)->ArgNames({"backward", "batch"})->ArgsProduct({{0, 1}, {10, 64}})->Unit(benchmark::kMicrosecond)
 CONV(conv1);
 CONV(conv2);
+BENCHMARK(conv3x3)->ArgNames({"backward", "layer", "winograd"})->ArgsProduct({{0, 1}, {0, 1, 2, 3}, {0, 1}})->Unit(benchmark::kMicrosecond);
 FWD_BWD(maxpool);
 BENCHMARK(op_overhead)->Unit(benchmark::kMicrosecond);
 #define SURFACE(f) BENCHMARK(f)->ArgNames({"backward", "tiny"})->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond)

@@ -225,6 +225,21 @@ void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, con
 /// gx alone, from the weights and gy (the transposed convolution of gy).
 Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape, const Window2d& win);
 
+/// Which algorithm runs the forward and the input gradient of a float32 3×3 convolution of stride 1
+/// (per group, any padding): `automatic`, the measured rule (src/kernels/conv_winograd.cpp, docs/design.md
+/// "Winograd F(2×2, 3×3)"); `direct` (im2col + GEMM, or the level's tiles) or `winograd` (F(2×2, 3×3))
+/// forced, for tests and benchmarks. The environment
+/// variable NABLA_CONV3X3 (`automatic`, `direct` or `winograd`), read on first use, sets the initial choice.
+enum class Conv3x3Algorithm { automatic, direct, winograd };
+/// Sets the choice for the whole process (not thread-safe against convolutions running); returns the one before.
+Conv3x3Algorithm set_conv3x3_algorithm(Conv3x3Algorithm a);
+/// The choice now in force.
+Conv3x3Algorithm conv3x3_algorithm();
+/// Whether a float32 convolution with x [N, C, H, W], w [F, C, kh, kw] and `win` runs its forward as
+/// Winograd F(2×2, 3×3) under the choice in force (the input gradient asks with gy's shape and the
+/// transposed weights' [C, F, 3, 3]).
+bool conv_uses_winograd(const Shape& x_shape, const Shape& w_shape, const Window2d& win);
+
 /// cols [C·kh·kw, N·Ho·Wo]: row (c, p, q), column (n, i, j) holds x[n, c, i·s + p − pad, j·s + q − pad]
 /// (0 outside the image). One GEMM with the [F, C·kh·kw] weights then convolves the whole batch.
 Tensor im2col(const Tensor& x, const Window2d& w);

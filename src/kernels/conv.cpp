@@ -1,10 +1,12 @@
 // src/kernels/conv.cpp — the convolution kernels of nabla/kernels.hpp, and the one place that picks how
-// they run: with the level's tiles (ConvKind::tiles, conv_tiled.cpp) for float32, else the portable
-// convolution here — im2col + one OpenBLAS GEMM over a few images at a time, col2im for the input
-// gradient, and the batch unfold and plane sums of the backward.
+// they run: float32 3×3 stride-1 forward and input gradient as Winograd F(2×2, 3×3) where the rule of
+// conv_winograd.cpp says it pays; otherwise with the level's tiles (ConvKind::tiles, conv_tiled.cpp) for
+// float32, else the portable convolution here — im2col + one OpenBLAS GEMM over a few images at a time,
+// col2im for the input gradient, and the batch unfold and plane sums of the backward.
 #include <algorithm>
 
 #include "conv_tiled.hpp"
+#include "conv_winograd.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
 #include "level/level.hpp"
@@ -151,6 +153,21 @@ Tensor unfold_batch(const Tensor& y, Tensor* sums) {
 
 ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, bool keep) {
   if (x.dtype() == Dtype::bf16) return conv2d_forward_bf16(x, w, bias, win, keep);
+  if (x.dtype() == Dtype::f32 && winograd_forward_chosen(x.shape(), w.shape(), win)) {
+    // The weight gradient (not Winograd) reads what the direct forward would have kept.
+    ConvForward r;
+    if (keep && !tiled(x.dtype())) {
+      r.saved = im2col(x, win);
+    } else if (keep && win.padding > 0) {
+      r.saved = pad_planes(x, win.padding);  // convolved as is: the same zeros, read without bounds
+      r.y = winograd_forward(r.saved, w, bias, 0);
+      return r;
+    } else if (keep) {
+      r.saved = x;
+    }
+    r.y = winograd_forward(x, w, bias, win.padding);
+    return r;
+  }
   if (tiled(x.dtype())) {
     // The weight gradient reads x itself (stride 1, no padding) or what the forward keeps.
     const bool reads_x = tiled_reads_x(win);
@@ -168,8 +185,10 @@ ConvForward conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
 void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, const Shape& x_shape, const Shape& w_shape,
                      const Window2d& win, Tensor* gx, Tensor* gw, Tensor* gb) {
   if (gy.dtype() == Dtype::bf16) return conv2d_backward_bf16(gy, w, saved, x_shape, w_shape, win, gx, gw, gb);
+  const bool wino_gx = gx != nullptr && gy.dtype() == Dtype::f32 && winograd_input_grad_chosen(x_shape, w_shape, win);
+  if (wino_gx) *gx = winograd_input_grad(w, gy, x_shape, win.padding);
   if (tiled(gy.dtype())) {
-    if (gx != nullptr) *gx = tiled_input_grad(w, gy, x_shape, win);
+    if (gx != nullptr && !wino_gx) *gx = tiled_input_grad(w, gy, x_shape, win);
     if (gw != nullptr) {
       *gw = tiled_weight_grad(gy, saved, x_shape, w_shape, win, gb);
     } else if (gb != nullptr) {
@@ -178,7 +197,7 @@ void conv2d_backward(const Tensor& gy, const Tensor& w, const Tensor& saved, con
     return;
   }
   const Tensor g = unfold_batch(gy, gb);
-  if (gx != nullptr) *gx = blas_input_grad(weight_matrix(w), g, x_shape, win);
+  if (gx != nullptr && !wino_gx) *gx = blas_input_grad(weight_matrix(w), g, x_shape, win);
   if (gw != nullptr) *gw = gemm(g, saved, false, true).reshape(w_shape);
 }
 
@@ -187,6 +206,9 @@ Tensor conv2d_input_grad(const Tensor& w, const Tensor& gy, const Shape& x_shape
     Tensor gx;
     conv2d_backward_bf16(gy, w, Tensor{}, x_shape, w.shape(), win, &gx, nullptr, nullptr);
     return gx;
+  }
+  if (gy.dtype() == Dtype::f32 && winograd_input_grad_chosen(x_shape, w.shape(), win)) {
+    return winograd_input_grad(w, gy, x_shape, win.padding);
   }
   if (tiled(gy.dtype())) return tiled_input_grad(w, gy, x_shape, win);
   return blas_input_grad(weight_matrix(w), unfold_batch(gy), x_shape, win);

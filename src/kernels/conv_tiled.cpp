@@ -17,47 +17,6 @@ ConvDims conv_dims(const Dims& d, const Window2d& win) {
   return {d.n, d.c, d.h, d.w, d.oh, d.ow, win.kh, win.kw, win.stride, win.padding};
 }
 
-/// A [m, k] (element (i, kk) at a[i·rs + kk·cs]) packed as ⌈m / mr⌉ panels, k-major (panel element
-/// (r, kk) at kk·mr + r; rows past m zero), one after another: what ConvTiles::gemm reads.
-Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr) {
-  const std::int64_t panels = (m + mr - 1) / mr;
-  Tensor packed = empty(Shape{panels * k * mr}, Dtype::f32);
-  float* out = packed.mutable_data<float>();
-  for (std::int64_t p = 0; p < panels; ++p) {
-    const float* ap = a + p * mr * rs;
-    const std::int64_t rows = std::min(mr, m - p * mr);
-    float* op = out + p * k * mr;
-    for (std::int64_t kk = 0; kk < k; ++kk) {
-      for (std::int64_t r = 0; r < mr; ++r) op[kk * mr + r] = r < rows ? ap[r * rs + kk * cs] : 0.0f;
-    }
-  }
-  return packed;
-}
-
-/// x [N, C, H, W] with p zeros around each plane: [N, C, H + 2p, W + 2p].
-Tensor pad_planes(const Tensor& x, std::int64_t p) {
-  const Shape& s = x.shape();
-  const std::int64_t h = s[2], w = s[3], ph = h + 2 * p, pw = w + 2 * p;
-  Tensor out = empty(Shape{s[0], s[1], ph, pw}, Dtype::f32);
-  const float* px = x.data<float>();
-  float* po = out.mutable_data<float>();
-  detail::parallel_for(s[0] * s[1], 16, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t plane = b; plane < e; ++plane) {
-      float* dst = po + plane * ph * pw;
-      const float* src = px + plane * h * w;
-      std::fill(dst, dst + p * pw, 0.0f);
-      for (std::int64_t i = 0; i < h; ++i) {
-        float* row = dst + (i + p) * pw;
-        std::fill(row, row + p, 0.0f);
-        std::copy(src + i * w, src + (i + 1) * w, row + p);
-        std::fill(row + p + w, row + pw, 0.0f);
-      }
-      std::fill(dst + (h + p) * pw, dst + ph * pw, 0.0f);
-    }
-  });
-  return out;
-}
-
 /// The inside of each padded plane of g [N, C, H + 2p, W + 2p]: [N, C, H, W].
 Tensor crop_planes(const Tensor& g, std::int64_t p) {
   const Shape& s = g.shape();
@@ -81,6 +40,44 @@ Window2d unpadded(Window2d win) {
   return win;
 }
 }  // namespace
+
+Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr) {
+  const std::int64_t panels = (m + mr - 1) / mr;
+  Tensor packed = empty(Shape{panels * k * mr}, Dtype::f32);
+  float* out = packed.mutable_data<float>();
+  for (std::int64_t p = 0; p < panels; ++p) {
+    const float* ap = a + p * mr * rs;
+    const std::int64_t rows = std::min(mr, m - p * mr);
+    float* op = out + p * k * mr;
+    for (std::int64_t kk = 0; kk < k; ++kk) {
+      for (std::int64_t r = 0; r < mr; ++r) op[kk * mr + r] = r < rows ? ap[r * rs + kk * cs] : 0.0f;
+    }
+  }
+  return packed;
+}
+
+Tensor pad_planes(const Tensor& x, std::int64_t p) {
+  const Shape& s = x.shape();
+  const std::int64_t h = s[2], w = s[3], ph = h + 2 * p, pw = w + 2 * p;
+  Tensor out = empty(Shape{s[0], s[1], ph, pw}, Dtype::f32);
+  const float* px = x.data<float>();
+  float* po = out.mutable_data<float>();
+  detail::parallel_for(s[0] * s[1], 16, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t plane = b; plane < e; ++plane) {
+      float* dst = po + plane * ph * pw;
+      const float* src = px + plane * h * w;
+      std::fill(dst, dst + p * pw, 0.0f);
+      for (std::int64_t i = 0; i < h; ++i) {
+        float* row = dst + (i + p) * pw;
+        std::fill(row, row + p, 0.0f);
+        std::copy(src + i * w, src + (i + 1) * w, row + p);
+        std::fill(row + p + w, row + pw, 0.0f);
+      }
+      std::fill(dst + (h + p) * pw, dst + ph * pw, 0.0f);
+    }
+  });
+  return out;
+}
 
 Tensor tiled_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window2d& win, Tensor* cols) {
   if (win.stride == 1 && win.padding > 0) {  // the padded input, convolved without padding, is what backward reads

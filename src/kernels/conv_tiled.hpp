@@ -6,6 +6,12 @@
 
 namespace nabla::kernels {
 
+/// A [m, k] (element (i, kk) at a[i·rs + kk·cs]) packed as ⌈m / mr⌉ panels, k-major (panel element
+/// (r, kk) at kk·mr + r; rows past m zero), one after another: what ConvTiles::gemm reads.
+Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr);
+/// x [N, C, H, W] with p zeros around each plane: [N, C, H + 2p, W + 2p].
+Tensor pad_planes(const Tensor& x, std::int64_t p);
+
 /// y = conv(x, w) + bias; with `kept`, keeps there what tiled_weight_grad reads (unless tiled_reads_x):
 /// for stride 1 with padding p, x with p zeros around each plane [N, C, H + 2p, W + 2p] (the
 /// convolution then runs on it without padding); for other strides, each image's im2col block,

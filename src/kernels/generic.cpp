@@ -98,6 +98,9 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n) {
 }
 }  // namespace
 
+// Winograd F(2×2, 3×3)'s transforms, the same loops as the levels' (level/winograd.cpp).
+#include "level/winograd_loops.inc"
+
 extern const LevelKernels table;
 const LevelKernels table = {
     .name = "generic",
@@ -118,6 +121,7 @@ const LevelKernels table = {
     .gemm_bf16_rows = gemm_bf16_rows,
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
+    .winograd = {.work_floats = winograd_work, .input = winograd_input, .output = winograd_output},
 };
 
 }  // namespace nabla::kernels::generic

@@ -53,6 +53,27 @@ struct ConvTiles {
                 std::int64_t rows, const float* gt, std::int64_t ldg, float* gw, std::int64_t ldw, std::int64_t fcount);
 };
 
+/// A 3×3, stride-1 convolution run as Winograd F(2×2, 3×3) (conv_winograd.cpp): x [n, c, h, w] read
+/// at offset −pad (pad may be negative: the input gradient's), output [n, f, oh, ow] in th × tw tiles
+/// of 2×2 per image; tile row `row` is (image row / th, ty row % th).
+struct WinoDims {
+  std::int64_t n, c, h, w, f, oh, ow, pad, th, tw;
+};
+
+/// The transforms of Winograd F(2×2, 3×3) over tile rows r0 ≤ row < r1 (level/winograd_loops.inc): tile
+/// t = (row − r0)·(tw + 1) + tx of the block, tx ≤ tw (tx = tw: a junk tile that keeps the loops' offsets
+/// fixed; its values are finite and never reach y). `work`: work_floats(d, r1 − r0) floats of scratch.
+struct WinogradLoops {
+  std::int64_t (*work_floats)(const WinoDims& d, std::int64_t rows);
+  /// v[(ξ·c + ch)·ldv + t] = (Bᵀ d B)[ξ], ξ = 4i + j, for the 4×4 input tile d of channel ch (0 outside x).
+  void (*input)(const float* x, float* v, std::int64_t ldv, const WinoDims& d, std::int64_t r0, std::int64_t r1,
+                float* work);
+  /// y[image, f, 2ty + i, 2tx + j] (those inside oh × ow) = bias[f] + (Aᵀ m A)[i][j], m[ξ] at
+  /// m[(ξ·f_count + f)·ldm + t]; bias may be null.
+  void (*output)(const float* m, std::int64_t ldm, float* y, const float* bias, const WinoDims& d, std::int64_t r0,
+                 std::int64_t r1, float* work);
+};
+
 /// How a level runs float32 convolution (conv.cpp): im2col and the BLAS over the whole batch, or
 /// nabla's own tiles image by image with the level's ConvTiles.
 enum class ConvKind { blas, tiles };
@@ -119,6 +140,9 @@ struct LevelKernels {
   /// Float32 convolution: ConvKind::tiles with `tiles` filled, or ConvKind::blas (then no tiles).
   ConvKind conv;
   ConvTiles tiles;
+  /// Winograd F(2×2, 3×3)'s transforms (every level, generic included; its products run on `tiles`
+  /// or, at generic level, the BLAS).
+  WinogradLoops winograd;
 };
 
 /// The kernels of the level cpu_info() chose: a complete table at every level. Internal to

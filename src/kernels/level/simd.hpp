@@ -220,6 +220,9 @@ void col2im_s1(const float* cols, float* image, const ConvDims& d);
 void transpose(const float* g, float* gt, i64 f, i64 plane, i64 ldg);
 void wgrad(i64 nv, i64 n, i64 oh, i64 ow, const ColsView& a, i64 k0, i64 rows, const float* gt, i64 ldg, float* gw, i64 ldw,
            i64 fcount);
+i64 winograd_work(const WinoDims& d, i64 rows);
+void winograd_input(const float* x, float* v, i64 ldv, const WinoDims& d, i64 r0, i64 r1, float* work);
+void winograd_output(const float* m, i64 ldm, float* y, const float* bias, const WinoDims& d, i64 r0, i64 r1, float* work);
 void to_bf16(const float* in, std::uint16_t* out, i64 n);
 void from_bf16(const std::uint16_t* in, float* out, i64 n);
 #if defined(NABLA_LEVEL_AVX512BF16)

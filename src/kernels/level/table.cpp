@@ -39,6 +39,7 @@ const LevelKernels table = {
               .max_vectors = kMaxVectors,
               .wgrad_rows = kWgradRows,
               .wgrad = wgrad},
+    .winograd = {.work_floats = winograd_work, .input = winograd_input, .output = winograd_output},
 };
 
 }  // namespace nabla::kernels::NABLA_LEVEL
