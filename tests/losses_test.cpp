@@ -13,6 +13,7 @@
 
 using namespace nabla;
 using nabla_test::check_grad;
+using nabla_test::message_of;
 
 namespace {
 
@@ -23,15 +24,6 @@ Tensor labels(std::initializer_list<std::int64_t> v, const Shape& s) {
 /// Probabilities in (0.05, 0.95), float64, requiring grad.
 Tensor probabilities(const Shape& s, Generator& gen) {
   return (sigmoid(randn(s, f64, gen)) * 0.9 + 0.05).detach().requires_grad(true);
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -106,6 +106,17 @@ inline double max_abs_diff(const nabla::Tensor& a, const nabla::Tensor& b) {
   return m;
 }
 
+/// The message of the nabla::Error that f throws; "(no error)" when it throws none.
+template <class F>
+std::string message_of(F f) {
+  try {
+    f();
+  } catch (const nabla::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 /// A fresh directory under the system's temporary directory, removed with everything in it.
 struct TempDir {
   std::filesystem::path path;

@@ -228,38 +228,12 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
   const BroadcastStrides sa = broadcast_strides(ba, batch), sb = broadcast_strides(bb, batch);
   const std::int64_t mat_a = a.shape()[ra - 2] * a.shape()[ra - 1], mat_b = b.shape()[rb - 2] * b.shape()[rb - 1];
   const std::int64_t entries = batch.numel();
-  if (a.dtype() == Dtype::bf16) {  // entry by entry, float32 sums, each element rounded once
-    std::vector<float> out(static_cast<std::size_t>(m * n));
-    const bfloat16* pa = a.data<bfloat16>();
-    const bfloat16* pb = b.data<bfloat16>();
-    bfloat16* pc = c.mutable_data<bfloat16>();
+  // f(e, oa, ob) for each batch entry e, with a's and b's matrix offsets (in matrices) for it.
+  auto for_each_entry = [&](auto f) {
     std::int64_t idx[Shape::kMaxRank]{};
     std::int64_t oa = 0, ob = 0;
     for (std::int64_t e = 0; e < entries; ++e) {
-      gemm_bf16(trans_a, trans_b, m, n, k, pa + oa * mat_a, a.shape()[ra - 1], pb + ob * mat_b, b.shape()[rb - 1], out.data(), n);
-      float_to_bf16(out.data(), pc + e * m * n, m * n);
-      for (int d = batch.rank() - 1; d >= 0; --d) {
-        ++idx[d];
-        oa += sa.s[d];
-        ob += sb.s[d];
-        if (idx[d] < batch[d]) break;
-        oa -= sa.s[d] * batch[d];
-        ob -= sb.s[d] * batch[d];
-        idx[d] = 0;
-      }
-    }
-    return c;
-  }
-  dispatch_float(a.dtype(), "matmul", [&](auto tag) {
-    using T = decltype(tag);
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* pc = c.mutable_data<T>();
-    std::int64_t idx[Shape::kMaxRank]{};
-    std::int64_t oa = 0, ob = 0;
-    for (std::int64_t e = 0; e < entries; ++e) {
-      blas_gemm<T>(trans_a, trans_b, m, n, k, pa + oa * mat_a, a.shape()[ra - 1], pb + ob * mat_b, b.shape()[rb - 1],
-                   pc + e * m * n, n);
+      f(e, oa, ob);
       for (int d = batch.rank() - 1; d >= 0; --d) {  // the next batch entry's offsets
         ++idx[d];
         oa += sa.s[d];
@@ -270,6 +244,27 @@ Tensor gemm_batched(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
         idx[d] = 0;
       }
     }
+  };
+  if (a.dtype() == Dtype::bf16) {  // entry by entry, float32 sums, each element rounded once
+    std::vector<float> out(static_cast<std::size_t>(m * n));
+    const bfloat16* pa = a.data<bfloat16>();
+    const bfloat16* pb = b.data<bfloat16>();
+    bfloat16* pc = c.mutable_data<bfloat16>();
+    for_each_entry([&](std::int64_t e, std::int64_t oa, std::int64_t ob) {
+      gemm_bf16(trans_a, trans_b, m, n, k, pa + oa * mat_a, a.shape()[ra - 1], pb + ob * mat_b, b.shape()[rb - 1], out.data(), n);
+      float_to_bf16(out.data(), pc + e * m * n, m * n);
+    });
+    return c;
+  }
+  dispatch_float(a.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* pc = c.mutable_data<T>();
+    for_each_entry([&](std::int64_t e, std::int64_t oa, std::int64_t ob) {
+      blas_gemm<T>(trans_a, trans_b, m, n, k, pa + oa * mat_a, a.shape()[ra - 1], pb + ob * mat_b, b.shape()[rb - 1],
+                   pc + e * m * n, n);
+    });
   });
   return c;
 }

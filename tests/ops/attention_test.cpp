@@ -49,15 +49,6 @@ double worst_of(const Run& a, const Run& b) {
   return std::max({worst(a.out, b.out), worst(a.gq, b.gq), worst(a.gk, b.gk), worst(a.gv, b.gv)});
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST_CASE("scaled_dot_product_attention: known values, one key and uniform scores") {
