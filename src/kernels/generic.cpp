@@ -98,6 +98,15 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n) {
 }
 }  // namespace
 
+// The fused LSTM's step loops, the same as the levels' (level/vmath.cpp).
+namespace {
+inline void lstm_sigmoid(float* p, i64 n) { sigmoid_floats(p, p, n); }
+inline void lstm_tanh(float* p, i64 n) { tanh_floats(p, p, n); }
+#include "level/lstm_rows.inc"
+void lstm_forward_floats(const LstmStep<float>& s) { lstm_forward_rows(s); }
+void lstm_backward_floats(const LstmStepGrad<float>& s) { lstm_backward_rows(s); }
+}  // namespace
+
 // Winograd F(2×2, 3×3)'s transforms, the same loops as the levels' (level/winograd.cpp).
 #include "level/winograd_loops.inc"
 
@@ -119,6 +128,8 @@ const LevelKernels table = {
     .from_bf16 = from_bf16,
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .gemm_bf16_rows = gemm_bf16_rows,
+    .lstm_forward_rows = lstm_forward_floats,
+    .lstm_backward_rows = lstm_backward_floats,
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles
     .tiles = {},
     .winograd = {.work_floats = winograd_work, .input = winograd_input, .output = winograd_output},

@@ -2,11 +2,13 @@
 //
 // Forward, per step t: one product h_{t−1} W_hhᵀ [N, 4H], then one pass over each row computing
 // z = (xw + b_ih) + (hw + b_hh), the gates i, f, g, o = σ, σ, tanh, σ of z, c = f·c_{t−1} + i·g and
-// h = o·tanh c — the composed cells' operations in their order and rounding (float32: the level's
-// sigmoid and tanh loops, as kernels::sigmoid and tanh), so the two paths give the same bits.
+// h = o·tanh c — the composed cells' elementwise operations in their order and rounding (the loops of
+// level/lstm_rows.inc; float32 with the level's σ and tanh, as kernels::sigmoid and tanh). The
+// products' sums may run in another order than the composed cells' BLAS calls.
 // Backward, from t = T−1 down: one pass per row giving dz_t (i, f, g, o) and dc_{t−1}, and one product
 // dh_{t−1} = dz_t W_hh; after the loop the recurrent weight gradient is ONE product over all steps,
 // dW_hh = dzᵀ [4H, T·N] · h_prev [T·N, H] (K = T·N), and the bias gradient one column sum of dz.
+// The per-step products (StepProduct) pack W_hh once per sequence for the level's GEMM tiles.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,6 +19,7 @@
 
 #include "gemm.hpp"
 #include "level/level.hpp"
+#include "../parallel.hpp"
 
 namespace nabla::kernels {
 
@@ -24,16 +27,89 @@ namespace {
 
 using i64 = std::int64_t;
 
-// σ and tanh of n elements in place: float32 through the level's loops (the bits kernels::sigmoid
-// and kernels::tanh give), double with the scalar formula kernels.cpp uses.
-void sigmoid_n(float* p, i64 n) { level_kernels().sigmoid(p, p, n); }
-void tanh_n(float* p, i64 n) { level_kernels().tanh(p, p, n); }
-void sigmoid_n(double* p, i64 n) {
+// The step loops (level/lstm_rows.inc): float32 through the level's table, float64 here with the
+// scalar σ and tanh of kernels.cpp.
+void lstm_sigmoid(double* p, i64 n) {
   for (i64 i = 0; i < n; ++i) p[i] = 1 / (1 + std::exp(-p[i]));
 }
-void tanh_n(double* p, i64 n) {
+void lstm_tanh(double* p, i64 n) {
   for (i64 i = 0; i < n; ++i) p[i] = std::tanh(p[i]);
 }
+#include "level/lstm_rows.inc"
+
+void step_forward(const LstmStep<float>& s) { level_kernels().lstm_forward_rows(s); }
+void step_forward(const LstmStep<double>& s) { lstm_forward_rows(s); }
+void step_backward(const LstmStepGrad<float>& s) { level_kernels().lstm_backward_rows(s); }
+void step_backward(const LstmStepGrad<double>& s) { lstm_backward_rows(s); }
+
+/// The per-step product c [m, n] = a [m, k] (rows lda apart) · op(b) [k, n] of the recurrence, with
+/// op(b) fixed over the sequence. float32 at levels with the convolution's GEMM tiles: op(b) packed
+/// ONCE into column panels of the tile width (BLAS packs it again at every call: for W_hh [4H, H]
+/// that copy is as many loads as the product's own), a packed into row panels per call, then the
+/// tiles, one column panel per task. Elsewhere (double, or the generic level) blas_gemm. Each element
+/// of c is one tile's sum over k in order, so the bits do not depend on the thread count.
+template <class T>
+class StepProduct {
+ public:
+  /// op(b) element (kk, j) at b[kk·rs + j·cs]; `calls`: how many products will use it (packing
+  /// once pays from two on).
+  StepProduct(const T* b, i64 k, i64 n, i64 rs, i64 cs, i64 calls) : b_(b), k_(k), n_(n), rs_(rs), cs_(cs) {
+    if constexpr (std::is_same_v<T, float>) {
+      const LevelKernels& lk = level_kernels();
+      if (lk.conv != ConvKind::tiles || calls < 2) return;
+      tiles_ = &lk.tiles;
+      nr_ = lk.tiles.tile_cols;
+      const i64 panels = (n + nr_ - 1) / nr_;
+      bp_.assign(std::size_t(panels * k * nr_), 0.0f);
+      for (i64 p = 0; p < panels; ++p) {
+        float* out = bp_.data() + p * k * nr_;
+        const i64 cols = std::min(nr_, n - p * nr_);
+        for (i64 kk = 0; kk < k; ++kk) {
+          for (i64 j = 0; j < cols; ++j) out[kk * nr_ + j] = b[kk * rs + (p * nr_ + j) * cs];
+        }
+      }
+    }
+  }
+
+  void operator()(const T* a, i64 lda, i64 m, T* c, i64 ldc) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (tiles_ != nullptr) {
+        const i64 mr = tiles_->tile_rows, panels = (m + mr - 1) / mr;
+        ap_.resize(std::size_t(panels * k_ * mr));
+        for (i64 p = 0; p < panels; ++p) {
+          const float* src = a + p * mr * lda;
+          const i64 rows = std::min(mr, m - p * mr);
+          float* out = ap_.data() + p * k_ * mr;
+          for (i64 kk = 0; kk < k_; ++kk) {
+            for (i64 r = 0; r < mr; ++r) out[kk * mr + r] = r < rows ? src[r * lda + kk] : 0.0f;
+          }
+        }
+        const i64 col_panels = (n_ + nr_ - 1) / nr_;
+        const auto one = [&](i64 p) {
+          tiles_->gemm(m, std::min(nr_, n_ - p * nr_), k_, ap_.data(), bp_.data() + p * k_ * nr_, nr_, c + p * nr_, ldc, nullptr);
+        };
+        if (detail::thread_count() <= 1 || m * n_ * k_ < (i64(1) << 21)) {
+          for (i64 p = 0; p < col_panels; ++p) one(p);
+        } else {
+          detail::parallel_for(col_panels, 1, [&](i64 p0, i64 p1) {
+            for (i64 p = p0; p < p1; ++p) one(p);
+          });
+        }
+        return;
+      }
+    }
+    // op(b) = b (rs = n, cs = 1) or bᵀ (rs = 1, cs = k) as stored.
+    const bool trans_b = cs_ != 1;
+    blas_gemm<T>(false, trans_b, m, n_, k_, a, lda, b_, trans_b ? cs_ : rs_, c, ldc);
+  }
+
+ private:
+  const T* b_;
+  i64 k_, n_, rs_, cs_;
+  const ConvTiles* tiles_ = nullptr;
+  i64 nr_ = 0;
+  std::vector<float> bp_, ap_;
+};
 
 template <class T>
 const T* ptr(const Tensor& t) {
@@ -60,43 +136,15 @@ LstmForward forward_impl(const Tensor& xw, const Tensor& w_hh, const Tensor& b_i
   T* tcs = tanh_buf.mutable_data<T>();
   const T* h_prev = ptr<T>(h0);
   const T* c_prev = ptr<T>(c0);
+  StepProduct<T> hw(w, H, G, 1, H, h_prev != nullptr ? T_ : T_ - 1);  // h W_hhᵀ
   for (i64 t = 0; t < T_; ++t) {
     T* z = keep ? gates + t * N * G : gates;
     T* c = keep ? cells + t * N * H : cells + (t % 2) * N * H;
     T* tc = keep ? tcs + t * N * H : tcs;
     T* h = out + t * N * H;
-    if (h_prev != nullptr) blas_gemm<T>(false, true, N, G, H, h_prev, H, w, H, z, G);  // h W_hhᵀ
-    const T* xt = x + t * N * G;
-    for (i64 n = 0; n < N; ++n) {
-      T* zr = z + n * G;
-      const T* xr = xt + n * G;
-      // (xw + b_ih) + (hw + b_hh), each part only where the composed cell has it.
-      for (i64 j = 0; j < G; ++j) {
-        T a = bi != nullptr ? xr[j] + bi[j] : xr[j];
-        if (h_prev != nullptr) a = a + (bh != nullptr ? zr[j] + bh[j] : zr[j]);
-        else if (bh != nullptr) a = a + bh[j];
-        zr[j] = a;
-      }
-      sigmoid_n(zr, 2 * H);      // i, f
-      tanh_n(zr + 2 * H, H);     // g
-      sigmoid_n(zr + 3 * H, H);  // o
-      T* cr = c + n * H;
-      const T* zi = zr;
-      const T* zf = zr + H;
-      const T* zg = zr + 2 * H;
-      if (c_prev != nullptr) {
-        const T* cp = c_prev + n * H;
-        for (i64 j = 0; j < H; ++j) cr[j] = zf[j] * cp[j] + zi[j] * zg[j];
-      } else {
-        for (i64 j = 0; j < H; ++j) cr[j] = zi[j] * zg[j];
-      }
-    }
-    std::memcpy(tc, c, sizeof(T) * std::size_t(N * H));
-    tanh_n(tc, N * H);
-    for (i64 n = 0; n < N; ++n) {
-      const T* zo = z + n * G + 3 * H;
-      for (i64 j = 0; j < H; ++j) h[n * H + j] = zo[j] * tc[n * H + j];
-    }
+    if (h_prev != nullptr) hw(h_prev, H, N, z, G);
+    step_forward(LstmStep<T>{.n = N, .h = H, .z = z, .xw = x + t * N * G, .b_ih = bi, .b_hh = bh, .has_hw = h_prev != nullptr,
+                             .c_prev = c_prev, .c = c, .tc = tc, .h_out = h});
     h_prev = h;
     c_prev = c;
   }
@@ -127,34 +175,12 @@ LstmGrads backward_impl(const LstmBackwardArgs& a) {
   const T* cells = a.cells.data<T>();
   const T* tcs = a.tanh_cells.data<T>();
   const T* c0 = ptr<T>(a.c0);
-  const T* w = a.w_hh.data<T>();
+  StepProduct<T> zw(a.w_hh.data<T>(), G, H, H, 1, a.need_h0 ? T_ : T_ - 1);  // dz_t W_hh
   for (i64 t = T_ - 1; t >= 0; --t) {
-    const T* cp_all = t > 0 ? cells + (t - 1) * N * H : c0;
-    for (i64 n = 0; n < N; ++n) {
-      const T* act = gates + (t * N + n) * G;
-      const T* ig = act;
-      const T* fg = act + H;
-      const T* gg = act + 2 * H;
-      const T* og = act + 3 * H;
-      const T* tc = tcs + (t * N + n) * H;
-      const T* cp = cp_all != nullptr ? cp_all + n * H : nullptr;
-      const T* gyr = gy != nullptr ? gy + (t * N + n) * H : nullptr;
-      T* dhr = dh + n * H;
-      T* dcr = dc + n * H;
-      T* d = dz + (t * N + n) * G;
-      for (i64 j = 0; j < H; ++j) {
-        const T dhj = gyr != nullptr ? dhr[j] + gyr[j] : dhr[j];
-        const T o = og[j], tcj = tc[j];
-        const T dcc = dcr[j] + dhj * o * (1 - tcj * tcj);
-        const T i = ig[j], f = fg[j], g = gg[j];
-        d[j] = dcc * g * (i * (1 - i));
-        d[H + j] = cp != nullptr ? dcc * cp[j] * (f * (1 - f)) : T(0);
-        d[2 * H + j] = dcc * i * (1 - g * g);
-        d[3 * H + j] = dhj * tcj * (o * (1 - o));
-        dcr[j] = dcc * f;
-      }
-    }
-    if (t > 0 || a.need_h0) blas_gemm<T>(false, false, N, H, G, dz + t * N * G, G, w, H, dh, H);  // dz_t W_hh
+    step_backward(LstmStepGrad<T>{.n = N, .h = H, .act = gates + t * N * G, .tc = tcs + t * N * H,
+                                  .c_prev = t > 0 ? cells + (t - 1) * N * H : c0, .dh = dh,
+                                  .gy = gy != nullptr ? gy + t * N * H : nullptr, .dc = dc, .d = dz + t * N * G});
+    if (t > 0 || a.need_h0) zw(dz + t * N * G, G, N, dh, H);
   }
   if (a.need_h0) r.dh0 = dh_buf;
   if (a.need_c0) r.dc0 = dc_buf;

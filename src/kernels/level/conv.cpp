@@ -12,38 +12,46 @@ namespace nabla::kernels::NABLA_LEVEL {
 namespace {
 constexpr i64 kMR = kTileRows, kNR = 2 * V::W;  // a tile: kMR rows × two vectors
 
-/// c[r·ldc + j] = bias[r] + Σ_kk ap[kk·kMR + r] · b[kk·ldb + j] for r < rows, j < cols ≤ kNR
+/// c[r·ldc + j] = bias[r] + Σ_kk ap[kk·kMR + r] · b[kk·ldb + j] for r < kRows, j < cols ≤ kNR
 /// (bias 0 when null): one register-blocked tile, B read in place (rows ldb apart). kFull: cols = kNR.
-template <bool kFull>
-void tile(i64 k, const float* ap, const float* b, i64 ldb, float* c, i64 ldc, i64 rows, i64 cols, const float* bias) {
+/// kRows < kMR: the last panel's rows alone (32 rows are three tiles of 10 and one of 2, not four of 10).
+template <bool kFull, i64 kRows>
+void tile(i64 k, const float* ap, const float* b, i64 ldb, float* c, i64 ldc, i64 cols, const float* bias) {
   const V::mask m0 = V::first(cols), m1 = V::first(cols - V::W);
-  V::reg acc[kMR][2];
+  V::reg acc[kRows][2];
 #pragma GCC unroll 16
-  for (i64 r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = V::set1(bias != nullptr && r < rows ? bias[r] : 0.0f);
+  for (i64 r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = V::set1(bias != nullptr ? bias[r] : 0.0f);
   for (i64 kk = 0; kk < k; ++kk) {
     const float* brow = b + kk * ldb;
     const V::reg b0 = kFull ? V::load(brow) : V::load(brow, m0);
     const V::reg b1 = kFull ? V::load(brow + V::W) : V::load(brow + V::W, m1);
     const float* a = ap + kk * kMR;
 #pragma GCC unroll 16
-    for (i64 r = 0; r < kMR; ++r) {
+    for (i64 r = 0; r < kRows; ++r) {
       const V::reg av = V::set1(a[r]);
       acc[r][0] = V::fmadd(av, b0, acc[r][0]);
       acc[r][1] = V::fmadd(av, b1, acc[r][1]);
     }
   }
 #pragma GCC unroll 16
-  for (i64 r = 0; r < kMR; ++r) {
-    if (r < rows) {
-      if (kFull) {
-        V::store(c + r * ldc, acc[r][0]);
-        V::store(c + r * ldc + V::W, acc[r][1]);
-      } else {
-        V::store(c + r * ldc, acc[r][0], cols);
-        V::store(c + r * ldc + V::W, acc[r][1], cols - V::W);
-      }
+  for (i64 r = 0; r < kRows; ++r) {
+    if (kFull) {
+      V::store(c + r * ldc, acc[r][0]);
+      V::store(c + r * ldc + V::W, acc[r][1]);
+    } else {
+      V::store(c + r * ldc, acc[r][0], cols);
+      V::store(c + r * ldc + V::W, acc[r][1], cols - V::W);
     }
   }
+}
+
+/// tile<kFull, rows> for 1 ≤ rows ≤ kR.
+template <bool kFull, i64 kR = kMR>
+void tile_of(i64 rows, i64 k, const float* ap, const float* b, i64 ldb, float* c, i64 ldc, i64 cols, const float* bias) {
+  if constexpr (kR > 1) {
+    if (rows < kR) return tile_of<kFull, kR - 1>(rows, k, ap, b, ldb, c, ldc, cols, bias);
+  }
+  tile<kFull, kR>(k, ap, b, ldb, c, ldc, cols, bias);
 }
 
 /// dst[j] = src[j] for j < n: whole vectors, then a masked one.
@@ -59,10 +67,11 @@ void gemm(i64 m, i64 n, i64 k, const float* packed, const float* b, i64 ldb, flo
     const i64 cols = lmin(kNR, n - j0);
     for (i64 i0 = 0; i0 < m; i0 += kMR) {
       const float* bi = bias != nullptr ? bias + i0 : nullptr;
+      const i64 rows = lmin(kMR, m - i0);
       if (cols == kNR) {
-        tile<true>(k, packed + i0 * k, b + j0, ldb, c + i0 * ldc + j0, ldc, lmin(kMR, m - i0), cols, bi);
+        tile_of<true>(rows, k, packed + i0 * k, b + j0, ldb, c + i0 * ldc + j0, ldc, cols, bi);
       } else {
-        tile<false>(k, packed + i0 * k, b + j0, ldb, c + i0 * ldc + j0, ldc, lmin(kMR, m - i0), cols, bi);
+        tile_of<false>(rows, k, packed + i0 * k, b + j0, ldb, c + i0 * ldc + j0, ldc, cols, bi);
       }
     }
   }

@@ -30,6 +30,8 @@ struct ColsView {
 struct ConvTiles {
   /// Rows of a packed panel of A: element (r, k) of the panel at packed[k·tile_rows + r].
   std::int64_t tile_rows;
+  /// Columns of one tile (two vectors): gemm walks n in steps of it.
+  std::int64_t tile_cols;
   /// c [m, n] (rows ldc apart) = bias + packed A [m, k] · B [k, n] (rows ldb apart; bias may be null).
   void (*gemm)(std::int64_t m, std::int64_t n, std::int64_t k, const float* packed, const float* b, std::int64_t ldb,
                float* c, std::int64_t ldc, const float* bias);
@@ -72,6 +74,27 @@ struct WinogradLoops {
   /// m[(ξ·f_count + f)·ldm + t]; bias may be null.
   void (*output)(const float* m, std::int64_t ldm, float* y, const float* bias, const WinoDims& d, std::int64_t r0,
                  std::int64_t r1, float* work);
+};
+
+/// One step of the fused LSTM's pointwise work over n rows of h units (level/lstm_rows.inc; lstm.cpp).
+/// Forward: z [n, 4h] (h W_hhᵀ in when has_hw) becomes the activations i, f, g, o of
+/// (xw + b_ih) + (hw + b_hh); c, tc = tanh c and h_out [n, h] are written. Biases and c_prev may be null.
+template <class T>
+struct LstmStep {
+  std::int64_t n, h;
+  T* z;
+  const T *xw, *b_ih, *b_hh;
+  bool has_hw;
+  const T* c_prev;
+  T *c, *tc, *h_out;
+};
+/// Backward: d [n, 4h] = dz_t from the activations act [n, 4h], tc and c_prev [n, h] (null: zero),
+/// dh [n, h] plus gy [n, h] (null: none) and dc, which becomes dc_{t−1}.
+template <class T>
+struct LstmStepGrad {
+  std::int64_t n, h;
+  const T *act, *tc, *c_prev, *dh, *gy;
+  T *dc, *d;
 };
 
 /// How a level runs float32 convolution (conv.cpp): im2col and the BLAS over the whole batch, or
@@ -137,6 +160,9 @@ struct LevelKernels {
   /// Sums differ between the two in the float32 rounding of the partial sums only.
   GemmBf16 gemm_bf16;
   GemmBf16Rows gemm_bf16_rows;
+  /// One step of the fused LSTM's pointwise work, forward and backward (the loops of level/lstm_rows.inc).
+  void (*lstm_forward_rows)(const LstmStep<float>& s);
+  void (*lstm_backward_rows)(const LstmStepGrad<float>& s);
   /// Float32 convolution: ConvKind::tiles with `tiles` filled, or ConvKind::blas (then no tiles).
   ConvKind conv;
   ConvTiles tiles;

@@ -211,6 +211,8 @@ void gelu_backward_floats(const float* gy, const float* x, float* gx, i64 n, boo
 float sum_exp(const float* p, i64 n, float m);
 void arith(int op, const float* a, i64 a_step, const float* b, i64 b_step, float* y, i64 n);
 void sgd(float* w, const float* g, i64 n, float keep, float step);
+void lstm_forward_floats(const LstmStep<float>& s);
+void lstm_backward_floats(const LstmStepGrad<float>& s);
 void max_pool_2x2(const float* in, float* out, i64* arg, i64 h, i64 w);
 void max_pool_2x2_backward(const float* g, const i64* arg, float* gx, i64 h, i64 w);
 void gemm(i64 m, i64 n, i64 k, const float* packed, const float* b, i64 ldb, float* c, i64 ldc, const float* bias);

@@ -29,8 +29,11 @@ const LevelKernels table = {
     .gemm_bf16 = generic::gemm_bf16,
     .gemm_bf16_rows = generic::gemm_bf16_rows,
 #endif
+    .lstm_forward_rows = lstm_forward_floats,
+    .lstm_backward_rows = lstm_backward_floats,
     .conv = ConvKind::tiles,
     .tiles = {.tile_rows = kTileRows,
+              .tile_cols = 2 * V::W,
               .gemm = gemm,
               .im2col_s1 = im2col_s1,
               .max_taps = kMaxTaps,

@@ -1,6 +1,6 @@
 // src/kernels/level/vmath.cpp — e^x, sigmoid, tanh and Σ e^{x − m} on float32 runs, one vector at a
 // time, for one level (simd.hpp); and the four arithmetic ops and the plain SGD update, whose
-// baseline loops run a quarter of a vector (SSE2) at a time. The same arithmetic at every level: AVX2 and AVX-512 give the same
+// baseline loops run a quarter of a vector (SSE2) at a time; the fused LSTM's step loops (lstm_rows.inc). The same arithmetic at every level: AVX2 and AVX-512 give the same
 // bits (within 2 ulp of e^x; docs/design.md, "CPU levels").
 #include "simd.hpp"
 
@@ -114,5 +114,14 @@ void sgd(float* w, const float* g, i64 n, float keep, float step) {
     V::store(w + i, V::sub(V::mul(k, V::load(w + i, m)), V::mul(s, V::load(g + i, m))), n - i);
   }
 }
+
+namespace {
+inline void lstm_sigmoid(float* p, i64 n) { sigmoid_floats(p, p, n); }
+inline void lstm_tanh(float* p, i64 n) { tanh_floats(p, p, n); }
+#include "lstm_rows.inc"
+}  // namespace
+
+void lstm_forward_floats(const LstmStep<float>& s) { lstm_forward_rows(s); }
+void lstm_backward_floats(const LstmStepGrad<float>& s) { lstm_backward_rows(s); }
 
 }  // namespace nabla::kernels::NABLA_LEVEL
