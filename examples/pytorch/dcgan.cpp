@@ -3,12 +3,17 @@
 // Sigmoid) trained with binary cross-entropy (real labels drawn from U(0.8, 1)), Adam lr 2e-4 betas
 // (0.5, 0.5), batch 64, noise 100, checkpoints of both models and optimizers every 200 batches with
 // 10 samples. Fashion-MNIST where the original reads MNIST (all 60,000 training images).
+// Beyond the original: --resume continues a run where its last checkpoint was written (the epoch and
+// batch are in the checkpoints' metadata; an epoch's batch order is fixed by its seed, so the batches
+// already trained are skipped), and the losses every 10 batches go to DIR/losses.csv.
 //
-//   ./pytorch_dcgan --epochs 1 [--train-limit N] [--out DIR] [--restore]
+//   ./pytorch_dcgan --epochs 1 [--train-limit N] [--out DIR] [--restore | --resume]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -83,14 +88,16 @@ int main(int argc, char** argv) {
   std::string data_dir = data::kFashionMnistDir, out = ".";
   std::int64_t epochs = 30, batch_size = 64, train_limit = 0, checkpoint_every = 200;
   std::uint64_t seed = 1;
-  bool restore = false;
+  bool restore = false, resume = false;
   app.add_option("--data", data_dir, "directory of the four IDX files");
   app.add_option("--epochs", epochs, "passes over the training set (the original: 30)")->check(CLI::PositiveNumber);
   app.add_option("--train-limit", train_limit, "use only the first N training images (0: all 60,000)")->check(CLI::NonNegativeNumber);
   app.add_option("--checkpoint-every", checkpoint_every, "batches between checkpoints")->check(CLI::PositiveNumber);
   app.add_option("--out", out, "directory for checkpoints and samples");
   app.add_option("--seed", seed, "torch::manual_seed");
-  app.add_flag("--restore", restore, "resume from the checkpoints in --out (kRestoreFromCheckpoint)");
+  auto* restore_flag = app.add_flag("--restore", restore, "load the checkpoints in --out, then train from epoch 1 (kRestoreFromCheckpoint)");
+  app.add_flag("--resume", resume, "load the checkpoints in --out and continue at the epoch and batch they were written at")
+      ->excludes(restore_flag);
   CLI11_PARSE(app, argc, argv);
   try {
     manual_seed(seed);
@@ -105,18 +112,37 @@ int main(int argc, char** argv) {
     optim::Adam generator_optimizer(generator.parameters(), {.lr = 2e-4, .betas = {0.5, 0.5}});
     optim::Adam discriminator_optimizer(discriminator.parameters(), {.lr = 2e-4, .betas = {0.5, 0.5}});
     const std::string g_path = out + "/generator-checkpoint.safetensors", d_path = out + "/discriminator-checkpoint.safetensors";
-    if (restore) {
-      io::load_checkpoint(g_path, generator, &generator_optimizer);
+    std::int64_t checkpoint_counter = 1, first_epoch = 1, skip = 0;
+    if (restore || resume) {
+      const io::TensorFile g = io::load_checkpoint(g_path, generator, &generator_optimizer);
       io::load_checkpoint(d_path, discriminator, &discriminator_optimizer);
+      if (resume) {
+        // Where the run was: the batch count of that run must be this one's.
+        const std::int64_t saved_batches = g.meta_int("batches_per_epoch", 1, std::int64_t(1) << 40);
+        if (saved_batches != batches_per_epoch) {
+          throw ValueError(fmt::format("--resume: {} was written by a run of {} batches per epoch; this one has {} "
+                                       "(the same --train-limit is needed)", g_path, saved_batches, batches_per_epoch));
+        }
+        first_epoch = g.meta_int("epoch", 1, std::int64_t(1) << 40);
+        skip = g.meta_int("batch", 0, batches_per_epoch);
+        checkpoint_counter = g.meta_int("checkpoint", 1, std::int64_t(1) << 40);
+        if (skip == batches_per_epoch) first_epoch++, skip = 0;
+        std::printf("resuming at epoch %lld, batch %lld\n", static_cast<long long>(first_epoch), static_cast<long long>(skip));
+      }
     }
+    const std::unique_ptr<std::FILE, int (*)(std::FILE*)> losses_file(
+        std::fopen((out + "/losses.csv").c_str(), resume ? "a" : "w"), &std::fclose);
+    std::FILE* losses = losses_file.get();
+    if (losses == nullptr) throw IoError(fmt::format("cannot write {}/losses.csv", out));
+    if (!resume) std::fprintf(losses, "epoch,batch,d_loss,g_loss\n");
 
     const auto start = std::chrono::steady_clock::now();
-    std::int64_t checkpoint_counter = 1;
     double d_loss_value = 0, g_loss_value = 0;
-    for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    for (std::int64_t epoch = first_epoch; epoch <= epochs; ++epoch) {
       std::int64_t batch_index = 0;
       data::Loader data_loader(dataset, batch_size,
                                {.batches = {.shuffle = true, .seed = static_cast<std::uint64_t>(epoch)}, .transform = to_images});
+      for (; epoch == first_epoch && batch_index < skip; ++batch_index) data_loader.next();
       while (auto batch = data_loader.next()) {
         const std::int64_t n = batch->x.shape()[0];
         // Train discriminator with real images.
@@ -152,6 +178,9 @@ int main(int argc, char** argv) {
           throw NumericError(fmt::format("D_loss {} G_loss {} at batch {}", d_loss_value, g_loss_value, batch_index));
         }
         if (batch_index % kLogInterval == 0) {
+          std::fprintf(losses, "%lld,%lld,%.6f,%.6f\n", static_cast<long long>(epoch), static_cast<long long>(batch_index),
+                       d_loss_value, g_loss_value);
+          std::fflush(losses);
           std::printf("[%2lld/%2lld][%3lld/%3lld] D_loss: %.4f | G_loss: %.4f\n", static_cast<long long>(epoch),
                       static_cast<long long>(epochs), static_cast<long long>(batch_index),
                       static_cast<long long>(batches_per_epoch), d_loss.item<float>(), g_loss.item<float>());
@@ -159,8 +188,12 @@ int main(int argc, char** argv) {
         }
         if (batch_index % checkpoint_every == 0) {
           // Checkpoint the model and optimizer state.
-          io::save_checkpoint(g_path, generator, &generator_optimizer);
-          io::save_checkpoint(d_path, discriminator, &discriminator_optimizer);
+          const std::map<std::string, std::string> at{{"epoch", std::to_string(epoch)},
+                                                      {"batch", std::to_string(batch_index)},
+                                                      {"checkpoint", std::to_string(checkpoint_counter + 1)},
+                                                      {"batches_per_epoch", std::to_string(batches_per_epoch)}};
+          io::save_checkpoint(g_path, generator, &generator_optimizer, at);
+          io::save_checkpoint(d_path, discriminator, &discriminator_optimizer, at);
           // Sample the generator and save the images.
           NoGradGuard no_grad;
           Tensor samples = generator(randn({kNumberOfSamplesPerCheckpoint, kNoiseSize, 1, 1}));
