@@ -33,7 +33,8 @@ peak = {t: statistics.median(v) for t, v in sgemm.items()}
 runs = collections.defaultdict(list)
 rss = collections.defaultdict(int)
 for r in rows:
-    if r.get("impl") in ("nabla", "pytorch", "pytorch2", "pytorch2-compile", "jax", "libtorch", "openblas-loop") and not r.get("level"):
+    if r.get("impl") in ("nabla", "pytorch", "pytorch2", "pytorch2-compile", "jax", "libtorch", "openblas-loop") and not r.get("level") \
+            and not r.get("section"):
         key = (r["model"], r["mode"], r["batch"], r["threads"], r["impl"])
         runs[key].append(r["median_us"])
         rss[key] = max(rss[key], r["peak_rss_kb"])
@@ -104,7 +105,7 @@ for model, mode, batch, threads in configs:
     chart.append((f"{model} {mode} b{batch} t{threads}", p_med / n_med))
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-reps = max(len(v) for v in runs.values())
+reps = max((len(v) for v in runs.values()), default=0)
 with open(md_path, "w") as f:
     f.write("# Benchmarks: nabla beside PyTorch\n\n")
     f.write(f"Written by `bash bench/run.sh` on {datetime.date.today().isoformat()} from `{results_path}`; nothing here is typed by hand.\n\n")
@@ -227,6 +228,27 @@ with open(md_path, "w") as f:
                 f.write(f"| {what} | {who} | {r['peak_rss_kb'] / 1024:.0f} MB | {r['base_rss_kb'] / 1024:.0f} MB | "
                         f"{(r['peak_rss_kb'] - r['base_rss_kb']) / 1024:.0f} MB |\n")
         f.write("\n")
+    bf16 = collections.defaultdict(list)
+    for r in rows:
+        if r.get("section") == "bf16":
+            bf16[r["impl"]].append(r["median_us"])
+    if bf16.get("nabla-bf16"):
+        def cell(impl):
+            v = bf16.get(impl, [])
+            return f"{fmt_time(statistics.median(v))} ({fmt_time(min(v))}–{fmt_time(max(v))})" if v else "—"
+        def ratio(a, b):
+            return f"**{statistics.median(bf16[a]) / statistics.median(bf16[b]):.2f}×**" if bf16.get(a) and bf16.get(b) else "—"
+        f.write("\n## bfloat16 autocast (one thread)\n\n"
+                "The bn_cnn training step (batch 64, Adam) with its forward under autocast — nabla's `AutocastGuard(bf16)` "
+                "(`bench_models --autocast bf16`) and PyTorch 2.x's `torch.autocast(\"cpu\", dtype=torch.bfloat16)` — "
+                "beside the same step in float32, each in a process of its own, pinned (`taskset -c 0`), the four "
+                "alternating; medians of the per-process medians (min–max). Products and convolutions run in bfloat16 "
+                "with float32 sums (nabla: AVX512-BF16's vdpbf16ps where the CPU has it), batch norm, ReLU, pooling and "
+                "the cost in float32, float32 master weights.\n\n"
+                "| contender | float32 step | bf16 autocast step | float32 / bf16 |\n|---|---|---|---|\n"
+                f"| nabla | {cell('nabla')} | {cell('nabla-bf16')} | {ratio('nabla', 'nabla-bf16')} |\n"
+                f"| PyTorch 2.x | {cell('pytorch2')} | {cell('pytorch2-bf16')} | {ratio('pytorch2', 'pytorch2-bf16')} |\n"
+                f"| PyTorch 2.x / nabla | {ratio('pytorch2', 'nabla')} | {ratio('pytorch2-bf16', 'nabla-bf16')} | |\n\n")
     allreduce = [r for r in rows if r.get("impl") == "allreduce"]
     ddp = [r for r in rows if r.get("impl") == "nabla-ddp"]
     if allreduce or ddp:

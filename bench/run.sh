@@ -8,6 +8,7 @@
 #   bash bench/run.sh            REPS=3 by default; about 10 minutes without the reference environment,
 #                                much longer with it (torch.compile compiles in each of its processes; NOCOMPILE=1 skips it)
 #   ATTENTION_ONLY=1 bash bench/run.sh   the attention and char-GPT rows alone, into out/bench-attention/results.jsonl
+#   BF16_ONLY=1 bash bench/run.sh        the bf16 autocast rows alone, into out/bench-attention/results.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
@@ -18,14 +19,14 @@ if ! dpkg -s libtorch-dev > /dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-dev
 fi
 cmake -S . -B build > /dev/null  # finds Torch for bench_libtorch
-if [[ -n ${ATTENTION_ONLY:-} ]]; then
+if [[ -n ${ATTENTION_ONLY:-}${BF16_ONLY:-} ]]; then
   cmake --build build -j2 --target bench_models bench_sgemm_peak bench_attention > /dev/null
 else
   cmake --build build -j2 --target bench_models bench_sgemm_peak bench_micro bench_blas_loop bench_libtorch bench_mlp_step \
     bench_cnn_step bench_allreduce bench_attention > /dev/null
 fi
 out=out/bench
-[[ -z ${ATTENTION_ONLY:-} ]] || out=out/bench-attention  # the attention rows alone: not docs/benchmarks.md's results
+[[ -z ${ATTENTION_ONLY:-}${BF16_ONLY:-} ]] || out=out/bench-attention  # rows alone: not docs/benchmarks.md's results
 mkdir -p "$out" docs/img
 results=$out/results.jsonl
 : > "$results"
@@ -58,7 +59,7 @@ fi
 echo "PyTorch from Debian: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
 source bench/rows.sh  # configs, pin_for
 main_reps=$REPS
-[[ -z ${ATTENTION_ONLY:-} ]] || main_reps=0
+[[ -z ${ATTENTION_ONLY:-}${BF16_ONLY:-} ]] || main_reps=0
 for rep in $(seq "$main_reps"); do
   for t in 1 2; do
     pin=$(pin_for "$t")
@@ -119,12 +120,34 @@ attention_rows() {
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 build/bench/bench_models "${gpt[@]}" >> "$results"
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 "$torch2" bench/torch_models.py "${gpt[@]}" --impl pytorch2 >> "$results"
 }
+# bfloat16 autocast: the bn_cnn training step under autocast beside the same step in float32, nabla's and
+# PyTorch 2.x's (eager, torch.autocast("cpu", dtype=torch.bfloat16)), one thread, pinned, the four alternating.
+bf16_rows() {
+  [[ -n $torch2 ]] || return 0
+  local rep k
+  local args=(--model bn_cnn --mode train --batch 64 --threads 1 --steps 40 --warmup 9)
+  for rep in $(seq "$REPS"); do
+    local c=("build/bench/bench_models --autocast bf16" "build/bench/bench_models"
+      "$torch2 bench/torch_models.py --impl pytorch2-bf16 --autocast bf16" "$torch2 bench/torch_models.py --impl pytorch2")
+    for k in 0 1 2 3; do
+      # shellcheck disable=SC2086  # each contender is several words on purpose
+      OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 ${c[$(((k + rep) % 4))]} "${args[@]}" |
+        sed 's/^{/{"section": "bf16", /' >> "$results"
+    done
+    echo "rep $rep/$REPS: bf16 autocast rows"
+  done
+}
+if [[ -n ${BF16_ONLY:-} ]]; then
+  bf16_rows
+  exit 0
+fi
 if [[ -n ${ATTENTION_ONLY:-} ]]; then
   attention_rows
   echo "{\"impl\": \"load\", \"when\": \"end\", \"loadavg\": $(cut -d' ' -f1 /proc/loadavg)}" >> "$results"
   exit 0
 fi
 attention_rows
+bf16_rows
 # Per CPU level (nabla/cpu.hpp), one thread: nabla forced to each level this CPU has, PyTorch limited
 # to the same instruction set, both on OpenBLAS's kernels for that level, alternating; and the
 # sgemm rate at that level.

@@ -7,11 +7,13 @@ models and hyper-parameters, reading the same Fashion-MNIST IDX files the same w
     ~/.cache/nabla/reference-env/bin/python scripts/pytorch_examples_reference.py mnist [--epochs 10]
     ~/.cache/nabla/reference-env/bin/python scripts/pytorch_examples_reference.py regression [--seed 1]
     ~/.cache/nabla/reference-env/bin/python scripts/pytorch_examples_reference.py dcgan [--epochs 1] [--train-limit N]
+        [--out DIR [--resume]] [--checkpoint-every 200]   (DIR: losses.csv and the checkpoint --resume continues from)
     ~/.cache/nabla/reference-env/bin/python scripts/pytorch_examples_reference.py autograd
 """
 import argparse
 import gzip
 import math
+import os
 import pathlib
 import time
 
@@ -132,9 +134,26 @@ def dcgan(args):
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.5))
     start = time.time()
     batches = math.ceil(len(x) / 64)
-    for epoch in range(1, args.epochs + 1):
-        perm = torch.randperm(len(x))
-        for b in range(batches):
+    first_epoch, skip, perm = 1, 0, None
+    ckpt = os.path.join(args.out, "checkpoint.pt") if args.out else None
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    if args.resume:  # where the run was, with its random state: the rest of the run is the uninterrupted one's
+        state = torch.load(ckpt, weights_only=False)
+        if state["batches"] != batches:
+            raise SystemExit(f"{ckpt} was written by a run of {state['batches']} batches per epoch; this one has {batches}")
+        for obj, key in ((generator, "g"), (discriminator, "d"), (g_opt, "g_opt"), (d_opt, "d_opt")):
+            obj.load_state_dict(state[key])
+        torch.set_rng_state(state["rng"])
+        first_epoch, skip, perm = state["epoch"], state["batch"], state["perm"]
+        print(f"resuming at epoch {first_epoch}, batch {skip}", flush=True)
+    losses = open(os.path.join(args.out, "losses.csv"), "a" if args.resume else "w") if args.out else None
+    if losses and not args.resume:
+        losses.write("epoch,batch,d_loss,g_loss\n")
+    for epoch in range(first_epoch, args.epochs + 1):
+        if not (epoch == first_epoch and perm is not None):
+            perm = torch.randperm(len(x))
+        for b in range(skip if epoch == first_epoch else 0, batches):
             real = x[perm[b * 64:(b + 1) * 64]]
             n = len(real)
             discriminator.zero_grad()
@@ -155,6 +174,14 @@ def dcgan(args):
             if (b + 1) % 10 == 0:
                 print(f"[{epoch}/{args.epochs}][{b + 1}/{batches}] D_loss: {d_loss.item():.4f} | "
                       f"G_loss: {g_loss.item():.4f}", flush=True)
+                if losses:
+                    losses.write(f"{epoch},{b + 1},{d_loss.item():.6f},{g_loss.item():.6f}\n")
+                    losses.flush()
+            if ckpt and (b + 1) % args.checkpoint_every == 0:  # written whole, then renamed: never half a checkpoint
+                torch.save({"g": generator.state_dict(), "d": discriminator.state_dict(), "g_opt": g_opt.state_dict(),
+                            "d_opt": d_opt.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "batch": b + 1,
+                            "perm": perm, "batches": batches}, ckpt + ".tmp")
+                os.replace(ckpt + ".tmp", ckpt)
     print(f"dcgan (PyTorch {torch.__version__}): {args.epochs} epochs on {len(x)} images, last D_loss "
           f"{d_loss.item():.4f} G_loss {g_loss.item():.4f}, {time.time() - start:.1f} s")
 
@@ -173,6 +200,9 @@ def main():
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--train-limit", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="", help="dcgan: directory for losses.csv and the checkpoint")
+    p.add_argument("--resume", action="store_true", help="dcgan: continue from the checkpoint in --out")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="dcgan: batches between checkpoints")
     args = p.parse_args()
     globals()[args.program](args)
 
