@@ -33,9 +33,11 @@ def parse():
 
 
 a = parse()
-# XLA's CPU thread pool: one thread unless asked for more (set before jax is imported).
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + (" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-                                                               if a.threads == 1 else f" intra_op_parallelism_threads={a.threads}"))
+# XLA's CPU thread pool: one thread unless asked for more (set before jax is imported; the value must
+# start with "--", or XLA reads it as a file of flags).
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), (
+    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if a.threads == 1
+    else f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={a.threads}")]))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
