@@ -46,8 +46,9 @@ LAYERS = {
     "network3": [(20 * 25 * 24 * 24, False), (40 * 500 * 8 * 8, True), (640 * 100, True), (100 * 10, True)],
     # 3×3 convolutions at 28×28 (1→32, 32→32) and 14×14 (32→64, 64→64), then 64→10
     "bn_cnn": [(32 * 9 * 784, False), (32 * 288 * 784, True), (64 * 288 * 196, True), (64 * 576 * 196, True), (640, True)],
-    # per sequence ("example"): 64 steps of the LSTM's two products and the output layer
-    "char_lstm": [(64 * 1024 * 64, False), (64 * 1024 * 256, True), (64 * 256 * 96, True)],
+    # per sequence ("example"): 64 steps of the LSTM's two products and the output layer (the input
+    # projection's input gradient too: it is the embedding's)
+    "char_lstm": [(64 * 1024 * 64, True), (64 * 1024 * 256, True), (64 * 256 * 96, True)],
     # per window of 128 characters: 3 blocks of the q/k/v, output and two MLP products, the causal
     # attention's two products (half of 128² · 96 each), and the head
     "char_gpt": [(3 * 128 * 96 * (288 + 96 + 384 + 384), True), (3 * 2 * 64 * 128 * 96, True), (128 * 96 * 96, True)],
