@@ -34,10 +34,11 @@ Tensor per_channel(const Tensor& t, int rank) {
   return t.reshape(s);
 }
 
-void check_vector(std::string_view op, std::string_view what, const Tensor& t, std::int64_t n, const Tensor& x) {
+// `want`: the dtype the op computes in (x's own, or float32 for a bf16 x under autocast).
+void check_vector(std::string_view op, std::string_view what, const Tensor& t, std::int64_t n, const Tensor& x, Dtype want) {
   if (!t.defined()) return;
-  if (t.shape() != Shape{n} || t.dtype() != x.dtype()) {
-    throw ShapeError(fmt::format("{}: {} is {} {}; expected {} [{}] for input {}", op, what, t.dtype(), t.shape(), x.dtype(),
+  if (t.shape() != Shape{n} || t.dtype() != want) {
+    throw ShapeError(fmt::format("{}: {} is {} {}; expected {} [{}] for input {}", op, what, t.dtype(), t.shape(), want,
                                  n, x.shape()));
   }
 }
@@ -70,7 +71,9 @@ struct BatchNormGrad {
     return {dx, dw, db};
   }
   Grads backward(Context& ctx, const Grads& gg) const {
-    auto [gy, x, weight] = ctx.saved<3>();
+    auto [gy, x_saved, weight] = ctx.saved<3>();
+    // A bf16 x (autocast's fused batch norm) in float32 here, its gradient rounded back at the end.
+    const Tensor x = x_saved.dtype() == Dtype::bf16 ? x_saved.to(f32) : x_saved;
     const std::vector<int> axes = batch_norm_axes(x.dim());
     const Tensor d = x - nabla::mean(x, axes, true);
     const Tensor r = rsqrt(nabla::mean(d * d, axes, true) + eps);
@@ -79,7 +82,7 @@ struct BatchNormGrad {
     const Tensor ones = ones_like(weight);
     auto q = [&](const Tensor& t) { return nabla::apply(BatchNormGrad{eps, mean, var}, t, x, ones)[0]; };
     const double n = double(x.numel()) / double(weight.numel());
-    const Tensor& a = gg[0];
+    const Tensor a = gg[0].defined() && gg[0].dtype() != x.dtype() ? gg[0].to(x.dtype()) : gg[0];  // a bf16 dx's gradient
     Tensor g_gy, g_x, g_w;
     auto add = [](Tensor& to, const Tensor& t) { to = to.defined() ? to + t : t; };
     if (a.defined()) {
@@ -94,6 +97,7 @@ struct BatchNormGrad {
       add(g_x, per_channel(gg[1], x.dim()) * q(gy));
     }
     if (gg[2].defined()) add(g_gy, per_channel(gg[2], x.dim()) + zeros_like(gy));
+    if (g_x.defined() && x_saved.dtype() != x.dtype()) g_x = g_x.to(x_saved.dtype());
     return {g_gy, g_x, g_w};
   }
 };
@@ -129,16 +133,26 @@ struct BatchNormTraining {
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  if (autocast_enabled() && x.defined() && x.dtype() == Dtype::bf16) {  // on autocast's float32 list: cast once, here
+  // On autocast's float32 list. A bf16 x in training with γ and β goes to the fused kernel as it is
+  // (it widens each channel and rounds dx back: the bits of x.to(f32) and the float32 op, without the
+  // float32 copies of x and dx); every other case casts once, here.
+  const bool mixed = autocast_enabled() && x.defined() && x.dtype() == Dtype::bf16;
+  if (mixed && !((training || !running_mean.defined()) && weight.defined() && bias.defined() &&
+                 weight.dtype() == Dtype::f32 && bias.dtype() == Dtype::f32)) {
     return batch_norm(x.to(f32), running_mean, running_var, weight, bias, training, momentum, eps);
   }
-  check_floating("batch_norm", x);
+  if (mixed) {
+    check_floating_or_bf16("batch_norm", x);
+  } else {
+    check_floating("batch_norm", x);
+  }
+  const Dtype want = mixed ? Dtype::f32 : x.dtype();
   if (x.dim() < 2) throw ShapeError(fmt::format("batch_norm: expected input [N, C, …], got {}", x.shape()));
   const std::int64_t c = x.shape()[1];
-  check_vector("batch_norm", "running_mean", running_mean, c, x);
-  check_vector("batch_norm", "running_var", running_var, c, x);
-  check_vector("batch_norm", "weight", weight, c, x);
-  check_vector("batch_norm", "bias", bias, c, x);
+  check_vector("batch_norm", "running_mean", running_mean, c, x, want);
+  check_vector("batch_norm", "running_var", running_var, c, x, want);
+  check_vector("batch_norm", "weight", weight, c, x, want);
+  check_vector("batch_norm", "bias", bias, c, x, want);
   if (running_mean.defined() != running_var.defined()) {
     throw ValueError("batch_norm: running_mean and running_var must be given together");
   }
@@ -156,6 +170,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
     Tensor m, v;
     if (weight.defined() && bias.defined()) {  // the affine case, fused
+      const AutocastGuard own_dtypes(bf16, false);  // a bf16 x stays bf16 (above)
       auto [y, mean_c, var_c] = nabla::apply(BatchNormTraining{.eps = eps}, x, weight, bias);
       m = mean_c.detach();
       v = var_c.detach();
@@ -215,8 +230,8 @@ Tensor group_norm(const Tensor& x, std::int64_t groups, const Tensor& weight, co
   if (groups < 1 || c % groups != 0) {
     throw ValueError(fmt::format("group_norm: {} channels of input {} do not split into {} groups", c, x.shape(), groups));
   }
-  check_vector("group_norm", "weight", weight, c, x);
-  check_vector("group_norm", "bias", bias, c, x);
+  check_vector("group_norm", "weight", weight, c, x, x.dtype());
+  check_vector("group_norm", "bias", bias, c, x, x.dtype());
   if (!(eps > 0)) throw ValueError(fmt::format("group_norm: need eps > 0, got {}", eps));
   std::int64_t per_group = c / groups;  // channels, then elements, per group of one sample
   for (int k = 2; k < x.dim(); ++k) {

@@ -372,3 +372,41 @@ TEST_CASE("autocast: the bn_cnn recipe (conv-BN-ReLU blocks, pooling, linear; Ad
   MESSAGE("loss " << losses.front() << " → " << losses.back());
   CHECK(losses.back() < 0.5 * losses.front());
 }
+
+TEST_CASE("autocast: batch norm on a bf16 input is x.to(f32) then the float32 op, to the bit, gradients of both orders") {
+  Generator gen(7);
+  const Tensor xb = randn({5, 3, 4, 6}, f32, gen).to(bf16);
+  const Tensor r = randn({5, 3, 4, 6}, f32, gen);
+  struct Run {
+    Tensor y, gx, gw, gb, rm, rv, ggw;
+  };
+  auto run = [&](bool fused) {
+    Generator g2(8);
+    const Tensor w = randn({3}, f32, g2).requires_grad(true), b = randn({3}, f32, g2).requires_grad(true);
+    Tensor rm = zeros({3}, f32), rv = ones({3}, f32);
+    const Tensor x = xb.detach().requires_grad(true);
+    Tensor y;
+    if (fused) {
+      AutocastGuard autocast;  // the bf16 x goes to the kernel as it is
+      y = batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    } else {
+      y = batch_norm(x.to(f32), rm, rv, w, b, true, 0.1, 1e-5);
+    }
+    const auto g = grad({sum(y * r)}, {x, w, b}, {}, {.create_graph = true});
+    const Tensor ggw = grad({sum(square(g[0].to(f32)))}, {w})[0];
+    return Run{y, g[0], g[1], g[2], rm, rv, ggw};
+  };
+  const Run a = run(true), e = run(false);
+  CHECK(a.y.dtype() == f32);
+  CHECK(a.gx.dtype() == bf16);
+  CHECK(a.y.to_vector<float>() == e.y.to_vector<float>());
+  CHECK(a.gx.to(f32).to_vector<float>() == e.gx.to(f32).to_vector<float>());
+  CHECK(a.gw.to_vector<float>() == e.gw.to_vector<float>());
+  CHECK(a.gb.to_vector<float>() == e.gb.to_vector<float>());
+  CHECK(a.rm.to_vector<float>() == e.rm.to_vector<float>());
+  CHECK(a.rv.to_vector<float>() == e.rv.to_vector<float>());
+  CHECK(a.ggw.to_vector<float>() == e.ggw.to_vector<float>());
+  float largest = 0;
+  for (float v : a.ggw.to_vector<float>()) largest = std::max(largest, std::abs(v));
+  CHECK(largest > 0);  // the second-order gradient is there, not zeros on both sides
+}

@@ -4,11 +4,21 @@
 // rather than x, so that a large mean does not cancel away the digits). Each channel is
 // one thread's, so the bits do not depend on the thread count; the sums of each contiguous run of
 // a channel are partial_sums in T (reduce.hpp), added into a double.
+//
+// Under autocast x may be bfloat16 with float32 γ, β (batch norm is on autocast's float32 list): each
+// channel of x is widened into the thread's float32 buffer first (exactly), and dx rounded once to
+// bfloat16 as it is written, so the bits are those of x.to(f32), the float32 kernel, then dx's cast
+// — without the float32 copies of x and dx the size of the whole batch.
 #include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "../parallel.hpp"
 #include "reduce.hpp"
 #include "nabla/kernels.hpp"
+#include "nabla/toolkit.hpp"
 
 namespace nabla::kernels {
 
@@ -24,16 +34,45 @@ Layout layout_of(const Shape& shape) {
   return l;
 }
 
+/// The runs of one channel of x as T: run n at base + n·stride — x's own memory when x holds T,
+/// else (bfloat16 x, T = float) the runs widened into `buf`.
+template <class T>
+struct ChannelRuns {
+  const T* base;
+  std::int64_t stride;
+  const T* operator[](std::int64_t n) const { return base + n * stride; }
+};
+
+template <class T>
+ChannelRuns<T> channel_runs(const Tensor& x, const Layout& L, std::int64_t c, std::vector<T>& buf) {
+  if (x.dtype() == (std::is_same_v<T, float> ? Dtype::f32 : Dtype::f64)) return {x.data<T>() + c * L.s, L.c * L.s};
+  if constexpr (std::is_same_v<T, float>) {
+    buf.resize(static_cast<std::size_t>(L.n * L.s));
+    const bfloat16* px = x.data<bfloat16>();
+    for (std::int64_t n = 0; n < L.n; ++n) bf16_to_float(px + (n * L.c + c) * L.s, buf.data() + n * L.s, L.s);
+    return {buf.data(), L.s};
+  }
+  throw ValueError(fmt::format("batch_norm: input {} with float64 weight", dtype_name(x.dtype())));
+}
+
+/// x and the parameters' dtype T agree, or x is bfloat16 and T float32 (autocast).
+void check_mixed(const Tensor& x, const Tensor& weight) {
+  if (x.dtype() == weight.dtype() || (x.dtype() == Dtype::bf16 && weight.dtype() == Dtype::f32)) return;
+  throw ValueError(fmt::format("batch_norm: input {} with {} weight; expected the same dtype (or a bf16 input with "
+                               "f32 weight, under autocast)", dtype_name(x.dtype()), dtype_name(weight.dtype())));
+}
+
 }  // namespace
 
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& mean, Tensor& var) {
+  check_mixed(x, weight);
   const Layout L = layout_of(x.shape());
-  Tensor y = empty(x.shape(), x.dtype());
-  mean = empty({L.c}, x.dtype());
-  var = empty({L.c}, x.dtype());
-  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+  const Dtype dt = weight.dtype();
+  Tensor y = empty(x.shape(), dt);
+  mean = empty({L.c}, dt);
+  var = empty({L.c}, dt);
+  dispatch_float(dt, "batch_norm", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = x.data<T>();
     const T* pw = weight.data<T>();
     const T* pb = bias.data<T>();
     T* py = y.mutable_data<T>();
@@ -41,23 +80,25 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
     T* pv = var.mutable_data<T>();
     const double count = double(L.n * L.s);
     detail::parallel_for(L.c, 1, [&](std::int64_t c0, std::int64_t c1) {
+      std::vector<T> buf;
       for (std::int64_t c = c0; c < c1; ++c) {
+        const ChannelRuns<T> px = channel_runs(x, L, c, buf);
         double sum = 0;
         for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px + (n * L.c + c) * L.s;
+          const T* p = px[n];
           sum += double(partial_sums<T>(L.s, [&](std::int64_t i) { return p[i]; }));
         }
         const T m = T(sum / count);
         double sq = 0;
         for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px + (n * L.c + c) * L.s;
+          const T* p = px[n];
           sq += double(partial_sums<T>(L.s, [&](std::int64_t i) { return (p[i] - m) * (p[i] - m); }));
         }
         const T r = T(1.0 / std::sqrt(sq / count + eps));
         pv[c] = T(sq / count);
         const T a = pw[c] * r, b = pb[c];
         for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px + (n * L.c + c) * L.s;
+          const T* p = px[n];
           T* q = py + (n * L.c + c) * L.s;
           for (std::int64_t i = 0; i < L.s; ++i) q[i] = a * (p[i] - m) + b;
         }
@@ -70,27 +111,34 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
 
 void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& var, double eps,
                          const Tensor& dy, Tensor& dx, Tensor& dweight, Tensor& dbias) {
+  check_mixed(x, weight);
   const Layout L = layout_of(x.shape());
+  const Dtype dt = weight.dtype();
+  if (dy.dtype() != dt) {
+    throw ValueError(fmt::format("batch_norm_backward: output gradient {}; expected {}", dtype_name(dy.dtype()), dtype_name(dt)));
+  }
   dx = empty(x.shape(), x.dtype());
-  dweight = empty({L.c}, x.dtype());
-  dbias = empty({L.c}, x.dtype());
-  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+  dweight = empty({L.c}, dt);
+  dbias = empty({L.c}, dt);
+  dispatch_float(dt, "batch_norm", [&](auto tag) {
     using T = decltype(tag);
-    const T* px = x.data<T>();
     const T* pg = dy.data<T>();
     const T* pw = weight.data<T>();
     const T* pm = mean.data<T>();
     const T* pv = var.data<T>();
-    T* pdx = dx.mutable_data<T>();
+    const bool same = x.dtype() == dt;  // else dx is bfloat16: each run computed in T, then rounded
+    T* pdx = same ? dx.mutable_data<T>() : nullptr;
     T* pdw = dweight.mutable_data<T>();
     T* pdb = dbias.mutable_data<T>();
     const double count = double(L.n * L.s);
     detail::parallel_for(L.c, 1, [&](std::int64_t c0, std::int64_t c1) {
+      std::vector<T> buf, run(same ? 0 : static_cast<std::size_t>(L.s));
       for (std::int64_t c = c0; c < c1; ++c) {
+        const ChannelRuns<T> px = channel_runs(x, L, c, buf);
         const T m = pm[c], r = T(1.0 / std::sqrt(double(pv[c]) + eps));  // forward's r, the same rounding
         double sdy = 0, sdyd = 0;  // Σ dy and Σ dy (x − μ)
         for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px + (n * L.c + c) * L.s;
+          const T* p = px[n];
           const T* g = pg + (n * L.c + c) * L.s;
           sdy += double(partial_sums<T>(L.s, [&](std::int64_t i) { return g[i]; }));
           sdyd += double(partial_sums<T>(L.s, [&](std::int64_t i) { return g[i] * (p[i] - m); }));
@@ -101,10 +149,13 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
         const double k3 = -k1 * sdy / count;
         const T a = T(k1), b = T(k2), e = T(k3);
         for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px + (n * L.c + c) * L.s;
+          const T* p = px[n];
           const T* g = pg + (n * L.c + c) * L.s;
-          T* q = pdx + (n * L.c + c) * L.s;
+          T* q = same ? pdx + (n * L.c + c) * L.s : run.data();
           for (std::int64_t i = 0; i < L.s; ++i) q[i] = a * g[i] + b * (p[i] - m) + e;
+          if constexpr (std::is_same_v<T, float>) {
+            if (!same) float_to_bf16(q, dx.mutable_data<bfloat16>() + (n * L.c + c) * L.s, L.s);
+          }
         }
         pdw[c] = T(sdyd * double(r));
         pdb[c] = T(sdy);
