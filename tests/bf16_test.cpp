@@ -217,13 +217,18 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
   // the pool on 2 threads), stride 2 by columns in chunks of images, K = 288 past one block of pairs;
   // float32 sums of 288 products, so the bound adds a share of the largest magnitude.
   const int threads_before = num_threads();
-  for (auto [stride, padding, threads] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {1, 0, 1}, {2, 1, 1}, {1, 1, 2}}) {
+  // The last two: an odd channel count (the stride-1 product reads channels by pairs, the last one
+  // alone) with K = 65·9 past two blocks of 256 pairs, and 5×5 taps.
+  for (auto [stride, padding, threads, c, kernel] : std::vector<std::array<std::int64_t, 5>>{
+           {1, 1, 1, 32, 3}, {1, 0, 1, 32, 3}, {2, 1, 1, 32, 3}, {1, 1, 2, 32, 3}, {1, 1, 1, 65, 3}, {1, 2, 2, 7, 5}}) {
     CAPTURE(stride);
     CAPTURE(padding);
     CAPTURE(threads);
+    CAPTURE(c);
+    CAPTURE(kernel);
     set_num_threads(static_cast<int>(threads));
-    auto [bx64, bx] = bf16_values({9, 32, 14, 14}, gen);
-    auto [bw64, bw] = bf16_values({40, 32, 3, 3}, gen);
+    auto [bx64, bx] = bf16_values({9, c, 14, 11}, gen);
+    auto [bw64, bw] = bf16_values({40, c, kernel, kernel}, gen);
     const Tensor xs = bx.detach().requires_grad(true), ws = bw.detach().requires_grad(true);
     const Tensor x6 = bx64.detach().requires_grad(true), w6 = bw64.detach().requires_grad(true);
     const Tensor y = conv2d(xs, ws, Tensor{}, {.stride = stride, .padding = padding});

@@ -38,6 +38,20 @@ void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, 
     for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += part[static_cast<std::size_t>(i * n + j)];
   }
 }
+
+void gemm_bf16_pairs(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::uint16_t* a, std::int64_t lda,
+                     const std::uint32_t* b, const std::int64_t* offs, float* c, std::int64_t ldc) {
+  std::vector<std::uint16_t> rows(static_cast<std::size_t>(2 * pairs * n));
+  for (std::int64_t p = 0; p < pairs; ++p) {
+    const std::uint32_t* src = b + offs[p];
+    std::uint16_t* lo = rows.data() + 2 * p * n;
+    for (std::int64_t j = 0; j < n; ++j) {
+      lo[j] = static_cast<std::uint16_t>(src[j]);
+      lo[n + j] = static_cast<std::uint16_t>(src[j] >> 16);
+    }
+  }
+  gemm_bf16(false, false, m, n, 2 * pairs, a, lda, rows.data(), n, c, ldc);
+}
 }  // namespace generic
 
 void float_to_bf16(const float* in, bfloat16* out, std::int64_t n) {
@@ -143,21 +157,91 @@ void gemm_rows(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const bf
   });
 }
 
-/// y = conv(x, w) + bias for stride 1, image by image on shifted views.
-Tensor forward_shifted(const Tensor& x, const Tensor& wm, const std::vector<float>* bias, std::int64_t kh, std::int64_t kw,
+// The forward (and the input gradient, a forward of its own) reads channels by pairs: with the padded
+// image stored as words [C/2, Hp, Wp] (word (c₂, y, x) = channels 2c₂ and 2c₂+1 at (y, x), the second
+// zero for an odd C) and the weights' K axis reordered to (c₂, p, q, e), pair (c₂, p, q) of the product's
+// B is that image's words from offset (c₂·Hp + p)·Wp + q on: the form vdpbf16ps reads, so the product
+// takes B where it lies (level gemm_bf16_pairs), with no packing.
+struct Paired {
+  Shifted s;
+  std::int64_t c2, kh, kw, words;  // words of the padded paired image, with kTail to spare past its end
+  static constexpr std::int64_t kTail = 64;
+  std::vector<std::int64_t> offs;  // offset of pair (c₂, p, q)
+  Paired(const Shape& x, std::int64_t kh_, std::int64_t kw_, std::int64_t padding)
+      : s(x, kh_, kw_, padding), c2((x[1] + 1) / 2), kh(kh_), kw(kw_), words(c2 * s.hp * s.wp + kTail),
+        offs(static_cast<std::size_t>(c2 * kh * kw)) {
+    for (std::int64_t c = 0; c < c2; ++c) {
+      for (std::int64_t p = 0; p < kh; ++p) {
+        for (std::int64_t q = 0; q < kw; ++q) offs[static_cast<std::size_t>((c * kh + p) * kw + q)] = (c * s.hp + p) * s.wp + q;
+      }
+    }
+  }
+  /// Image n of x [N, C, H, W] into xp's interior (its borders and tail are zero already).
+  void pad_image(const bfloat16* x, std::int64_t n, std::uint32_t* xp) const {
+    const auto* px = reinterpret_cast<const std::uint16_t*>(x) + n * s.c * s.h * s.w;
+    const std::int64_t plane = s.h * s.w;
+    for (std::int64_t c = 0; c < c2; ++c) {
+      const std::uint16_t* lo = px + 2 * c * plane;
+      const std::uint16_t* hi = 2 * c + 1 < s.c ? lo + plane : nullptr;
+      for (std::int64_t i = 0; i < s.h; ++i) {
+        std::uint32_t* dst = xp + (c * s.hp + s.pad + i) * s.wp + s.pad;
+        const std::uint16_t* l = lo + i * s.w;
+        if (hi != nullptr) {
+          const std::uint16_t* h = hi + i * s.w;
+          for (std::int64_t j = 0; j < s.w; ++j) dst[j] = std::uint32_t(l[j]) | (std::uint32_t(h[j]) << 16);
+        } else {
+          for (std::int64_t j = 0; j < s.w; ++j) dst[j] = l[j];
+        }
+      }
+    }
+  }
+  /// w [F, C, kh, kw] with its K axis as (c₂, p, q, e): [F, 2·c2·kh·kw], zeros for channel C of an odd C.
+  std::vector<std::uint16_t> weights(const Tensor& w) const {
+    const std::int64_t f = w.shape()[0], taps = kh * kw, k2 = 2 * c2 * taps;
+    const auto* pw = reinterpret_cast<const std::uint16_t*>(w.data<bfloat16>());
+    std::vector<std::uint16_t> out(static_cast<std::size_t>(f * k2), 0);
+    for (std::int64_t o = 0; o < f; ++o) {
+      for (std::int64_t c = 0; c < s.c; ++c) {
+        for (std::int64_t t = 0; t < taps; ++t) out[static_cast<std::size_t>(o * k2 + ((c / 2) * taps + t) * 2 + c % 2)] = pw[(o * s.c + c) * taps + t];
+      }
+    }
+    return out;
+  }
+};
+
+/// c [m, n] = a [m, 2·pairs] · B by pairs (level gemm_bf16_pairs), split over the pool by columns as
+/// split_gemm does.
+void gemm_pairs(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::uint16_t* a, const std::uint32_t* b,
+                const std::int64_t* offs, float* c, std::int64_t ldc) {
+  const GemmBf16Pairs one = level_kernels().gemm_bf16_pairs;
+  const int threads = detail::thread_count();
+  if (threads <= 1 || m * n * pairs < (std::int64_t(1) << 20)) return one(m, n, pairs, a, 2 * pairs, b, offs, c, ldc);
+  const std::int64_t blocks = (n + 15) / 16, parts = std::min<std::int64_t>(threads, blocks);
+  detail::parallel_for(parts, 1, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t part = p0; part < p1; ++part) {
+      const std::int64_t lo = blocks * part / parts * 16, hi = std::min(n, blocks * (part + 1) / parts * 16);
+      if (hi > lo) one(m, hi - lo, pairs, a, 2 * pairs, b + lo, offs, c + lo, ldc);
+    }
+  });
+}
+
+/// y = conv(x, w) + bias for stride 1, image by image on shifted views of the paired image.
+Tensor forward_shifted(const Tensor& x, const Tensor& w, const std::vector<float>* bias, std::int64_t kh, std::int64_t kw,
                        std::int64_t padding) {
-  const Shifted s(x.shape(), kh, kw, padding);
-  const std::int64_t n = x.shape()[0], f = wm.shape()[0], k = wm.shape()[1], plane = s.oh * s.ow;
+  const Paired pr(x.shape(), kh, kw, padding);
+  const Shifted& s = pr.s;
+  const std::int64_t n = x.shape()[0], f = w.shape()[0], pairs = pr.c2 * kh * kw, plane = s.oh * s.ow;
   Tensor y = empty(Shape{n, f, s.oh, s.ow}, bf16);
-  std::vector<bfloat16> xp(static_cast<std::size_t>(s.c * s.hp * s.wp), bfloat16{});
+  const std::vector<std::uint16_t> wp = pr.weights(w);
+  std::vector<std::uint32_t> xp(static_cast<std::size_t>(pr.words), 0);
   // The wide products of one image, kept by the thread between calls (a fresh buffer of this size
   // would be mapped, zeroed and faulted in on every call).
   static thread_local std::vector<float> wide;
   if (wide.size() < static_cast<std::size_t>(f * s.cols)) wide.resize(static_cast<std::size_t>(f * s.cols));
   bfloat16* py = y.mutable_data<bfloat16>();
   for (std::int64_t i = 0; i < n; ++i) {
-    s.pad_image(x.data<bfloat16>(), i, xp.data());
-    gemm_rows(false, f, s.cols, k, wm.data<bfloat16>(), k, xp.data(), s.rows.data(), wide.data(), s.cols);
+    pr.pad_image(x.data<bfloat16>(), i, xp.data());
+    gemm_pairs(f, s.cols, pairs, wp.data(), xp.data(), pr.offs.data(), wide.data(), s.cols);
     for (std::int64_t o = 0; o < f; ++o) {
       float* row = wide.data() + o * s.cols;
       for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);  // compacted
@@ -197,7 +281,7 @@ ConvForward conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& 
   if (win.stride == 1) {
     std::vector<float> fbias(bias.defined() ? static_cast<std::size_t>(w.shape()[0]) : 0);
     if (bias.defined()) bf16_to_float(bias.data<bfloat16>(), fbias.data(), w.shape()[0]);
-    return {forward_shifted(x, weight_matrix_of(w), bias.defined() ? &fbias : nullptr, win.kh, win.kw, win.padding),
+    return {forward_shifted(x, w, bias.defined() ? &fbias : nullptr, win.kh, win.kw, win.padding),
             keep ? x : Tensor{}};
   }
   // A few images at a time: their columns (in the cache, never the whole batch's), the product, and

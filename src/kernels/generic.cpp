@@ -128,6 +128,7 @@ const LevelKernels table = {
     .from_bf16 = from_bf16,
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .gemm_bf16_rows = gemm_bf16_rows,
+    .gemm_bf16_pairs = gemm_bf16_pairs,
     .lstm_forward_rows = lstm_forward_floats,
     .lstm_backward_rows = lstm_backward_floats,
     .conv = ConvKind::blas,  // im2col + the BLAS over the batch: no tiles

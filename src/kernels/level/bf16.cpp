@@ -60,6 +60,17 @@ struct Buffers {
   }
 };
 
+/// Words of A kept packed whole (gemm_impl), and the thread's buffers: kept A and one block of A, one of B.
+constexpr i64 kKeepA = i64(1) << 19;
+Buffers& buffers() {
+  static thread_local Buffers bufs;
+  if (bufs.a == nullptr) {
+    bufs.a = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * (kKeepA + kMc * kKc), 64));
+    bufs.b = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * kNc * kKc, 64));
+  }
+  return bufs;
+}
+
 /// Element (i, kk) of op(a), 0 past k.
 inline std::uint16_t at_a(bool ta, const std::uint16_t* a, i64 lda, i64 i, i64 kk, i64 k) {
   if (kk >= k) return 0;
@@ -217,15 +228,18 @@ void pack_b(bool tb, const RowsOf& row, i64 n, i64 k, i64 p0, i64 kc, i64 j0, i6
   }
 }
 
-/// C tile [rows, cols] (rows ≤ kMr, cols ≤ kNr) = (accumulate ? C : 0) + panel A · panel B over kc pairs.
-void tile(i64 kc, const std::uint32_t* pa, const std::uint32_t* pb, float* c, i64 ldc, i64 rows, i64 cols, bool accumulate) {
+/// C tile [rows, cols] (rows ≤ kMr, cols ≤ kNr) = (accumulate ? C : 0) + panel A · B over kc pairs,
+/// the 16 words v of B's pair p at b_at(p) + 16·v: a packed panel's, or (gemm_bf16_pairs) B's own.
+template <class BAt>
+inline void tile(i64 kc, const std::uint32_t* pa, BAt b_at, float* c, i64 ldc, i64 rows, i64 cols, bool accumulate) {
   __m512 acc[kMr][kNv];
   for (i64 r = 0; r < kMr; ++r) {
     for (i64 v = 0; v < kNv; ++v) acc[r][v] = _mm512_setzero_ps();
   }
   for (i64 p = 0; p < kc; ++p) {
     __m512bh bv[kNv];
-    for (i64 v = 0; v < kNv; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(pb + p * kNr + 16 * v);
+    const std::uint32_t* pb = b_at(p);
+    for (i64 v = 0; v < kNv; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(pb + 16 * v);
     for (i64 r = 0; r < kMr; ++r) {
       const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(pa[p * kMr + r]));
       for (i64 v = 0; v < kNv; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
@@ -255,13 +269,8 @@ void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
   const i64 pairs = (k + 1) / 2, mr = (m + kMr - 1) / kMr * kMr;
   // All of op(a) packed once (its blocks reused for every block of columns) when it takes at most
   // kKeepA words, as the convolutions' weight matrices do; else block by block.
-  constexpr i64 kKeepA = i64(1) << 19;
   const bool keep_a = n > kNc && pairs * mr <= kKeepA;
-  static thread_local Buffers bufs;
-  if (bufs.a == nullptr) {
-    bufs.a = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * (kKeepA + kMc * kKc), 64));
-    bufs.b = static_cast<std::uint32_t*>(_mm_malloc(sizeof(std::uint32_t) * kNc * kKc, 64));
-  }
+  Buffers& bufs = buffers();
   std::uint32_t* buf_b = bufs.b;
   for (i64 j0 = 0; j0 < n; j0 += kNc) {
     const i64 nc = lmin(kNc, n - j0), ncr = (nc + kNr - 1) / kNr * kNr;
@@ -276,8 +285,9 @@ void gemm_impl(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
         if (!keep_a || j0 == 0) pack_a(ta, a, lda, m, k, i0, mcr, p0, kc, buf_a);
         for (i64 jr = 0; jr < nc; jr += kNr) {
           for (i64 ir = 0; ir < mc; ir += kMr) {
-            tile(kc, buf_a + ir * kc, buf_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr, ldc, lmin(kMr, mc - ir),
-                 lmin(kNr, nc - jr), accumulate || p0 > 0);
+            const std::uint32_t* panel = buf_b + jr * kc;
+            tile(kc, buf_a + ir * kc, [panel](i64 p) { return panel + p * kNr; }, c + (i0 + ir) * ldc + j0 + jr, ldc,
+                 lmin(kMr, mc - ir), lmin(kNr, nc - jr), accumulate || p0 > 0);
           }
         }
       }
@@ -294,6 +304,28 @@ void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
 void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
                     const i64* b_rows, float* c, i64 ldc, bool accumulate) {
   gemm_impl(ta, tb, m, n, k, a, lda, RowsOf{b, 0, b_rows}, c, ldc, accumulate);
+}
+
+// B by pairs, read in place: blocks of kKc pairs × kMc rows of A packed, each tile's B words loaded
+// from B itself (the whole of a block's columns, tile by tile, each column's sums in the same order as
+// gemm_bf16's).
+void gemm_bf16_pairs(i64 m, i64 n, i64 pairs, const std::uint16_t* a, i64 lda, const std::uint32_t* b, const i64* offs,
+                     float* c, i64 ldc) {
+  std::uint32_t* buf_a = buffers().a;
+  for (i64 p0 = 0; p0 < pairs; p0 += kKc) {
+    const i64 kc = lmin(kKc, pairs - p0);
+    const i64* off = offs + p0;
+    for (i64 i0 = 0; i0 < m; i0 += kMc) {
+      const i64 mc = lmin(kMc, m - i0), mcr = (mc + kMr - 1) / kMr * kMr;
+      pack_a(false, a, lda, m, 2 * pairs, i0, mcr, p0, kc, buf_a);
+      for (i64 jr = 0; jr < n; jr += kNr) {
+        for (i64 ir = 0; ir < mc; ir += kMr) {
+          tile(kc, buf_a + ir * kc, [b, off, jr](i64 p) { return b + off[p] + jr; }, c + (i0 + ir) * ldc + jr, ldc,
+               lmin(kMr, mc - ir), lmin(kNr, n - jr), p0 > 0);
+        }
+      }
+    }
+  }
 }
 #endif
 

@@ -115,6 +115,15 @@ using GemmBf16Rows = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::i
                               const std::uint16_t* a, std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows,
                               float* c, std::int64_t ldc, bool accumulate);
 
+/// c [m, n] = a [m, 2·pairs] · B for bfloat16 a (raw bits, rows lda apart), B given by pairs of rows:
+/// rows 2p and 2p+1 of B are the 32-bit words b + offs[p] + j, j < n, word j holding B[2p][j] in its
+/// low half and B[2p+1][j] in its high half — as vdpbf16ps reads them, so they are read in place, with
+/// nothing packed (a convolution's padded image with its channels interleaved by pairs, each tap an
+/// offset). The kernel may read up to 63 words past b + offs[p] + n; the caller's buffer holds them
+/// (they reach no element of c). m, n, pairs ≥ 1.
+using GemmBf16Pairs = void (*)(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::uint16_t* a, std::int64_t lda,
+                               const std::uint32_t* b, const std::int64_t* offs, float* c, std::int64_t ldc);
+
 namespace generic {
 /// The generic level's bfloat16 GEMM (blas.cpp): both operands widened to float32 (exactly), then sgemm.
 /// Levels without AVX512-BF16 (avx2, avx512) put it in their table too.
@@ -124,6 +133,9 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
 void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const std::uint16_t* a,
                     std::int64_t lda, const std::uint16_t* b, const std::int64_t* b_rows, float* c, std::int64_t ldc,
                     bool accumulate);
+/// Its form with b by pairs of rows: the rows unpacked into a contiguous copy, then gemm_bf16.
+void gemm_bf16_pairs(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::uint16_t* a, std::int64_t lda,
+                     const std::uint32_t* b, const std::int64_t* offs, float* c, std::int64_t ldc);
 }  // namespace generic
 
 /// One level's kernels. Every level fills every entry, by name (designated initializers): the
@@ -160,6 +172,7 @@ struct LevelKernels {
   /// Sums differ between the two in the float32 rounding of the partial sums only.
   GemmBf16 gemm_bf16;
   GemmBf16Rows gemm_bf16_rows;
+  GemmBf16Pairs gemm_bf16_pairs;
   /// One step of the fused LSTM's pointwise work, forward and backward (the loops of level/lstm_rows.inc).
   void (*lstm_forward_rows)(const LstmStep<float>& s);
   void (*lstm_backward_rows)(const LstmStepGrad<float>& s);

@@ -232,6 +232,8 @@ void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i6
                float* c, i64 ldc);
 void gemm_bf16_rows(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b,
                     const i64* b_rows, float* c, i64 ldc, bool accumulate);
+void gemm_bf16_pairs(i64 m, i64 n, i64 pairs, const std::uint16_t* a, i64 lda, const std::uint32_t* b, const i64* offs,
+                     float* c, i64 ldc);
 #endif
 
 }  // namespace nabla::kernels::NABLA_LEVEL

@@ -25,9 +25,11 @@ const LevelKernels table = {
 #if defined(NABLA_LEVEL_AVX512BF16)
     .gemm_bf16 = gemm_bf16,
     .gemm_bf16_rows = gemm_bf16_rows,
+    .gemm_bf16_pairs = gemm_bf16_pairs,
 #else
     .gemm_bf16 = generic::gemm_bf16,
     .gemm_bf16_rows = generic::gemm_bf16_rows,
+    .gemm_bf16_pairs = generic::gemm_bf16_pairs,
 #endif
     .lstm_forward_rows = lstm_forward_floats,
     .lstm_backward_rows = lstm_backward_floats,
