@@ -217,17 +217,20 @@ TEST_CASE("bf16: matmul and conv2d in bf16 against float64, forward and every gr
   // the pool on 2 threads), stride 2 by columns in chunks of images, K = 288 past one block of pairs;
   // float32 sums of 288 products, so the bound adds a share of the largest magnitude.
   const int threads_before = num_threads();
-  // The last two: an odd channel count (the stride-1 product reads channels by pairs, the last one
-  // alone) with K = 65·9 past two blocks of 256 pairs, and 5×5 taps.
+  // The last four: an odd channel count (the stride-1 product reads channels by pairs, the last one
+  // alone) with K = 65·9 past two blocks of 256 pairs, 5×5 taps, padding past the window (images one
+  // by one, rows not sharing their padding), and a wide window with a wide shared padding (the reads
+  // past the last row, under ASan); 10 images: stacks of 3 and one alone.
   for (auto [stride, padding, threads, c, kernel] : std::vector<std::array<std::int64_t, 5>>{
-           {1, 1, 1, 32, 3}, {1, 0, 1, 32, 3}, {2, 1, 1, 32, 3}, {1, 1, 2, 32, 3}, {1, 1, 1, 65, 3}, {1, 2, 2, 7, 5}}) {
+           {1, 1, 1, 32, 3}, {1, 0, 1, 32, 3}, {2, 1, 1, 32, 3}, {1, 1, 2, 32, 3}, {1, 1, 1, 65, 3}, {1, 2, 2, 7, 5},
+           {1, 3, 1, 5, 3}, {1, 18, 1, 3, 19}}) {
     CAPTURE(stride);
     CAPTURE(padding);
     CAPTURE(threads);
     CAPTURE(c);
     CAPTURE(kernel);
     set_num_threads(static_cast<int>(threads));
-    auto [bx64, bx] = bf16_values({9, c, 14, 11}, gen);
+    auto [bx64, bx] = bf16_values({10, c, 14, 11}, gen);
     auto [bw64, bw] = bf16_values({40, c, kernel, kernel}, gen);
     const Tensor xs = bx.detach().requires_grad(true), ws = bw.detach().requires_grad(true);
     const Tensor x6 = bx64.detach().requires_grad(true), w6 = bw64.detach().requires_grad(true);

@@ -161,48 +161,57 @@ void gemm_rows(bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const bf
 // image stored as words [C/2, Hp, Wp] (word (c₂, y, x) = channels 2c₂ and 2c₂+1 at (y, x), the second
 // zero for an odd C) and the weights' K axis reordered to (c₂, p, q, e), pair (c₂, p, q) of the product's
 // B is that image's words from offset (c₂·Hp + p)·Wp + q on: the form vdpbf16ps reads, so the product
-// takes B where it lies (level gemm_bf16_pairs), with no packing.
+// takes B where it lies (level gemm_bf16_pairs), with no packing. Padding is shared: Wp = W + pad (the
+// zeros right of row y are those left of row y + 1; while pad < kw, else a row's outputs would reach
+// into the next row's), and `nb` images are stacked in one plane, image i
+// from row i·(H + pad) on (the zeros below one are those above the next), so that one product covers
+// several small images (its last tile of columns mostly used) and the wide rows are short.
 struct Paired {
-  Shifted s;
-  std::int64_t c2, kh, kw, words;  // words of the padded paired image, with kTail to spare past its end
-  static constexpr std::int64_t kTail = 64;
+  static constexpr std::int64_t kTail = 64;     // zero words past the planes and the last row's right padding (the level's reads past n)
+  static constexpr std::int64_t kCols = 512;    // wide columns per product to aim for
+  std::int64_t c, h, w, pad, kh, kw, c2, wp, oh, ow, step, nb, ht, words;  // step: rows per stacked image; ht: rows per plane
   std::vector<std::int64_t> offs;  // offset of pair (c₂, p, q)
   Paired(const Shape& x, std::int64_t kh_, std::int64_t kw_, std::int64_t padding)
-      : s(x, kh_, kw_, padding), c2((x[1] + 1) / 2), kh(kh_), kw(kw_), words(c2 * s.hp * s.wp + kTail),
-        offs(static_cast<std::size_t>(c2 * kh * kw)) {
-    for (std::int64_t c = 0; c < c2; ++c) {
+      : c(x[1]), h(x[2]), w(x[3]), pad(padding), kh(kh_), kw(kw_), c2((c + 1) / 2), wp(pad < kw ? w + pad : w + 2 * pad), oh(h + 2 * pad - kh + 1),
+        ow(w + 2 * pad - kw + 1), step(h + pad),
+        // Stacked images may not reach into the next one's outputs: oh ≤ step, i.e. pad < kh.
+        nb(oh <= step ? std::clamp<std::int64_t>((kCols + step * wp - 1) / (step * wp), 1, std::max<std::int64_t>(x[0], 1)) : 1),
+        ht((nb - 1) * step + h + 2 * pad), words(c2 * ht * wp + pad + kTail), offs(static_cast<std::size_t>(c2 * kh * kw)) {
+    for (std::int64_t ci = 0; ci < c2; ++ci) {
       for (std::int64_t p = 0; p < kh; ++p) {
-        for (std::int64_t q = 0; q < kw; ++q) offs[static_cast<std::size_t>((c * kh + p) * kw + q)] = (c * s.hp + p) * s.wp + q;
+        for (std::int64_t q = 0; q < kw; ++q) offs[static_cast<std::size_t>((ci * kh + p) * kw + q)] = (ci * ht + p) * wp + q;
       }
     }
   }
-  /// Image n of x [N, C, H, W] into xp's interior (its borders and tail are zero already).
-  void pad_image(const bfloat16* x, std::int64_t n, std::uint32_t* xp) const {
-    const auto* px = reinterpret_cast<const std::uint16_t*>(x) + n * s.c * s.h * s.w;
-    const std::int64_t plane = s.h * s.w;
-    for (std::int64_t c = 0; c < c2; ++c) {
-      const std::uint16_t* lo = px + 2 * c * plane;
-      const std::uint16_t* hi = 2 * c + 1 < s.c ? lo + plane : nullptr;
-      for (std::int64_t i = 0; i < s.h; ++i) {
-        std::uint32_t* dst = xp + (c * s.hp + s.pad + i) * s.wp + s.pad;
-        const std::uint16_t* l = lo + i * s.w;
+  /// The wide columns the product of `count` stacked images computes; output (i, r, j) is column
+  /// (i·step + r)·wp + j.
+  std::int64_t cols(std::int64_t count) const { return ((count - 1) * step + oh - 1) * wp + ow; }
+  /// Image n of x [N, C, H, W] into slot i of xp (its padding and tail are zero already).
+  void pad_image(const bfloat16* x, std::int64_t n, std::int64_t slot, std::uint32_t* xp) const {
+    const auto* px = reinterpret_cast<const std::uint16_t*>(x) + n * c * h * w;
+    for (std::int64_t ci = 0; ci < c2; ++ci) {
+      const std::uint16_t* lo = px + 2 * ci * h * w;
+      const std::uint16_t* hi = 2 * ci + 1 < c ? lo + h * w : nullptr;
+      for (std::int64_t i = 0; i < h; ++i) {
+        std::uint32_t* dst = xp + (ci * ht + slot * step + pad + i) * wp + pad;
+        const std::uint16_t* l = lo + i * w;
         if (hi != nullptr) {
-          const std::uint16_t* h = hi + i * s.w;
-          for (std::int64_t j = 0; j < s.w; ++j) dst[j] = std::uint32_t(l[j]) | (std::uint32_t(h[j]) << 16);
+          const std::uint16_t* u = hi + i * w;
+          for (std::int64_t j = 0; j < w; ++j) dst[j] = std::uint32_t(l[j]) | (std::uint32_t(u[j]) << 16);
         } else {
-          for (std::int64_t j = 0; j < s.w; ++j) dst[j] = l[j];
+          for (std::int64_t j = 0; j < w; ++j) dst[j] = l[j];
         }
       }
     }
   }
   /// w [F, C, kh, kw] with its K axis as (c₂, p, q, e): [F, 2·c2·kh·kw], zeros for channel C of an odd C.
-  std::vector<std::uint16_t> weights(const Tensor& w) const {
-    const std::int64_t f = w.shape()[0], taps = kh * kw, k2 = 2 * c2 * taps;
-    const auto* pw = reinterpret_cast<const std::uint16_t*>(w.data<bfloat16>());
+  std::vector<std::uint16_t> weights(const Tensor& wt) const {
+    const std::int64_t f = wt.shape()[0], taps = kh * kw, k2 = 2 * c2 * taps;
+    const auto* pw = reinterpret_cast<const std::uint16_t*>(wt.data<bfloat16>());
     std::vector<std::uint16_t> out(static_cast<std::size_t>(f * k2), 0);
     for (std::int64_t o = 0; o < f; ++o) {
-      for (std::int64_t c = 0; c < s.c; ++c) {
-        for (std::int64_t t = 0; t < taps; ++t) out[static_cast<std::size_t>(o * k2 + ((c / 2) * taps + t) * 2 + c % 2)] = pw[(o * s.c + c) * taps + t];
+      for (std::int64_t ci = 0; ci < c; ++ci) {
+        for (std::int64_t t = 0; t < taps; ++t) out[static_cast<std::size_t>(o * k2 + ((ci / 2) * taps + t) * 2 + ci % 2)] = pw[(o * c + ci) * taps + t];
       }
     }
     return out;
@@ -225,31 +234,34 @@ void gemm_pairs(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::u
   });
 }
 
-/// y = conv(x, w) + bias for stride 1, image by image on shifted views of the paired image.
+/// y = conv(x, w) + bias for stride 1, a few stacked images at a time on shifted views of the paired image.
 Tensor forward_shifted(const Tensor& x, const Tensor& w, const std::vector<float>* bias, std::int64_t kh, std::int64_t kw,
                        std::int64_t padding) {
-  const Paired pr(x.shape(), kh, kw, padding);
-  const Shifted& s = pr.s;
-  const std::int64_t n = x.shape()[0], f = w.shape()[0], pairs = pr.c2 * kh * kw, plane = s.oh * s.ow;
+  const Paired s(x.shape(), kh, kw, padding);
+  const std::int64_t n = x.shape()[0], f = w.shape()[0], pairs = s.c2 * kh * kw, plane = s.oh * s.ow;
   Tensor y = empty(Shape{n, f, s.oh, s.ow}, bf16);
-  const std::vector<std::uint16_t> wp = pr.weights(w);
-  std::vector<std::uint32_t> xp(static_cast<std::size_t>(pr.words), 0);
-  // The wide products of one image, kept by the thread between calls (a fresh buffer of this size
-  // would be mapped, zeroed and faulted in on every call).
+  const std::vector<std::uint16_t> wq = s.weights(w);
+  std::vector<std::uint32_t> xp(static_cast<std::size_t>(s.words), 0);
+  // The wide products, kept by the thread between calls (a fresh buffer of this size would be
+  // mapped, zeroed and faulted in on every call).
   static thread_local std::vector<float> wide;
-  if (wide.size() < static_cast<std::size_t>(f * s.cols)) wide.resize(static_cast<std::size_t>(f * s.cols));
+  const std::int64_t most = s.cols(s.nb);
+  if (wide.size() < static_cast<std::size_t>(f * most)) wide.resize(static_cast<std::size_t>(f * most));
   bfloat16* py = y.mutable_data<bfloat16>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    pr.pad_image(x.data<bfloat16>(), i, xp.data());
-    gemm_pairs(f, s.cols, pairs, wp.data(), xp.data(), pr.offs.data(), wide.data(), s.cols);
-    for (std::int64_t o = 0; o < f; ++o) {
-      float* row = wide.data() + o * s.cols;
-      for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);  // compacted
-      if (bias != nullptr) {
-        const float b = (*bias)[static_cast<std::size_t>(o)];
-        for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
+  for (std::int64_t n0 = 0; n0 < n; n0 += s.nb) {
+    const std::int64_t nc = std::min(s.nb, n - n0), cols = s.cols(nc);
+    for (std::int64_t i = 0; i < nc; ++i) s.pad_image(x.data<bfloat16>(), n0 + i, i, xp.data());
+    gemm_pairs(f, cols, pairs, wq.data(), xp.data(), s.offs.data(), wide.data(), cols);
+    for (std::int64_t i = 0; i < nc; ++i) {
+      for (std::int64_t o = 0; o < f; ++o) {
+        float* row = wide.data() + o * cols + i * s.step * s.wp;  // image i's outputs, compacted in place
+        for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);
+        if (bias != nullptr) {
+          const float b = (*bias)[static_cast<std::size_t>(o)];
+          for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
+        }
+        float_to_bf16(row, py + ((n0 + i) * f + o) * plane, plane);
       }
-      float_to_bf16(row, py + (i * f + o) * plane, plane);
     }
   }
   return y;

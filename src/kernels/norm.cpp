@@ -80,7 +80,7 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
     T* pv = var.mutable_data<T>();
     const double count = double(L.n * L.s);
     detail::parallel_for(L.c, 1, [&](std::int64_t c0, std::int64_t c1) {
-      std::vector<T> buf;
+      static thread_local std::vector<T> buf;  // kept: a fresh one per call would be mapped and faulted in
       for (std::int64_t c = c0; c < c1; ++c) {
         const ChannelRuns<T> px = channel_runs(x, L, c, buf);
         double sum = 0;
@@ -132,7 +132,8 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
     T* pdb = dbias.mutable_data<T>();
     const double count = double(L.n * L.s);
     detail::parallel_for(L.c, 1, [&](std::int64_t c0, std::int64_t c1) {
-      std::vector<T> buf, run(same ? 0 : static_cast<std::size_t>(L.s));
+      static thread_local std::vector<T> buf;
+      std::vector<T> run(same ? 0 : static_cast<std::size_t>(L.s));
       for (std::int64_t c = c0; c < c1; ++c) {
         const ChannelRuns<T> px = channel_runs(x, L, c, buf);
         const T m = pm[c], r = T(1.0 / std::sqrt(double(pv[c]) + eps));  // forward's r, the same rounding
