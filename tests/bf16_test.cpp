@@ -418,3 +418,36 @@ TEST_CASE("autocast: batch norm on a bf16 input is x.to(f32) then the float32 op
   for (float v : a.ggw.to_vector<float>()) largest = std::max(largest, std::abs(v));
   CHECK(largest > 0);  // the second-order gradient is there, not zeros on both sides
 }
+
+TEST_CASE("bf16: a convolution's outputs are rounded as to(bf16) rounds, at every level (bias, ties, NaN, inf, subnormals)") {
+  // A 1×1 convolution with weight 1: each output is x + b summed in float32, then rounded once — the
+  // bits of (x.to(f32) + b.to(f32)).to(bf16), the rows a vector at a time (the last one masked) at
+  // the AVX-512 levels. 37 columns: two full vectors and a masked one per row.
+  // Inputs normal, infinite or NaN: vdpbf16ps reads subnormal inputs as zero (and −0 · 1 + 0 is +0),
+  // a property of the product, not of the rounding checked here.
+  std::vector<std::uint16_t> bits;
+  for (std::uint32_t i = 0; i < 4 * 3 * 37; ++i) {
+    std::uint16_t v = static_cast<std::uint16_t>((i * 40503u) >> 3);
+    if ((v & 0x7f80) == 0) v |= 0x0080;
+    bits.push_back(v);
+  }
+  for (std::uint16_t special : {0x7f80, 0xff80, 0x7fc0, 0xffc1, 0x0080, 0x8080, 0x3f80, 0x0000, 0x7f7f, 0xff7f}) {
+    bits[special % bits.size()] = special;
+  }
+  const Tensor x = from_bits(bits).reshape({4, 1, 3, 37});
+  const Tensor w = ones({1, 1, 1, 1}, f32).to(bf16);
+  for (std::uint16_t b_bits : {std::uint16_t(0x3b80), std::uint16_t(0xbf81), std::uint16_t(0x0000)}) {
+    CAPTURE(b_bits);
+    const Tensor b = from_bits({b_bits});
+    const Tensor y = conv2d(x, w, b);
+    const Tensor want = (x.to(f32) + b.to(f32)).to(bf16);
+    int differ = 0;
+    for (std::int64_t i = 0; i < x.numel(); ++i) differ += bits_at(y.reshape({-1}), i) != bits_at(want.reshape({-1}), i);
+    CHECK(differ == 0);
+  }
+  const Tensor y = conv2d(x, w, Tensor{});  // no bias: x itself, NaN quieted as to(bf16) does
+  const Tensor want = x.to(f32).to(bf16);
+  int differ = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) differ += bits_at(y.reshape({-1}), i) != bits_at(want.reshape({-1}), i);
+  CHECK(differ == 0);
+}

@@ -248,19 +248,15 @@ Tensor forward_shifted(const Tensor& x, const Tensor& w, const std::vector<float
   const std::int64_t most = s.cols(s.nb);
   if (wide.size() < static_cast<std::size_t>(f * most)) wide.resize(static_cast<std::size_t>(f * most));
   bfloat16* py = y.mutable_data<bfloat16>();
+  const auto round_rows = level_kernels().to_bf16_rows;
   for (std::int64_t n0 = 0; n0 < n; n0 += s.nb) {
     const std::int64_t nc = std::min(s.nb, n - n0), cols = s.cols(nc);
     for (std::int64_t i = 0; i < nc; ++i) s.pad_image(x.data<bfloat16>(), n0 + i, i, xp.data());
     gemm_pairs(f, cols, pairs, wq.data(), xp.data(), s.offs.data(), wide.data(), cols);
     for (std::int64_t i = 0; i < nc; ++i) {
-      for (std::int64_t o = 0; o < f; ++o) {
-        float* row = wide.data() + o * cols + i * s.step * s.wp;  // image i's outputs, compacted in place
-        for (std::int64_t r = 1; r < s.oh; ++r) copy_short(row + r * s.wp, row + r * s.ow, s.ow);
-        if (bias != nullptr) {
-          const float b = (*bias)[static_cast<std::size_t>(o)];
-          for (std::int64_t j = 0; j < plane; ++j) row[j] += b;
-        }
-        float_to_bf16(row, py + ((n0 + i) * f + o) * plane, plane);
+      for (std::int64_t o = 0; o < f; ++o) {  // image i's rows of output o, bias added, rounded
+        round_rows(wide.data() + o * cols + i * s.step * s.wp, s.wp, reinterpret_cast<std::uint16_t*>(py + ((n0 + i) * f + o) * plane),
+                   s.oh, s.ow, bias != nullptr ? bias->data() + o : nullptr);
       }
     }
   }

@@ -96,6 +96,18 @@ void to_bf16(const float* in, std::uint16_t* out, i64 n) {
 void from_bf16(const std::uint16_t* in, float* out, i64 n) {
   for (i64 i = 0; i < n; ++i) out[i] = bf16_bits_to_float(in[i]);
 }
+
+void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add) {
+  for (i64 r = 0; r < rows; ++r) {
+    const float* src = in + r * ld_in;
+    std::uint16_t* dst = out + r * cols;
+    if (add == nullptr) {
+      to_bf16(src, dst, cols);
+    } else {
+      for (i64 j = 0; j < cols; ++j) dst[j] = float_to_bf16_bits(src[j] + *add);
+    }
+  }
+}
 }  // namespace
 
 // The fused LSTM's step loops, the same as the levels' (level/vmath.cpp).
@@ -126,6 +138,7 @@ const LevelKernels table = {
     .max_pool_2x2_backward = max_pool_2x2_backward,
     .to_bf16 = to_bf16,
     .from_bf16 = from_bf16,
+    .to_bf16_rows = to_bf16_rows,
     .gemm_bf16 = gemm_bf16,  // blas.cpp: widened to float32, then sgemm
     .gemm_bf16_rows = gemm_bf16_rows,
     .gemm_bf16_pairs = gemm_bf16_pairs,

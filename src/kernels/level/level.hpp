@@ -168,6 +168,10 @@ struct LevelKernels {
   /// the same bits at every level.
   void (*to_bf16)(const float* in, std::uint16_t* out, std::int64_t n);
   void (*from_bf16)(const std::uint16_t* in, float* out, std::int64_t n);
+  /// to_bf16 of `rows` rows of `cols` floats, ld_in apart, into out [rows, cols], each value plus
+  /// *add first where add is given (the sum rounded to float32, then to bfloat16); the same bits.
+  void (*to_bf16_rows)(const float* in, std::int64_t ld_in, std::uint16_t* out, std::int64_t rows, std::int64_t cols,
+                       const float* add);
   /// The bfloat16 GEMM: AVX512-BF16's vdpbf16ps at level avx512bf16, generic::gemm_bf16 elsewhere.
   /// Sums differ between the two in the float32 rounding of the partial sums only.
   GemmBf16 gemm_bf16;

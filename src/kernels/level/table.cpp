@@ -22,6 +22,7 @@ const LevelKernels table = {
     .max_pool_2x2_backward = max_pool_2x2_backward,
     .to_bf16 = to_bf16,
     .from_bf16 = from_bf16,
+    .to_bf16_rows = to_bf16_rows,
 #if defined(NABLA_LEVEL_AVX512BF16)
     .gemm_bf16 = gemm_bf16,
     .gemm_bf16_rows = gemm_bf16_rows,
