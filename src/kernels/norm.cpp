@@ -149,13 +149,16 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
         const double k2 = -k1 * double(r) * double(r) * sdyd / count;
         const double k3 = -k1 * sdy / count;
         const T a = T(k1), b = T(k2), e = T(k3);
-        for (std::int64_t n = 0; n < L.n; ++n) {
-          const T* p = px[n];
-          const T* g = pg + (n * L.c + c) * L.s;
-          T* q = same ? pdx + (n * L.c + c) * L.s : run.data();
+        auto dx_run = [&](const T* __restrict p, const T* __restrict g, T* __restrict q) {
           for (std::int64_t i = 0; i < L.s; ++i) q[i] = a * g[i] + b * (p[i] - m) + e;
-          if constexpr (std::is_same_v<T, float>) {
-            if (!same) float_to_bf16(q, dx.mutable_data<bfloat16>() + (n * L.c + c) * L.s, L.s);
+        };
+        for (std::int64_t n = 0; n < L.n; ++n) {
+          const T* g = pg + (n * L.c + c) * L.s;
+          if (same) {
+            dx_run(px[n], g, pdx + (n * L.c + c) * L.s);
+          } else if constexpr (std::is_same_v<T, float>) {
+            dx_run(px[n], g, run.data());
+            float_to_bf16(run.data(), dx.mutable_data<bfloat16>() + (n * L.c + c) * L.s, L.s);
           }
         }
         pdw[c] = T(sdyd * double(r));
