@@ -42,9 +42,13 @@ Window2d unpadded(Window2d win) {
 }  // namespace
 
 Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr) {
+  Tensor packed = empty(Shape{(m + mr - 1) / mr * k * mr}, Dtype::f32);
+  pack_panels(a, m, k, rs, cs, mr, packed.mutable_data<float>());
+  return packed;
+}
+
+void pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr, float* out) {
   const std::int64_t panels = (m + mr - 1) / mr;
-  Tensor packed = empty(Shape{panels * k * mr}, Dtype::f32);
-  float* out = packed.mutable_data<float>();
   for (std::int64_t p = 0; p < panels; ++p) {
     const float* ap = a + p * mr * rs;
     const std::int64_t rows = std::min(mr, m - p * mr);
@@ -53,7 +57,6 @@ Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t 
       for (std::int64_t r = 0; r < mr; ++r) op[kk * mr + r] = r < rows ? ap[r * rs + kk * cs] : 0.0f;
     }
   }
-  return packed;
 }
 
 Tensor pad_planes(const Tensor& x, std::int64_t p) {

@@ -7,7 +7,10 @@
 namespace nabla::kernels {
 
 /// A [m, k] (element (i, kk) at a[i·rs + kk·cs]) packed as ⌈m / mr⌉ panels, k-major (panel element
-/// (r, kk) at kk·mr + r; rows past m zero), one after another: what ConvTiles::gemm reads.
+/// (r, kk) at kk·mr + r; rows past m zero), one after another into out (⌈m / mr⌉·k·mr floats): what
+/// ConvTiles::gemm reads, a's row panels or (given Bᵀ: rs and cs swapped) b's column panels.
+void pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr, float* out);
+/// The same into a new tensor.
 Tensor pack_panels(const float* a, std::int64_t m, std::int64_t k, std::int64_t rs, std::int64_t cs, std::int64_t mr);
 /// x [N, C, H, W] with p zeros around each plane: [N, C, H + 2p, W + 2p].
 Tensor pad_planes(const Tensor& x, std::int64_t p);

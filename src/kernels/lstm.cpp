@@ -17,6 +17,7 @@
 
 #include "nabla/kernels.hpp"
 
+#include "conv_tiled.hpp"
 #include "gemm.hpp"
 #include "level/level.hpp"
 #include "../parallel.hpp"
@@ -59,31 +60,17 @@ class StepProduct {
       if (lk.conv != ConvKind::tiles || calls < 2) return;
       tiles_ = &lk.tiles;
       nr_ = lk.tiles.tile_cols;
-      const i64 panels = (n + nr_ - 1) / nr_;
-      bp_.assign(std::size_t(panels * k * nr_), 0.0f);
-      for (i64 p = 0; p < panels; ++p) {
-        float* out = bp_.data() + p * k * nr_;
-        const i64 cols = std::min(nr_, n - p * nr_);
-        for (i64 kk = 0; kk < k; ++kk) {
-          for (i64 j = 0; j < cols; ++j) out[kk * nr_ + j] = b[kk * rs + (p * nr_ + j) * cs];
-        }
-      }
+      bp_.resize(std::size_t((n + nr_ - 1) / nr_ * k * nr_));
+      pack_panels(b, n, k, cs, rs, nr_, bp_.data());  // op(b)'s column panels: op(b)ᵀ's row panels
     }
   }
 
   void operator()(const T* a, i64 lda, i64 m, T* c, i64 ldc) {
     if constexpr (std::is_same_v<T, float>) {
       if (tiles_ != nullptr) {
-        const i64 mr = tiles_->tile_rows, panels = (m + mr - 1) / mr;
-        ap_.resize(std::size_t(panels * k_ * mr));
-        for (i64 p = 0; p < panels; ++p) {
-          const float* src = a + p * mr * lda;
-          const i64 rows = std::min(mr, m - p * mr);
-          float* out = ap_.data() + p * k_ * mr;
-          for (i64 kk = 0; kk < k_; ++kk) {
-            for (i64 r = 0; r < mr; ++r) out[kk * mr + r] = r < rows ? src[r * lda + kk] : 0.0f;
-          }
-        }
+        const i64 mr = tiles_->tile_rows;
+        ap_.resize(std::size_t((m + mr - 1) / mr * k_ * mr));
+        pack_panels(a, m, k_, lda, 1, mr, ap_.data());
         const i64 col_panels = (n_ + nr_ - 1) / nr_;
         const auto one = [&](i64 p) {
           tiles_->gemm(m, std::min(nr_, n_ - p * nr_), k_, ap_.data(), bp_.data() + p * k_ * nr_, nr_, c + p * nr_, ldc, nullptr);
