@@ -97,18 +97,15 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n) {
   for (i64 i = 0; i < n; ++i) out[i] = bf16_bits_to_float(in[i]);
 }
 
+}  // namespace
+
 void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add) {
   for (i64 r = 0; r < rows; ++r) {
     const float* src = in + r * ld_in;
     std::uint16_t* dst = out + r * cols;
-    if (add == nullptr) {
-      to_bf16(src, dst, cols);
-    } else {
-      for (i64 j = 0; j < cols; ++j) dst[j] = float_to_bf16_bits(src[j] + *add);
-    }
+    for (i64 j = 0; j < cols; ++j) dst[j] = float_to_bf16_bits(add != nullptr ? src[j] + *add : src[j]);
   }
 }
-}  // namespace
 
 // The fused LSTM's step loops, the same as the levels' (level/vmath.cpp).
 namespace {

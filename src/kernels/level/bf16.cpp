@@ -38,10 +38,10 @@ void from_bf16(const std::uint16_t* in, float* out, i64 n) {
   for (i64 i = 0; i < n; ++i) out[i] = float_of(std::uint32_t(in[i]) << 16);
 }
 
-// Short rows (a convolution's output rows, 14–30 floats) a vector at a time, the last one masked, at the
-// AVX-512 levels; the plain loop elsewhere.
-void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add) {
 #if defined(NABLA_LEVEL_AVX512)
+// Short rows (a convolution's output rows, 14–30 floats) a vector at a time, the last one masked (the
+// other levels' table holds generic::to_bf16_rows).
+void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add) {
   const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), magnitude = _mm512_set1_epi32(0x7fffffff);
   const __m512i inf = _mm512_set1_epi32(0x7f800000), qnan = _mm512_set1_epi32(0x7fc0);
   const __m512 b = _mm512_set1_ps(add != nullptr ? *add : 0.0f);
@@ -57,21 +57,8 @@ void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 
       _mm256_mask_storeu_epi16(out + r * cols + j, m, _mm512_cvtepi32_epi16(h));
     }
   }
-#else
-  for (i64 r = 0; r < rows; ++r) {
-    const float* src = in + r * ld_in;
-    std::uint16_t* dst = out + r * cols;
-    if (add == nullptr) {
-      to_bf16(src, dst, cols);
-    } else {
-      for (i64 j = 0; j < cols; ++j) {
-        const float v = src[j] + *add;
-        to_bf16(&v, dst + j, 1);
-      }
-    }
-  }
-#endif
 }
+#endif
 
 #if defined(NABLA_LEVEL_AVX512BF16)
 namespace {

@@ -136,6 +136,9 @@ void gemm_bf16_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, 
 /// Its form with b by pairs of rows: the rows unpacked into a contiguous copy, then gemm_bf16.
 void gemm_bf16_pairs(std::int64_t m, std::int64_t n, std::int64_t pairs, const std::uint16_t* a, std::int64_t lda,
                      const std::uint32_t* b, const std::int64_t* offs, float* c, std::int64_t ldc);
+/// The plain loop of LevelKernels::to_bf16_rows (generic.cpp), for the levels without AVX-512.
+void to_bf16_rows(const float* in, std::int64_t ld_in, std::uint16_t* out, std::int64_t rows, std::int64_t cols,
+                  const float* add);
 }  // namespace generic
 
 /// One level's kernels. Every level fills every entry, by name (designated initializers): the

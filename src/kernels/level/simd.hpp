@@ -227,7 +227,9 @@ void winograd_input(const float* x, float* v, i64 ldv, const WinoDims& d, i64 r0
 void winograd_output(const float* m, i64 ldm, float* y, const float* bias, const WinoDims& d, i64 r0, i64 r1, float* work);
 void to_bf16(const float* in, std::uint16_t* out, i64 n);
 void from_bf16(const std::uint16_t* in, float* out, i64 n);
+#if defined(NABLA_LEVEL_AVX512)
 void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add);
+#endif
 #if defined(NABLA_LEVEL_AVX512BF16)
 void gemm_bf16(bool ta, bool tb, i64 m, i64 n, i64 k, const std::uint16_t* a, i64 lda, const std::uint16_t* b, i64 ldb,
                float* c, i64 ldc);

@@ -22,7 +22,11 @@ const LevelKernels table = {
     .max_pool_2x2_backward = max_pool_2x2_backward,
     .to_bf16 = to_bf16,
     .from_bf16 = from_bf16,
+#if defined(NABLA_LEVEL_AVX512)
     .to_bf16_rows = to_bf16_rows,
+#else
+    .to_bf16_rows = generic::to_bf16_rows,
+#endif
 #if defined(NABLA_LEVEL_AVX512BF16)
     .gemm_bf16 = gemm_bf16,
     .gemm_bf16_rows = gemm_bf16_rows,
