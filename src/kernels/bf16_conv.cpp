@@ -186,10 +186,13 @@ std::vector<float> weight_grad_shifted(const Tensor& gy, const Tensor& x, std::i
     const std::int64_t nc = std::min(s.nb, n - n0), cols = s.cols(nc);
     for (std::int64_t i = 0; i < nc; ++i) {
       for (std::int64_t ci = 0; ci < s.c; ++ci) {
-        for (std::int64_t r = 0; r < s.h; ++r) copy_row(px + ((n0 + i) * s.c + ci) * s.h * s.w + r * s.w, xp.data() + s.at(ci, i, r), s.w);
+        const std::uint16_t* plane_in = px + ((n0 + i) * s.c + ci) * s.h * s.w;
+        for (std::int64_t r = 0; r < s.h; ++r) copy_row(plane_in + r * s.w, xp.data() + s.at(ci, i, r), s.w);
       }
       for (std::int64_t o = 0; o < f; ++o) {
-        for (std::int64_t r = 0; r < s.oh; ++r) copy_row(pg + ((n0 + i) * f + o) * plane + r * s.ow, g.data() + o * most + (i * s.step + r) * s.wp, s.ow);
+        const std::uint16_t* plane_in = pg + ((n0 + i) * f + o) * plane;
+        std::uint16_t* wide_out = g.data() + o * most + i * s.step * s.wp;
+        for (std::int64_t r = 0; r < s.oh; ++r) copy_row(plane_in + r * s.ow, wide_out + r * s.wp, s.ow);
       }
     }
     split_columns(f, k, cols, [&](std::int64_t lo, std::int64_t hi) {
