@@ -195,7 +195,7 @@ void check_same_data(const data::Split& data) {
                    fmt::format("{} training, {} validation, {} test examples", data.train.size(), sizes[0], sizes[1]));
 }
 
-int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int64_t sharpness_examples) {
+int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int64_t sharpness_examples, bool monitor_test) {
   const std::string default_out = fmt::format("out/{}-{}", cfg.model, cfg.data);
   std::vector<SharpnessRow> sharp;
   // Resuming: the checkpoint's configuration rules, every field checked before anything is loaded.
@@ -254,10 +254,14 @@ int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int
   const std::int64_t examples = run.world() > 1 ? batches_of(0).size() * cfg.batch * run.world() : data.train.size();
   const char* const has = "validation";
   run.metadata["config"] = json(cfg).dump();
+  std::vector<nabla_run::Curve> costs{{"train_cost", "training"}, {"validation_cost", has}};
+  std::vector<nabla_run::Curve> accuracies{{"train_accuracy", "training"}, {"validation_accuracy", has}};
+  if (monitor_test) {
+    costs.push_back({"test_cost", "test"});
+    accuracies.push_back({"test_accuracy", "test"});
+  }
   run.plot(fmt::format("{} on {}", cfg.model, cfg.data),
-           {{.title = "cost", .curves = {{"train_cost", "training"}, {"validation_cost", has}, {"test_cost", "test"}}},
-            {.title = "accuracy", .curves = {{"train_accuracy", "training"}, {"validation_accuracy", has}, {"test_accuracy", "test"}},
-             .key = "bottom right"}});
+           {{.title = "cost", .curves = costs}, {.title = "accuracy", .curves = accuracies, .key = "bottom right"}});
   const auto pass = [&](nabla_run::Epoch& e) {
     const data::Batches batches = batches_of(e.index);
     net.train();
@@ -283,10 +287,11 @@ int train_model(nabla_run::Run& run, int argc, char** argv, Config cfg, std::int
     const int epoch = e.index;
     const train::Evaluation tr = run.evaluate(net, probe_part, cost);
     const train::Evaluation va = run.evaluate(net, validation_part, cost);
-    const train::Evaluation te = run.evaluate(net, test_part, cost);
-    fmt::print(log, "epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}  test {:.4f} / {:.4f}  (cost / accuracy)  {:.1f}s\n", epoch + 1,
-               opt.lr(), tr.cost, tr.accuracy, has_val ? fmt::format("  validation {:.4f} / {:.4f}", va.cost, va.accuracy) : "",
-               te.cost, te.accuracy, e.seconds());
+    // The test set only with --monitor-test (the book's curves): otherwise it is seen once, after training.
+    const train::Evaluation te = monitor_test ? run.evaluate(net, test_part, cost) : train::Evaluation{NAN, NAN, 0, 0};
+    fmt::print(log, "epoch {:>3}  η {:.4g}  train {:.4f} / {:.4f}{}{}  (cost / accuracy)  {:.1f}s\n", epoch + 1, opt.lr(), tr.cost,
+               tr.accuracy, has_val ? fmt::format("  validation {:.4f} / {:.4f}", va.cost, va.accuracy) : "",
+               monitor_test ? fmt::format("  test {:.4f} / {:.4f}", te.cost, te.accuracy) : "", e.seconds());
     if (sharpness_examples > 0) {  // λ_max on a fixed slice of the training set, in evaluation mode
       const data::Dataset probe = data.train.slice(0, std::min<std::int64_t>(sharpness_examples, data.train.size()));
       net.eval();
@@ -401,6 +406,9 @@ int main(int argc, char** argv) {
   run.free(app.add_option("--sharpness", sharpness_examples, "after each epoch, the largest Hessian eigenvalue of the cost on the first N "
                  "training examples, beside the stability limit 2(1 + μ)/η (sharpness.csv, sharpness.png; 0: off)")
       )->check(cli_checks::non_negative);
+  bool monitor_test = false;
+  run.free(app.add_flag("--monitor-test", monitor_test, "after each epoch, also the test set's cost and accuracy (the book's "
+                        "curves; off: the test set is seen once, after training, by the model validation chose)"));
   std::vector<std::string> vote_paths;
   app.add_option("--vote", vote_paths, "no training: let these trained models (model.safetensors files) vote on the test set")
       ->check(CLI::ExistingFile);
@@ -430,6 +438,6 @@ int main(int argc, char** argv) {
     run.default_epochs(model.epochs);
     if (cfg.lambda < 0) cfg.lambda = cfg.optimizer == "sgd" ? model.lambda : 0;
     if (cfg.nesterov && cfg.momentum == 0) throw ValueError("--nesterov needs --momentum above 0");
-    return train_model(run, argc, argv, cfg, sharpness_examples);
+    return train_model(run, argc, argv, cfg, sharpness_examples, monitor_test);
   });
 }
