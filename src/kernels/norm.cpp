@@ -128,6 +128,7 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
     const T* pv = var.data<T>();
     const bool same = x.dtype() == dt;  // else dx is bfloat16: each run computed in T, then rounded
     T* pdx = same ? dx.mutable_data<T>() : nullptr;
+    bfloat16* pdx16 = same ? nullptr : dx.mutable_data<bfloat16>();  // taken here: mutable_data is not for the pool's threads
     T* pdw = dweight.mutable_data<T>();
     T* pdb = dbias.mutable_data<T>();
     const double count = double(L.n * L.s);
@@ -158,7 +159,7 @@ void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& me
             dx_run(px[n], g, pdx + (n * L.c + c) * L.s);
           } else if constexpr (std::is_same_v<T, float>) {
             dx_run(px[n], g, run.data());
-            float_to_bf16(run.data(), dx.mutable_data<bfloat16>() + (n * L.c + c) * L.s, L.s);
+            float_to_bf16(run.data(), pdx16 + (n * L.c + c) * L.s, L.s);
           }
         }
         pdw[c] = T(sdyd * double(r));
