@@ -89,8 +89,8 @@ struct MaxPool2d {
   static constexpr bool differentiable_backward = true;
   std::int64_t kernel, stride;
   Tensor forward(Context& ctx, const Tensor& x) const {
-    Tensor argmax;
-    Tensor y = kernels::max_pool2d(x, pool_window(name, x, kernel, stride), argmax);
+    Tensor argmax;  // only when recorded: in inference the 2×2 pools write no indices
+    Tensor y = kernels::max_pool2d(x, pool_window(name, x, kernel, stride), ctx.recording() ? &argmax : nullptr);
     ctx.save(argmax);
     return y;
   }

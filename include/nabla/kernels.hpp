@@ -252,8 +252,9 @@ Tensor plane_sums(const Tensor& y);
 // ---- pooling (src/kernels/pool.cpp) ----------------------------------------------------------------
 
 /// Max over each window; `argmax` receives, per output element, the flat index in its H×W plane
-/// of the first largest input.
-Tensor max_pool2d(const Tensor& x, const Window2d& w, Tensor& argmax);
+/// of the first largest input. With `argmax` null (nothing will differentiate it) the indices may be
+/// skipped.
+Tensor max_pool2d(const Tensor& x, const Window2d& w, Tensor* argmax);
 Tensor max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Shape& x_shape, const Window2d& w);
 /// Mean over each window (no padding).
 Tensor avg_pool2d(const Tensor& x, const Window2d& w);

@@ -19,7 +19,7 @@ bool wins(T v, T best) {
 }
 
 /// The 2×2 / stride-2 max-pool of one plane [h, w]: out [h/2, w/2] and each window's argmax (a flat
-/// index into the plane), the same winner as the general loop below.
+/// index into the plane; none where arg is null), the same winner as the general loop below.
 template <class T>
 void max_pool_2x2_plane(const T* in, T* out, std::int64_t* arg, std::int64_t h, std::int64_t w) {
   const std::int64_t oh = h / 2, ow = w / 2;
@@ -37,7 +37,7 @@ void max_pool_2x2_plane(const T* in, T* out, std::int64_t* arg, std::int64_t h, 
       g = wins(c, best_v), k += g * (2 - k), best_v = g ? c : best_v;
       g = wins(e, best_v), k += g * (3 - k), best_v = g ? e : best_v;
       out[i * ow + j] = best_v;
-      arg[i * ow + j] = base + 2 * j + (k & 1) + (k >> 1) * w;
+      if (arg != nullptr) arg[i * ow + j] = base + 2 * j + (k & 1) + (k >> 1) * w;
     }
   }
 }
@@ -62,18 +62,22 @@ void for_each_window(const Dims& d, const Window2d& win, Visit visit) {
 }
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor& argmax) {
+Tensor max_pool2d(const Tensor& x, const Window2d& win, Tensor* keep_argmax) {
   const Dims d = dims_of(x.shape(), win);
   const Shape out_shape{d.n, d.c, d.oh, d.ow};
   Tensor y = empty(out_shape, x.dtype());
-  argmax = empty(out_shape, Dtype::i64);
-  std::int64_t* pa = argmax.mutable_data<std::int64_t>();
-  if (level_pool(x.dtype(), win, d.h, d.w)) {
+  const bool level = level_pool(x.dtype(), win, d.h, d.w);
+  Tensor argmax = keep_argmax != nullptr || !level ? empty(out_shape, Dtype::i64) : Tensor{};
+  if (keep_argmax != nullptr) *keep_argmax = argmax;
+  std::int64_t* pa = argmax.defined() ? argmax.mutable_data<std::int64_t>() : nullptr;  // null: the level's loop writes none
+  if (level) {
     const auto pool = level_kernels().max_pool_2x2;
     const float* px = x.data<float>();
     float* py = y.mutable_data<float>();
     detail::parallel_for(d.n * d.c, 32, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t nc = b; nc < e; ++nc) pool(px + nc * d.h * d.w, py + nc * d.oh * d.ow, pa + nc * d.oh * d.ow, d.h, d.w);
+      for (std::int64_t nc = b; nc < e; ++nc) {
+        pool(px + nc * d.h * d.w, py + nc * d.oh * d.ow, pa != nullptr ? pa + nc * d.oh * d.ow : nullptr, d.h, d.w);
+      }
     });
     return y;
   }

@@ -83,3 +83,28 @@ TEST_CASE("pooling: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(avg_pool2d(ones({3, 3}), 2), "avg_pool2d: expected input [N, C, H, W], got [3, 3]", ShapeError);
   CHECK_THROWS_AS(l2_pool2d(ones({1, 1, 3, 3}), 0), ValueError);
 }
+
+TEST_CASE("pooling: a max-pool that is not recorded (inference) gives the recorded one's values, NaN and ties included") {
+  // Without recording the 2×2 float32 pool writes no argmax; its values must not change.
+  Generator gen(11);
+  Tensor x = randn({3, 5, 9, 14}, f32, gen);  // odd height: an uncovered row
+  float* p = x.mutable_data<float>();
+  for (std::int64_t i = 0; i < x.numel(); ++i) p[i] = std::round(2 * p[i]);  // many ties
+  p[7] = std::nanf("");
+  p[100] = -INFINITY;
+  const Tensor xr = x.detach().requires_grad(true);
+  const Tensor recorded = max_pool2d(xr, 2);
+  Tensor plain;
+  {
+    NoGradGuard no_grad;
+    plain = max_pool2d(xr, 2);
+  }
+  CHECK_FALSE(plain.requires_grad());
+  const auto a = recorded.to_vector<float>(), b = plain.to_vector<float>();
+  REQUIRE(a.size() == b.size());
+  int differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ += !(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])));
+  CHECK(differ == 0);
+  recorded.backward(ones_like(recorded));  // the recorded one still has its indices
+  CHECK(sum(xr.grad()).item<double>() == doctest::Approx(double(recorded.numel())));
+}

@@ -163,7 +163,7 @@ struct LevelKernels {
   /// w[i] = keep·w[i] − step·g[i] (two products and a difference, each rounded: no FMA).
   void (*sgd)(float* w, const float* g, std::int64_t n, float keep, float step);
   /// The 2×2 / stride-2 max-pool of one plane [h, w] (h·w < 2³⁰): out [h/2, w/2] and each window's
-  /// argmax, a flat index into the plane.
+  /// argmax, a flat index into the plane (none where arg is null).
   void (*max_pool_2x2)(const float* in, float* out, std::int64_t* arg, std::int64_t h, std::int64_t w);
   /// Its gradient: every element of gx [h, w] written once.
   void (*max_pool_2x2_backward)(const float* g, const std::int64_t* arg, float* gx, std::int64_t h, std::int64_t w);

@@ -113,7 +113,7 @@ void max_pool_2x2(const float* in, float* out, i64* arg, i64 h, i64 w) {
       const i64 nj = lmin(W, ow - j0);
       V::store(out + i * ow + j0, best, nj);
       // Flat index in the plane: 2i·w + 2(j0 + l) + offset.
-      store_index(arg + i * ow + j0, addi(addi(off, twice_lane()), seti(2 * i * w + c0)), nj);
+      if (arg != nullptr) store_index(arg + i * ow + j0, addi(addi(off, twice_lane()), seti(2 * i * w + c0)), nj);
     }
   }
 }
