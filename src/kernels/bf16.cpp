@@ -2,14 +2,11 @@
 // vdpbf16ps GEMM, or the generic one here: widened to float32, then sgemm). The bf16 convolution is
 // bf16_conv.cpp.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "gemm.hpp"
-#include "im2col.hpp"
 #include "level/level.hpp"
 #include "nabla/kernels.hpp"
-#include "../parallel.hpp"
 
 namespace nabla::kernels {
 
