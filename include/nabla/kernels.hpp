@@ -97,9 +97,11 @@ double squared_norm(const Tensor& x);
 
 /// Training-mode batch normalization of x [N, C, …] per channel: the batch mean μ and biased
 /// variance σ² ([C] each, into `mean` and `var`), and y = γ (x − μ)/√(σ² + ε) + β with weight γ
-/// and bias β [C].
+/// and bias β [C]. x may be bf16 with float32 γ and β (autocast): y, μ and σ² are then float32, the
+/// bits of the float32 kernel on x.to(f32).
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& mean, Tensor& var);
-/// Its gradients for dy (x's shape): dx, dweight = Σ dy x̂, dbias = Σ dy, from forward's mean and var.
+/// Its gradients for dy (x's shape, γ's dtype): dx (x's dtype: a bf16 x's dx is the float32 one rounded
+/// once), dweight = Σ dy x̂, dbias = Σ dy, from forward's mean and var.
 void batch_norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& var, double eps,
                          const Tensor& dy, Tensor& dx, Tensor& dweight, Tensor& dbias);
 

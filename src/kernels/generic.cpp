@@ -96,7 +96,6 @@ void to_bf16(const float* in, std::uint16_t* out, i64 n) {
 void from_bf16(const std::uint16_t* in, float* out, i64 n) {
   for (i64 i = 0; i < n; ++i) out[i] = bf16_bits_to_float(in[i]);
 }
-
 }  // namespace
 
 void to_bf16_rows(const float* in, i64 ld_in, std::uint16_t* out, i64 rows, i64 cols, const float* add) {
